@@ -1,0 +1,144 @@
+//! Typed commands the engine executes and the outcomes it returns.
+//!
+//! The protocol layer (sessiondb-proto) has already validated the body (26/41/42/13 are decided
+//! there); everything here is well-formed. The engine decides only what depends on state: session
+//! lookup (100), shared-name collisions (103), limits (170). Outcomes are semantic: the protocol
+//! layer renders each one in the reply form its command defines (`PROTOCOL.md` §10–§12).
+
+use std::borrow::Cow;
+
+use crate::value::Value;
+
+/// A session token: 1 … 2^64−1 (0 never names a session).
+pub type Token = u64;
+
+/// `(key, value)` pairs to store, in request order.
+pub type Entries<'a> = Vec<(Cow<'a, str>, Value)>;
+
+/// Key names of a `keys` array, in request order (non-string items already dropped).
+pub type Keys<'a> = Vec<Cow<'a, str>>;
+
+/// Expiry settings of a session (`PROTOCOL.md` §9.1). `duration_secs == 0` never expires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Expiry {
+    /// Seconds from (re)arming to the deadline.
+    pub duration_secs: u64,
+    /// At the deadline: delete the session (true) or only its keys, re-arming it (false).
+    pub delete_session: bool,
+    /// `SH_SET` / `SH_ADD` re-arm the deadline.
+    pub extend_on_set_add: bool,
+    /// `SH_GET` re-arms the deadline.
+    pub extend_on_get: bool,
+}
+
+/// One command, validated. `tkn: Option<Token>` is `None` when the request's `tkn` was absent or
+/// not a uint; `Some(0)` is a uint that names no session.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command<'a> {
+    /// `KV_SET`: set keys, overwriting.
+    KvSet(Entries<'a>),
+    /// `KV_ADD`: add keys that do not exist.
+    KvAdd(Entries<'a>),
+    /// `KV_GET`: values of existing keys.
+    KvGet(Keys<'a>),
+    /// `KV_RMV`: remove keys (non-empty list, checked by proto).
+    KvRmv(Keys<'a>),
+    /// `KV_CONTAINS`: which keys exist.
+    KvContains(Keys<'a>),
+    /// `KV_COUNT`.
+    KvCount,
+    /// `KV_KEYS`.
+    KvKeys,
+    /// `KV_CLEAR`.
+    KvClear,
+    /// `KV_CLEAR_SET`: replace the whole top-level store.
+    KvClearSet(Entries<'a>),
+    /// `SH_NEW`. For `shared`, `name` is present and non-empty (checked by proto).
+    ShNew {
+        expiry: Option<Expiry>,
+        name: Option<Cow<'a, str>>,
+        shared: bool,
+    },
+    /// `SH_OPEN`: find a live shared session by name.
+    ShOpen { name: Cow<'a, str> },
+    /// `SH_END`.
+    ShEnd { tkn: Option<Token> },
+    /// `SH_END_ALL`.
+    ShEndAll,
+    /// `SH_EXISTS`: the uint items of `tkns`, in request order.
+    ShExists { tkns: Vec<Token> },
+    /// `SH_INFO`.
+    ShInfo { tkn: Option<Token> },
+    /// `SH_INFO_ALL`.
+    ShInfoAll,
+    /// `SH_SET`.
+    ShSet { tkn: Option<Token>, keys: Entries<'a> },
+    /// `SH_ADD`.
+    ShAdd { tkn: Option<Token>, keys: Entries<'a> },
+    /// `SH_GET`.
+    ShGet { tkn: Option<Token>, keys: Keys<'a> },
+    /// `SH_RMV`.
+    ShRmv { tkn: Option<Token>, keys: Keys<'a> },
+    /// `SH_CONTAINS`.
+    ShContains { tkn: Option<Token>, keys: Keys<'a> },
+    /// `SH_COUNT`.
+    ShCount { tkn: Option<Token> },
+    /// `SH_KEYS`.
+    ShKeys { tkn: Option<Token> },
+    /// `SH_CLEAR`.
+    ShClear { tkn: Option<Token> },
+    /// `SH_CLEAR_SET`.
+    ShClearSet { tkn: Option<Token>, keys: Entries<'a> },
+    /// Counts for `SV_INFO`: live sessions and all keys held.
+    Stats,
+}
+
+/// What a session looks like to `SH_INFO`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionInfo {
+    pub tkn: Token,
+    pub shared: bool,
+    pub key_count: u64,
+    pub name: Option<String>,
+    /// `Some((settings, remaining_secs))` when the session expires (`duration_secs > 0`).
+    pub expiry: Option<(Expiry, u64)>,
+}
+
+/// The result of a command, before rendering.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// `st` 1 with no other members (`*_SET`, `*_ADD`, `*_RMV`).
+    Done,
+    /// `st` 1 with `cnt` (`*_COUNT`, `*_CLEAR`, `*_CLEAR_SET`, `SH_END_ALL`).
+    Count(u64),
+    /// `st` 1 with `keys` object: `(index into the request's keys, value)` for each requested key
+    /// that exists, each key once (first occurrence).
+    Values(Vec<(usize, Value)>),
+    /// `st` 1 with `keys` array: every key (`*_KEYS`).
+    KeyList(Vec<String>),
+    /// `st` 1 with `contains`: indices into the request's keys that exist, in request order,
+    /// repeated as often as requested.
+    Contains(Vec<usize>),
+    /// `SH_NEW` success.
+    Created { tkn: Token },
+    /// `SH_NEW` shared: a live session already has the derived token (103).
+    NameTaken,
+    /// `SH_OPEN` success.
+    Opened { tkn: Token },
+    /// `SH_OPEN`: no live shared session with that name (102).
+    OpenFailed,
+    /// `SH_END` success.
+    Ended { tkn: Token },
+    /// Session lookup failed (100). `tkn` is the request's uint token, if it had one.
+    NoSession { tkn: Option<Token> },
+    /// `SH_EXISTS`: the given tokens that name live sessions, in request order.
+    Exist(Vec<Token>),
+    /// `SH_INFO` success.
+    Info(SessionInfo),
+    /// `SH_INFO_ALL` success.
+    InfoAll { sessions: u64, keys: u64 },
+    /// `Command::Stats`: live sessions; top-level keys plus keys of live sessions.
+    Stats { sessions: u64, keys: u64 },
+    /// A configured limit would be exceeded; nothing changed (170).
+    LimitReached,
+}
