@@ -5,7 +5,9 @@
 
 pub mod clock;
 pub mod command;
+pub mod store;
 pub mod value;
 
 pub use command::{Command, Entries, Expiry, Keys, Outcome, SessionInfo, Token};
 pub use value::Value;
+pub use store::{Store, StoreConfig};
