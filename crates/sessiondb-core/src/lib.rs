@@ -5,6 +5,8 @@
 
 pub mod clock;
 pub mod command;
+pub mod json;
+pub mod persist;
 pub mod store;
 pub mod value;
 
