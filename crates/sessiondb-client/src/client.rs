@@ -1,0 +1,531 @@
+//! The `Client` handle and one typed method per command of PROTOCOL.md.
+
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+
+use crate::conn::Conn;
+use crate::error::{Error, Result, Status};
+use crate::reply::{get_bool, get_string, get_strings, get_u64, get_u64s, take_object, Reply};
+use crate::types::{
+    Expiry, ExpiryInfo, LoadInfo, SaveInfo, ServerInfo, SessionInfo, SessionOptions, SessionTotals,
+};
+
+/// A connection to a sessiondb server.
+///
+/// Cloning is cheap and every clone shares the one connection; requests from all clones and tasks
+/// are pipelined on it and each caller gets its own reply. The connection closes when the last
+/// clone is dropped.
+///
+/// **Reconnection:** the client never reconnects by itself. When the connection drops, requests
+/// in flight and every later request fail with [`Error::Disconnected`] (a request in flight may or
+/// may not have run on the server); call [`Client::connect`] again to get a working client.
+#[derive(Clone)]
+pub struct Client {
+    conn: Conn,
+}
+
+impl Client {
+    /// Connects to `url`, for example `ws://127.0.0.1:1987`.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> sessiondb_client::Result<()> {
+    /// let client = sessiondb_client::Client::connect("ws://127.0.0.1:1987").await?;
+    /// println!("server {}", client.sv_info().await?.server_version);
+    /// # Ok(()) }
+    /// ```
+    pub async fn connect(url: &str) -> Result<Client> {
+        Ok(Client {
+            conn: Conn::open(url).await?,
+        })
+    }
+
+    /// Whether the connection is still open (it may still drop before the next request).
+    pub fn is_connected(&self) -> bool {
+        self.conn.is_connected()
+    }
+
+    /// Sends raw request text and returns the reply text exactly as the server sent it, whatever its
+    /// status. The text must be one request; nothing is checked on the way out.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: sessiondb_client::Client) -> sessiondb_client::Result<()> {
+    /// let reply = client.request_text(r#"{"KV_COUNT":{}}"#).await?;
+    /// assert!(reply.contains("KV_COUNT_RSP"));
+    /// # Ok(()) }
+    /// ```
+    pub async fn request_text(&self, text: impl Into<String>) -> Result<String> {
+        self.conn.round_trip(text.into()).await
+    }
+
+    /// Sends a request given as JSON and returns the whole reply object, whatever its status.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: sessiondb_client::Client) -> sessiondb_client::Result<()> {
+    /// let reply = client.request(serde_json::json!({"SV_INFO": {}})).await?;
+    /// assert_eq!(reply["SV_INFO_RSP"]["st"], 1);
+    /// # Ok(()) }
+    /// ```
+    pub async fn request(&self, request: Value) -> Result<Value> {
+        let text = self.request_text(request.to_string()).await?;
+        serde_json::from_str(&text).map_err(|e| Error::Protocol(format!("reply is not JSON ({e})")))
+    }
+
+    /// Sends `{command: body}` and returns the reply body when its status is `success`.
+    async fn call(
+        &self,
+        command: &str,
+        body: Value,
+        success: Status,
+    ) -> Result<Map<String, Value>> {
+        let mut envelope = Map::with_capacity(1);
+        envelope.insert(command.to_owned(), body);
+        let text = self
+            .request_text(Value::Object(envelope).to_string())
+            .await?;
+        let reply = Reply::parse(&text)?;
+        let expected = format!("{command}_RSP");
+        if reply.name != expected && reply.name != "ERR" {
+            return Err(Error::Protocol(format!(
+                "got {} in reply to {command}",
+                reply.name
+            )));
+        }
+        reply.expect_status(success)
+    }
+
+    async fn call_ok(&self, command: &str, body: Value) -> Result<Map<String, Value>> {
+        self.call(command, body, Status::OK).await
+    }
+
+    // ----- top-level keys (PROTOCOL.md §10) -----
+
+    /// Sets top-level keys, overwriting existing ones. `keys` must serialize to a JSON object.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: sessiondb_client::Client) -> sessiondb_client::Result<()> {
+    /// client.kv_set(serde_json::json!({"visits": 7, "user:1": {"name": "Ann"}})).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn kv_set(&self, keys: impl Serialize) -> Result<()> {
+        self.call_ok("KV_SET", json!({ "keys": object(keys)? }))
+            .await
+            .map(drop)
+    }
+
+    /// Adds top-level keys that do not exist yet; existing keys keep their values.
+    pub async fn kv_add(&self, keys: impl Serialize) -> Result<()> {
+        self.call_ok("KV_ADD", json!({ "keys": object(keys)? }))
+            .await
+            .map(drop)
+    }
+
+    /// Returns the values of the listed top-level keys that exist.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: sessiondb_client::Client) -> sessiondb_client::Result<()> {
+    /// let values = client.kv_get(["visits", "nope"]).await?;
+    /// assert!(values.get("nope").is_none());
+    /// # Ok(()) }
+    /// ```
+    pub async fn kv_get<K: AsRef<str>>(
+        &self,
+        keys: impl IntoIterator<Item = K>,
+    ) -> Result<Map<String, Value>> {
+        let mut body = self
+            .call_ok("KV_GET", json!({ "keys": list(keys) }))
+            .await?;
+        take_object(&mut body, "keys")
+    }
+
+    /// Removes top-level keys; `keys` must not be empty (status 42).
+    pub async fn kv_rmv<K: AsRef<str>>(&self, keys: impl IntoIterator<Item = K>) -> Result<()> {
+        self.call_ok("KV_RMV", json!({ "keys": list(keys) }))
+            .await
+            .map(drop)
+    }
+
+    /// Returns the listed top-level keys that exist, in request order, repeats kept.
+    pub async fn kv_contains<K: AsRef<str>>(
+        &self,
+        keys: impl IntoIterator<Item = K>,
+    ) -> Result<Vec<String>> {
+        let body = self
+            .call_ok("KV_CONTAINS", json!({ "keys": list(keys) }))
+            .await?;
+        get_strings(&body, "contains")
+    }
+
+    /// Number of top-level keys.
+    pub async fn kv_count(&self) -> Result<u64> {
+        get_u64(&self.call_ok("KV_COUNT", json!({})).await?, "cnt")
+    }
+
+    /// Every top-level key, in no particular order.
+    pub async fn kv_keys(&self) -> Result<Vec<String>> {
+        get_strings(&self.call_ok("KV_KEYS", json!({})).await?, "keys")
+    }
+
+    /// Deletes every top-level key; returns how many were deleted.
+    pub async fn kv_clear(&self) -> Result<u64> {
+        get_u64(&self.call_ok("KV_CLEAR", json!({})).await?, "cnt")
+    }
+
+    /// Replaces the whole top-level store with `keys`; returns how many keys were deleted.
+    pub async fn kv_clear_set(&self, keys: impl Serialize) -> Result<u64> {
+        let body = self
+            .call_ok("KV_CLEAR_SET", json!({ "keys": object(keys)? }))
+            .await?;
+        get_u64(&body, "cnt")
+    }
+
+    /// Saves the top-level store as dataset `name`.
+    pub async fn kv_save(&self, name: &str) -> Result<SaveInfo> {
+        let body = self
+            .call("KV_SAVE", json!({ "name": name }), Status::SAVE_COMPLETE)
+            .await?;
+        save_info(&body)
+    }
+
+    /// Loads dataset `name` into the top-level store, overwriting keys of the same name.
+    pub async fn kv_load(&self, name: &str) -> Result<LoadInfo> {
+        let body = self
+            .call("KV_LOAD", json!({ "name": name }), Status::LOAD_COMPLETE)
+            .await?;
+        load_info(&body)
+    }
+
+    // ----- sessions (PROTOCOL.md §11) -----
+
+    /// Creates a session and returns its token.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: sessiondb_client::Client) -> sessiondb_client::Result<()> {
+    /// use sessiondb_client::{Expiry, SessionOptions};
+    /// let basket = client
+    ///     .sh_new(SessionOptions::new().name("basket-77").expiry(Expiry::after(600).delete_session(true)))
+    ///     .await?;
+    /// client.sh_set(basket, serde_json::json!({"sku:1": 2})).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn sh_new(&self, options: SessionOptions) -> Result<u64> {
+        get_u64(&self.call_ok("SH_NEW", options.to_json()).await?, "tkn")
+    }
+
+    /// Finds the live shared session named `name` and returns its token (status 102 if none).
+    pub async fn sh_open(&self, name: &str) -> Result<u64> {
+        get_u64(
+            &self.call_ok("SH_OPEN", json!({ "name": name })).await?,
+            "tkn",
+        )
+    }
+
+    /// Sets keys in a session, overwriting existing ones. `keys` must serialize to a JSON object.
+    pub async fn sh_set(&self, tkn: u64, keys: impl Serialize) -> Result<()> {
+        self.call_ok("SH_SET", json!({ "tkn": tkn, "keys": object(keys)? }))
+            .await
+            .map(drop)
+    }
+
+    /// Adds keys that do not exist yet in a session.
+    pub async fn sh_add(&self, tkn: u64, keys: impl Serialize) -> Result<()> {
+        self.call_ok("SH_ADD", json!({ "tkn": tkn, "keys": object(keys)? }))
+            .await
+            .map(drop)
+    }
+
+    /// Returns the values of the listed keys that exist in a session.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: sessiondb_client::Client, tkn: u64) -> sessiondb_client::Result<()> {
+    /// let values = client.sh_get(tkn, ["name", "age"]).await?;
+    /// println!("{:?}", values.get("name"));
+    /// # Ok(()) }
+    /// ```
+    pub async fn sh_get<K: AsRef<str>>(
+        &self,
+        tkn: u64,
+        keys: impl IntoIterator<Item = K>,
+    ) -> Result<Map<String, Value>> {
+        let mut body = self
+            .call_ok("SH_GET", json!({ "tkn": tkn, "keys": list(keys) }))
+            .await?;
+        take_object(&mut body, "keys")
+    }
+
+    /// Removes keys from a session; `keys` must not be empty (status 42).
+    pub async fn sh_rmv<K: AsRef<str>>(
+        &self,
+        tkn: u64,
+        keys: impl IntoIterator<Item = K>,
+    ) -> Result<()> {
+        self.call_ok("SH_RMV", json!({ "tkn": tkn, "keys": list(keys) }))
+            .await
+            .map(drop)
+    }
+
+    /// Returns the listed keys that exist in a session, in request order, repeats kept.
+    pub async fn sh_contains<K: AsRef<str>>(
+        &self,
+        tkn: u64,
+        keys: impl IntoIterator<Item = K>,
+    ) -> Result<Vec<String>> {
+        let body = self
+            .call_ok("SH_CONTAINS", json!({ "tkn": tkn, "keys": list(keys) }))
+            .await?;
+        get_strings(&body, "contains")
+    }
+
+    /// Number of keys in a session.
+    pub async fn sh_count(&self, tkn: u64) -> Result<u64> {
+        get_u64(
+            &self.call_ok("SH_COUNT", json!({ "tkn": tkn })).await?,
+            "cnt",
+        )
+    }
+
+    /// Every key of a session, in no particular order.
+    pub async fn sh_keys(&self, tkn: u64) -> Result<Vec<String>> {
+        get_strings(
+            &self.call_ok("SH_KEYS", json!({ "tkn": tkn })).await?,
+            "keys",
+        )
+    }
+
+    /// Deletes every key of a session (the session stays); returns how many were deleted.
+    pub async fn sh_clear(&self, tkn: u64) -> Result<u64> {
+        get_u64(
+            &self.call_ok("SH_CLEAR", json!({ "tkn": tkn })).await?,
+            "cnt",
+        )
+    }
+
+    /// Replaces a session's keys with `keys`; returns how many keys were deleted.
+    pub async fn sh_clear_set(&self, tkn: u64, keys: impl Serialize) -> Result<u64> {
+        let body = self
+            .call_ok("SH_CLEAR_SET", json!({ "tkn": tkn, "keys": object(keys)? }))
+            .await?;
+        get_u64(&body, "cnt")
+    }
+
+    /// Describes a session.
+    pub async fn sh_info(&self, tkn: u64) -> Result<SessionInfo> {
+        let body = self.call_ok("SH_INFO", json!({ "tkn": tkn })).await?;
+        session_info(&body)
+    }
+
+    /// Number of live sessions and of keys in them.
+    pub async fn sh_info_all(&self) -> Result<SessionTotals> {
+        let body = self.call_ok("SH_INFO_ALL", json!({})).await?;
+        Ok(SessionTotals {
+            total_sessions: get_u64(&body, "totalSessions")?,
+            total_keys: get_u64(&body, "totalKeys")?,
+        })
+    }
+
+    /// Returns the tokens that name live sessions, in request order, repeats kept.
+    pub async fn sh_exists(&self, tkns: &[u64]) -> Result<Vec<u64>> {
+        let body = self.call_ok("SH_EXISTS", json!({ "tkns": tkns })).await?;
+        get_u64s(&body, "exist")
+    }
+
+    /// Deletes a session and its keys at once.
+    pub async fn sh_end(&self, tkn: u64) -> Result<()> {
+        self.call_ok("SH_END", json!({ "tkn": tkn }))
+            .await
+            .map(drop)
+    }
+
+    /// Deletes every session; returns how many were deleted.
+    pub async fn sh_end_all(&self) -> Result<u64> {
+        get_u64(&self.call_ok("SH_END_ALL", json!({})).await?, "cnt")
+    }
+
+    /// Saves sessions as dataset `name`: all live sessions, or only those in `tkns` (must not be
+    /// empty).
+    pub async fn sh_save(&self, name: &str, tkns: Option<&[u64]>) -> Result<SaveInfo> {
+        let body = match tkns {
+            Some(tkns) => json!({ "name": name, "tkns": tkns }),
+            None => json!({ "name": name }),
+        };
+        let body = self.call("SH_SAVE", body, Status::SAVE_COMPLETE).await?;
+        save_info(&body)
+    }
+
+    /// Restores the sessions of dataset `name`; sessions whose token is live are skipped.
+    pub async fn sh_load(&self, name: &str) -> Result<LoadInfo> {
+        let body = self
+            .call("SH_LOAD", json!({ "name": name }), Status::LOAD_COMPLETE)
+            .await?;
+        load_info(&body)
+    }
+
+    // ----- server (PROTOCOL.md §12, §2.6) -----
+
+    /// Describes the server.
+    pub async fn sv_info(&self) -> Result<ServerInfo> {
+        let mut body = self.call_ok("SV_INFO", json!({})).await?;
+        let server_version = get_string(&body, "serverVersion")?;
+        let persist_enabled = get_bool(&body, "persistEnabled")?;
+        for known in ["st", "serverVersion", "persistEnabled"] {
+            body.remove(known);
+        }
+        Ok(ServerInfo {
+            server_version,
+            persist_enabled,
+            extra: body,
+        })
+    }
+
+    /// Authenticates this connection with `secret` (status 201 if wrong).
+    pub async fn sv_auth(&self, secret: &str) -> Result<()> {
+        self.call_ok("SV_AUTH", json!({ "secret": secret }))
+            .await
+            .map(drop)
+    }
+}
+
+/// Serializes `keys` and checks it is a JSON object.
+fn object(keys: impl Serialize) -> Result<Value> {
+    match serde_json::to_value(keys) {
+        Ok(v @ Value::Object(_)) => Ok(v),
+        Ok(other) => Err(Error::InvalidArgument(format!(
+            "keys must be a JSON object, not {other}"
+        ))),
+        Err(e) => Err(Error::InvalidArgument(format!(
+            "keys cannot be serialized: {e}"
+        ))),
+    }
+}
+
+/// Turns key names into a JSON array of strings.
+fn list<K: AsRef<str>>(keys: impl IntoIterator<Item = K>) -> Value {
+    Value::Array(
+        keys.into_iter()
+            .map(|k| Value::String(k.as_ref().to_owned()))
+            .collect(),
+    )
+}
+
+fn save_info(body: &Map<String, Value>) -> Result<SaveInfo> {
+    Ok(SaveInfo {
+        name: get_string(body, "name")?,
+        duration_ms: get_u64(body, "duration")?,
+    })
+}
+
+fn load_info(body: &Map<String, Value>) -> Result<LoadInfo> {
+    Ok(LoadInfo {
+        name: get_string(body, "name")?,
+        sessions: get_u64(body, "sessions")?,
+        keys: get_u64(body, "keys")?,
+        duration_ms: body.get("duration").and_then(Value::as_u64),
+    })
+}
+
+fn session_info(body: &Map<String, Value>) -> Result<SessionInfo> {
+    let expiry = if get_bool(body, "expires")? {
+        let e = body
+            .get("expiry")
+            .and_then(Value::as_object)
+            .ok_or_else(|| Error::Protocol("SH_INFO_RSP expires but has no expiry".into()))?;
+        Some(ExpiryInfo {
+            settings: Expiry {
+                duration: get_u64(e, "duration")?,
+                delete_session: get_bool(e, "deleteSession")?,
+                extend_on_set_add: get_bool(e, "extendOnSetAdd")?,
+                extend_on_get: get_bool(e, "extendOnGet")?,
+            },
+            remaining: get_u64(e, "remaining")?,
+        })
+    } else {
+        None
+    };
+    Ok(SessionInfo {
+        tkn: get_u64(body, "tkn")?,
+        shared: get_bool(body, "shared")?,
+        key_count: get_u64(body, "keyCnt")?,
+        expiry,
+        name: body.get("name").and_then(Value::as_str).map(str::to_owned),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_must_be_an_object() {
+        assert_eq!(object(json!({"a": 1})).unwrap(), json!({"a": 1}));
+        let mut m = std::collections::BTreeMap::new();
+        m.insert("n", 5u64);
+        assert_eq!(object(&m).unwrap(), json!({"n": 5}));
+        assert!(matches!(object(json!([1])), Err(Error::InvalidArgument(_))));
+        assert!(matches!(object(5), Err(Error::InvalidArgument(_))));
+    }
+
+    #[test]
+    fn key_lists_are_string_arrays() {
+        assert_eq!(list(["a", "b"]), json!(["a", "b"]));
+        assert_eq!(list(vec![String::from("x")]), json!(["x"]));
+        assert_eq!(list(Vec::<&str>::new()), json!([]));
+    }
+
+    #[test]
+    fn session_options_render_only_what_is_set() {
+        assert_eq!(SessionOptions::new().to_json(), json!({}));
+        assert_eq!(
+            SessionOptions::shared("settings").to_json(),
+            json!({"name": "settings", "shared": true})
+        );
+        assert_eq!(
+            SessionOptions::new()
+                .name("b")
+                .expiry(Expiry::after(60).delete_session(true).extend_on_get(true))
+                .to_json(),
+            json!({"name": "b", "expiry": {"duration": 60, "deleteSession": true,
+                   "extendOnSetAdd": false, "extendOnGet": true}})
+        );
+    }
+
+    #[test]
+    fn session_info_with_and_without_expiry() {
+        let body: Map<String, Value> = serde_json::from_str(
+            r#"{"st":1,"tkn":9923391187364820995,"shared":false,"keyCnt":0,"expires":true,
+                "expiry":{"duration":10,"remaining":9,"deleteSession":false,"extendOnSetAdd":false,"extendOnGet":true}}"#,
+        )
+        .unwrap();
+        let info = session_info(&body).unwrap();
+        assert_eq!(info.tkn, 9923391187364820995);
+        assert_eq!(
+            info.expiry,
+            Some(ExpiryInfo {
+                settings: Expiry::after(10).extend_on_get(true),
+                remaining: 9
+            })
+        );
+        assert_eq!(info.name, None);
+
+        let body: Map<String, Value> = serde_json::from_str(
+            r#"{"st":1,"tkn":15900886249489855254,"shared":true,"keyCnt":2,"expires":false,"name":"settings"}"#,
+        )
+        .unwrap();
+        let info = session_info(&body).unwrap();
+        assert!(info.shared);
+        assert_eq!(info.key_count, 2);
+        assert_eq!(info.expiry, None);
+        assert_eq!(info.name.as_deref(), Some("settings"));
+    }
+
+    #[test]
+    fn load_info_duration_is_optional() {
+        let kv: Map<String, Value> = serde_json::from_str(
+            r#"{"st":141,"name":"shop-1","duration":1,"sessions":0,"keys":2}"#,
+        )
+        .unwrap();
+        assert_eq!(load_info(&kv).unwrap().duration_ms, Some(1));
+        let sh: Map<String, Value> =
+            serde_json::from_str(r#"{"st":141,"name":"s","sessions":1,"keys":2}"#).unwrap();
+        let info = load_info(&sh).unwrap();
+        assert_eq!((info.sessions, info.keys, info.duration_ms), (1, 2, None));
+    }
+}
