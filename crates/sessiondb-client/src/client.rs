@@ -1,5 +1,9 @@
 //! The `Client` handle and one typed method per command of PROTOCOL.md.
 
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
@@ -54,7 +58,26 @@ impl Client {
     /// # Ok(()) }
     /// ```
     pub async fn request_text(&self, text: impl Into<String>) -> Result<String> {
-        self.conn.round_trip(text.into()).await
+        self.send_text(text).await?.await
+    }
+
+    /// Queues raw request text for sending and returns at once with a [`PendingReply`] that
+    /// resolves to the reply text. Calls made one after another from one task are sent in that
+    /// order, so a caller can pipeline many requests and then await their replies in order.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: sessiondb_client::Client) -> sessiondb_client::Result<()> {
+    /// let mut pending = Vec::new();
+    /// for i in 0..100 {
+    ///     pending.push(client.send_text(format!(r#"{{"KV_SET":{{"keys":{{"k{i}":{i}}}}}}}"#)).await?);
+    /// }
+    /// for reply in pending {
+    ///     assert_eq!(reply.await?, r#"{"KV_SET_RSP":{"st":1}}"#);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn send_text(&self, text: impl Into<String>) -> Result<PendingReply> {
+        Ok(PendingReply(self.conn.enqueue(text.into()).await?))
     }
 
     /// Sends a request given as JSON and returns the whole reply object, whatever its status.
@@ -381,6 +404,21 @@ impl Client {
         self.call_ok("SV_AUTH", json!({ "secret": secret }))
             .await
             .map(drop)
+    }
+}
+
+/// The reply to a request queued with [`Client::send_text`]: a future of the reply text.
+///
+/// Dropping it before it resolves discards the reply without disturbing other requests.
+pub struct PendingReply(tokio::sync::oneshot::Receiver<Result<String>>);
+
+impl Future for PendingReply {
+    type Output = Result<String>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.0)
+            .poll(cx)
+            .map(|r| r.unwrap_or(Err(Error::Disconnected)))
     }
 }
 

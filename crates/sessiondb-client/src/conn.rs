@@ -90,14 +90,15 @@ impl Conn {
         })
     }
 
-    /// Sends one request and waits for its reply text.
-    pub(crate) async fn round_trip(&self, text: String) -> Result<String> {
+    /// Queues one request for writing and returns the receiver of its reply text. Requests are
+    /// written in the order this is called (and completes) on one task.
+    pub(crate) async fn enqueue(&self, text: String) -> Result<oneshot::Receiver<Result<String>>> {
         let (slot, reply) = oneshot::channel();
         self.requests
             .send((text, slot))
             .await
             .map_err(|_| Error::Disconnected)?;
-        reply.await.unwrap_or(Err(Error::Disconnected))
+        Ok(reply)
     }
 
     /// Whether the connection is still open.

@@ -33,7 +33,7 @@ mod error;
 mod reply;
 mod types;
 
-pub use client::Client;
+pub use client::{Client, PendingReply};
 pub use error::{Error, Result, Status};
 pub use reply::Reply;
 pub use types::{
