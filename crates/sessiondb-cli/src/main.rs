@@ -1,1 +1,129 @@
-fn main() {}
+//! `sessiondb-cli`: one-shot commands, raw JSON from standard input, or an interactive shell.
+//!
+//! Exit status: 0 success; 1 the server answered a failure status; 2 bad usage; 3 the connection
+//! failed or dropped.
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+mod command;
+mod raw;
+mod render;
+mod shell;
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use clap::Parser;
+use sessiondb_client::{Client, Error};
+
+/// Command-line options; the command words follow them.
+#[derive(Parser, Debug)]
+#[command(
+    name = "sessiondb-cli",
+    version,
+    about = "sessiondb command-line client",
+    after_help = command::USAGE
+)]
+struct Args {
+    /// Server URL.
+    #[arg(long, env = "SESSIONDB_URL", default_value = "ws://127.0.0.1:1987")]
+    url: String,
+    /// Print each raw JSON reply instead of the readable form.
+    #[arg(long)]
+    json: bool,
+    /// GROUP COMMAND [ARGS]; none reads JSON requests from standard input, or starts the shell
+    /// on a terminal.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    command: Vec<String>,
+}
+
+/// Exit status for a failure status from the server.
+pub const EXIT_STATUS: u8 = 1;
+/// Exit status for bad usage.
+pub const EXIT_USAGE: u8 = 2;
+/// Exit status for connection problems.
+pub const EXIT_CONNECTION: u8 = 3;
+
+fn main() -> ExitCode {
+    let mut args = Args::parse();
+    // `--json` is also accepted after the command words (`sessiondb-cli kv get a --json`).
+    if let Some(i) = args.command.iter().position(|w| w == "--json") {
+        args.command.remove(i);
+        args.json = true;
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let code = if args.command.first().is_some_and(|w| w == "help") {
+        println!("{}", command::USAGE);
+        0
+    } else if !args.command.is_empty() {
+        runtime.block_on(one_shot(&args))
+    } else if std::io::stdin().is_terminal() {
+        shell::run(&runtime, &args.url, args.json)
+    } else {
+        runtime.block_on(raw::run(&args.url))
+    };
+    ExitCode::from(code)
+}
+
+/// Connects, reporting a failure on standard error.
+pub async fn connect(url: &str) -> Result<Client, u8> {
+    Client::connect(url).await.map_err(|e| {
+        eprintln!("error: {url}: {e}");
+        EXIT_CONNECTION
+    })
+}
+
+/// Exit status for an error from a request.
+pub fn exit_code(e: &Error) -> u8 {
+    if e.is_connection_error() {
+        EXIT_CONNECTION
+    } else {
+        EXIT_STATUS
+    }
+}
+
+async fn one_shot(args: &Args) -> u8 {
+    let request = match command::parse(&args.command, None) {
+        Ok(r) => r,
+        Err(msg) => {
+            eprintln!("error: {msg}");
+            return EXIT_USAGE;
+        }
+    };
+    let client = match connect(&args.url).await {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let reply = match client.request_text(request.text.clone()).await {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit_code(&e);
+        }
+    };
+    let outcome = render::outcome(&request, &reply);
+    if args.json {
+        println!("{reply}");
+    }
+    match outcome {
+        Ok(text) => {
+            if !args.json && !text.is_empty() {
+                println!("{text}");
+            }
+            0
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            exit_code(&e)
+        }
+    }
+}

@@ -1,0 +1,470 @@
+//! Turning command words (`sh set TOKEN name=Alice`) into a request and knowing how to show its reply.
+
+use serde_json::value::RawValue;
+use sessiondb_client::Status;
+
+/// How a successful reply is shown in readable (non `--json`) output.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Render {
+    /// `OK`.
+    Ok,
+    /// The `tkn` member alone on a line.
+    Token,
+    /// The `cnt` member.
+    Count,
+    /// Each requested key with its value, in request order (`(none)` when absent).
+    Values(Vec<String>),
+    /// Each item of the named array member on its own line.
+    Lines(&'static str),
+    /// Every member of the body except `st`, one `name: value` per line.
+    Members,
+    /// `saved NAME in N ms`.
+    Saved,
+    /// `loaded NAME: S sessions, K keys`.
+    Loaded,
+}
+
+/// A request ready to send: its text, the status that means success, and how to show the reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    /// The request message.
+    pub text: String,
+    /// `st` of a successful reply.
+    pub success: Status,
+    /// Readable rendering of a successful reply.
+    pub render: Render,
+}
+
+/// Command names offered by completion and `help`.
+pub const COMMAND_WORDS: &[&str] = &[
+    "sh",
+    "kv",
+    "info",
+    "use",
+    "help",
+    "quit",
+    "exit",
+    "new",
+    "open",
+    "set",
+    "add",
+    "get",
+    "rmv",
+    "contains",
+    "count",
+    "keys",
+    "clear",
+    "clear-set",
+    "end",
+    "end-all",
+    "exists",
+    "info-all",
+    "save",
+    "load",
+];
+
+/// Usage text for the command words, shared by `--help` and the shell's `help`.
+pub const USAGE: &str = "\
+Commands (GROUP COMMAND ARGS):
+  sh new [--expiry SECS] [--delete-session] [--extend-on-set-add] [--extend-on-get]
+         [--name NAME] [--shared]           create a session, print its token
+  sh open NAME                              token of the shared session NAME
+  sh set|add TOKEN key=value...             value parsed as JSON, else taken as a string
+  sh get|contains TOKEN key...              sh rmv TOKEN key...
+  sh count|keys|clear|info|end TOKEN        sh clear-set TOKEN key=value...
+  sh exists TOKEN...                        sh info-all | sh end-all
+  sh save NAME [TOKEN...]                   sh load NAME
+  kv set|add|clear-set key=value...         kv get|contains|rmv key...
+  kv count|keys|clear                       kv save NAME | kv load NAME
+  info                                      server information (SV_INFO)
+A line starting with '{' is sent as a raw JSON request.";
+
+/// Parses command words. `current` is the shell's session (`use TOKEN`): when set, session
+/// commands may be written without the group and the token (`get name`).
+pub fn parse(words: &[String], current: Option<u64>) -> Result<Request, String> {
+    let Some((first, rest)) = words.split_first() else {
+        return Err("no command given".into());
+    };
+    match first.as_str() {
+        "sh" => {
+            let (cmd, args) = rest
+                .split_first()
+                .ok_or("sh needs a command (new, set, get, ...)")?;
+            session(cmd, args, None)
+        }
+        "kv" => {
+            let (cmd, args) = rest
+                .split_first()
+                .ok_or("kv needs a command (set, get, ...)")?;
+            top_level(cmd, args)
+        }
+        "info" if rest.is_empty() => Ok(simple("SV_INFO", Render::Members)),
+        "sv" if rest.len() == 1 && rest[0] == "info" => Ok(simple("SV_INFO", Render::Members)),
+        cmd => match current {
+            Some(tkn) => session(cmd, rest, Some(tkn)),
+            None => Err(format!("unknown command `{cmd}` (try `help`)")),
+        },
+    }
+}
+
+fn simple(command: &str, render: Render) -> Request {
+    Request {
+        text: format!(r#"{{"{command}":{{}}}}"#),
+        success: Status::OK,
+        render,
+    }
+}
+
+/// Builds `{"COMMAND":{member: json, ...}}` from members whose values are JSON text already.
+fn request(command: &str, members: &[(&str, String)], success: Status, render: Render) -> Request {
+    let body = members
+        .iter()
+        .map(|(k, v)| format!("{}:{v}", json_string(k)))
+        .collect::<Vec<_>>()
+        .join(",");
+    Request {
+        text: format!(r#"{{"{command}":{{{body}}}}}"#),
+        success,
+        render,
+    }
+}
+
+fn json_string(s: &str) -> String {
+    serde_json::Value::String(s.to_owned()).to_string()
+}
+
+/// `key=value` pairs as a JSON object; a value that is not valid JSON is taken as a string.
+fn key_values(args: &[String]) -> Result<String, String> {
+    let mut parts = Vec::with_capacity(args.len());
+    for arg in args {
+        let (key, value) = arg
+            .split_once('=')
+            .ok_or_else(|| format!("expected key=value, got `{arg}`"))?;
+        // RawValue keeps the text as typed, so objects keep their member order.
+        let value = match serde_json::from_str::<Box<RawValue>>(value) {
+            Ok(raw) => raw.get().to_owned(),
+            Err(_) => json_string(value),
+        };
+        parts.push(format!("{}:{value}", json_string(key)));
+    }
+    Ok(format!("{{{}}}", parts.join(",")))
+}
+
+fn key_list(args: &[String]) -> String {
+    let items: Vec<String> = args.iter().map(|k| json_string(k)).collect();
+    format!("[{}]", items.join(","))
+}
+
+fn token(word: &str) -> Result<u64, String> {
+    word.parse::<u64>()
+        .map_err(|_| format!("`{word}` is not a session token (an integer from 1 to 2^64-1)"))
+}
+
+fn dataset(args: &[String], what: &str) -> Result<String, String> {
+    match args {
+        [name] => Ok(json_string(name)),
+        _ => Err(format!("{what} needs exactly one dataset NAME")),
+    }
+}
+
+fn no_args(cmd: &str, args: &[String]) -> Result<(), String> {
+    if args.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("{cmd} takes no arguments"))
+    }
+}
+
+fn top_level(cmd: &str, args: &[String]) -> Result<Request, String> {
+    let ok = Status::OK;
+    Ok(match cmd {
+        "set" | "add" | "clear-set" | "clear_set" => {
+            let (name, render) = match cmd {
+                "set" => ("KV_SET", Render::Ok),
+                "add" => ("KV_ADD", Render::Ok),
+                _ => ("KV_CLEAR_SET", Render::Count),
+            };
+            request(name, &[("keys", key_values(args)?)], ok, render)
+        }
+        "get" => request(
+            "KV_GET",
+            &[("keys", key_list(args))],
+            ok,
+            Render::Values(args.to_vec()),
+        ),
+        "contains" => request(
+            "KV_CONTAINS",
+            &[("keys", key_list(args))],
+            ok,
+            Render::Lines("contains"),
+        ),
+        "rmv" => request("KV_RMV", &[("keys", key_list(args))], ok, Render::Ok),
+        "count" | "keys" | "clear" => {
+            no_args(cmd, args)?;
+            match cmd {
+                "count" => simple("KV_COUNT", Render::Count),
+                "keys" => simple("KV_KEYS", Render::Lines("keys")),
+                _ => simple("KV_CLEAR", Render::Count),
+            }
+        }
+        "save" => request(
+            "KV_SAVE",
+            &[("name", dataset(args, "kv save")?)],
+            Status::SAVE_COMPLETE,
+            Render::Saved,
+        ),
+        "load" => request(
+            "KV_LOAD",
+            &[("name", dataset(args, "kv load")?)],
+            Status::LOAD_COMPLETE,
+            Render::Loaded,
+        ),
+        other => return Err(format!("unknown kv command `{other}`")),
+    })
+}
+
+/// Session commands. With `current`, the token is not among `args`.
+fn session(cmd: &str, args: &[String], current: Option<u64>) -> Result<Request, String> {
+    let ok = Status::OK;
+    match cmd {
+        "new" => return new_session(args),
+        "open" => {
+            let name = match args {
+                [name] => json_string(name),
+                _ => return Err("sh open needs exactly one NAME".into()),
+            };
+            return Ok(request("SH_OPEN", &[("name", name)], ok, Render::Token));
+        }
+        "info-all" | "info_all" | "end-all" | "end_all" => {
+            no_args(cmd, args)?;
+            return Ok(if cmd.starts_with("info") {
+                simple("SH_INFO_ALL", Render::Members)
+            } else {
+                simple("SH_END_ALL", Render::Count)
+            });
+        }
+        "exists" => {
+            let tkns = args
+                .iter()
+                .map(|a| token(a))
+                .collect::<Result<Vec<_>, _>>()?;
+            let list: Vec<String> = tkns.iter().map(u64::to_string).collect();
+            return Ok(request(
+                "SH_EXISTS",
+                &[("tkns", format!("[{}]", list.join(",")))],
+                ok,
+                Render::Lines("exist"),
+            ));
+        }
+        "save" => {
+            let (name, tkns) = args.split_first().ok_or("sh save needs a dataset NAME")?;
+            let mut members = vec![("name", json_string(name))];
+            if !tkns.is_empty() {
+                let tkns = tkns
+                    .iter()
+                    .map(|a| token(a))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let list: Vec<String> = tkns.iter().map(u64::to_string).collect();
+                members.push(("tkns", format!("[{}]", list.join(","))));
+            }
+            return Ok(request(
+                "SH_SAVE",
+                &members,
+                Status::SAVE_COMPLETE,
+                Render::Saved,
+            ));
+        }
+        "load" => {
+            return Ok(request(
+                "SH_LOAD",
+                &[("name", dataset(args, "sh load")?)],
+                Status::LOAD_COMPLETE,
+                Render::Loaded,
+            ))
+        }
+        _ => {}
+    }
+    // Everything else acts on one session.
+    let (tkn, args) = match current {
+        Some(tkn) => (tkn, args),
+        None => {
+            let (first, rest) = args
+                .split_first()
+                .ok_or_else(|| format!("sh {cmd} needs a TOKEN"))?;
+            (token(first)?, rest)
+        }
+    };
+    let tkn_member = ("tkn", tkn.to_string());
+    Ok(match cmd {
+        "set" | "add" | "clear-set" | "clear_set" => {
+            let (name, render) = match cmd {
+                "set" => ("SH_SET", Render::Ok),
+                "add" => ("SH_ADD", Render::Ok),
+                _ => ("SH_CLEAR_SET", Render::Count),
+            };
+            request(name, &[tkn_member, ("keys", key_values(args)?)], ok, render)
+        }
+        "get" => request(
+            "SH_GET",
+            &[tkn_member, ("keys", key_list(args))],
+            ok,
+            Render::Values(args.to_vec()),
+        ),
+        "contains" => request(
+            "SH_CONTAINS",
+            &[tkn_member, ("keys", key_list(args))],
+            ok,
+            Render::Lines("contains"),
+        ),
+        "rmv" => request(
+            "SH_RMV",
+            &[tkn_member, ("keys", key_list(args))],
+            ok,
+            Render::Ok,
+        ),
+        "count" | "keys" | "clear" | "info" | "end" => {
+            no_args(cmd, args)?;
+            let (name, render) = match cmd {
+                "count" => ("SH_COUNT", Render::Count),
+                "keys" => ("SH_KEYS", Render::Lines("keys")),
+                "clear" => ("SH_CLEAR", Render::Count),
+                "info" => ("SH_INFO", Render::Members),
+                _ => ("SH_END", Render::Ok),
+            };
+            request(name, &[tkn_member], ok, render)
+        }
+        other => return Err(format!("unknown sh command `{other}`")),
+    })
+}
+
+fn new_session(args: &[String]) -> Result<Request, String> {
+    let mut expiry: Option<u64> = None;
+    let (mut delete, mut on_set_add, mut on_get, mut shared) = (false, false, false, false);
+    let mut name: Option<&str> = None;
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--expiry" => {
+                let secs = it.next().ok_or("--expiry needs SECS")?;
+                expiry = Some(
+                    secs.parse()
+                        .map_err(|_| format!("--expiry: `{secs}` is not a number of seconds"))?,
+                );
+            }
+            "--name" => name = Some(it.next().ok_or("--name needs NAME")?),
+            "--delete-session" => delete = true,
+            "--extend-on-set-add" => on_set_add = true,
+            "--extend-on-get" => on_get = true,
+            "--shared" => shared = true,
+            other => return Err(format!("sh new: unknown option `{other}`")),
+        }
+    }
+    let mut members = Vec::new();
+    match expiry {
+        Some(duration) => members.push((
+            "expiry",
+            format!(
+                r#"{{"duration":{duration},"deleteSession":{delete},"extendOnSetAdd":{on_set_add},"extendOnGet":{on_get}}}"#
+            ),
+        )),
+        None if delete || on_set_add || on_get => {
+            return Err("expiry flags need --expiry SECS".into())
+        }
+        None => {}
+    }
+    if let Some(name) = name {
+        members.push(("name", json_string(name)));
+    }
+    if shared {
+        members.push(("shared", "true".into()));
+    }
+    Ok(request("SH_NEW", &members, Status::OK, Render::Token))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(line: &str) -> Vec<String> {
+        line.split_whitespace().map(str::to_owned).collect()
+    }
+
+    fn text(line: &str) -> String {
+        parse(&words(line), None).unwrap().text
+    }
+
+    #[test]
+    fn session_creation_options() {
+        assert_eq!(text("sh new"), r#"{"SH_NEW":{}}"#);
+        assert_eq!(
+            text("sh new --expiry 60 --delete-session"),
+            r#"{"SH_NEW":{"expiry":{"duration":60,"deleteSession":true,"extendOnSetAdd":false,"extendOnGet":false}}}"#
+        );
+        assert_eq!(
+            text("sh new --name settings --shared"),
+            r#"{"SH_NEW":{"name":"settings","shared":true}}"#
+        );
+        assert!(parse(&words("sh new --delete-session"), None).is_err());
+        assert!(parse(&words("sh new --expiry soon"), None).is_err());
+        assert!(parse(&words("sh new --bogus"), None).is_err());
+    }
+
+    #[test]
+    fn values_are_json_or_strings() {
+        assert_eq!(
+            text(r#"sh set 16351792548006066062 name=Alice age=30 o={"b":1,"a":2} s="x" e="#),
+            r#"{"SH_SET":{"tkn":16351792548006066062,"keys":{"name":"Alice","age":30,"o":{"b":1,"a":2},"s":"x","e":""}}}"#
+        );
+        assert_eq!(
+            text("kv set a=1 b=true c=null"),
+            r#"{"KV_SET":{"keys":{"a":1,"b":true,"c":null}}}"#
+        );
+        assert_eq!(text("kv set eq=a=b"), r#"{"KV_SET":{"keys":{"eq":"a=b"}}}"#);
+        assert!(parse(&words("kv set novalue"), None).is_err());
+    }
+
+    #[test]
+    fn key_lists_and_tokens() {
+        let r = parse(&words("sh get 5 name age"), None).unwrap();
+        assert_eq!(r.text, r#"{"SH_GET":{"tkn":5,"keys":["name","age"]}}"#);
+        assert_eq!(r.render, Render::Values(vec!["name".into(), "age".into()]));
+        assert_eq!(text("kv get a"), r#"{"KV_GET":{"keys":["a"]}}"#);
+        assert_eq!(text("kv rmv"), r#"{"KV_RMV":{"keys":[]}}"#);
+        assert_eq!(text("sh exists 1 2"), r#"{"SH_EXISTS":{"tkns":[1,2]}}"#);
+        assert_eq!(
+            text("sh save snap 7 8"),
+            r#"{"SH_SAVE":{"name":"snap","tkns":[7,8]}}"#
+        );
+        assert_eq!(text("sh save snap"), r#"{"SH_SAVE":{"name":"snap"}}"#);
+        assert!(parse(&words("sh get abc name"), None).is_err());
+        assert!(parse(&words("sh get -1 name"), None).is_err());
+        assert!(parse(&words("sh count"), None).is_err());
+        assert!(parse(&words("sh count 1 2"), None).is_err());
+    }
+
+    #[test]
+    fn success_codes_of_saves_and_loads() {
+        let r = parse(&words("kv save shop-1"), None).unwrap();
+        assert_eq!(r.success, Status::SAVE_COMPLETE);
+        let r = parse(&words("sh load shop-1"), None).unwrap();
+        assert_eq!(r.success, Status::LOAD_COMPLETE);
+        assert_eq!(text("info"), r#"{"SV_INFO":{}}"#);
+        assert_eq!(
+            text("sh open settings"),
+            r#"{"SH_OPEN":{"name":"settings"}}"#
+        );
+        assert!(parse(&words("sh open a b"), None).is_err());
+    }
+
+    #[test]
+    fn current_session_lets_token_be_omitted() {
+        let r = parse(&words("get name"), Some(42)).unwrap();
+        assert_eq!(r.text, r#"{"SH_GET":{"tkn":42,"keys":["name"]}}"#);
+        let r = parse(&words("set a=1"), Some(42)).unwrap();
+        assert_eq!(r.text, r#"{"SH_SET":{"tkn":42,"keys":{"a":1}}}"#);
+        // With the group spelled out, the token is always explicit.
+        let r = parse(&words("sh count 7"), Some(42)).unwrap();
+        assert_eq!(r.text, r#"{"SH_COUNT":{"tkn":7}}"#);
+        assert!(parse(&words("get name"), None).is_err());
+    }
+}

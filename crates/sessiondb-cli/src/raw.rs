@@ -1,0 +1,95 @@
+//! Raw mode: JSON requests from standard input, one per line, pipelined; replies printed in order.
+
+use std::io::Write;
+
+use sessiondb_client::{PendingReply, Reply};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::sync::mpsc;
+
+use crate::{connect, EXIT_CONNECTION, EXIT_STATUS};
+
+/// How many requests may be in flight before reading standard input pauses.
+const WINDOW: usize = 1024;
+
+/// Sends every non-empty line of standard input and prints each reply on its own line. Exits 1 if
+/// any reply was a failure status, 3 if the connection failed.
+pub async fn run(url: &str) -> u8 {
+    let client = match connect(url).await {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let (tx, rx) = mpsc::channel::<PendingReply>(WINDOW);
+    let printer = tokio::spawn(print_replies(rx));
+    let mut lines = BufReader::new(tokio::io::stdin()).lines();
+    let mut send_failed = false;
+    loop {
+        let line = match lines.next_line().await {
+            Ok(Some(line)) => line,
+            Ok(None) => break,
+            Err(e) => {
+                eprintln!("error: reading standard input: {e}");
+                send_failed = true;
+                break;
+            }
+        };
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        match client.send_text(line).await {
+            Ok(pending) => {
+                if tx.send(pending).await.is_err() {
+                    break;
+                }
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                send_failed = true;
+                break;
+            }
+        }
+    }
+    drop(tx);
+    let (failures, disconnected) = printer.await.unwrap_or((0, true));
+    if disconnected || send_failed {
+        EXIT_CONNECTION
+    } else if failures > 0 {
+        eprintln!("{failures} request(s) failed");
+        EXIT_STATUS
+    } else {
+        0
+    }
+}
+
+/// Prints replies in request order; returns the number of failure replies and whether the
+/// connection dropped.
+async fn print_replies(mut rx: mpsc::Receiver<PendingReply>) -> (u64, bool) {
+    let mut out = std::io::BufWriter::new(std::io::stdout());
+    let mut failures = 0;
+    while let Some(pending) = rx.recv().await {
+        match pending.await {
+            Ok(text) => {
+                let ok = Reply::parse(&text)
+                    .map(|r| matches!(r.status().code(), 1 | 121 | 141))
+                    .unwrap_or(false);
+                if !ok {
+                    failures += 1;
+                }
+                if writeln!(out, "{text}").is_err() {
+                    return (failures, false);
+                }
+                // Flush whenever we have caught up, so interactive pipes see replies promptly.
+                if rx.is_empty() && out.flush().is_err() {
+                    return (failures, false);
+                }
+            }
+            Err(e) => {
+                let _ = out.flush();
+                eprintln!("error: {e}");
+                return (failures, true);
+            }
+        }
+    }
+    let _ = out.flush();
+    (failures, false)
+}
