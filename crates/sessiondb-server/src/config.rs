@@ -1,0 +1,437 @@
+//! Server configuration, layered so that each source overrides the one before it:
+//! embedded defaults < TOML file (`--config FILE`) < `SESSIONDB_*` environment variables <
+//! command line. The server runs with no file and no variables at all.
+//!
+//! Adding a setting: a field in [`Cli`] (with its `env`), one in `FileConfig`, one in [`Config`]
+//! with its default, and one line in `resolve`.
+
+use std::ffi::OsString;
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::{Path, PathBuf};
+
+use clap::parser::ValueSource;
+use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser};
+use serde::Deserialize;
+
+/// Default listening port (PROTOCOL.md §2.1).
+pub const DEFAULT_PORT: u16 = 1987;
+/// Default largest incoming message, in bytes (PROTOCOL.md §2.3).
+pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 1 << 20;
+/// Smallest message limit accepted: below it not even a short command fits.
+pub const MIN_MAX_MESSAGE_BYTES: usize = 64;
+/// Default idle timeout in seconds (PROTOCOL.md §2.2 allows closing after 180 s of silence).
+pub const DEFAULT_IDLE_TIMEOUT_SECS: u64 = 180;
+
+/// The resolved settings of one server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Address to listen on.
+    pub ip: IpAddr,
+    /// Port to listen on (0 picks a free one).
+    pub port: u16,
+    /// Largest incoming WebSocket message payload; larger ones close the connection with 1009.
+    pub max_message_bytes: usize,
+    /// Persistence root: datasets and the journal live under it.
+    pub data_dir: PathBuf,
+    /// Whether `KV_SAVE` / `SH_SAVE` are enabled.
+    pub persist: bool,
+    /// Log level or `tracing` filter directive (`RUST_LOG` overrides it).
+    pub log_level: String,
+    /// Dataset to load before accepting connections.
+    pub load_name: Option<String>,
+    /// Root to load `load_name` from instead of `data_dir`.
+    pub load_path: Option<PathBuf>,
+    /// Close a connection after this many seconds with nothing received; 0 = never.
+    pub idle_timeout_secs: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            port: DEFAULT_PORT,
+            max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+            data_dir: PathBuf::from("./sessiondb-data"),
+            persist: true,
+            log_level: "info".to_owned(),
+            load_name: None,
+            load_path: None,
+            idle_timeout_secs: DEFAULT_IDLE_TIMEOUT_SECS,
+        }
+    }
+}
+
+/// Why the configuration could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// Bad command line, or `--help` / `--version` (call [`clap::Error::exit`] to print them).
+    #[error(transparent)]
+    Cli(#[from] clap::Error),
+    /// The `--config` file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    ReadFile {
+        /// The file named by `--config`.
+        path: PathBuf,
+        /// The I/O failure.
+        source: std::io::Error,
+    },
+    /// The `--config` file is not valid TOML for these settings (unknown keys included).
+    #[error("invalid config file {path}: {source}")]
+    ParseFile {
+        /// The file named by `--config`.
+        path: PathBuf,
+        /// What TOML or serde objected to.
+        source: toml::de::Error,
+    },
+    /// The settings parse but make no sense together.
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+/// Command line of `sessiondb`. Every option can also come from `SESSIONDB_<NAME>` or the file.
+#[derive(Debug, Parser)]
+#[command(
+    name = "sessiondb",
+    version,
+    about = "sessiondb: an in-memory session database speaking NemesisDB's JSON protocol over WebSocket",
+    after_help = "Precedence: command line > SESSIONDB_* environment > --config file > defaults."
+)]
+pub struct Cli {
+    /// TOML file whose keys are the long option names, e.g. `port = 1987`, `no-persist = true`
+    #[arg(long, value_name = "FILE", env = "SESSIONDB_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1]
+    #[arg(long, value_name = "ADDR", env = "SESSIONDB_IP")]
+    pub ip: Option<IpAddr>,
+    /// Port to listen on [default: 1987]
+    #[arg(long, value_name = "N", env = "SESSIONDB_PORT")]
+    pub port: Option<u16>,
+    /// Largest incoming message in bytes, at least 64; larger ones close the connection (1009)
+    /// [default: 1048576]
+    #[arg(long, value_name = "N", env = "SESSIONDB_MAX_MESSAGE_BYTES")]
+    pub max_message_bytes: Option<usize>,
+    /// Persistence root holding datasets and the journal [default: ./sessiondb-data]
+    #[arg(long, value_name = "DIR", env = "SESSIONDB_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Disable persistence: KV_SAVE / SH_SAVE answer 14 (loads still work)
+    #[arg(long, env = "SESSIONDB_NO_PERSIST")]
+    pub no_persist: bool,
+    /// Log level or tracing filter, e.g. `debug` or `sessiondb_server=debug`; RUST_LOG overrides
+    /// [default: info]
+    #[arg(long, value_name = "LEVEL", env = "SESSIONDB_LOG_LEVEL")]
+    pub log_level: Option<String>,
+    /// Dataset to load before accepting connections; the server refuses to start if it cannot
+    #[arg(long, value_name = "NAME", env = "SESSIONDB_LOAD_NAME")]
+    pub load_name: Option<String>,
+    /// Root to load the --load-name dataset from [default: the persistence root]
+    #[arg(long, value_name = "DIR", env = "SESSIONDB_LOAD_PATH")]
+    pub load_path: Option<PathBuf>,
+    /// Close connections from which nothing arrived for this many seconds; 0 = never
+    /// [default: 180]
+    #[arg(long, value_name = "SECS", env = "SESSIONDB_IDLE_TIMEOUT_SECS")]
+    pub idle_timeout_secs: Option<u64>,
+}
+
+/// The `--config` file: the same settings as the command line, spelled as the long options.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct FileConfig {
+    ip: Option<IpAddr>,
+    port: Option<u16>,
+    max_message_bytes: Option<usize>,
+    data_dir: Option<PathBuf>,
+    no_persist: Option<bool>,
+    log_level: Option<String>,
+    load_name: Option<String>,
+    load_path: Option<PathBuf>,
+    idle_timeout_secs: Option<u64>,
+}
+
+impl Config {
+    /// Builds the configuration from command-line arguments (the first is the program name),
+    /// the process environment and the `--config` file they name.
+    pub fn from_args<I, T>(args: I) -> Result<Self, ConfigError>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<OsString> + Clone,
+    {
+        let matches = Cli::command().try_get_matches_from(args)?;
+        let cli = Cli::from_arg_matches(&matches)?;
+        let file = match &cli.config {
+            Some(path) => read_file(path)?,
+            None => FileConfig::default(),
+        };
+        resolve(&cli, &matches, file)
+    }
+}
+
+fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::ReadFile {
+        path: path.to_owned(),
+        source,
+    })?;
+    parse_file(path, &text)
+}
+
+fn parse_file(path: &Path, text: &str) -> Result<FileConfig, ConfigError> {
+    toml::from_str(text).map_err(|source| ConfigError::ParseFile {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// Merges the layers. Options arrive as `None` from clap when neither the command line nor the
+/// environment set them, so the file value shows through; flags need `value_source` for that.
+fn resolve(cli: &Cli, matches: &ArgMatches, file: FileConfig) -> Result<Config, ConfigError> {
+    let d = Config::default();
+    let flag_given = |id: &str| {
+        !matches!(
+            matches.value_source(id),
+            None | Some(ValueSource::DefaultValue)
+        )
+    };
+    let no_persist = if flag_given("no_persist") {
+        cli.no_persist
+    } else {
+        file.no_persist.unwrap_or(!d.persist)
+    };
+    let config = Config {
+        ip: cli.ip.or(file.ip).unwrap_or(d.ip),
+        port: cli.port.or(file.port).unwrap_or(d.port),
+        max_message_bytes: cli
+            .max_message_bytes
+            .or(file.max_message_bytes)
+            .unwrap_or(d.max_message_bytes),
+        data_dir: cli.data_dir.clone().or(file.data_dir).unwrap_or(d.data_dir),
+        persist: !no_persist,
+        log_level: cli
+            .log_level
+            .clone()
+            .or(file.log_level)
+            .unwrap_or(d.log_level),
+        load_name: cli.load_name.clone().or(file.load_name),
+        load_path: cli.load_path.clone().or(file.load_path),
+        idle_timeout_secs: cli
+            .idle_timeout_secs
+            .or(file.idle_timeout_secs)
+            .unwrap_or(d.idle_timeout_secs),
+    };
+    config.validate()?;
+    Ok(config)
+}
+
+impl Config {
+    /// Checks the rules that span settings or values (PROTOCOL.md §14, §15).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.max_message_bytes < MIN_MAX_MESSAGE_BYTES {
+            return Err(ConfigError::Invalid(format!(
+                "--max-message-bytes must be at least {MIN_MAX_MESSAGE_BYTES}, got {}",
+                self.max_message_bytes
+            )));
+        }
+        if self.load_path.is_some() && self.load_name.is_none() {
+            return Err(ConfigError::Invalid(
+                "--load-path needs --load-name (which dataset to load from it)".to_owned(),
+            ));
+        }
+        if let Some(name) = &self.load_name {
+            if !is_allowed_dataset_name(name) {
+                return Err(ConfigError::Invalid(format!(
+                    "--load-name {name:?} is not an allowed dataset name \
+                     (1-128 of [A-Za-z0-9_.-], starting with a letter or digit, no \"..\")"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The root `--load-name` is read from: `--load-path`, else the persistence root.
+    pub fn load_root(&self) -> &Path {
+        self.load_path.as_deref().unwrap_or(&self.data_dir)
+    }
+}
+
+/// PROTOCOL.md §13.2: `^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$` and no `..`.
+pub fn is_allowed_dataset_name(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    let Some(first) = bytes.first() else {
+        return false;
+    };
+    first.is_ascii_alphanumeric()
+        && bytes.len() <= 128
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+        && !name.contains("..")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Parses `args` with `file` as the config file's text. No test here sets environment
+    /// variables (that is `tests/config_env.rs`, in its own process), so clap sees none.
+    fn load(args: &[&str], file: &str) -> Result<Config, ConfigError> {
+        let mut argv = vec!["sessiondb"];
+        argv.extend_from_slice(args);
+        let matches = Cli::command().try_get_matches_from(argv)?;
+        let cli = Cli::from_arg_matches(&matches)?;
+        let file = parse_file(Path::new("test.toml"), file)?;
+        resolve(&cli, &matches, file)
+    }
+
+    #[test]
+    fn defaults_without_file_or_arguments() -> Result<(), ConfigError> {
+        let c = load(&[], "")?;
+        assert_eq!(c, Config::default());
+        assert_eq!(c.ip, IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1)));
+        assert_eq!(c.port, 1987);
+        assert_eq!(c.max_message_bytes, 1_048_576);
+        assert_eq!(c.data_dir, PathBuf::from("./sessiondb-data"));
+        assert!(c.persist);
+        assert_eq!(c.log_level, "info");
+        assert_eq!(c.idle_timeout_secs, 180);
+        Ok(())
+    }
+
+    #[test]
+    fn file_overrides_defaults() -> Result<(), ConfigError> {
+        let c = load(
+            &[],
+            "ip = \"0.0.0.0\"\nport = 2000\nmax-message-bytes = 4096\ndata-dir = \"/d\"\n\
+             no-persist = true\nlog-level = \"debug\"\nidle-timeout-secs = 0\n",
+        )?;
+        assert_eq!(c.ip, IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        assert_eq!(c.port, 2000);
+        assert_eq!(c.max_message_bytes, 4096);
+        assert_eq!(c.data_dir, PathBuf::from("/d"));
+        assert!(!c.persist);
+        assert_eq!(c.log_level, "debug");
+        assert_eq!(c.idle_timeout_secs, 0);
+        Ok(())
+    }
+
+    #[test]
+    fn command_line_overrides_file() -> Result<(), ConfigError> {
+        let c = load(
+            &["--port", "3000", "--data-dir", "/cli", "--no-persist"],
+            "port = 2000\ndata-dir = \"/file\"\nno-persist = false\nlog-level = \"warn\"\n",
+        )?;
+        assert_eq!(c.port, 3000);
+        assert_eq!(c.data_dir, PathBuf::from("/cli"));
+        assert!(!c.persist);
+        // Not on the command line: the file's value shows through.
+        assert_eq!(c.log_level, "warn");
+        Ok(())
+    }
+
+    #[test]
+    fn unknown_file_key_is_a_clear_error() {
+        let err = load(&[], "prot = 1987\n");
+        match err {
+            Err(ConfigError::ParseFile { source, .. }) => {
+                assert!(source.to_string().contains("prot"), "{source}");
+            }
+            other => panic!("expected a parse error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn wrong_type_in_file_is_an_error() {
+        assert!(matches!(
+            load(&[], "port = \"x\"\n"),
+            Err(ConfigError::ParseFile { .. })
+        ));
+    }
+
+    #[test]
+    fn load_path_without_load_name_is_an_error() {
+        assert!(matches!(
+            load(&["--load-path", "/x"], ""),
+            Err(ConfigError::Invalid(_))
+        ));
+        assert!(matches!(
+            load(&[], "load-path = \"/x\"\n"),
+            Err(ConfigError::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn load_name_and_path_are_accepted() -> Result<(), ConfigError> {
+        let c = load(&["--load-name", "users", "--load-path", "/x"], "")?;
+        assert_eq!(c.load_name.as_deref(), Some("users"));
+        assert_eq!(c.load_root(), Path::new("/x"));
+        let c = load(&["--load-name", "users", "--data-dir", "/d"], "")?;
+        assert_eq!(c.load_root(), Path::new("/d"));
+        Ok(())
+    }
+
+    #[test]
+    fn bad_load_name_is_an_error() {
+        for name in ["../etc", ".hidden", "a..b", "a/b", ""] {
+            assert!(
+                matches!(
+                    load(&["--load-name", name], ""),
+                    Err(ConfigError::Invalid(_))
+                ),
+                "{name:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn message_limit_below_64_is_an_error() -> Result<(), ConfigError> {
+        assert!(matches!(
+            load(&["--max-message-bytes", "63"], ""),
+            Err(ConfigError::Invalid(_))
+        ));
+        assert_eq!(
+            load(&["--max-message-bytes", "64"], "")?.max_message_bytes,
+            64
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn unknown_option_and_bad_value_are_cli_errors() {
+        assert!(matches!(load(&["--nope"], ""), Err(ConfigError::Cli(_))));
+        assert!(matches!(
+            load(&["--port", "70000"], ""),
+            Err(ConfigError::Cli(_))
+        ));
+    }
+
+    #[test]
+    fn help_and_version_are_reported_not_parsed() {
+        for arg in ["--help", "--version"] {
+            match load(&[arg], "") {
+                Err(ConfigError::Cli(e)) => assert!(!e.use_stderr(), "{arg}: {e}"),
+                other => panic!("{arg}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn dataset_names_follow_protocol_13_2() {
+        for ok in [
+            "users",
+            "shop-1",
+            "2024.12.22_backup",
+            "a",
+            &"a".repeat(128),
+        ] {
+            assert!(is_allowed_dataset_name(ok), "{ok}");
+        }
+        let long = "a".repeat(129);
+        for bad in [
+            "", "../etc", ".hidden", "a..b", "a/b", "a b", "é", "-a", &long,
+        ] {
+            assert!(!is_allowed_dataset_name(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

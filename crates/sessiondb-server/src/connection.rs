@@ -1,0 +1,450 @@
+//! One WebSocket connection: read requests, hand them to the dispatcher, write the replies in
+//! request order, one flush per batch (PROTOCOL.md §2).
+//!
+//! Backpressure comes from the shape of the loop: the next batch is read only after the previous
+//! one is flushed, so a client that never reads its replies stops being read and its memory is
+//! bounded by one batch.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::{FutureExt, SinkExt, StreamExt};
+use sessiondb_proto::{ConnState, DeferredWork, Dispatcher, Handled};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, watch};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
+use tokio_tungstenite::tungstenite::{Bytes, Error as WsError, Message, Utf8Bytes};
+use tokio_tungstenite::WebSocketStream;
+use tracing::{debug, error, info};
+
+use crate::transport::{wait_shutdown, Stats};
+
+/// Most requests taken into one batch before its replies are written.
+const MAX_BATCH_MESSAGES: usize = 256;
+/// A batch stops taking requests once its replies reach this size.
+const MAX_BATCH_REPLY_BYTES: usize = 256 * 1024;
+/// A TCP connection must complete the WebSocket upgrade within this time.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest we spend on a closing handshake (close frame out, peer's data drained).
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// What every connection of one server shares.
+pub(crate) struct ConnCtx {
+    pub(crate) dispatcher: Arc<Dispatcher>,
+    pub(crate) stats: Arc<Stats>,
+    pub(crate) ws_config: WebSocketConfig,
+    pub(crate) idle_timeout: Option<Duration>,
+    pub(crate) ping_interval: Duration,
+}
+
+/// Why a connection ended (logged at close).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    /// The client sent a close frame.
+    PeerClosed,
+    /// The TCP connection broke or ended without a closing handshake.
+    PeerGone,
+    /// The server is shutting down (closed with 1001).
+    Shutdown,
+    /// Nothing arrived for the idle timeout (closed with 1000).
+    Idle,
+    /// A message exceeded the size limit (closed with 1009).
+    TooBig,
+    /// A text message was not valid UTF-8 (closed with 1007).
+    InvalidUtf8,
+    /// The client broke the WebSocket protocol (closed with 1002).
+    ProtocolViolation,
+    /// Deferred work failed without producing its reply (closed with 1011).
+    Internal,
+}
+
+impl End {
+    /// The close frame this ending sends, if the server is the one closing.
+    fn close_frame(self) -> Option<(CloseCode, &'static str)> {
+        match self {
+            End::PeerClosed | End::PeerGone => None,
+            End::Shutdown => Some((CloseCode::Away, "server shutting down")),
+            End::Idle => Some((CloseCode::Normal, "idle timeout")),
+            End::TooBig => Some((CloseCode::Size, "message too big")),
+            End::InvalidUtf8 => Some((CloseCode::Invalid, "invalid UTF-8")),
+            End::ProtocolViolation => Some((CloseCode::Protocol, "protocol error")),
+            End::Internal => Some((CloseCode::Error, "internal error")),
+        }
+    }
+
+    /// Maps a read error to how the connection ends.
+    fn from_read_error(e: &WsError) -> Self {
+        match e {
+            WsError::Capacity(_) => End::TooBig,
+            WsError::Utf8(_) => End::InvalidUtf8,
+            WsError::Protocol(
+                tokio_tungstenite::tungstenite::error::ProtocolError::ResetWithoutClosingHandshake,
+            ) => End::PeerGone,
+            WsError::Protocol(_) => End::ProtocolViolation,
+            _ => End::PeerGone,
+        }
+    }
+}
+
+/// The replies of one batch: concatenated JSON objects and where each ends.
+#[derive(Default)]
+struct Batch {
+    out: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl Batch {
+    /// Marks everything appended since the previous reply as one reply.
+    fn end_reply(&mut self) {
+        self.ends.push(self.out.len());
+    }
+
+    fn is_full(&self) -> bool {
+        self.ends.len() >= MAX_BATCH_MESSAGES || self.out.len() >= MAX_BATCH_REPLY_BYTES
+    }
+
+    /// Splits into one text message per reply, sharing a single buffer.
+    fn into_messages(self) -> impl Iterator<Item = Message> {
+        let bytes = Bytes::from(self.out);
+        let mut start = 0;
+        self.ends.into_iter().map(move |end| {
+            let reply = bytes.slice(start..end);
+            start = end;
+            // Cloning `Bytes` only bumps a reference count.
+            let text = Utf8Bytes::try_from(reply.clone()).unwrap_or_else(|e| {
+                // The protocol layer renders UTF-8; if it ever did not, the client still gets
+                // exactly one reply for its request.
+                error!(error = %e, "reply is not UTF-8; sending it lossily converted");
+                Utf8Bytes::from(String::from_utf8_lossy(&reply).into_owned())
+            });
+            Message::Text(text)
+        })
+    }
+}
+
+/// Serves one accepted TCP connection until it closes or the server shuts down.
+pub(crate) async fn serve(
+    stream: TcpStream,
+    peer: SocketAddr,
+    ctx: Arc<ConnCtx>,
+    mut stop: watch::Receiver<bool>,
+    _done: mpsc::Sender<()>,
+) {
+    // Replies are flushed once per batch, so Nagle's delay would only add latency.
+    if let Err(e) = stream.set_nodelay(true) {
+        debug!(%peer, error = %e, "cannot set TCP_NODELAY");
+    }
+    let handshake = tokio::time::timeout(
+        HANDSHAKE_TIMEOUT,
+        tokio_tungstenite::accept_async_with_config(stream, Some(ctx.ws_config)),
+    );
+    let ws = tokio::select! {
+        () = wait_shutdown(&mut stop) => return,
+        r = handshake => match r {
+            Ok(Ok(ws)) => ws,
+            Ok(Err(e)) => {
+                debug!(%peer, error = %e, "WebSocket upgrade failed");
+                return;
+            }
+            Err(_) => {
+                debug!(%peer, "WebSocket upgrade timed out");
+                return;
+            }
+        },
+    };
+    let _counted = ctx.stats.open_connection();
+    info!(%peer, "connection open");
+    let mut conn = Connection {
+        ws,
+        peer,
+        state: ConnState::default(),
+        last_rx: Instant::now(),
+        ctx,
+    };
+    let end = conn.run(&mut stop).await;
+    info!(%peer, reason = ?end, "connection closed");
+}
+
+struct Connection {
+    ws: WebSocketStream<TcpStream>,
+    peer: SocketAddr,
+    state: ConnState,
+    /// When anything (a request, a ping, a pong) last arrived.
+    last_rx: Instant,
+    ctx: Arc<ConnCtx>,
+}
+
+impl Connection {
+    async fn run(&mut self, stop: &mut watch::Receiver<bool>) -> End {
+        let start = tokio::time::Instant::now() + self.ctx.ping_interval;
+        let mut keepalive = tokio::time::interval_at(start, self.ctx.ping_interval);
+        keepalive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let first = tokio::select! {
+                biased;
+                () = wait_shutdown(stop) => return self.close(End::Shutdown).await,
+                msg = self.ws.next() => msg,
+                _ = keepalive.tick() => {
+                    if let Some(end) = self.keepalive(stop).await {
+                        return end;
+                    }
+                    continue;
+                }
+            };
+            let mut batch = Batch::default();
+            let outcome = self.fill_batch(first, &mut batch).await;
+            // A peer that vanished cannot receive replies; one that sent a close frame may not
+            // be sent data any more (RFC 6455 §5.5.1): only the close reply goes out.
+            if let Some(end @ (End::PeerGone | End::PeerClosed)) = outcome {
+                if end == End::PeerClosed {
+                    let _ = tokio::time::timeout(CLOSE_TIMEOUT, self.ws.flush()).await;
+                }
+                return end;
+            }
+            if let Err(end) = self.write(batch, stop).await {
+                return end;
+            }
+            if let Some(end) = outcome {
+                return self.close(end).await;
+            }
+        }
+    }
+
+    /// Handles `first` and then every message already buffered, up to the batch bounds.
+    /// Returns how the connection must end after this batch's replies are written, if it must.
+    async fn fill_batch(
+        &mut self,
+        first: Option<Result<Message, WsError>>,
+        batch: &mut Batch,
+    ) -> Option<End> {
+        let mut next = first;
+        loop {
+            match next {
+                None => return Some(End::PeerGone),
+                Some(Err(e)) => {
+                    let end = End::from_read_error(&e);
+                    debug!(peer = %self.peer, error = %e, ?end, "read failed");
+                    return Some(end);
+                }
+                Some(Ok(msg)) => {
+                    self.last_rx = Instant::now();
+                    if let Err(end) = self.handle(msg, batch).await {
+                        return Some(end);
+                    }
+                }
+            }
+            if batch.is_full() {
+                return None;
+            }
+            // `now_or_never` takes only what is already buffered: it never waits for the
+            // client, so a batch is exactly what arrived together.
+            match self.ws.next().now_or_never() {
+                Some(msg) => next = msg,
+                None => return None,
+            }
+        }
+    }
+
+    /// Appends the reply to one message, if it gets one.
+    async fn handle(&mut self, msg: Message, batch: &mut Batch) -> Result<(), End> {
+        match msg {
+            Message::Text(text) => {
+                debug!(peer = %self.peer, cmd = command_name(&text), bytes = text.len(), "request");
+                let handled =
+                    self.ctx
+                        .dispatcher
+                        .handle_text(&mut self.state, text.as_str(), &mut batch.out);
+                if let Handled::Deferred(work) = handled {
+                    let reply = run_deferred(work).await.ok_or(End::Internal)?;
+                    batch.out.extend_from_slice(&reply);
+                }
+                batch.end_reply();
+            }
+            Message::Binary(_) => {
+                self.ctx.dispatcher.handle_binary(&mut batch.out);
+                batch.end_reply();
+            }
+            // tungstenite queues the pong itself; it goes out with the batch's flush.
+            Message::Ping(_) | Message::Pong(_) => {}
+            Message::Close(_) => return Err(End::PeerClosed),
+            // Only produced when writing raw frames, never by reading.
+            Message::Frame(_) => {}
+        }
+        Ok(())
+    }
+
+    /// Writes a batch's replies in order with a single flush. A client that does not read
+    /// holds us here (and is not read meanwhile) until it does or the server shuts down.
+    async fn write(&mut self, batch: Batch, stop: &mut watch::Receiver<bool>) -> Result<(), End> {
+        let ws = &mut self.ws;
+        let send = async move {
+            for msg in batch.into_messages() {
+                ws.feed(msg).await?;
+            }
+            ws.flush().await
+        };
+        tokio::select! {
+            r = send => r.map_err(|e| {
+                debug!(peer = %self.peer, error = %e, "write failed");
+                End::PeerGone
+            }),
+            // The client is not reading; it cannot receive a close frame either.
+            () = wait_shutdown(stop) => Err(End::Shutdown),
+        }
+    }
+
+    /// On each keep-alive tick: close a connection silent for the idle timeout, else ping it.
+    async fn keepalive(&mut self, stop: &mut watch::Receiver<bool>) -> Option<End> {
+        if let Some(idle) = self.ctx.idle_timeout {
+            if self.last_rx.elapsed() >= idle {
+                return Some(self.close(End::Idle).await);
+            }
+        }
+        let ws = &mut self.ws;
+        tokio::select! {
+            r = ws.send(Message::Ping(Bytes::new())) => r.err().map(|_| End::PeerGone),
+            () = wait_shutdown(stop) => Some(End::Shutdown),
+        }
+    }
+
+    /// Sends the close frame for `end`, then drains what the client still sends until it
+    /// closes, so our close frame is not destroyed by a TCP reset (closing a socket with
+    /// unread data resets it, and an oversized message is mostly unread). Bounded in time.
+    async fn close(&mut self, end: End) -> End {
+        let Some((code, reason)) = end.close_frame() else {
+            return end;
+        };
+        let frame = CloseFrame {
+            code,
+            reason: Utf8Bytes::from_static(reason),
+        };
+        let ws = &mut self.ws;
+        let closing = async move {
+            if ws.close(Some(frame)).await.is_err() {
+                return;
+            }
+            let tcp = ws.get_mut();
+            if tcp.shutdown().await.is_err() {
+                return;
+            }
+            let mut sink = [0u8; 4096];
+            while let Ok(n) = tcp.read(&mut sink).await {
+                if n == 0 {
+                    break;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(CLOSE_TIMEOUT, closing).await;
+        end
+    }
+}
+
+/// Runs disk-bound work on a blocking thread; `None` if it panicked.
+async fn run_deferred(work: DeferredWork) -> Option<Vec<u8>> {
+    let joined = tokio::task::spawn_blocking(move || {
+        let mut reply = Vec::new();
+        work(&mut reply);
+        reply
+    })
+    .await;
+    match joined {
+        Ok(reply) => Some(reply),
+        Err(e) => {
+            error!(error = %e, "deferred command failed without a reply");
+            None
+        }
+    }
+}
+
+/// The command name of a request, for debug logs: the first JSON string in it, at most 64
+/// bytes, never the request's values.
+fn command_name(msg: &str) -> &str {
+    let Some(open) = msg.find('"') else {
+        return "";
+    };
+    let rest = &msg[open + 1..];
+    let name = rest.find('"').map_or(rest, |close| &rest[..close]);
+    let mut cut = name.len().min(64);
+    while !name.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    &name[..cut]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_name_is_the_first_string() {
+        assert_eq!(command_name(r#"{"KV_SET":{"keys":{"a":1}}}"#), "KV_SET");
+        assert_eq!(command_name(r#" { "SH_NEW" : {}}"#), "SH_NEW");
+        assert_eq!(command_name("[]"), "");
+        assert_eq!(command_name(r#"{"unterminated"#), "unterminated");
+        let long = format!("{{\"{}é\":1}}", "x".repeat(63));
+        assert_eq!(command_name(&long), "x".repeat(63));
+    }
+
+    #[test]
+    fn batch_splits_replies_in_order() {
+        let mut batch = Batch::default();
+        batch.out.extend_from_slice(br#"{"A_RSP":{"st":1}}"#);
+        batch.end_reply();
+        batch.out.extend_from_slice(br#"{"B_RSP":{"st":2}}"#);
+        batch.end_reply();
+        let texts: Vec<String> = batch
+            .into_messages()
+            .map(|m| match m {
+                Message::Text(t) => t.as_str().to_owned(),
+                other => panic!("not text: {other:?}"),
+            })
+            .collect();
+        assert_eq!(texts, [r#"{"A_RSP":{"st":1}}"#, r#"{"B_RSP":{"st":2}}"#]);
+    }
+
+    #[test]
+    fn batch_is_full_at_either_bound() {
+        let mut batch = Batch::default();
+        for _ in 0..MAX_BATCH_MESSAGES - 1 {
+            batch.end_reply();
+        }
+        assert!(!batch.is_full());
+        batch.end_reply();
+        assert!(batch.is_full());
+        let mut big = Batch::default();
+        big.out.resize(MAX_BATCH_REPLY_BYTES, b' ');
+        big.end_reply();
+        assert!(big.is_full());
+    }
+
+    #[test]
+    fn read_errors_map_to_close_codes() {
+        use tokio_tungstenite::tungstenite::error::CapacityError;
+        let too_big = WsError::Capacity(CapacityError::MessageTooLong {
+            size: 2,
+            max_size: 1,
+        });
+        assert_eq!(End::from_read_error(&too_big), End::TooBig);
+        assert_eq!(
+            End::TooBig.close_frame().map(|f| f.0),
+            Some(CloseCode::Size)
+        );
+        let utf8 = WsError::Utf8("bad".into());
+        assert_eq!(End::from_read_error(&utf8), End::InvalidUtf8);
+        assert_eq!(
+            End::InvalidUtf8.close_frame().map(|f| f.0),
+            Some(CloseCode::Invalid)
+        );
+        assert_eq!(
+            End::from_read_error(&WsError::ConnectionClosed),
+            End::PeerGone
+        );
+        assert_eq!(
+            End::Shutdown.close_frame().map(|f| f.0),
+            Some(CloseCode::Away)
+        );
+    }
+}
