@@ -3,13 +3,18 @@
 //! Synchronous and deterministic: no tokio, no sockets, no JSON envelopes. Time comes from
 //! an injectable [`clock::Clock`] so expiry can be tested without sleeping.
 
+pub mod change;
 pub mod clock;
 pub mod command;
+pub mod expiry;
 pub mod json;
 pub mod persist;
+pub mod session;
 pub mod store;
+pub mod token;
 pub mod value;
 
+pub use change::{Change, ChangeSink};
 pub use command::{Command, Entries, Expiry, Keys, Outcome, SessionInfo, Token};
+pub use store::{Arming, Limits, SessionRecord, Store, StoreConfig};
 pub use value::Value;
-pub use store::{Store, StoreConfig};

@@ -1,40 +1,628 @@
 //! The sharded store: token → session, plus the top-level key map.
+//!
+//! Sessions live in N shards (a power of two), each a `parking_lot::Mutex` around a hash table
+//! keyed by token. A command on one session locks exactly one shard; commands over all sessions
+//! go shard by shard (atomic per session, `PROTOCOL.md` §7.2). The top-level keys sit behind one
+//! lock of their own, so `KV_` commands are atomic over the whole top-level store. Values freed
+//! by a command are dropped after its lock is released.
 
-use crate::command::{Command, Outcome};
+use std::borrow::Cow;
+use std::collections::HashSet;
+use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use hashbrown::{DefaultHashBuilder, HashTable};
+use indexmap::map::raw_entry_v1::RawEntryMut;
+use indexmap::map::RawEntryApiV1;
+use parking_lot::Mutex;
+
+use crate::change::{Change, ChangeSink};
+use crate::command::{Command, Expiry, Outcome, Token};
+use crate::expiry::{self, Checked, DeadlineIndex};
+use crate::session::{self, Data, KeyMap, Session};
+use crate::value::Value;
+
+/// Most due sessions the sweep handles per shard lock hold: bounds how long a sweep of a million
+/// simultaneous expiries can delay a client (a batch takes well under a millisecond).
+pub const SWEEP_BATCH: usize = 1_000;
+
+/// Optional limits (issue 6). A command that would exceed one replies [`Outcome::LimitReached`]
+/// and changes nothing. Checks cost nothing when a limit is `None`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Limits {
+    /// Most sessions at once (`SH_NEW` beyond it is refused).
+    pub max_sessions: Option<u64>,
+    /// Most keys one session may hold (`SH_SET`/`SH_ADD`/`SH_CLEAR_SET` beyond it are refused).
+    pub max_keys_per_session: Option<u64>,
+    /// Most approximate bytes of stored data (keys, values and per-session overhead, sessions and
+    /// top-level keys together); writes that would grow past it are refused.
+    pub max_memory_bytes: Option<u64>,
+}
 
 /// Store construction settings.
 #[derive(Debug, Clone)]
 pub struct StoreConfig {
-    /// Number of session shards (a power of two).
+    /// Number of session shards (a power of two; other values are rounded up, 0 becomes 1).
     pub shards: usize,
+    /// Limits enforced by commands.
+    pub limits: Limits,
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        Self { shards: 64 }
+        Self {
+            shards: 64,
+            limits: Limits::default(),
+        }
     }
 }
 
+/// A session as saved in a dataset or restored from one (or from the journal).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionRecord {
+    /// Its token (≥ 1).
+    pub tkn: Token,
+    /// Whether it is shared.
+    pub shared: bool,
+    /// Its name, if any.
+    pub name: Option<String>,
+    /// Expiry settings (`duration_secs == 0`: never expires, flags false).
+    pub expiry: Expiry,
+    /// Its deadline in Unix ms (`u64::MAX` when it never expires).
+    pub deadline_ms: u64,
+    /// Its keys, in stored order.
+    pub keys: Vec<(String, Value)>,
+}
+
+/// How [`Store::load_sessions`] arms restored sessions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arming {
+    /// Load time + duration (dataset loads, §9.7); `deadline_ms` of the records is ignored.
+    FromDuration,
+    /// Keep each record's `deadline_ms` (journal recovery); sessions already due then expire as
+    /// §9.3 says, on first access or at the next sweep.
+    KeepDeadline,
+}
+
+/// Counters of one shard, readable without its lock (limits, metrics).
+#[derive(Debug, Default)]
+pub(crate) struct ShardStats {
+    /// Approximate bytes of the shard's sessions and their keys.
+    pub(crate) bytes: AtomicU64,
+    /// Sessions in the shard (due ones not yet reclaimed included).
+    pub(crate) sessions: AtomicU64,
+}
+
+impl ShardStats {
+    // Written only under the shard lock, so load + store cannot race with another writer;
+    // saturating keeps an accounting slip from wrapping into a huge number.
+    pub(crate) fn add_bytes(&self, n: u64) {
+        let v = self.bytes.load(Ordering::Relaxed);
+        self.bytes.store(v.saturating_add(n), Ordering::Relaxed);
+    }
+
+    pub(crate) fn sub_bytes(&self, n: u64) {
+        let v = self.bytes.load(Ordering::Relaxed);
+        self.bytes.store(v.saturating_sub(n), Ordering::Relaxed);
+    }
+
+    pub(crate) fn add_session(&self, bytes: u64) {
+        let v = self.sessions.load(Ordering::Relaxed);
+        self.sessions.store(v.saturating_add(1), Ordering::Relaxed);
+        self.add_bytes(bytes);
+    }
+
+    pub(crate) fn sub_session(&self, bytes: u64) {
+        let v = self.sessions.load(Ordering::Relaxed);
+        self.sessions.store(v.saturating_sub(1), Ordering::Relaxed);
+        self.sub_bytes(bytes);
+    }
+}
+
+/// What a shard lock protects.
+pub(crate) struct ShardInner {
+    pub(crate) table: HashTable<(Token, Session)>,
+    pub(crate) index: DeadlineIndex,
+}
+
+/// One shard; aligned to keep neighbouring shards' locks off the same cache lines.
+#[repr(align(128))]
+pub(crate) struct Shard {
+    pub(crate) inner: Mutex<ShardInner>,
+    pub(crate) stats: ShardStats,
+}
+
+/// The top-level store: one ordered map behind one lock.
+pub(crate) struct Kv {
+    pub(crate) map: Mutex<KeyMap>,
+    /// Approximate bytes of the top-level keys (written under `map`'s lock).
+    pub(crate) bytes: AtomicU64,
+}
+
 /// All sessions and top-level keys.
-pub struct Store {}
+pub struct Store {
+    pub(crate) shards: Box<[Shard]>,
+    shard_mask: usize,
+    hasher: DefaultHashBuilder,
+    pub(crate) kv: Kv,
+    pub(crate) limits: Limits,
+    sink: Option<Arc<dyn ChangeSink>>,
+}
 
 impl Store {
     /// An empty store.
     pub fn new(config: StoreConfig) -> Self {
-        let _ = config;
-        todo!("engine: Store::new")
+        let n = config.shards.max(1).next_power_of_two();
+        let shards = (0..n)
+            .map(|_| Shard {
+                inner: Mutex::new(ShardInner {
+                    table: HashTable::new(),
+                    index: DeadlineIndex::default(),
+                }),
+                stats: ShardStats::default(),
+            })
+            .collect();
+        Self {
+            shards,
+            shard_mask: n - 1,
+            hasher: DefaultHashBuilder::default(),
+            kv: Kv {
+                map: Mutex::new(KeyMap::default()),
+                bytes: AtomicU64::new(0),
+            },
+            limits: config.limits,
+            sink: None,
+        }
+    }
+
+    /// An empty store that reports every effective mutation to `sink` (the journal).
+    pub fn with_change_sink(config: StoreConfig, sink: Arc<dyn ChangeSink>) -> Self {
+        let mut store = Self::new(config);
+        store.sink = Some(sink);
+        store
+    }
+
+    /// Attaches (or detaches) the change sink before the store is shared. Recovery loads the
+    /// journal into a store without a sink, then attaches it, so replay is not journaled again.
+    pub fn set_change_sink(&mut self, sink: Option<Arc<dyn ChangeSink>>) {
+        self.sink = sink;
+    }
+
+    /// The limits this store enforces.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
     }
 
     /// Executes one validated command at wall-clock time `now_ms` (Unix ms).
     pub fn execute(&self, cmd: Command<'_>, now_ms: u64) -> Outcome {
-        let _ = (cmd, now_ms);
-        todo!("engine: Store::execute")
+        match cmd {
+            Command::KvSet(entries) => self.kv_set(entries),
+            Command::KvAdd(entries) => self.kv_add(entries),
+            Command::KvGet(keys) => self.kv_get(&keys),
+            Command::KvRmv(keys) => self.kv_rmv(keys),
+            Command::KvContains(keys) => self.kv_contains(&keys),
+            Command::KvCount => self.kv_count(),
+            Command::KvKeys => self.kv_keys(),
+            Command::KvClear => self.kv_clear(),
+            Command::KvClearSet(entries) => self.kv_clear_set(entries),
+            Command::ShNew {
+                expiry,
+                name,
+                shared,
+            } => self.sh_new(expiry, name.as_deref(), shared, now_ms),
+            Command::ShOpen { name } => self.sh_open(&name, now_ms),
+            Command::ShEnd { tkn } => self.sh_end(tkn, now_ms),
+            Command::ShEndAll => self.sh_end_all(now_ms),
+            Command::ShExists { tkns } => self.sh_exists(tkns, now_ms),
+            Command::ShInfo { tkn } => self.sh_info(tkn, now_ms),
+            Command::ShInfoAll => {
+                let (sessions, keys) = self.session_totals(now_ms);
+                Outcome::InfoAll { sessions, keys }
+            }
+            Command::ShSet { tkn, keys } => self.sh_set(tkn, keys, now_ms),
+            Command::ShAdd { tkn, keys } => self.sh_add(tkn, keys, now_ms),
+            Command::ShGet { tkn, keys } => self.sh_get(tkn, &keys, now_ms),
+            Command::ShRmv { tkn, keys } => self.sh_rmv(tkn, keys, now_ms),
+            Command::ShContains { tkn, keys } => self.sh_contains(tkn, &keys, now_ms),
+            Command::ShCount { tkn } => self.sh_count(tkn, now_ms),
+            Command::ShKeys { tkn } => self.sh_keys(tkn, now_ms),
+            Command::ShClear { tkn } => self.sh_clear(tkn, now_ms),
+            Command::ShClearSet { tkn, keys } => self.sh_clear_set(tkn, keys, now_ms),
+            Command::Stats => {
+                let (sessions, session_keys) = self.session_totals(now_ms);
+                let kv_keys = self.kv.map.lock().len() as u64;
+                Outcome::Stats {
+                    sessions,
+                    keys: session_keys + kv_keys,
+                }
+            }
+        }
     }
 
     /// Reclaims sessions past their deadline with bounded work per shard lock hold; returns how
     /// many sessions were deleted or emptied.
     pub fn sweep_expired(&self, now_ms: u64) -> usize {
-        let _ = now_ms;
-        todo!("engine: Store::sweep_expired")
+        let mut reclaimed = 0;
+        for shard in self.shards.iter() {
+            loop {
+                // Declared before the guard so that it is dropped after the lock is released.
+                let mut garbage: Vec<Data> = Vec::new();
+                let full_batch;
+                {
+                    let mut guard = shard.inner.lock();
+                    let ShardInner { table, index } = &mut *guard;
+                    let mut popped = 0;
+                    while popped < SWEEP_BATCH {
+                        let Some((indexed, tkn)) = index.pop_due(now_ms) else {
+                            break;
+                        };
+                        popped += 1;
+                        let h = self.hash(tkn);
+                        let Ok(mut entry) = table.find_entry(h, |e| e.0 == tkn) else {
+                            continue; // ended since: a stale entry
+                        };
+                        let s = &mut entry.get_mut().1;
+                        if s.indexed_ms != indexed {
+                            continue; // a stale entry of an earlier session with this token
+                        }
+                        s.indexed_ms = u64::MAX;
+                        match expiry::check(s, now_ms) {
+                            Checked::Live => index.file(tkn, s), // extended: file it again
+                            Checked::Emptied(data) => {
+                                shard.stats.sub_bytes(data.bytes());
+                                self.record(&Change::SessionEmptied {
+                                    tkn,
+                                    rearmed_deadline_ms: s.deadline_ms,
+                                });
+                                index.file(tkn, s);
+                                garbage.push(data);
+                                reclaimed += 1;
+                            }
+                            Checked::Expired => {
+                                let ((_, gone), _) = entry.remove();
+                                shard.stats.sub_session(session_cost(&gone));
+                                self.record(&Change::SessionExpired { tkn });
+                                garbage.push(gone.data);
+                                reclaimed += 1;
+                            }
+                        }
+                    }
+                    full_batch = popped == SWEEP_BATCH;
+                    if !full_batch && index.needs_compaction(table.len()) {
+                        index.rebuild(table.iter_mut().map(|(t, s)| (*t, s)));
+                    }
+                }
+                drop(garbage);
+                if !full_batch {
+                    break;
+                }
+            }
+        }
+        reclaimed
     }
+
+    /// Number of shards, for [`Store::snapshot_shard`].
+    pub fn shard_count(&self) -> usize {
+        self.shards.len()
+    }
+
+    /// Every live session of shard `i` (or those whose token is in `filter`), each in one
+    /// consistent state; due sessions are expired first (and those changes recorded). Returns
+    /// nothing for an `i` out of range.
+    pub fn snapshot_shard(
+        &self,
+        i: usize,
+        now_ms: u64,
+        filter: Option<&HashSet<Token>>,
+    ) -> Vec<SessionRecord> {
+        let Some(shard) = self.shards.get(i) else {
+            return Vec::new();
+        };
+        let mut garbage: Vec<Data> = Vec::new();
+        let mut records = Vec::new();
+        {
+            let mut guard = shard.inner.lock();
+            let ShardInner { table, index } = &mut *guard;
+            table.retain(|(tkn, s)| {
+                if filter.is_some_and(|f| !f.contains(tkn)) {
+                    return true;
+                }
+                match self.apply_due(shard, index, *tkn, s, now_ms, &mut garbage) {
+                    false => false,
+                    true => {
+                        records.push(SessionRecord {
+                            tkn: *tkn,
+                            shared: s.shared,
+                            name: s.name.as_deref().map(str::to_owned),
+                            expiry: s.expiry,
+                            deadline_ms: s.deadline_ms,
+                            keys: s
+                                .data
+                                .iter()
+                                .map(|(k, v)| (k.to_owned(), v.clone()))
+                                .collect(),
+                        });
+                        true
+                    }
+                }
+            });
+        }
+        drop(garbage);
+        records
+    }
+
+    /// Every top-level key and value, in stored order, as one consistent snapshot.
+    pub fn snapshot_kv(&self) -> Vec<(String, Value)> {
+        let map = self.kv.map.lock();
+        map.iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect()
+    }
+
+    /// Creates the sessions of `records` (dataset load or journal recovery); returns the numbers
+    /// of sessions created and of keys in them.
+    ///
+    /// A record whose token names a live session (or one created earlier in this call) is
+    /// skipped; token 0 is skipped. Limits do not apply. **Journaled**: each created session is
+    /// reported to the change sink as `SessionCreated` followed by `ShKeysSet` (when it has
+    /// keys); load into a store without a sink to avoid that (recovery).
+    pub fn load_sessions(
+        &self,
+        records: Vec<SessionRecord>,
+        now_ms: u64,
+        arm: Arming,
+    ) -> (u64, u64) {
+        let (mut created, mut keys) = (0u64, 0u64);
+        for rec in records {
+            if rec.tkn == 0 {
+                continue;
+            }
+            let h = self.hash(rec.tkn);
+            let shard = self.shard_of(h);
+            let mut garbage = None;
+            let mut guard = shard.inner.lock();
+            let inner = &mut *guard;
+            if self
+                .live_mut(&mut inner.table, shard, h, rec.tkn, now_ms, &mut garbage)
+                .is_some()
+            {
+                continue;
+            }
+            let expiry = if rec.expiry.duration_secs == 0 {
+                Expiry::default()
+            } else {
+                rec.expiry
+            };
+            let deadline_ms = match arm {
+                _ if expiry.duration_secs == 0 => u64::MAX,
+                Arming::FromDuration => expiry::arm(now_ms, expiry.duration_secs),
+                Arming::KeepDeadline => rec.deadline_ms,
+            };
+            let entries: Vec<(Cow<'static, str>, Value)> = rec
+                .keys
+                .into_iter()
+                .map(|(k, v)| (Cow::Owned(k), v))
+                .collect();
+            let mut data = Data::default();
+            for (k, v) in &entries {
+                data.set(k, v.clone());
+            }
+            let s = Session {
+                shared: rec.shared,
+                name: rec.name.map(String::into_boxed_str),
+                expiry,
+                deadline_ms,
+                indexed_ms: u64::MAX,
+                data,
+            };
+            created += 1;
+            keys += s.data.len() as u64;
+            self.record(&Change::SessionCreated {
+                tkn: rec.tkn,
+                shared: s.shared,
+                name: s.name.as_deref(),
+                expiry,
+                deadline_ms,
+            });
+            if !entries.is_empty() {
+                self.record(&Change::ShKeysSet {
+                    tkn: rec.tkn,
+                    entries: &entries,
+                });
+            }
+            self.insert_new(inner, shard, h, rec.tkn, s);
+        }
+        (created, keys)
+    }
+
+    /// Stores top-level `entries`, overwriting keys of the same name (`KV_LOAD`); returns how many
+    /// entries were stored. Limits do not apply. **Journaled** as one `KvSet` when a sink is set.
+    pub fn kv_load(&self, entries: Vec<(String, Value)>) -> u64 {
+        let entries: Vec<(Cow<'static, str>, Value)> = entries
+            .into_iter()
+            .map(|(k, v)| (Cow::Owned(k), v))
+            .collect();
+        let count = entries.len() as u64;
+        let mut map = self.kv.map.lock();
+        self.kv_write(&mut map, &entries);
+        if !entries.is_empty() {
+            self.record(&Change::KvSet { entries: &entries });
+        }
+        count
+    }
+
+    /// Approximate bytes of stored data (sessions, their keys and top-level keys).
+    pub fn stored_bytes(&self) -> u64 {
+        self.shard_bytes() + self.kv.bytes.load(Ordering::Relaxed)
+    }
+
+    /// Sessions held, including due ones the sweep has not reclaimed yet (cheap; for metrics and
+    /// limits: exact live counts come from `Command::Stats`).
+    pub fn session_count_estimate(&self) -> u64 {
+        self.shards
+            .iter()
+            .map(|s| s.stats.sessions.load(Ordering::Relaxed))
+            .sum()
+    }
+
+    // ---- internals shared by the command modules ----
+
+    /// The table hash of a token (seeded per store, so derived tokens cannot be aimed at a shard
+    /// or bucket).
+    pub(crate) fn hash(&self, tkn: Token) -> u64 {
+        self.hasher.hash_one(tkn)
+    }
+
+    /// The shard of a token's hash. Uses middle bits: hashbrown takes the low bits for the bucket
+    /// and the top 7 for its control bytes.
+    pub(crate) fn shard_of(&self, hash: u64) -> &Shard {
+        &self.shards[(hash >> 32) as usize & self.shard_mask]
+    }
+
+    /// Reports a change to the sink, if any.
+    #[inline]
+    pub(crate) fn record(&self, change: &Change<'_>) {
+        if let Some(sink) = &self.sink {
+            sink.record(change);
+        }
+    }
+
+    /// Whether a change sink is attached (callers skip building changes when not).
+    #[inline]
+    pub(crate) fn journaling(&self) -> bool {
+        self.sink.is_some()
+    }
+
+    fn shard_bytes(&self) -> u64 {
+        self.shards
+            .iter()
+            .map(|s| s.stats.bytes.load(Ordering::Relaxed))
+            .sum()
+    }
+
+    /// Whether growing stored data by `added` bytes stays within `max_memory_bytes`.
+    pub(crate) fn memory_allows(&self, added: u64) -> bool {
+        match self.limits.max_memory_bytes {
+            None => true,
+            Some(max) => added == 0 || self.stored_bytes().saturating_add(added) <= max,
+        }
+    }
+
+    /// Applies a due expiry to session `s` of `shard` (§9.4); returns false if it must be removed
+    /// from the table (the caller removes it; this has already accounted and recorded it).
+    fn apply_due(
+        &self,
+        shard: &Shard,
+        index: &mut DeadlineIndex,
+        tkn: Token,
+        s: &mut Session,
+        now_ms: u64,
+        garbage: &mut Vec<Data>,
+    ) -> bool {
+        match expiry::check(s, now_ms) {
+            Checked::Live => true,
+            Checked::Emptied(data) => {
+                shard.stats.sub_bytes(data.bytes());
+                self.record(&Change::SessionEmptied {
+                    tkn,
+                    rearmed_deadline_ms: s.deadline_ms,
+                });
+                index.file(tkn, s);
+                garbage.push(data);
+                true
+            }
+            Checked::Expired => {
+                shard.stats.sub_session(session_cost(s));
+                self.record(&Change::SessionExpired { tkn });
+                garbage.push(s.data.take());
+                false
+            }
+        }
+    }
+
+    /// The live session `tkn` in `inner` (the locked `shard`), applying a due expiry first
+    /// (§9.4). Freed keys are moved into `garbage` so the caller drops them after unlocking.
+    pub(crate) fn live_mut<'i>(
+        &self,
+        table: &'i mut HashTable<(Token, Session)>,
+        shard: &Shard,
+        hash: u64,
+        tkn: Token,
+        now_ms: u64,
+        garbage: &mut Option<Data>,
+    ) -> Option<&'i mut Session> {
+        let mut entry = table.find_entry(hash, |e| e.0 == tkn).ok()?;
+        match expiry::check(&mut entry.get_mut().1, now_ms) {
+            Checked::Live => {}
+            Checked::Emptied(data) => {
+                shard.stats.sub_bytes(data.bytes());
+                let s = &mut entry.get_mut().1;
+                self.record(&Change::SessionEmptied {
+                    tkn,
+                    rearmed_deadline_ms: s.deadline_ms,
+                });
+                // The deadline moved later: the existing index entry still covers it.
+                *garbage = Some(data);
+            }
+            Checked::Expired => {
+                let ((_, gone), _) = entry.remove();
+                shard.stats.sub_session(session_cost(&gone));
+                self.record(&Change::SessionExpired { tkn });
+                *garbage = Some(gone.data);
+                return None;
+            }
+        }
+        Some(&mut entry.into_mut().1)
+    }
+
+    /// Inserts a session known to be absent from `inner` (the locked `shard`).
+    pub(crate) fn insert_new(
+        &self,
+        inner: &mut ShardInner,
+        shard: &Shard,
+        hash: u64,
+        tkn: Token,
+        mut s: Session,
+    ) {
+        shard.stats.add_session(session_cost(&s));
+        inner.index.file(tkn, &mut s);
+        inner
+            .table
+            .insert_unique(hash, (tkn, s), |e| self.hasher.hash_one(e.0));
+    }
+
+    /// Writes `entries` into the top-level map (held locked by the caller), overwriting, with
+    /// accounting.
+    pub(crate) fn kv_write(&self, map: &mut KeyMap, entries: &[(Cow<'_, str>, Value)]) {
+        let (mut added, mut freed) = (0u64, 0u64);
+        for (k, v) in entries {
+            added += session::entry_bytes(k, v);
+            // One hash per key; the key is allocated only when it is new.
+            match map.raw_entry_mut_v1().from_key(&**k) {
+                RawEntryMut::Occupied(mut o) => {
+                    let old = o.insert(v.clone());
+                    freed += session::entry_bytes(k, &old);
+                }
+                RawEntryMut::Vacant(vac) => {
+                    vac.insert(Box::from(&**k), v.clone());
+                }
+            }
+        }
+        self.kv_account(added, freed);
+    }
+
+    /// Applies a change of the top-level byte count (caller holds the top-level lock).
+    pub(crate) fn kv_account(&self, added: u64, freed: u64) {
+        let v = self.kv.bytes.load(Ordering::Relaxed);
+        self.kv.bytes.store(
+            v.saturating_add(added).saturating_sub(freed),
+            Ordering::Relaxed,
+        );
+    }
+}
+
+/// Approximate bytes a session costs, keys included.
+pub(crate) fn session_cost(s: &Session) -> u64 {
+    session::session_bytes(s.name.as_deref()) + s.data.bytes()
 }

@@ -9,6 +9,9 @@ use std::borrow::Cow;
 
 use crate::value::Value;
 
+pub(crate) mod kv;
+pub(crate) mod session;
+
 /// A session token: 1 … 2^64−1 (0 never names a session).
 pub type Token = u64;
 

@@ -1,0 +1,185 @@
+//! `KV_` commands (`PROTOCOL.md` §10): the top-level store, atomic under its one lock.
+
+use std::borrow::Cow;
+
+use indexmap::map::raw_entry_v1::RawEntryMut;
+use indexmap::map::RawEntryApiV1;
+
+use crate::change::Change;
+use crate::command::{Entries, Keys, Outcome};
+use crate::session::entry_bytes;
+use crate::store::Store;
+use crate::value::Value;
+
+/// Requests with at most this many keys find duplicates by scanning what was found so far
+/// (no allocation); longer ones use a hash set, so a huge request stays linear.
+const SCAN_DEDUP_MAX: usize = 32;
+
+/// The `Values` of a get: for each requested key that `get` finds, its first request index and
+/// value, in request order; each key once (§10.3).
+pub(crate) fn values<'v>(
+    keys: &[Cow<'_, str>],
+    mut get: impl FnMut(&str) -> Option<&'v Value>,
+) -> Vec<(usize, Value)> {
+    let mut out = Vec::with_capacity(keys.len());
+    if keys.len() <= SCAN_DEDUP_MAX {
+        for (i, k) in keys.iter().enumerate() {
+            if let Some(v) = get(k) {
+                if !out.iter().any(|(j, _): &(usize, Value)| keys[*j] == *k) {
+                    out.push((i, v.clone()));
+                }
+            }
+        }
+    } else {
+        let mut seen = hashbrown::HashSet::with_capacity(keys.len());
+        for (i, k) in keys.iter().enumerate() {
+            if let Some(v) = get(k) {
+                if seen.insert(&**k) {
+                    out.push((i, v.clone()));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The `Contains` of a contains: request indices of keys that exist, in request order,
+/// duplicates repeated (§10.5).
+pub(crate) fn contains(keys: &[Cow<'_, str>], mut exists: impl FnMut(&str) -> bool) -> Vec<usize> {
+    keys.iter()
+        .enumerate()
+        .filter(|(_, k)| exists(k))
+        .map(|(i, _)| i)
+        .collect()
+}
+
+/// Approximate bytes `entries` would occupy.
+pub(crate) fn entries_bytes(entries: &[(Cow<'_, str>, Value)]) -> u64 {
+    entries.iter().map(|(k, v)| entry_bytes(k, v)).sum()
+}
+
+impl Store {
+    /// `KV_SET`.
+    pub(crate) fn kv_set(&self, entries: Entries<'_>) -> Outcome {
+        let mut map = self.kv.map.lock();
+        if self.limits.max_memory_bytes.is_some() {
+            let freed: u64 = entries
+                .iter()
+                .filter_map(|(k, _)| map.get(&**k).map(|old| entry_bytes(k, old)))
+                .sum();
+            if !self.memory_allows(entries_bytes(&entries).saturating_sub(freed)) {
+                return Outcome::LimitReached;
+            }
+        }
+        self.kv_write(&mut map, &entries);
+        if !entries.is_empty() {
+            self.record(&Change::KvSet { entries: &entries });
+        }
+        Outcome::Done
+    }
+
+    /// `KV_ADD`.
+    pub(crate) fn kv_add(&self, entries: Entries<'_>) -> Outcome {
+        let mut map = self.kv.map.lock();
+        if self.limits.max_memory_bytes.is_some() {
+            let added: u64 = entries
+                .iter()
+                .filter(|(k, _)| !map.contains_key(&**k))
+                .map(|(k, v)| entry_bytes(k, v))
+                .sum();
+            if !self.memory_allows(added) {
+                return Outcome::LimitReached;
+            }
+        }
+        let mut added_bytes = 0;
+        let mut written: Vec<(Cow<'_, str>, Value)> = Vec::new();
+        for (k, v) in &entries {
+            if let RawEntryMut::Vacant(vac) = map.raw_entry_mut_v1().from_key(&**k) {
+                added_bytes += entry_bytes(k, v);
+                vac.insert(Box::from(&**k), v.clone());
+                if self.journaling() {
+                    written.push((Cow::Borrowed(&**k), v.clone()));
+                }
+            }
+        }
+        self.kv_account(added_bytes, 0);
+        if !written.is_empty() {
+            self.record(&Change::KvSet { entries: &written });
+        }
+        Outcome::Done
+    }
+
+    /// `KV_GET`.
+    pub(crate) fn kv_get(&self, keys: &Keys<'_>) -> Outcome {
+        let map = self.kv.map.lock();
+        Outcome::Values(values(keys, |k| map.get(k)))
+    }
+
+    /// `KV_RMV`.
+    pub(crate) fn kv_rmv(&self, keys: Keys<'_>) -> Outcome {
+        let mut map = self.kv.map.lock();
+        let mut freed = 0;
+        for k in &keys {
+            if let Some(old) = map.swap_remove(&**k) {
+                freed += entry_bytes(k, &old);
+            }
+        }
+        if freed > 0 {
+            self.kv_account(0, freed);
+            self.record(&Change::KvRemoved { keys: &keys });
+        }
+        Outcome::Done
+    }
+
+    /// `KV_CONTAINS`.
+    pub(crate) fn kv_contains(&self, keys: &Keys<'_>) -> Outcome {
+        let map = self.kv.map.lock();
+        Outcome::Contains(contains(keys, |k| map.contains_key(k)))
+    }
+
+    /// `KV_COUNT`.
+    pub(crate) fn kv_count(&self) -> Outcome {
+        Outcome::Count(self.kv.map.lock().len() as u64)
+    }
+
+    /// `KV_KEYS`.
+    pub(crate) fn kv_keys(&self) -> Outcome {
+        let map = self.kv.map.lock();
+        Outcome::KeyList(map.keys().map(|k| k.to_string()).collect())
+    }
+
+    /// `KV_CLEAR`.
+    pub(crate) fn kv_clear(&self) -> Outcome {
+        let old = {
+            let mut map = self.kv.map.lock();
+            let old = std::mem::take(&mut *map);
+            let bytes = self.kv.bytes.load(std::sync::atomic::Ordering::Relaxed);
+            self.kv_account(0, bytes);
+            if !old.is_empty() {
+                self.record(&Change::KvCleared);
+            }
+            old
+        };
+        // Freed after the lock is released: a big store takes a while to drop.
+        Outcome::Count(old.len() as u64)
+    }
+
+    /// `KV_CLEAR_SET`.
+    pub(crate) fn kv_clear_set(&self, entries: Entries<'_>) -> Outcome {
+        let old = {
+            let mut map = self.kv.map.lock();
+            let old_bytes = self.kv.bytes.load(std::sync::atomic::Ordering::Relaxed);
+            if !self.memory_allows(entries_bytes(&entries).saturating_sub(old_bytes)) {
+                return Outcome::LimitReached;
+            }
+            let old = std::mem::take(&mut *map);
+            self.kv_account(0, old_bytes);
+            self.kv_write(&mut map, &entries);
+            if !old.is_empty() || !entries.is_empty() {
+                self.record(&Change::KvClearSet { entries: &entries });
+            }
+            old
+        };
+        Outcome::Count(old.len() as u64)
+    }
+}

@@ -1,0 +1,470 @@
+//! `SH_` commands (`PROTOCOL.md` §11) and the session counts of `SV_INFO`.
+//!
+//! A command naming one session locks that session's shard only. Every lookup applies a due
+//! expiry first (§9.4), so a session past its deadline is never visible.
+
+use std::borrow::Cow;
+use std::sync::atomic::Ordering;
+
+use crate::change::Change;
+use crate::command::kv::{contains, entries_bytes, values};
+use crate::command::{Entries, Expiry, Keys, Outcome, SessionInfo, Token};
+use crate::expiry::{self, DeadlineIndex};
+use crate::session::{entry_bytes, session_bytes, Data, Session};
+use crate::store::{ShardInner, ShardStats, Store};
+use crate::token;
+use crate::value::Value;
+
+/// A live session, locked, as a session command sees it.
+pub(crate) struct Ctx<'a> {
+    tkn: Token,
+    now_ms: u64,
+    s: &'a mut Session,
+    index: &'a mut DeadlineIndex,
+    stats: &'a ShardStats,
+    /// Keys freed by the command, dropped after the lock is released.
+    garbage: &'a mut Option<Data>,
+}
+
+impl Ctx<'_> {
+    /// Re-arms the session to `now + duration` (§9.5) and records it.
+    fn extend(&mut self, store: &Store) {
+        if self.s.expiry.duration_secs == 0 {
+            return;
+        }
+        self.s.deadline_ms = expiry::arm(self.now_ms, self.s.expiry.duration_secs);
+        // Only a clock that went back makes this earlier than the index entry; `file` handles it.
+        self.index.file(self.tkn, self.s);
+        store.record(&Change::Rearmed {
+            tkn: self.tkn,
+            deadline_ms: self.s.deadline_ms,
+        });
+    }
+
+    /// Takes the session's keys out for dropping after unlock; returns how many there were.
+    fn take_keys(&mut self) -> (u64, u64) {
+        let data = self.s.data.take();
+        let (n, bytes) = (data.len() as u64, data.bytes());
+        self.stats.sub_bytes(bytes);
+        if !data.is_empty() {
+            *self.garbage = Some(data);
+        }
+        (n, bytes)
+    }
+}
+
+/// How many keys of `entries` the session lacks, each distinct key once.
+fn new_keys(s: &Session, entries: &[(Cow<'_, str>, Value)]) -> u64 {
+    let mut seen = hashbrown::HashSet::with_capacity(entries.len());
+    entries
+        .iter()
+        .filter(|(k, _)| !s.data.contains(k) && seen.insert(&**k))
+        .count() as u64
+}
+
+/// How many distinct keys `entries` holds.
+fn distinct_keys(entries: &[(Cow<'_, str>, Value)]) -> u64 {
+    let mut seen = hashbrown::HashSet::with_capacity(entries.len());
+    entries.iter().filter(|(k, _)| seen.insert(&**k)).count() as u64
+}
+
+impl Store {
+    /// Runs `f` on the live session `tkn` under its shard lock; `None` when there is none.
+    fn with_session<R>(
+        &self,
+        tkn: Option<Token>,
+        now_ms: u64,
+        f: impl FnOnce(&mut Ctx<'_>) -> R,
+    ) -> Option<R> {
+        let tkn = tkn?;
+        let h = self.hash(tkn);
+        let shard = self.shard_of(h);
+        // Declared before the guard so freed keys are dropped after the lock is released.
+        let mut garbage: Option<Data> = None;
+        let mut guard = shard.inner.lock();
+        let ShardInner { table, index } = &mut *guard;
+        let s = self.live_mut(table, shard, h, tkn, now_ms, &mut garbage)?;
+        let mut cx = Ctx {
+            tkn,
+            now_ms,
+            s,
+            index,
+            stats: &shard.stats,
+            garbage: &mut garbage,
+        };
+        Some(f(&mut cx))
+    }
+
+    /// Whether `max_keys_per_session` allows the session to hold `count` keys.
+    fn keys_allowed(&self, count: u64) -> bool {
+        !matches!(self.limits.max_keys_per_session, Some(max) if count > max)
+    }
+
+    /// `SH_NEW` (§11.1).
+    pub(crate) fn sh_new(
+        &self,
+        expiry: Option<Expiry>,
+        name: Option<&str>,
+        shared: bool,
+        now_ms: u64,
+    ) -> Outcome {
+        // §9.1: no expiry, or duration 0, never expires and discards the flags.
+        let expiry = expiry.filter(|e| e.duration_secs > 0).unwrap_or_default();
+        if let Some(max) = self.limits.max_sessions {
+            if self.session_count_estimate() >= max {
+                return Outcome::LimitReached;
+            }
+        }
+        if !self.memory_allows(session_bytes(name)) {
+            return Outcome::LimitReached;
+        }
+        let new_session = || Session {
+            shared,
+            name: name.map(Box::from),
+            expiry,
+            deadline_ms: expiry::arm(now_ms, expiry.duration_secs),
+            indexed_ms: u64::MAX,
+            data: Data::default(),
+        };
+        let mut garbage: Option<Data> = None;
+        let (tkn, h, shard, mut guard) = if shared {
+            // proto guarantees a non-empty name for shared sessions.
+            let tkn = token::shared_token(name.unwrap_or_default());
+            let h = self.hash(tkn);
+            let shard = self.shard_of(h);
+            let mut guard = shard.inner.lock();
+            if self
+                .live_mut(&mut guard.table, shard, h, tkn, now_ms, &mut garbage)
+                .is_some()
+            {
+                return Outcome::NameTaken;
+            }
+            (tkn, h, shard, guard)
+        } else {
+            // §8.2: redraw while the token names an existing session; the check and the insert
+            // happen under the same lock.
+            loop {
+                let tkn = token::random_token();
+                let h = self.hash(tkn);
+                let shard = self.shard_of(h);
+                let guard = shard.inner.lock();
+                if guard.table.find(h, |e| e.0 == tkn).is_none() {
+                    break (tkn, h, shard, guard);
+                }
+            }
+        };
+        let s = new_session();
+        self.record(&Change::SessionCreated {
+            tkn,
+            shared,
+            name: s.name.as_deref(),
+            expiry,
+            deadline_ms: s.deadline_ms,
+        });
+        self.insert_new(&mut guard, shard, h, tkn, s);
+        drop(guard);
+        drop(garbage);
+        Outcome::Created { tkn }
+    }
+
+    /// `SH_OPEN` (§11.2): a live shared session whose token derives from `name`.
+    pub(crate) fn sh_open(&self, name: &str, now_ms: u64) -> Outcome {
+        let tkn = token::shared_token(name);
+        self.with_session(Some(tkn), now_ms, |cx| cx.s.shared)
+            .filter(|&shared| shared)
+            .map_or(Outcome::OpenFailed, |_| Outcome::Opened { tkn })
+    }
+
+    /// `SH_END` (§11.4).
+    pub(crate) fn sh_end(&self, tkn: Option<Token>, now_ms: u64) -> Outcome {
+        let Some(t) = tkn else {
+            return Outcome::NoSession { tkn: None };
+        };
+        let h = self.hash(t);
+        let shard = self.shard_of(h);
+        let mut garbage: Option<Data> = None;
+        let mut ended: Option<Session> = None;
+        let mut guard = shard.inner.lock();
+        let table = &mut guard.table;
+        if self
+            .live_mut(table, shard, h, t, now_ms, &mut garbage)
+            .is_some()
+        {
+            if let Ok(entry) = table.find_entry(h, |e| e.0 == t) {
+                let ((_, s), _) = entry.remove();
+                shard.stats.sub_session(crate::store::session_cost(&s));
+                self.record(&Change::SessionEnded { tkn: t });
+                ended = Some(s);
+            }
+        }
+        drop(guard);
+        match ended {
+            Some(_) => Outcome::Ended { tkn: t },
+            None => Outcome::NoSession { tkn },
+        }
+    }
+
+    /// `SH_END_ALL` (§11.8): shard by shard, each shard emptied in one step.
+    pub(crate) fn sh_end_all(&self, now_ms: u64) -> Outcome {
+        let mut count = 0u64;
+        for shard in self.shards.iter() {
+            let (table, index) = {
+                let mut guard = shard.inner.lock();
+                let table = std::mem::take(&mut guard.table);
+                let index = std::mem::take(&mut guard.index);
+                shard.stats.sessions.store(0, Ordering::Relaxed);
+                shard.stats.bytes.store(0, Ordering::Relaxed);
+                if self.journaling() && !table.is_empty() {
+                    let tkns: Vec<Token> = table.iter().map(|e| e.0).collect();
+                    self.record(&Change::EndAll { tkns: &tkns });
+                }
+                (table, index)
+            };
+            // Counted and freed outside the lock: the sessions are already invisible, and their
+            // state was fixed when they were taken out.
+            count += table
+                .iter()
+                .filter(|(_, s)| !(expiry::is_due(s, now_ms) && s.expiry.delete_session))
+                .count() as u64;
+            drop((table, index));
+        }
+        Outcome::Count(count)
+    }
+
+    /// `SH_EXISTS` (§11.5): the tokens naming live sessions, in request order.
+    pub(crate) fn sh_exists(&self, tkns: Vec<Token>, now_ms: u64) -> Outcome {
+        let mut tkns = tkns;
+        tkns.retain(|&t| {
+            let h = self.hash(t);
+            let guard = self.shard_of(h).inner.lock();
+            guard
+                .table
+                .find(h, |e| e.0 == t)
+                .is_some_and(|(_, s)| !(expiry::is_due(s, now_ms) && s.expiry.delete_session))
+        });
+        Outcome::Exist(tkns)
+    }
+
+    /// `SH_INFO` (§11.6).
+    pub(crate) fn sh_info(&self, tkn: Option<Token>, now_ms: u64) -> Outcome {
+        self.with_session(tkn, now_ms, |cx| {
+            let s = &*cx.s;
+            Outcome::Info(SessionInfo {
+                tkn: cx.tkn,
+                shared: s.shared,
+                key_count: s.data.len() as u64,
+                name: s.name.as_deref().map(str::to_owned),
+                expiry: (s.expiry.duration_secs > 0)
+                    .then(|| (s.expiry, expiry::remaining_secs(s, now_ms))),
+            })
+        })
+        .unwrap_or(Outcome::NoSession { tkn })
+    }
+
+    /// Live sessions and the keys they hold, shard by shard, without changing anything: a due
+    /// session counts as absent (`deleteSession`) or empty, exactly as expiring it would leave it.
+    pub(crate) fn session_totals(&self, now_ms: u64) -> (u64, u64) {
+        let (mut sessions, mut keys) = (0u64, 0u64);
+        for shard in self.shards.iter() {
+            let guard = shard.inner.lock();
+            for (_, s) in guard.table.iter() {
+                if !expiry::is_due(s, now_ms) {
+                    sessions += 1;
+                    keys += s.data.len() as u64;
+                } else if !s.expiry.delete_session {
+                    sessions += 1;
+                }
+            }
+        }
+        (sessions, keys)
+    }
+
+    /// `SH_SET`.
+    pub(crate) fn sh_set(&self, tkn: Option<Token>, entries: Entries<'_>, now_ms: u64) -> Outcome {
+        self.with_session(tkn, now_ms, |cx| {
+            if self.limits.max_keys_per_session.is_some()
+                && !self.keys_allowed(cx.s.data.len() as u64 + new_keys(cx.s, &entries))
+            {
+                return Outcome::LimitReached;
+            }
+            if self.limits.max_memory_bytes.is_some() {
+                let freed: u64 = entries
+                    .iter()
+                    .filter_map(|(k, _)| cx.s.data.get(k).map(|old| entry_bytes(k, old)))
+                    .sum();
+                if !self.memory_allows(entries_bytes(&entries).saturating_sub(freed)) {
+                    return Outcome::LimitReached;
+                }
+            }
+            if cx.s.expiry.extend_on_set_add {
+                cx.extend(self);
+            }
+            if !entries.is_empty() {
+                // Recorded before the entries move into the session; the lock makes it one step.
+                self.record(&Change::ShKeysSet {
+                    tkn: cx.tkn,
+                    entries: &entries,
+                });
+            }
+            let (mut added, mut freed) = (0, 0);
+            for (k, v) in entries {
+                added += entry_bytes(&k, &v);
+                if let Some(old) = cx.s.data.set(&k, v) {
+                    freed += entry_bytes(&k, &old);
+                }
+            }
+            cx.stats.add_bytes(added);
+            cx.stats.sub_bytes(freed);
+            Outcome::Done
+        })
+        .unwrap_or(Outcome::NoSession { tkn })
+    }
+
+    /// `SH_ADD`.
+    pub(crate) fn sh_add(&self, tkn: Option<Token>, entries: Entries<'_>, now_ms: u64) -> Outcome {
+        self.with_session(tkn, now_ms, |cx| {
+            if self.limits.max_keys_per_session.is_some() || self.limits.max_memory_bytes.is_some()
+            {
+                let new = new_keys(cx.s, &entries);
+                if !self.keys_allowed(cx.s.data.len() as u64 + new) {
+                    return Outcome::LimitReached;
+                }
+                let added: u64 = entries
+                    .iter()
+                    .filter(|(k, _)| !cx.s.data.contains(k))
+                    .map(|(k, v)| entry_bytes(k, v))
+                    .sum();
+                if !self.memory_allows(added) {
+                    return Outcome::LimitReached;
+                }
+            }
+            if cx.s.expiry.extend_on_set_add {
+                cx.extend(self);
+            }
+            let mut added = 0;
+            let mut written: Vec<(Cow<'_, str>, Value)> = Vec::new();
+            for (k, v) in &entries {
+                if cx.s.data.add(k, v.clone()) {
+                    added += entry_bytes(k, v);
+                    if self.journaling() {
+                        written.push((Cow::Borrowed(&**k), v.clone()));
+                    }
+                }
+            }
+            cx.stats.add_bytes(added);
+            if !written.is_empty() {
+                self.record(&Change::ShKeysSet {
+                    tkn: cx.tkn,
+                    entries: &written,
+                });
+            }
+            Outcome::Done
+        })
+        .unwrap_or(Outcome::NoSession { tkn })
+    }
+
+    /// `SH_GET`: extends with `extendOnGet` whatever the keys (§9.5).
+    pub(crate) fn sh_get(&self, tkn: Option<Token>, keys: &Keys<'_>, now_ms: u64) -> Outcome {
+        self.with_session(tkn, now_ms, |cx| {
+            if cx.s.expiry.extend_on_get {
+                cx.extend(self);
+            }
+            let data = &cx.s.data;
+            Outcome::Values(values(keys, |k| data.get(k)))
+        })
+        .unwrap_or(Outcome::NoSession { tkn })
+    }
+
+    /// `SH_RMV`.
+    pub(crate) fn sh_rmv(&self, tkn: Option<Token>, keys: Keys<'_>, now_ms: u64) -> Outcome {
+        self.with_session(tkn, now_ms, |cx| {
+            let mut freed = 0;
+            for k in &keys {
+                if let Some(old) = cx.s.data.remove(k) {
+                    freed += entry_bytes(k, &old);
+                }
+            }
+            if freed > 0 {
+                cx.stats.sub_bytes(freed);
+                self.record(&Change::ShKeysRemoved {
+                    tkn: cx.tkn,
+                    keys: &keys,
+                });
+            }
+            Outcome::Done
+        })
+        .unwrap_or(Outcome::NoSession { tkn })
+    }
+
+    /// `SH_CONTAINS`.
+    pub(crate) fn sh_contains(&self, tkn: Option<Token>, keys: &Keys<'_>, now_ms: u64) -> Outcome {
+        self.with_session(tkn, now_ms, |cx| {
+            Outcome::Contains(contains(keys, |k| cx.s.data.contains(k)))
+        })
+        .unwrap_or(Outcome::NoSession { tkn })
+    }
+
+    /// `SH_COUNT`.
+    pub(crate) fn sh_count(&self, tkn: Option<Token>, now_ms: u64) -> Outcome {
+        self.with_session(tkn, now_ms, |cx| Outcome::Count(cx.s.data.len() as u64))
+            .unwrap_or(Outcome::NoSession { tkn })
+    }
+
+    /// `SH_KEYS`.
+    pub(crate) fn sh_keys(&self, tkn: Option<Token>, now_ms: u64) -> Outcome {
+        self.with_session(tkn, now_ms, |cx| {
+            Outcome::KeyList(cx.s.data.iter().map(|(k, _)| k.to_owned()).collect())
+        })
+        .unwrap_or(Outcome::NoSession { tkn })
+    }
+
+    /// `SH_CLEAR`: empties the map; the deadline stays (§9.7).
+    pub(crate) fn sh_clear(&self, tkn: Option<Token>, now_ms: u64) -> Outcome {
+        self.with_session(tkn, now_ms, |cx| {
+            let (n, _) = cx.take_keys();
+            if n > 0 {
+                self.record(&Change::ShCleared { tkn: cx.tkn });
+            }
+            Outcome::Count(n)
+        })
+        .unwrap_or(Outcome::NoSession { tkn })
+    }
+
+    /// `SH_CLEAR_SET`: replaces the map; never extends (§9.5).
+    pub(crate) fn sh_clear_set(
+        &self,
+        tkn: Option<Token>,
+        entries: Entries<'_>,
+        now_ms: u64,
+    ) -> Outcome {
+        self.with_session(tkn, now_ms, |cx| {
+            if self.limits.max_keys_per_session.is_some()
+                && !self.keys_allowed(distinct_keys(&entries))
+            {
+                return Outcome::LimitReached;
+            }
+            if self.limits.max_memory_bytes.is_some()
+                && !self.memory_allows(entries_bytes(&entries).saturating_sub(cx.s.data.bytes()))
+            {
+                return Outcome::LimitReached;
+            }
+            let (n, _) = cx.take_keys();
+            if n > 0 || !entries.is_empty() {
+                self.record(&Change::ShClearSet {
+                    tkn: cx.tkn,
+                    entries: &entries,
+                });
+            }
+            let mut added = 0;
+            for (k, v) in entries {
+                added += entry_bytes(&k, &v);
+                if let Some(old) = cx.s.data.set(&k, v) {
+                    added -= entry_bytes(&k, &old);
+                }
+            }
+            cx.stats.add_bytes(added);
+            Outcome::Count(n)
+        })
+        .unwrap_or(Outcome::NoSession { tkn })
+    }
+}
