@@ -4,10 +4,27 @@
 //! The transport (sessiondb-server) only ever calls [`Dispatcher`]: one text message in, exactly
 //! one reply (one JSON object) out, or deferred work for commands that touch the disk.
 
+pub mod parse;
+pub mod persist_cmds;
+pub mod render;
+pub mod status;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use sessiondb_core::clock::Clock;
+use sessiondb_core::{json, Command, Outcome, Store, StoreConfig};
+
+use crate::parse::{Action, Rejection, ReplyName};
+use crate::render::{ReplyWriter, ServerInfo};
+pub use crate::status::Status;
+
+/// True if `name` is an allowed dataset name (`PROTOCOL.md` §13.2):
+/// `^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$` and no `..`. One rule for requests and `--load-name`,
+/// so this delegates to the engine's persistence code.
+pub fn dataset_name_allowed(name: &str) -> bool {
+    sessiondb_core::persist::is_valid_dataset_name(name)
+}
 
 /// Server-level figures that `SV_INFO` reports and only the transport knows.
 pub trait ServerStats: Send + Sync + 'static {
@@ -47,19 +64,85 @@ pub enum Handled {
 }
 
 /// Executes protocol messages against the store.
-pub struct Dispatcher {/* owned by the engine/proto work */}
+pub struct Dispatcher {
+    store: Arc<Store>,
+    settings: DispatchSettings,
+}
 
 impl Dispatcher {
     /// Builds a dispatcher over a fresh, empty store.
     pub fn new(settings: DispatchSettings) -> Self {
-        let _ = settings;
-        todo!("sessiondb-proto: Dispatcher::new")
+        Self {
+            store: Arc::new(Store::new(StoreConfig::default())),
+            settings,
+        }
+    }
+
+    /// The store, for persistence and operations code that works beside the protocol.
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    /// The settings this dispatcher was built with.
+    pub fn settings(&self) -> &DispatchSettings {
+        &self.settings
     }
 
     /// Handles one text message (already valid UTF-8, within the size limit).
     pub fn handle_text(&self, conn: &mut ConnState, msg: &str, out: &mut Vec<u8>) -> Handled {
-        let _ = (conn, msg, out);
-        todo!("sessiondb-proto: handle_text")
+        let _ = conn;
+        // Step 3: strict JSON.
+        let Ok(root) = json::parse(msg) else {
+            let rej = Rejection {
+                name: ReplyName::Err,
+                status: Status::JsonInvalid,
+            };
+            render::rejection(out, rej);
+            return Handled::Replied;
+        };
+        // Steps 4–7 and validation. The scratch buffer allocates only if a value needs minifying.
+        let mut scratch = String::new();
+        let req = match parse::parse_request(&root, self.settings.persist_enabled, &mut scratch) {
+            Ok(req) => req,
+            Err(rej) => {
+                render::rejection(out, rej);
+                return Handled::Replied;
+            }
+        };
+        match req.action {
+            Action::Engine { cmd, ctx } => {
+                let outcome = self.store.execute(cmd, self.settings.clock.now_ms());
+                render::outcome(out, req.name, req.kind, &ctx, &outcome);
+                Handled::Replied
+            }
+            Action::Persist(p) => persist_cmds::execute(self, req.name, p, out),
+            Action::SvInfo => {
+                match self
+                    .store
+                    .execute(Command::Stats, self.settings.clock.now_ms())
+                {
+                    Outcome::Stats { sessions, keys } => {
+                        let info = ServerInfo {
+                            version: self.settings.server_version,
+                            persist_enabled: self.settings.persist_enabled,
+                            uptime_secs: self.settings.stats.uptime_secs(),
+                            sessions,
+                            keys,
+                            connections: self.settings.stats.connections(),
+                        };
+                        render::sv_info(out, req.name, &info);
+                    }
+                    _ => render::internal_failure(out, req.name, req.kind),
+                }
+                Handled::Replied
+            }
+            Action::SvAuth { secret } => {
+                // Authentication is off: any secret is accepted (PROTOCOL.md §2.6).
+                let _ = secret;
+                ReplyWriter::new(out, ReplyName::Rsp(req.name), Status::Ok).finish();
+                Handled::Replied
+            }
+        }
     }
 
     /// Appends the reply to a binary message: `{"ERR":{"st":2}}`.
@@ -70,6 +153,6 @@ impl Dispatcher {
     /// Reclaims sessions past their deadline; call about every 100 ms. Holds each shard lock
     /// only briefly (bounded work per lock hold), so it never stalls clients.
     pub fn sweep_expired(&self) -> usize {
-        todo!("sessiondb-proto: sweep_expired")
+        self.store.sweep_expired(self.settings.clock.now_ms())
     }
 }

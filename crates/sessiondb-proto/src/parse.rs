@@ -1,0 +1,518 @@
+//! From a parsed JSON message to a validated request: dispatch steps 4–7 (`PROTOCOL.md` §4) and
+//! parameter validation (§6.2, §6.4, §11.1).
+//!
+//! Everything here borrows from the parsed JSON tree: key names and string parameters are never
+//! copied; only stored values become [`Value`]s (minified through one reused scratch buffer).
+
+use std::borrow::Cow;
+
+use sessiondb_core::json::Json;
+use sessiondb_core::{Command, Entries, Expiry, Keys, Token};
+
+use crate::dataset_name_allowed;
+use crate::persist_cmds::PersistRequest;
+use crate::status::Status;
+
+/// The member name a reply is filed under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplyName<'j> {
+    /// The generic `"ERR"`.
+    Err,
+    /// `"<command>_RSP"`, with the command name exactly as received (unescaped).
+    Rsp(&'j str),
+}
+
+/// A request answered before it reaches the engine: `{"<name>":{"st":<status>}}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rejection<'j> {
+    /// Reply member name.
+    pub name: ReplyName<'j>,
+    /// The failure status.
+    pub status: Status,
+}
+
+/// Every command of the protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(missing_docs)] // the variants are the protocol's command names
+pub enum Kind {
+    KvSet,
+    KvAdd,
+    KvGet,
+    KvRmv,
+    KvContains,
+    KvCount,
+    KvKeys,
+    KvClear,
+    KvClearSet,
+    KvSave,
+    KvLoad,
+    ShNew,
+    ShOpen,
+    ShEnd,
+    ShEndAll,
+    ShExists,
+    ShInfo,
+    ShInfoAll,
+    ShSave,
+    ShLoad,
+    ShSet,
+    ShAdd,
+    ShGet,
+    ShRmv,
+    ShContains,
+    ShCount,
+    ShKeys,
+    ShClear,
+    ShClearSet,
+    SvInfo,
+    SvAuth,
+}
+
+impl Kind {
+    /// The `KV_` command with this exact name.
+    fn kv(name: &str) -> Option<Kind> {
+        Some(match name {
+            "KV_SET" => Kind::KvSet,
+            "KV_ADD" => Kind::KvAdd,
+            "KV_GET" => Kind::KvGet,
+            "KV_RMV" => Kind::KvRmv,
+            "KV_CONTAINS" => Kind::KvContains,
+            "KV_COUNT" => Kind::KvCount,
+            "KV_KEYS" => Kind::KvKeys,
+            "KV_CLEAR" => Kind::KvClear,
+            "KV_CLEAR_SET" => Kind::KvClearSet,
+            "KV_SAVE" => Kind::KvSave,
+            "KV_LOAD" => Kind::KvLoad,
+            _ => return None,
+        })
+    }
+
+    /// The `SH_` command with this exact name.
+    fn sh(name: &str) -> Option<Kind> {
+        Some(match name {
+            "SH_NEW" => Kind::ShNew,
+            "SH_OPEN" => Kind::ShOpen,
+            "SH_END" => Kind::ShEnd,
+            "SH_END_ALL" => Kind::ShEndAll,
+            "SH_EXISTS" => Kind::ShExists,
+            "SH_INFO" => Kind::ShInfo,
+            "SH_INFO_ALL" => Kind::ShInfoAll,
+            "SH_SAVE" => Kind::ShSave,
+            "SH_LOAD" => Kind::ShLoad,
+            "SH_SET" => Kind::ShSet,
+            "SH_ADD" => Kind::ShAdd,
+            "SH_GET" => Kind::ShGet,
+            "SH_RMV" => Kind::ShRmv,
+            "SH_CONTAINS" => Kind::ShContains,
+            "SH_COUNT" => Kind::ShCount,
+            "SH_KEYS" => Kind::ShKeys,
+            "SH_CLEAR" => Kind::ShClear,
+            "SH_CLEAR_SET" => Kind::ShClearSet,
+            _ => return None,
+        })
+    }
+
+    /// `KV_` commands report internal failures as `ERR` rather than `<CMD>_RSP` (§4).
+    pub fn is_kv(self) -> bool {
+        matches!(
+            self,
+            Kind::KvSet
+                | Kind::KvAdd
+                | Kind::KvGet
+                | Kind::KvRmv
+                | Kind::KvContains
+                | Kind::KvCount
+                | Kind::KvKeys
+                | Kind::KvClear
+                | Kind::KvClearSet
+                | Kind::KvSave
+                | Kind::KvLoad
+        )
+    }
+}
+
+/// The request's key names, for turning the engine's indices back into names when rendering.
+#[derive(Debug)]
+pub enum KeyNames<'j> {
+    /// The command has no `keys` array.
+    None,
+    /// Every item of the `keys` array is a string: index `i` is item `i` (no copy needed).
+    Direct(&'j [Json<'j>]),
+    /// Some items were not strings: the string items, in order.
+    Filtered(Vec<&'j str>),
+}
+
+impl<'j> KeyNames<'j> {
+    /// The name at index `i` of the engine's [`Keys`] list.
+    pub fn get(&self, i: usize) -> Option<&'j str> {
+        match self {
+            KeyNames::None => None,
+            KeyNames::Direct(items) => items.get(i)?.as_str(),
+            KeyNames::Filtered(names) => names.get(i).copied(),
+        }
+    }
+}
+
+/// What rendering needs to know about the request besides the outcome.
+#[derive(Debug)]
+pub struct Context<'j> {
+    /// Key names of a `keys` array, for `Values` and `Contains` outcomes.
+    pub keys: KeyNames<'j>,
+    /// The request's `tkn` when it was a uint.
+    pub tkn: Option<Token>,
+    /// The request's `name` (`SH_NEW`, `SH_OPEN`).
+    pub name: Option<&'j str>,
+}
+
+/// What to do with a valid request.
+#[derive(Debug)]
+pub enum Action<'j> {
+    /// Run on the engine, then render the outcome with the context.
+    Engine {
+        /// The typed command.
+        cmd: Command<'j>,
+        /// Request details the reply needs.
+        ctx: Context<'j>,
+    },
+    /// A save or load, handled by [`crate::persist_cmds`].
+    Persist(PersistRequest<'j>),
+    /// `SV_INFO`.
+    SvInfo,
+    /// `SV_AUTH` with its secret.
+    SvAuth {
+        /// The secret as sent.
+        secret: &'j str,
+    },
+}
+
+/// A request that passed dispatch and validation.
+#[derive(Debug)]
+pub struct Request<'j> {
+    /// The command name as received (the reply is `<name>_RSP`).
+    pub name: &'j str,
+    /// Which command.
+    pub kind: Kind,
+    /// What to do.
+    pub action: Action<'j>,
+}
+
+/// Dispatch steps 4–7 and validation for a message that is valid JSON (step 3 passed).
+///
+/// `persist_enabled` decides the 14 of saves, checked before anything else in their bodies.
+/// `scratch` is reused to minify stored values.
+pub fn parse_request<'j>(
+    root: &'j Json<'j>,
+    persist_enabled: bool,
+    scratch: &mut String,
+) -> Result<Request<'j>, Rejection<'j>> {
+    // Step 4: exactly one member in a top-level object.
+    let (name, body) = match root {
+        Json::Object(members) if members.len() == 1 => (&*members[0].0, &members[0].1),
+        _ => {
+            return Err(Rejection {
+                name: ReplyName::Err,
+                status: Status::CommandSyntax,
+            })
+        }
+    };
+    let rsp = |status| Rejection {
+        name: ReplyName::Rsp(name),
+        status,
+    };
+    // Step 5: the body is an object. Step 6: the name has a `_`.
+    if !matches!(body, Json::Object(_)) {
+        return Err(rsp(Status::CommandSyntax));
+    }
+    let Some((prefix, _)) = name.split_once('_') else {
+        return Err(rsp(Status::CommandSyntax));
+    };
+    // Step 7: routing by prefix.
+    let kind = match prefix {
+        "KV" => Kind::kv(name).ok_or(Rejection {
+            name: ReplyName::Err,
+            status: Status::CommandNotExist,
+        })?,
+        "SH" => Kind::sh(name).ok_or(rsp(Status::CommandNotExist))?,
+        _ => match name {
+            "SV_INFO" => Kind::SvInfo,
+            "SV_AUTH" => Kind::SvAuth,
+            _ => return Err(rsp(Status::CommandNotExist)),
+        },
+    };
+    let action = validate(kind, body, persist_enabled, scratch).map_err(rsp)?;
+    Ok(Request { name, kind, action })
+}
+
+/// Parameter types of §6.1.
+#[derive(Clone, Copy)]
+enum Ty {
+    Object,
+    Array,
+    String,
+    Bool,
+    Uint,
+}
+
+impl Ty {
+    fn accepts(self, v: &Json<'_>) -> bool {
+        match self {
+            Ty::Object => matches!(v, Json::Object(_)),
+            Ty::Array => matches!(v, Json::Array(_)),
+            Ty::String => matches!(v, Json::String(_)),
+            Ty::Bool => matches!(v, Json::Bool(_)),
+            Ty::Uint => v.as_uint().is_some(),
+        }
+    }
+}
+
+/// One step of the generic pass: required and absent → 26; present with the wrong type → 41
+/// (`null` included).
+fn param<'j>(body: &'j Json<'j>, name: &str, ty: Ty) -> Result<Option<&'j Json<'j>>, Status> {
+    match body.get(name) {
+        None => Ok(None),
+        Some(v) if ty.accepts(v) => Ok(Some(v)),
+        Some(_) => Err(Status::ValueTypeInvalid),
+    }
+}
+
+fn required<'j>(body: &'j Json<'j>, name: &str, ty: Ty) -> Result<&'j Json<'j>, Status> {
+    param(body, name, ty)?.ok_or(Status::ParamMissing)
+}
+
+fn object<'j>(v: &'j Json<'j>) -> &'j [(Cow<'j, str>, Json<'j>)] {
+    v.as_object().unwrap_or_default()
+}
+
+fn array<'j>(v: &'j Json<'j>) -> &'j [Json<'j>] {
+    v.as_array().unwrap_or_default()
+}
+
+fn string<'j>(v: &'j Json<'j>) -> &'j str {
+    v.as_str().unwrap_or_default()
+}
+
+/// `tkn` is outside the generic pass (§6.3): a uint or nothing.
+fn tkn(body: &Json<'_>) -> Option<Token> {
+    body.get("tkn").and_then(Json::as_uint)
+}
+
+/// `keys` object → entries, values minified.
+fn entries<'j>(body: &'j Json<'j>, scratch: &mut String) -> Result<Entries<'j>, Status> {
+    let members = object(required(body, "keys", Ty::Object)?);
+    Ok(members
+        .iter()
+        .map(|(k, v)| (Cow::Borrowed(&**k), v.to_value_with(scratch)))
+        .collect())
+}
+
+/// `keys` array → the string items (non-strings skipped) and how to name them in the reply.
+fn key_list<'j>(body: &'j Json<'j>, non_empty: bool) -> Result<(Keys<'j>, KeyNames<'j>), Status> {
+    let items = array(required(body, "keys", Ty::Array)?);
+    if non_empty && items.is_empty() {
+        return Err(Status::ValueSize);
+    }
+    let keys: Keys<'j> = items
+        .iter()
+        .filter_map(|item| item.as_str().map(Cow::Borrowed))
+        .collect();
+    let names = if keys.len() == items.len() {
+        KeyNames::Direct(items)
+    } else {
+        KeyNames::Filtered(items.iter().filter_map(Json::as_str).collect())
+    };
+    Ok((keys, names))
+}
+
+fn dataset_name<'j>(body: &'j Json<'j>) -> Result<&'j str, Status> {
+    let name = string(required(body, "name", Ty::String)?);
+    if dataset_name_allowed(name) {
+        Ok(name)
+    } else {
+        Err(Status::ValueTypeInvalid)
+    }
+}
+
+fn engine<'j>(cmd: Command<'j>) -> Action<'j> {
+    engine_with(cmd, KeyNames::None, None, None)
+}
+
+fn engine_with<'j>(
+    cmd: Command<'j>,
+    keys: KeyNames<'j>,
+    tkn: Option<Token>,
+    name: Option<&'j str>,
+) -> Action<'j> {
+    Action::Engine {
+        cmd,
+        ctx: Context { keys, tkn, name },
+    }
+}
+
+/// The generic pass and command checks of one command (§6.4), in the protocol's order.
+fn validate<'j>(
+    kind: Kind,
+    body: &'j Json<'j>,
+    persist_enabled: bool,
+    scratch: &mut String,
+) -> Result<Action<'j>, Status> {
+    let t = || tkn(body);
+    Ok(match kind {
+        Kind::KvSet => engine(Command::KvSet(entries(body, scratch)?)),
+        Kind::KvAdd => engine(Command::KvAdd(entries(body, scratch)?)),
+        Kind::KvClearSet => engine(Command::KvClearSet(entries(body, scratch)?)),
+        Kind::KvGet => {
+            let (keys, names) = key_list(body, false)?;
+            engine_with(Command::KvGet(keys), names, None, None)
+        }
+        Kind::KvContains => {
+            let (keys, names) = key_list(body, false)?;
+            engine_with(Command::KvContains(keys), names, None, None)
+        }
+        Kind::KvRmv => engine(Command::KvRmv(key_list(body, true)?.0)),
+        Kind::KvCount => engine(Command::KvCount),
+        Kind::KvKeys => engine(Command::KvKeys),
+        Kind::KvClear => engine(Command::KvClear),
+        Kind::KvSave => {
+            if !persist_enabled {
+                return Err(Status::CommandDisabled);
+            }
+            Action::Persist(PersistRequest::KvSave {
+                name: dataset_name(body)?,
+            })
+        }
+        Kind::KvLoad => Action::Persist(PersistRequest::KvLoad {
+            name: dataset_name(body)?,
+        }),
+        Kind::ShNew => sh_new(body)?,
+        Kind::ShOpen => {
+            let name = string(required(body, "name", Ty::String)?);
+            if name.is_empty() {
+                return Err(Status::ValueSize);
+            }
+            let cmd = Command::ShOpen {
+                name: Cow::Borrowed(name),
+            };
+            engine_with(cmd, KeyNames::None, None, Some(name))
+        }
+        Kind::ShEnd => engine_with(Command::ShEnd { tkn: t() }, KeyNames::None, t(), None),
+        Kind::ShEndAll => engine(Command::ShEndAll),
+        Kind::ShInfoAll => engine(Command::ShInfoAll),
+        Kind::ShExists => {
+            let tkns = array(required(body, "tkns", Ty::Array)?)
+                .iter()
+                .filter_map(Json::as_uint)
+                .collect();
+            engine(Command::ShExists { tkns })
+        }
+        Kind::ShInfo => {
+            if object(body).len() != 1 {
+                return Err(Status::CommandSyntax);
+            }
+            engine_with(Command::ShInfo { tkn: t() }, KeyNames::None, t(), None)
+        }
+        Kind::ShSave => sh_save(body, persist_enabled)?,
+        Kind::ShLoad => Action::Persist(PersistRequest::ShLoad {
+            name: dataset_name(body)?,
+        }),
+        Kind::ShSet => engine(Command::ShSet {
+            tkn: t(),
+            keys: entries(body, scratch)?,
+        }),
+        Kind::ShAdd => engine(Command::ShAdd {
+            tkn: t(),
+            keys: entries(body, scratch)?,
+        }),
+        Kind::ShClearSet => engine(Command::ShClearSet {
+            tkn: t(),
+            keys: entries(body, scratch)?,
+        }),
+        Kind::ShGet => {
+            let (keys, names) = key_list(body, false)?;
+            engine_with(Command::ShGet { tkn: t(), keys }, names, None, None)
+        }
+        Kind::ShContains => {
+            let (keys, names) = key_list(body, false)?;
+            engine_with(Command::ShContains { tkn: t(), keys }, names, None, None)
+        }
+        Kind::ShRmv => engine(Command::ShRmv {
+            tkn: t(),
+            keys: key_list(body, true)?.0,
+        }),
+        Kind::ShCount => engine(Command::ShCount { tkn: t() }),
+        Kind::ShKeys => engine(Command::ShKeys { tkn: t() }),
+        Kind::ShClear => engine(Command::ShClear { tkn: t() }),
+        Kind::SvInfo => Action::SvInfo,
+        Kind::SvAuth => Action::SvAuth {
+            secret: string(required(body, "secret", Ty::String)?),
+        },
+    })
+}
+
+/// `SH_NEW` (§11.1): generic pass, then the `expiry` members in byte order, then the
+/// shared-name rule.
+fn sh_new<'j>(body: &'j Json<'j>) -> Result<Action<'j>, Status> {
+    let expiry = param(body, "expiry", Ty::Object)?;
+    let name = param(body, "name", Ty::String)?.map(string);
+    let shared = param(body, "shared", Ty::Bool)?
+        .and_then(Json::as_bool)
+        .unwrap_or(false);
+    let expiry = match expiry {
+        None => None,
+        Some(e) => {
+            let flag = |n| -> Result<bool, Status> {
+                Ok(param(e, n, Ty::Bool)?
+                    .and_then(Json::as_bool)
+                    .unwrap_or(false))
+            };
+            let delete_session = flag("deleteSession")?;
+            let duration_secs = required(e, "duration", Ty::Uint)?
+                .as_uint()
+                .unwrap_or_default();
+            let extend_on_get = flag("extendOnGet")?;
+            let extend_on_set_add = flag("extendOnSetAdd")?;
+            // Duration 0 never expires and its flags are discarded (§9.1).
+            (duration_secs > 0).then_some(Expiry {
+                duration_secs,
+                delete_session,
+                extend_on_set_add,
+                extend_on_get,
+            })
+        }
+    };
+    if shared {
+        match name {
+            None => return Err(Status::ParamMissing),
+            Some("") => return Err(Status::ValueSize),
+            Some(_) => {}
+        }
+    }
+    let cmd = Command::ShNew {
+        expiry,
+        name: name.map(Cow::Borrowed),
+        shared,
+    };
+    Ok(engine_with(cmd, KeyNames::None, None, name))
+}
+
+/// `SH_SAVE` (§11.9): 14, generic pass (`name`, `tkns`), dataset name, `tkns` empty, items.
+fn sh_save<'j>(body: &'j Json<'j>, persist_enabled: bool) -> Result<Action<'j>, Status> {
+    if !persist_enabled {
+        return Err(Status::CommandDisabled);
+    }
+    let name = string(required(body, "name", Ty::String)?);
+    let tkns = param(body, "tkns", Ty::Array)?.map(array);
+    if !dataset_name_allowed(name) {
+        return Err(Status::ValueTypeInvalid);
+    }
+    let tkns = match tkns {
+        None => None,
+        Some([]) => return Err(Status::ValueSize),
+        Some(items) => Some(
+            items
+                .iter()
+                .map(|t| t.as_uint().ok_or(Status::ValueTypeInvalid))
+                .collect::<Result<Vec<Token>, Status>>()?,
+        ),
+    };
+    Ok(Action::Persist(PersistRequest::ShSave { name, tkns }))
+}

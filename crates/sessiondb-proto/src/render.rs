@@ -1,0 +1,342 @@
+//! Replies as JSON bytes (`PROTOCOL.md` §10–§12, Appendix A), written straight into the
+//! connection's output buffer: stored values are already JSON text, and names are escaped with
+//! [`write_str`].
+
+use sessiondb_core::json::write_str;
+use sessiondb_core::{Outcome, SessionInfo};
+
+use crate::parse::{Context, Kind, Rejection, ReplyName};
+use crate::status::Status;
+
+/// Writes one reply object: `{"<name>":{"st":N` on creation, then members, then `}}` on
+/// [`ReplyWriter::finish`].
+pub struct ReplyWriter<'o> {
+    out: &'o mut Vec<u8>,
+}
+
+impl<'o> ReplyWriter<'o> {
+    /// Starts a reply named `name` with status `status`.
+    pub fn new(out: &'o mut Vec<u8>, name: ReplyName<'_>, status: Status) -> Self {
+        match name {
+            ReplyName::Err => out.extend_from_slice(br#"{"ERR""#),
+            ReplyName::Rsp(cmd) => {
+                out.push(b'{');
+                write_str(cmd, out);
+                // Reopen the literal to append the suffix inside the quotes.
+                out.pop();
+                out.extend_from_slice(br#"_RSP""#);
+            }
+        }
+        out.extend_from_slice(br#":{"st":"#);
+        write_uint(out, u64::from(status.code()));
+        Self { out }
+    }
+
+    /// Starts a member; the caller writes its value into [`ReplyWriter::buf`]. Member names are
+    /// protocol constants that need no escaping.
+    pub fn member(&mut self, name: &str) -> &mut Vec<u8> {
+        self.out.extend_from_slice(b",\"");
+        self.out.extend_from_slice(name.as_bytes());
+        self.out.extend_from_slice(b"\":");
+        self.out
+    }
+
+    /// Adds a uint member.
+    pub fn uint_member(&mut self, name: &str, v: u64) {
+        write_uint(self.member(name), v);
+    }
+
+    /// Adds a string member.
+    pub fn str_member(&mut self, name: &str, v: &str) {
+        write_str(v, self.member(name));
+    }
+
+    /// Adds a bool member.
+    pub fn bool_member(&mut self, name: &str, v: bool) {
+        let text: &[u8] = if v { b"true" } else { b"false" };
+        self.member(name).extend_from_slice(text);
+    }
+
+    /// Adds a `null` member.
+    pub fn null_member(&mut self, name: &str) {
+        self.member(name).extend_from_slice(b"null");
+    }
+
+    /// Closes the reply.
+    pub fn finish(self) {
+        self.out.extend_from_slice(b"}}");
+    }
+}
+
+/// Writes `v` in decimal.
+pub fn write_uint(out: &mut Vec<u8>, mut v: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
+}
+
+/// `{"<name>":{"st":N}}` for a request refused before execution.
+pub fn rejection(out: &mut Vec<u8>, rej: Rejection<'_>) {
+    ReplyWriter::new(out, rej.name, rej.status).finish();
+}
+
+/// `st` 1000: `ERR` for `KV_` commands, `<CMD>_RSP` otherwise (§4).
+pub fn internal_failure(out: &mut Vec<u8>, cmd_name: &str, kind: Kind) {
+    let name = if kind.is_kv() {
+        ReplyName::Err
+    } else {
+        ReplyName::Rsp(cmd_name)
+    };
+    ReplyWriter::new(out, name, Status::Unknown).finish();
+}
+
+/// Renders the engine's outcome for a request. An outcome that does not fit the command (an
+/// engine bug) becomes an internal failure (1000) rather than a malformed reply.
+pub fn outcome(out: &mut Vec<u8>, cmd_name: &str, kind: Kind, ctx: &Context<'_>, o: &Outcome) {
+    let start = out.len();
+    if render_outcome(out, cmd_name, kind, ctx, o).is_none() {
+        out.truncate(start);
+        internal_failure(out, cmd_name, kind);
+    }
+}
+
+fn render_outcome(
+    out: &mut Vec<u8>,
+    cmd_name: &str,
+    kind: Kind,
+    ctx: &Context<'_>,
+    o: &Outcome,
+) -> Option<()> {
+    use Kind::*;
+    let name = ReplyName::Rsp(cmd_name);
+    let ok = |out| ReplyWriter::new(out, name, Status::Ok);
+    match (kind, o) {
+        (KvSet | KvAdd | KvRmv | ShSet | ShAdd | ShRmv, Outcome::Done) => ok(out).finish(),
+        (
+            KvCount | KvClear | KvClearSet | ShCount | ShClear | ShClearSet | ShEndAll,
+            Outcome::Count(n),
+        ) => {
+            let mut w = ok(out);
+            w.uint_member("cnt", *n);
+            w.finish();
+        }
+        (KvGet | ShGet, Outcome::Values(values)) => {
+            let mut w = ok(out);
+            let buf = w.member("keys");
+            buf.push(b'{');
+            for (i, (index, value)) in values.iter().enumerate() {
+                if i > 0 {
+                    buf.push(b',');
+                }
+                write_str(ctx.keys.get(*index)?, buf);
+                buf.push(b':');
+                buf.extend_from_slice(value.as_json().as_bytes());
+            }
+            buf.push(b'}');
+            w.finish();
+        }
+        (KvKeys | ShKeys, Outcome::KeyList(keys)) => {
+            let mut w = ok(out);
+            str_array(w.member("keys"), keys.iter().map(|k| Some(k.as_str())))?;
+            w.finish();
+        }
+        (KvContains | ShContains, Outcome::Contains(indices)) => {
+            let mut w = ok(out);
+            str_array(
+                w.member("contains"),
+                indices.iter().map(|i| ctx.keys.get(*i)),
+            )?;
+            w.finish();
+        }
+        (ShNew, Outcome::Created { tkn }) => {
+            let mut w = ok(out);
+            w.uint_member("tkn", *tkn);
+            if let Some(n) = ctx.name {
+                w.str_member("name", n);
+            }
+            w.finish();
+        }
+        (ShNew, Outcome::NameTaken) => {
+            let mut w = ReplyWriter::new(out, name, Status::SessionNewFail);
+            w.str_member("name", ctx.name?);
+            w.finish();
+        }
+        (ShOpen, Outcome::Opened { tkn }) => {
+            let mut w = ok(out);
+            w.uint_member("tkn", *tkn);
+            w.str_member("name", ctx.name?);
+            w.finish();
+        }
+        (ShOpen, Outcome::OpenFailed) => {
+            let mut w = ReplyWriter::new(out, name, Status::SessionOpenFail);
+            w.null_member("tkn");
+            w.str_member("name", ctx.name?);
+            w.finish();
+        }
+        (ShEnd, Outcome::Ended { tkn }) => {
+            let mut w = ok(out);
+            w.uint_member("tkn", *tkn);
+            w.finish();
+        }
+        (ShEnd, Outcome::NoSession { .. }) => {
+            // The failure form follows the request: `tkn` only when it sent a uint (§11.4).
+            let mut w = ReplyWriter::new(out, name, Status::SessionNotExist);
+            if let Some(t) = ctx.tkn {
+                w.uint_member("tkn", t);
+            }
+            w.finish();
+        }
+        (ShInfo, Outcome::NoSession { .. }) => {
+            let mut w = ReplyWriter::new(out, name, Status::SessionNotExist);
+            if let Some(t) = ctx.tkn {
+                w.uint_member("tkn", t);
+                w.null_member("shared");
+                w.null_member("keyCnt");
+            }
+            w.finish();
+        }
+        (
+            ShSet | ShAdd | ShGet | ShRmv | ShContains | ShCount | ShKeys | ShClear | ShClearSet,
+            Outcome::NoSession { .. },
+        ) => ReplyWriter::new(out, name, Status::SessionNotExist).finish(),
+        (ShExists, Outcome::Exist(tkns)) => {
+            let mut w = ok(out);
+            let buf = w.member("exist");
+            buf.push(b'[');
+            for (i, t) in tkns.iter().enumerate() {
+                if i > 0 {
+                    buf.push(b',');
+                }
+                write_uint(buf, *t);
+            }
+            buf.push(b']');
+            w.finish();
+        }
+        (ShInfo, Outcome::Info(info)) => session_info(ok(out), info),
+        (ShInfoAll, Outcome::InfoAll { sessions, keys }) => {
+            let mut w = ok(out);
+            w.uint_member("totalSessions", *sessions);
+            w.uint_member("totalKeys", *keys);
+            w.finish();
+        }
+        (_, Outcome::LimitReached) => {
+            ReplyWriter::new(out, name, Status::LimitReached).finish();
+        }
+        _ => return None,
+    }
+    Some(())
+}
+
+/// A JSON array of strings; `None` for any item aborts (an index the request did not have).
+fn str_array<'s>(buf: &mut Vec<u8>, items: impl Iterator<Item = Option<&'s str>>) -> Option<()> {
+    buf.push(b'[');
+    for (i, item) in items.enumerate() {
+        if i > 0 {
+            buf.push(b',');
+        }
+        write_str(item?, buf);
+    }
+    buf.push(b']');
+    Some(())
+}
+
+/// `SH_INFO` success (§11.6).
+fn session_info(mut w: ReplyWriter<'_>, info: &SessionInfo) {
+    w.uint_member("tkn", info.tkn);
+    w.bool_member("shared", info.shared);
+    w.uint_member("keyCnt", info.key_count);
+    w.bool_member("expires", info.expiry.is_some());
+    if let Some((e, remaining)) = &info.expiry {
+        let buf = w.member("expiry");
+        buf.extend_from_slice(br#"{"duration":"#);
+        write_uint(buf, e.duration_secs);
+        buf.extend_from_slice(br#","remaining":"#);
+        write_uint(buf, *remaining);
+        for (flag, on) in [
+            ("deleteSession", e.delete_session),
+            ("extendOnSetAdd", e.extend_on_set_add),
+            ("extendOnGet", e.extend_on_get),
+        ] {
+            buf.extend_from_slice(b",\"");
+            buf.extend_from_slice(flag.as_bytes());
+            buf.extend_from_slice(if on { b"\":true" } else { b"\":false" });
+        }
+        buf.push(b'}');
+    }
+    if let Some(n) = &info.name {
+        w.str_member("name", n);
+    }
+    w.finish();
+}
+
+/// Figures of an `SV_INFO` reply (§12).
+pub struct ServerInfo<'a> {
+    /// `serverVersion`.
+    pub version: &'a str,
+    /// `persistEnabled`.
+    pub persist_enabled: bool,
+    /// `uptimeSecs`.
+    pub uptime_secs: u64,
+    /// `sessions`: live sessions.
+    pub sessions: u64,
+    /// `keys`: top-level keys plus keys of live sessions.
+    pub keys: u64,
+    /// `connections`: open connections.
+    pub connections: u64,
+}
+
+/// `SV_INFO` success.
+pub fn sv_info(out: &mut Vec<u8>, cmd_name: &str, info: &ServerInfo<'_>) {
+    let mut w = ReplyWriter::new(out, ReplyName::Rsp(cmd_name), Status::Ok);
+    w.str_member("serverVersion", info.version);
+    w.bool_member("persistEnabled", info.persist_enabled);
+    w.uint_member("uptimeSecs", info.uptime_secs);
+    w.uint_member("sessions", info.sessions);
+    w.uint_member("keys", info.keys);
+    w.uint_member("connections", info.connections);
+    w.finish();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(f: impl FnOnce(&mut Vec<u8>)) -> String {
+        let mut out = Vec::new();
+        f(&mut out);
+        String::from_utf8(out).unwrap_or_default()
+    }
+
+    #[test]
+    fn uints_in_decimal() {
+        assert_eq!(text(|o| write_uint(o, 0)), "0");
+        assert_eq!(text(|o| write_uint(o, 7)), "7");
+        assert_eq!(text(|o| write_uint(o, u64::MAX)), "18446744073709551615");
+    }
+
+    #[test]
+    fn reply_names_are_escaped() {
+        let got = text(|o| {
+            rejection(
+                o,
+                Rejection {
+                    name: ReplyName::Rsp("A\"B_\\"),
+                    status: Status::CommandNotExist,
+                },
+            )
+        });
+        assert_eq!(got, r#"{"A\"B_\\_RSP":{"st":10}}"#);
+        let got = text(|o| internal_failure(o, "KV_SET", Kind::KvSet));
+        assert_eq!(got, r#"{"ERR":{"st":1000}}"#);
+        let got = text(|o| internal_failure(o, "SH_GET", Kind::ShGet));
+        assert_eq!(got, r#"{"SH_GET_RSP":{"st":1000}}"#);
+    }
+}
