@@ -3,6 +3,7 @@
 //! Everything here is synchronous file I/O; the server runs it off its async runtime.
 
 pub mod fsutil;
+pub mod journal;
 pub mod name;
 pub mod read;
 pub mod write;

@@ -1,0 +1,568 @@
+//! The journal: an append-only log of every [`Change`], so that acknowledged writes survive a
+//! crash (beyond NemesisDB, which only has explicit datasets).
+//!
+//! * Every change is encoded (see [`record`]) into an in-memory buffer by [`ChangeSink::record`],
+//!   under the engine's lock, and numbered with a sequence number.
+//! * One writer thread moves the buffer to the current segment file. With [`FsyncMode::Always`]
+//!   it fsyncs after every batch and then publishes the batch's last sequence number as durable:
+//!   concurrent clients share one fsync (group commit), and a server that replies only once
+//!   [`Journal::durable_seq`] covers [`Journal::appended_seq`] never acknowledges a write that
+//!   is not on disk. `EverySec` writes at once and fsyncs once a second; `No` leaves the fsync
+//!   to the operating system.
+//! * Compaction rotates to a new segment, writes a snapshot of the live store shard by shard
+//!   (service continues; changes made meanwhile go to the new segment, and replay is idempotent),
+//!   then deletes what the snapshot covers.
+//! * Recovery ([`recover`]): newest snapshot, then the later segments; see [`replay`].
+
+pub mod files;
+pub mod record;
+pub mod replay;
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex};
+
+use crate::change::{Change, ChangeSink};
+use crate::clock::Clock;
+use crate::persist::fsutil::fsync_dir;
+use crate::store::Store;
+
+pub use replay::{recover, Recovered, RecoveryReport};
+
+/// First bytes of a segment file (format version 1).
+pub const SEGMENT_MAGIC: &[u8; 8] = b"SDBJSEG1";
+/// First bytes of a snapshot file (format version 1).
+pub const SNAPSHOT_MAGIC: &[u8; 8] = b"SDBJSNP1";
+
+/// Default size of the segments written since the last snapshot that triggers a compaction.
+pub const DEFAULT_COMPACT_BYTES: u64 = 256 * 1024 * 1024;
+
+/// When the journal is fsynced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FsyncMode {
+    /// After every batch of records; writes are acknowledged only once on disk.
+    Always,
+    /// Once a second: a crash of the machine loses at most about the last second.
+    EverySec,
+    /// Never explicitly (the operating system decides); still survives a crash of the process.
+    No,
+}
+
+impl std::str::FromStr for FsyncMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "always" => Ok(FsyncMode::Always),
+            "everysec" => Ok(FsyncMode::EverySec),
+            "no" => Ok(FsyncMode::No),
+            other => Err(format!(
+                "unknown fsync mode {other:?} (expected always, everysec or no)"
+            )),
+        }
+    }
+}
+
+/// Journal errors, each naming the file involved.
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    /// An I/O operation failed.
+    #[error("journal {path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The cause.
+        source: io::Error,
+    },
+    /// Damage before the end of the log (refused without `--repair`).
+    #[error(
+        "journal {path} is corrupt at byte {offset} ({reason}), before the end of the log; \
+         start with --repair to cut the journal there and drop everything after it"
+    )]
+    Corrupt {
+        /// The damaged file.
+        path: PathBuf,
+        /// Byte offset of the first bad record.
+        offset: u64,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// The writer thread stopped after an I/O failure; nothing further can be made durable.
+    #[error("journal writer failed: {0}")]
+    WriterFailed(String),
+}
+
+impl JournalError {
+    pub(crate) fn io(path: &Path, source: io::Error) -> Self {
+        JournalError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+/// What the journal tells its owner (the server logs and reacts).
+pub trait JournalEvents: Send + Sync + 'static {
+    /// Every record up to `seq` is as durable as the fsync mode makes it.
+    fn durable(&self, seq: u64);
+    /// The writer could not write or fsync: acknowledged durability can no longer be kept.
+    fn fatal(&self, error: &JournalError);
+    /// Something worth an operator's attention that the journal handled itself.
+    fn warn(&self, message: &str);
+    /// Routine progress (compactions).
+    fn info(&self, message: &str);
+}
+
+/// Records not yet handed to the writer thread.
+struct Pending {
+    bytes: Vec<u8>,
+    /// Sequence number of the last record in `bytes` (or handed over before).
+    seq: u64,
+    /// A compaction asked for a new segment with this index; the writer answers in `rotated`.
+    rotate_to: Option<u64>,
+    rotated: Option<Result<(), String>>,
+    shutdown: bool,
+    /// Someone waits for an fsync the mode would not do yet (`sync`, shutdown of a client).
+    sync_requested: bool,
+    writer_idle: bool,
+    failed: Option<String>,
+}
+
+struct Shared {
+    pending: Mutex<Pending>,
+    /// Wakes the writer (new records, rotation, shutdown).
+    wake: Condvar,
+    /// Wakes compaction (rotation done) and blocking durability waiters.
+    done: Condvar,
+    appended: AtomicU64,
+    durable: AtomicU64,
+    /// Bytes in segments since the last snapshot, and the size of that snapshot.
+    segment_bytes: AtomicU64,
+    snapshot_bytes: AtomicU64,
+    events: Arc<dyn JournalEvents>,
+    mode: FsyncMode,
+}
+
+/// Settings of [`Journal::open`].
+#[derive(Clone)]
+pub struct JournalOptions {
+    /// When to fsync.
+    pub mode: FsyncMode,
+    /// Compact once the segments since the last snapshot exceed this many bytes (and at least
+    /// the snapshot's own size, so a large store is not rewritten for a few writes).
+    pub compact_bytes: u64,
+}
+
+/// The append-only journal. It is the store's [`ChangeSink`].
+pub struct Journal {
+    dir: PathBuf,
+    shared: Arc<Shared>,
+    options: JournalOptions,
+    writer: Mutex<Option<JoinHandle<()>>>,
+    compactor: Mutex<Option<JoinHandle<()>>>,
+    compacting: Mutex<()>,
+    stop_compactor: Arc<(Mutex<bool>, Condvar)>,
+}
+
+impl Journal {
+    /// Starts a journal in `dir` writing segment `next_index` (from [`RecoveryReport::next_index`],
+    /// so recovery must have run first).
+    pub fn open(
+        dir: &Path,
+        next_index: u64,
+        options: JournalOptions,
+        events: Arc<dyn JournalEvents>,
+    ) -> Result<Arc<Journal>, JournalError> {
+        let (file, _) = create_segment(dir, next_index)?;
+        let existing: u64 = files::list(dir)?
+            .segments
+            .iter()
+            .map(|&i| {
+                fs::metadata(files::segment_path(dir, i))
+                    .map(|m| m.len())
+                    .unwrap_or(0)
+            })
+            .sum();
+        let snapshot_bytes = files::list(dir)?
+            .snapshots
+            .last()
+            .map(|&i| {
+                fs::metadata(files::snapshot_path(dir, i))
+                    .map(|m| m.len())
+                    .unwrap_or(0)
+            })
+            .unwrap_or(0);
+        let shared = Arc::new(Shared {
+            pending: Mutex::new(Pending {
+                bytes: Vec::with_capacity(1 << 16),
+                seq: 0,
+                rotate_to: None,
+                rotated: None,
+                shutdown: false,
+                sync_requested: false,
+                writer_idle: false,
+                failed: None,
+            }),
+            wake: Condvar::new(),
+            done: Condvar::new(),
+            appended: AtomicU64::new(0),
+            durable: AtomicU64::new(0),
+            segment_bytes: AtomicU64::new(existing),
+            snapshot_bytes: AtomicU64::new(snapshot_bytes),
+            events,
+            mode: options.mode,
+        });
+        let thread_shared = Arc::clone(&shared);
+        let thread_dir = dir.to_path_buf();
+        let writer = std::thread::Builder::new()
+            .name("journal-writer".into())
+            .spawn(move || writer_loop(&thread_shared, &thread_dir, file, next_index))
+            .map_err(|e| JournalError::io(dir, e))?;
+        Ok(Arc::new(Journal {
+            dir: dir.to_path_buf(),
+            shared,
+            options,
+            writer: Mutex::new(Some(writer)),
+            compactor: Mutex::new(None),
+            compacting: Mutex::new(()),
+            stop_compactor: Arc::new((Mutex::new(false), Condvar::new())),
+        }))
+    }
+
+    /// The fsync mode.
+    pub fn mode(&self) -> FsyncMode {
+        self.shared.mode
+    }
+
+    /// Sequence number of the last change recorded.
+    pub fn appended_seq(&self) -> u64 {
+        self.shared.appended.load(Ordering::Acquire)
+    }
+
+    /// Every change up to this sequence number is durable (for `Always`; for the other modes,
+    /// written and fsynced as that mode does).
+    pub fn durable_seq(&self) -> u64 {
+        self.shared.durable.load(Ordering::Acquire)
+    }
+
+    /// Blocks until `seq` is durable, or fails if the writer has stopped on an error.
+    pub fn wait_durable(&self, seq: u64) -> Result<(), JournalError> {
+        let mut p = self.shared.pending.lock();
+        loop {
+            if self.shared.durable.load(Ordering::Acquire) >= seq {
+                return Ok(());
+            }
+            if let Some(e) = &p.failed {
+                return Err(JournalError::WriterFailed(e.clone()));
+            }
+            // With EverySec the record may be written but not yet fsynced: ask for the fsync now.
+            p.sync_requested = true;
+            self.shared.wake.notify_one();
+            self.shared.done.wait_for(&mut p, Duration::from_millis(50));
+        }
+    }
+
+    /// Flushes and fsyncs everything recorded so far, whatever the mode.
+    pub fn sync(&self) -> Result<(), JournalError> {
+        self.wait_durable(self.appended_seq())
+    }
+
+    /// True when the segments since the last snapshot have outgrown the threshold.
+    pub fn needs_compaction(&self) -> bool {
+        let seg = self.shared.segment_bytes.load(Ordering::Relaxed);
+        let snap = self.shared.snapshot_bytes.load(Ordering::Relaxed);
+        seg > self.options.compact_bytes.max(snap)
+    }
+
+    /// Rewrites the journal as a snapshot of `store` plus a fresh segment, without stopping
+    /// service. Returns the snapshot's size in bytes.
+    pub fn compact(&self, store: &Store, now_ms: u64) -> Result<u64, JournalError> {
+        let _one_at_a_time = self.compacting.lock();
+        let started = Instant::now();
+        let index = self.rotate()?;
+        let tmp = files::snapshot_tmp_path(&self.dir, index);
+        let written = write_snapshot(&tmp, store, now_ms);
+        let size = match written {
+            Ok(size) => size,
+            Err(e) => {
+                let _ = fs::remove_file(&tmp);
+                return Err(e);
+            }
+        };
+        let path = files::snapshot_path(&self.dir, index);
+        fs::rename(&tmp, &path).map_err(|e| JournalError::io(&tmp, e))?;
+        fsync_dir(&self.dir).map_err(|e| JournalError::io(&self.dir, e))?;
+        // Everything below `index` is now covered by the snapshot.
+        let listing = files::list(&self.dir)?;
+        for &i in listing.segments.iter().filter(|&&i| i < index) {
+            let p = files::segment_path(&self.dir, i);
+            fs::remove_file(&p).map_err(|e| JournalError::io(&p, e))?;
+        }
+        for &i in listing.snapshots.iter().filter(|&&i| i < index) {
+            let p = files::snapshot_path(&self.dir, i);
+            fs::remove_file(&p).map_err(|e| JournalError::io(&p, e))?;
+        }
+        fsync_dir(&self.dir).map_err(|e| JournalError::io(&self.dir, e))?;
+        self.shared.snapshot_bytes.store(size, Ordering::Relaxed);
+        self.shared.events.info(&format!(
+            "journal compacted into a {size}-byte snapshot in {} ms",
+            started.elapsed().as_millis()
+        ));
+        Ok(size)
+    }
+
+    /// Asks the writer to finish the current segment and start a new one; returns its index.
+    fn rotate(&self) -> Result<u64, JournalError> {
+        let index = files::list(&self.dir)?.next_index();
+        let mut p = self.shared.pending.lock();
+        if let Some(e) = &p.failed {
+            return Err(JournalError::WriterFailed(e.clone()));
+        }
+        p.rotate_to = Some(index);
+        p.rotated = None;
+        self.shared.wake.notify_one();
+        loop {
+            if let Some(result) = p.rotated.take() {
+                return result.map(|()| index).map_err(JournalError::WriterFailed);
+            }
+            if let Some(e) = &p.failed {
+                return Err(JournalError::WriterFailed(e.clone()));
+            }
+            self.shared.done.wait(&mut p);
+        }
+    }
+
+    /// Starts a thread that compacts whenever [`Journal::needs_compaction`] says so.
+    pub fn start_compactor(self: &Arc<Self>, store: Weak<Store>, clock: Arc<dyn Clock>) {
+        let journal = Arc::downgrade(self);
+        let stop = Arc::clone(&self.stop_compactor);
+        let handle = std::thread::Builder::new()
+            .name("journal-compactor".into())
+            .spawn(move || loop {
+                {
+                    let (flag, cv) = &*stop;
+                    let mut stopped = flag.lock();
+                    if !*stopped {
+                        cv.wait_for(&mut stopped, Duration::from_millis(500));
+                    }
+                    if *stopped {
+                        return;
+                    }
+                }
+                let (Some(journal), Some(store)) = (journal.upgrade(), store.upgrade()) else {
+                    return;
+                };
+                if journal.needs_compaction() {
+                    if let Err(e) = journal.compact(&store, clock.now_ms()) {
+                        journal
+                            .shared
+                            .events
+                            .warn(&format!("journal compaction failed: {e}"));
+                    }
+                }
+            });
+        match handle {
+            Ok(h) => *self.compactor.lock() = Some(h),
+            Err(e) => self
+                .shared
+                .events
+                .warn(&format!("cannot start the journal compactor: {e}")),
+        }
+    }
+
+    /// Stops the compactor, writes and fsyncs everything recorded, and stops the writer.
+    pub fn shutdown(&self) -> Result<(), JournalError> {
+        {
+            let (flag, cv) = &*self.stop_compactor;
+            *flag.lock() = true;
+            cv.notify_all();
+        }
+        if let Some(h) = self.compactor.lock().take() {
+            let _ = h.join();
+        }
+        {
+            let mut p = self.shared.pending.lock();
+            p.shutdown = true;
+            self.shared.wake.notify_one();
+        }
+        if let Some(h) = self.writer.lock().take() {
+            let _ = h.join();
+        }
+        match &self.shared.pending.lock().failed {
+            Some(e) => Err(JournalError::WriterFailed(e.clone())),
+            None => Ok(()),
+        }
+    }
+}
+
+impl ChangeSink for Journal {
+    fn record(&self, change: &Change<'_>) {
+        let mut p = self.shared.pending.lock();
+        record::encode(change, &mut p.bytes);
+        p.seq += 1;
+        self.shared.appended.store(p.seq, Ordering::Release);
+        if p.writer_idle {
+            p.writer_idle = false;
+            self.shared.wake.notify_one();
+        }
+    }
+}
+
+impl Drop for Journal {
+    fn drop(&mut self) {
+        let _ = self.shutdown();
+    }
+}
+
+/// Creates segment `idx` with its header, fsynced, and fsyncs the directory.
+fn create_segment(dir: &Path, idx: u64) -> Result<(File, u64), JournalError> {
+    let path = files::segment_path(dir, idx);
+    let mut f = OpenOptions::new()
+        .create_new(true)
+        .append(true)
+        .open(&path)
+        .map_err(|e| JournalError::io(&path, e))?;
+    f.write_all(SEGMENT_MAGIC)
+        .map_err(|e| JournalError::io(&path, e))?;
+    f.sync_all().map_err(|e| JournalError::io(&path, e))?;
+    fsync_dir(dir).map_err(|e| JournalError::io(dir, e))?;
+    Ok((f, SEGMENT_MAGIC.len() as u64))
+}
+
+/// Writes a snapshot of `store` to `path` (fsynced); returns its size.
+fn write_snapshot(path: &Path, store: &Store, now_ms: u64) -> Result<u64, JournalError> {
+    let io = |e| JournalError::io(path, e);
+    let mut f = io::BufWriter::with_capacity(1 << 20, File::create(path).map_err(io)?);
+    f.write_all(SNAPSHOT_MAGIC).map_err(io)?;
+    let mut size = SNAPSHOT_MAGIC.len() as u64;
+    let mut buf = Vec::with_capacity(1 << 20);
+    for shard in 0..store.shard_count() {
+        for s in store.snapshot_shard(shard, now_ms, None) {
+            record::encode_session(
+                &mut buf,
+                s.tkn,
+                s.shared,
+                s.name.as_deref(),
+                &s.expiry,
+                s.deadline_ms,
+                &s.keys,
+            );
+        }
+        f.write_all(&buf).map_err(io)?;
+        size += buf.len() as u64;
+        buf.clear();
+    }
+    record::encode_kv_snapshot(&mut buf, &store.snapshot_kv());
+    f.write_all(&buf).map_err(io)?;
+    size += buf.len() as u64;
+    let f = f
+        .into_inner()
+        .map_err(|e| JournalError::io(path, e.into_error()))?;
+    f.sync_all().map_err(io)?;
+    Ok(size)
+}
+
+/// The writer thread: moves batches from memory to the segment file and fsyncs per the mode.
+fn writer_loop(shared: &Shared, dir: &Path, mut file: File, mut index: u64) {
+    let mut spare: Vec<u8> = Vec::with_capacity(1 << 16);
+    let mut written_seq = 0u64;
+    let mut synced_seq = 0u64;
+    let mut last_sync = Instant::now();
+    loop {
+        let (batch_seq, rotate_to, shutdown, sync_requested) = {
+            let mut p = shared.pending.lock();
+            loop {
+                let sync_wanted = written_seq > synced_seq
+                    && (p.sync_requested
+                        || shared.mode == FsyncMode::EverySec
+                            && last_sync.elapsed() >= Duration::from_secs(1));
+                if !p.bytes.is_empty() || p.rotate_to.is_some() || p.shutdown || sync_wanted {
+                    break;
+                }
+                p.writer_idle = true;
+                let timeout = if shared.mode == FsyncMode::EverySec && written_seq > synced_seq {
+                    Duration::from_secs(1)
+                        .saturating_sub(last_sync.elapsed())
+                        .max(Duration::from_millis(1))
+                } else {
+                    Duration::from_millis(200)
+                };
+                shared.wake.wait_for(&mut p, timeout);
+                p.writer_idle = false;
+            }
+            std::mem::swap(&mut p.bytes, &mut spare);
+            let sync_requested = std::mem::take(&mut p.sync_requested);
+            (p.seq, p.rotate_to.take(), p.shutdown, sync_requested)
+        };
+        let result = (|| -> io::Result<()> {
+            if !spare.is_empty() {
+                file.write_all(&spare)?;
+                shared
+                    .segment_bytes
+                    .fetch_add(spare.len() as u64, Ordering::Relaxed);
+                spare.clear();
+            }
+            written_seq = batch_seq;
+            let must_sync = shared.mode == FsyncMode::Always
+                || rotate_to.is_some()
+                || shutdown
+                || sync_requested
+                || shared.mode == FsyncMode::EverySec
+                    && last_sync.elapsed() >= Duration::from_secs(1);
+            if must_sync && written_seq > synced_seq {
+                file.sync_data()?;
+                synced_seq = written_seq;
+                last_sync = Instant::now();
+            }
+            Ok(())
+        })();
+        if let Err(e) = result {
+            fail(
+                shared,
+                JournalError::io(&files::segment_path(dir, index), e),
+            );
+            return;
+        }
+        // `No` never fsyncs on its own: what is written is as durable as that mode promises.
+        let durable = if shared.mode == FsyncMode::No {
+            written_seq
+        } else {
+            synced_seq
+        };
+        if durable > shared.durable.load(Ordering::Relaxed) {
+            shared.durable.store(durable, Ordering::Release);
+            shared.events.durable(durable);
+            let _p = shared.pending.lock();
+            shared.done.notify_all();
+        }
+        if let Some(new_index) = rotate_to {
+            let outcome = create_segment(dir, new_index).map(|(f, size)| {
+                file = f;
+                index = new_index;
+                shared.segment_bytes.store(size, Ordering::Relaxed);
+            });
+            let mut p = shared.pending.lock();
+            p.rotated = Some(outcome.map_err(|e| e.to_string()));
+            shared.done.notify_all();
+        }
+        if shutdown {
+            return;
+        }
+    }
+}
+
+/// Stops the writer for good: waiters get the error, the owner is told.
+fn fail(shared: &Shared, error: JournalError) {
+    shared.events.fatal(&error);
+    let mut p = shared.pending.lock();
+    p.failed = Some(error.to_string());
+    if p.rotate_to.is_some() {
+        p.rotated = Some(Err(error.to_string()));
+    }
+    shared.done.notify_all();
+}

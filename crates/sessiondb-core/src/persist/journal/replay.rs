@@ -1,0 +1,374 @@
+//! Recovery: the newest snapshot, then every later segment, replayed into a plain model of the
+//! store, which is then handed to the engine in one bulk load.
+//!
+//! Replay is idempotent by construction: records set absolute state (a key's value, a deadline,
+//! a whole session), so replaying a segment over a snapshot that already contains some of its
+//! records (compaction snapshots concurrently with new writes) ends in the same state.
+
+use std::fs::{self, OpenOptions};
+use std::path::{Path, PathBuf};
+
+use hashbrown::HashMap;
+use indexmap::IndexMap;
+
+use super::record::{decode, Frame, Op};
+use super::{files, JournalError, SEGMENT_MAGIC, SNAPSHOT_MAGIC};
+use crate::command::{Expiry, Token};
+use crate::store::SessionRecord;
+use crate::value::Value;
+
+/// One session as replay rebuilds it.
+#[derive(Debug)]
+struct ModelSession {
+    shared: bool,
+    name: Option<String>,
+    expiry: Expiry,
+    deadline_ms: u64,
+    keys: IndexMap<String, Value>,
+}
+
+/// The store as replay rebuilds it.
+#[derive(Debug, Default)]
+struct Model {
+    sessions: HashMap<Token, ModelSession>,
+    kv: IndexMap<String, Value>,
+}
+
+impl Model {
+    fn apply(&mut self, op: Op) {
+        match op {
+            Op::Created {
+                tkn,
+                shared,
+                name,
+                expiry,
+                deadline_ms,
+            } => {
+                self.sessions.insert(
+                    tkn,
+                    ModelSession {
+                        shared,
+                        name,
+                        expiry,
+                        deadline_ms,
+                        keys: IndexMap::new(),
+                    },
+                );
+            }
+            Op::Ended { tkn } | Op::Expired { tkn } => {
+                self.sessions.remove(&tkn);
+            }
+            Op::EndAll { tkns } => {
+                for tkn in tkns {
+                    self.sessions.remove(&tkn);
+                }
+            }
+            Op::Emptied { tkn, deadline_ms } => {
+                if let Some(s) = self.sessions.get_mut(&tkn) {
+                    s.keys.clear();
+                    s.deadline_ms = deadline_ms;
+                }
+            }
+            Op::Rearmed { tkn, deadline_ms } => {
+                if let Some(s) = self.sessions.get_mut(&tkn) {
+                    s.deadline_ms = deadline_ms;
+                }
+            }
+            // Changes to a session replay does not hold are followed by its end in the same
+            // log (see the module comment), so skipping them is exact.
+            Op::ShSet { tkn, entries } => {
+                if let Some(s) = self.sessions.get_mut(&tkn) {
+                    s.keys.extend(entries);
+                }
+            }
+            Op::ShRemoved { tkn, keys } => {
+                if let Some(s) = self.sessions.get_mut(&tkn) {
+                    for k in keys {
+                        s.keys.swap_remove(&k);
+                    }
+                }
+            }
+            Op::ShCleared { tkn } => {
+                if let Some(s) = self.sessions.get_mut(&tkn) {
+                    s.keys.clear();
+                }
+            }
+            Op::ShClearSet { tkn, entries } => {
+                if let Some(s) = self.sessions.get_mut(&tkn) {
+                    s.keys.clear();
+                    s.keys.extend(entries);
+                }
+            }
+            Op::KvSet { entries } => self.kv.extend(entries),
+            Op::KvRemoved { keys } => {
+                for k in keys {
+                    self.kv.swap_remove(&k);
+                }
+            }
+            Op::KvCleared => self.kv.clear(),
+            Op::KvClearSet { entries } => {
+                self.kv.clear();
+                self.kv.extend(entries);
+            }
+        }
+    }
+}
+
+/// What recovery found and did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct RecoveryReport {
+    /// Index of the snapshot recovery started from, if any.
+    pub snapshot: Option<u64>,
+    /// Segments replayed.
+    pub segments: usize,
+    /// Records applied (snapshot records included).
+    pub records: u64,
+    /// A torn last record that was cut off: the file and how many bytes were dropped.
+    pub torn_tail: Option<(PathBuf, u64)>,
+    /// With `repair`: where the corruption was and how many bytes were dropped from there on.
+    pub repaired: Option<(PathBuf, u64, u64)>,
+    /// The index the next segment must use (above every file present).
+    pub next_index: u64,
+}
+
+/// The state rebuilt from the journal, ready for [`crate::Store::load_sessions`] with
+/// `Arming::KeepDeadline` and [`crate::Store::kv_load`].
+#[derive(Debug, Default)]
+pub struct Recovered {
+    /// Every session, with its deadline as journaled.
+    pub sessions: Vec<SessionRecord>,
+    /// Every top-level key.
+    pub kv: Vec<(String, Value)>,
+    /// What recovery found.
+    pub report: RecoveryReport,
+}
+
+/// Rebuilds the state held in journal directory `dir` (created if missing). A torn last record
+/// is cut off; damage anywhere else is an error unless `repair`, which cuts the log there.
+pub fn recover(dir: &Path, repair: bool) -> Result<Recovered, JournalError> {
+    fs::create_dir_all(dir).map_err(|e| JournalError::io(dir, e))?;
+    let listing = files::list(dir)?;
+    let mut model = Model::default();
+    let mut report = RecoveryReport {
+        next_index: listing.next_index(),
+        ..RecoveryReport::default()
+    };
+
+    // Files an interrupted compaction left behind are not part of the log.
+    for tmp in &listing.temporaries {
+        fs::remove_file(tmp).map_err(|e| JournalError::io(tmp, e))?;
+    }
+    let base = listing.snapshots.last().copied();
+    if let Some(idx) = base {
+        let path = files::snapshot_path(dir, idx);
+        let outcome = replay_file(
+            &path,
+            SNAPSHOT_MAGIC,
+            false,
+            repair,
+            &mut model,
+            &mut report,
+        )?;
+        report.snapshot = Some(idx);
+        if outcome == Replayed::Cut {
+            // Nothing after a cut snapshot can be trusted to follow it.
+            drop_segments(dir, &listing.segments, 0, &mut report)?;
+            return Ok(finish(model, report));
+        }
+    }
+    let base_index = base.unwrap_or(0);
+    let live: Vec<u64> = listing
+        .segments
+        .iter()
+        .copied()
+        .filter(|&i| i >= base_index)
+        .collect();
+    for (pos, &idx) in live.iter().enumerate() {
+        let is_last = pos + 1 == live.len();
+        let path = files::segment_path(dir, idx);
+        let outcome = replay_file(
+            &path,
+            SEGMENT_MAGIC,
+            is_last,
+            repair,
+            &mut model,
+            &mut report,
+        )?;
+        report.segments += 1;
+        if outcome == Replayed::Cut {
+            drop_segments(dir, &live, idx + 1, &mut report)?;
+            break;
+        }
+    }
+    // Segments and snapshots older than the base were already compacted into it.
+    for &idx in listing.segments.iter().filter(|&&i| i < base_index) {
+        let path = files::segment_path(dir, idx);
+        fs::remove_file(&path).map_err(|e| JournalError::io(&path, e))?;
+    }
+    for &idx in listing.snapshots.iter().filter(|&&i| Some(i) != base) {
+        let path = files::snapshot_path(dir, idx);
+        fs::remove_file(&path).map_err(|e| JournalError::io(&path, e))?;
+    }
+    crate::persist::fsutil::fsync_dir(dir).map_err(|e| JournalError::io(dir, e))?;
+    Ok(finish(model, report))
+}
+
+/// Removes the segments in `segments` with index ≥ `from` (after a repair cut), counting them.
+fn drop_segments(
+    dir: &Path,
+    segments: &[u64],
+    from: u64,
+    report: &mut RecoveryReport,
+) -> Result<(), JournalError> {
+    for &idx in segments.iter().filter(|&&i| i >= from) {
+        let path = files::segment_path(dir, idx);
+        let len = fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        fs::remove_file(&path).map_err(|e| JournalError::io(&path, e))?;
+        if let Some((_, _, dropped)) = report.repaired.as_mut() {
+            *dropped += len;
+        }
+    }
+    Ok(())
+}
+
+fn finish(model: Model, report: RecoveryReport) -> Recovered {
+    let sessions = model
+        .sessions
+        .into_iter()
+        .map(|(tkn, s)| SessionRecord {
+            tkn,
+            shared: s.shared,
+            name: s.name,
+            expiry: s.expiry,
+            deadline_ms: s.deadline_ms,
+            keys: s.keys.into_iter().collect(),
+        })
+        .collect();
+    Recovered {
+        sessions,
+        kv: model.kv.into_iter().collect(),
+        report,
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Replayed {
+    /// The whole file was applied (possibly after cutting a torn tail).
+    Complete,
+    /// `repair` cut the file at a corruption: later files must be dropped.
+    Cut,
+}
+
+/// Applies every record of one file. `is_last`: this file is the end of the log, where a torn
+/// record is expected after a crash.
+fn replay_file(
+    path: &Path,
+    magic: &[u8; 8],
+    is_last: bool,
+    repair: bool,
+    model: &mut Model,
+    report: &mut RecoveryReport,
+) -> Result<Replayed, JournalError> {
+    let bytes = fs::read(path).map_err(|e| JournalError::io(path, e))?;
+    // An empty file is a segment whose header was cut off by a crash (or by a repair).
+    if bytes.is_empty() {
+        return Ok(Replayed::Complete);
+    }
+    // A crash right after creating a segment can leave its header incomplete.
+    if bytes.len() < magic.len() && is_last && magic[..bytes.len()] == bytes[..] {
+        cut(path, 0)?;
+        report.torn_tail = Some((path.to_path_buf(), bytes.len() as u64));
+        return Ok(Replayed::Complete);
+    }
+    if bytes.get(..magic.len()) != Some(&magic[..]) {
+        return damaged(
+            path,
+            0,
+            "not a sessiondb journal file (bad header)",
+            bytes.len(),
+            repair,
+            report,
+        );
+    }
+    let mut off = magic.len();
+    loop {
+        match decode(&bytes[off..]) {
+            Frame::End => return Ok(Replayed::Complete),
+            Frame::Record(op, n) => {
+                model.apply(op);
+                report.records += 1;
+                off += n;
+            }
+            Frame::Incomplete if is_last => {
+                let dropped = (bytes.len() - off) as u64;
+                cut(path, off as u64)?;
+                report.torn_tail = Some((path.to_path_buf(), dropped));
+                return Ok(Replayed::Complete);
+            }
+            Frame::Corrupt(_) if is_last && is_torn(&bytes[off..]) => {
+                let dropped = (bytes.len() - off) as u64;
+                cut(path, off as u64)?;
+                report.torn_tail = Some((path.to_path_buf(), dropped));
+                return Ok(Replayed::Complete);
+            }
+            Frame::Incomplete => {
+                return damaged(
+                    path,
+                    off,
+                    "record cut short before the end of the log",
+                    bytes.len(),
+                    repair,
+                    report,
+                )
+            }
+            Frame::Corrupt(why) => return damaged(path, off, why, bytes.len(), repair, report),
+        }
+    }
+}
+
+/// A damaged record at the very end of the log is a write the crash interrupted: its declared
+/// length reaches exactly the end of the file, or everything from it on is zeros (a file system
+/// that extended the file before the data reached the disk).
+fn is_torn(rest: &[u8]) -> bool {
+    if rest.iter().all(|&b| b == 0) {
+        return true;
+    }
+    if rest.len() >= 4 {
+        let len = u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
+        return super::record::FRAME_HEADER.saturating_add(len) == rest.len();
+    }
+    false
+}
+
+/// Corruption before the end of the log: refuse, or with `repair` cut the file there.
+fn damaged(
+    path: &Path,
+    off: usize,
+    why: &'static str,
+    file_len: usize,
+    repair: bool,
+    report: &mut RecoveryReport,
+) -> Result<Replayed, JournalError> {
+    if !repair {
+        return Err(JournalError::Corrupt {
+            path: path.to_path_buf(),
+            offset: off as u64,
+            reason: why,
+        });
+    }
+    let dropped = (file_len - off) as u64;
+    // Cutting at 0 leaves an empty file, which replay accepts as an empty segment.
+    cut(path, off as u64)?;
+    report.repaired = Some((path.to_path_buf(), off as u64, dropped));
+    Ok(Replayed::Cut)
+}
+
+/// Truncates `path` to `len` bytes and makes that durable.
+fn cut(path: &Path, len: u64) -> Result<(), JournalError> {
+    let f = OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map_err(|e| JournalError::io(path, e))?;
+    f.set_len(len).map_err(|e| JournalError::io(path, e))?;
+    f.sync_all().map_err(|e| JournalError::io(path, e))
+}
