@@ -31,7 +31,10 @@ class Client(Commands):
         self.url = url
         # Replies have no size limit (PROTOCOL.md 2.3), so incoming messages are not capped.
         try:
-            self._ws = connect(url, max_size=None, open_timeout=open_timeout, compression=None)
+            # Entering the context opens the connection on every supported websockets version
+            # (17.1+ warns when connect() is used without it); close() ends it.
+            self._ws = connect(url, max_size=None, open_timeout=open_timeout,
+                               compression=None).__enter__()
         except (OSError, TimeoutError) as e:
             raise DisconnectedError(f"cannot connect to {url}: {e}") from e
         self._lock = threading.Lock()
