@@ -32,6 +32,21 @@ pub trait ServerStats: Send + Sync + 'static {
     fn connections(&self) -> u64;
     /// Whole seconds since the server started.
     fn uptime_secs(&self) -> u64;
+    /// Approximate memory used by the process (`SV_INFO.memoryBytes`), if known.
+    fn memory_bytes(&self) -> Option<u64> {
+        None
+    }
+}
+
+/// Checks `SV_AUTH` secrets (PROTOCOL.md §2.6). Implemented by the server, which owns the
+/// secrets; without one (or when it is not `enabled`), authentication is off.
+pub trait Authenticator: Send + Sync + 'static {
+    /// Whether authentication is on (at least one secret is configured).
+    fn enabled(&self) -> bool;
+    /// Whether `secret` is an accepted secret. Must run in constant time.
+    fn verify(&self, secret: &str) -> bool;
+    /// Failed `SV_AUTH` attempts after which the connection is closed with 1008.
+    fn max_failures(&self) -> u32;
 }
 
 /// Settings the protocol layer needs.
@@ -48,9 +63,42 @@ pub struct DispatchSettings {
     pub stats: Arc<dyn ServerStats>,
 }
 
-/// Per-connection protocol state (authentication lives here once it exists).
+/// Per-connection protocol state: authentication, and the counts the transport's policies
+/// read (failed attempts, requests naming tokens or names that do not exist).
 #[derive(Debug, Default)]
-pub struct ConnState {}
+pub struct ConnState {
+    authenticated: bool,
+    auth_failures: u32,
+    policy_close: bool,
+    probe_misses: u64,
+}
+
+impl ConnState {
+    /// A connection that authenticated at the WebSocket upgrade (PROTOCOL.md §2.6).
+    pub fn authenticated() -> Self {
+        Self {
+            authenticated: true,
+            ..Self::default()
+        }
+    }
+
+    /// Whether this connection has authenticated (irrelevant while authentication is off).
+    pub fn is_authenticated(&self) -> bool {
+        self.authenticated
+    }
+
+    /// True once the connection must be closed with 1008 (too many failed `SV_AUTH`).
+    pub fn must_close(&self) -> bool {
+        self.policy_close
+    }
+
+    /// Running total of misses: requests whose token named no live session (100), `SH_OPEN`
+    /// names that opened nothing (102), and `SH_EXISTS` tokens that do not exist. The
+    /// transport's brute-force protection reads it.
+    pub fn probe_misses(&self) -> u64 {
+        self.probe_misses
+    }
+}
 
 /// Work that must run off the async runtime (disk I/O); it appends exactly one reply to the buffer.
 pub type DeferredWork = Box<dyn FnOnce(&mut Vec<u8>) + Send + 'static>;
@@ -67,15 +115,50 @@ pub enum Handled {
 pub struct Dispatcher {
     store: Arc<Store>,
     settings: DispatchSettings,
+    auth: Option<Arc<dyn Authenticator>>,
 }
 
 impl Dispatcher {
     /// Builds a dispatcher over a fresh, empty store.
     pub fn new(settings: DispatchSettings) -> Self {
+        Self::with_store(settings, Arc::new(Store::new(StoreConfig::default())))
+    }
+
+    /// Builds a dispatcher over `store` (configured with limits, a change sink, …).
+    pub fn with_store(settings: DispatchSettings, store: Arc<Store>) -> Self {
         Self {
-            store: Arc::new(Store::new(StoreConfig::default())),
+            store,
             settings,
+            auth: None,
         }
+    }
+
+    /// Turns authentication on (when `auth` is enabled): requests other than `SV_AUTH` on a
+    /// connection that has not authenticated get status 200 and have no effect.
+    pub fn with_authenticator(mut self, auth: Arc<dyn Authenticator>) -> Self {
+        self.auth = Some(auth);
+        self
+    }
+
+    /// Whether `conn` may run commands: authentication is off, or it has authenticated.
+    fn admitted(&self, conn: &ConnState) -> bool {
+        conn.authenticated || !self.auth.as_ref().is_some_and(|a| a.enabled())
+    }
+
+    /// `SV_AUTH` (PROTOCOL.md §2.6): any secret passes while authentication is off.
+    fn sv_auth(&self, conn: &mut ConnState, secret: &str) -> Status {
+        let Some(auth) = self.auth.as_ref().filter(|a| a.enabled()) else {
+            return Status::Ok;
+        };
+        if auth.verify(secret) {
+            conn.authenticated = true;
+            return Status::Ok;
+        }
+        conn.auth_failures = conn.auth_failures.saturating_add(1);
+        if conn.auth_failures >= auth.max_failures() {
+            conn.policy_close = true;
+        }
+        Status::AuthFailed
     }
 
     /// The store, for persistence and operations code that works beside the protocol.
@@ -90,14 +173,15 @@ impl Dispatcher {
 
     /// Handles one text message (already valid UTF-8, within the size limit).
     pub fn handle_text(&self, conn: &mut ConnState, msg: &str, out: &mut Vec<u8>) -> Handled {
-        let _ = conn;
+        let admitted = self.admitted(conn);
+        let gate = |rej| gate(admitted, rej);
         // Step 3: strict JSON.
         let Ok(root) = json::parse(msg) else {
             let rej = Rejection {
                 name: ReplyName::Err,
                 status: Status::JsonInvalid,
             };
-            render::rejection(out, rej);
+            render::rejection(out, gate(rej));
             return Handled::Replied;
         };
         // Steps 4–7 and validation. The scratch buffer allocates only if a value needs minifying.
@@ -105,13 +189,26 @@ impl Dispatcher {
         let req = match parse::parse_request(&root, self.settings.persist_enabled, &mut scratch) {
             Ok(req) => req,
             Err(rej) => {
-                render::rejection(out, rej);
+                render::rejection(out, gate(rej));
                 return Handled::Replied;
             }
         };
+        if !admitted && !matches!(req.action, Action::SvAuth { .. }) {
+            let rej = gate(Rejection {
+                name: ReplyName::Rsp(req.name),
+                status: Status::NotAuthenticated,
+            });
+            render::rejection(out, rej);
+            return Handled::Replied;
+        }
         match req.action {
             Action::Engine { cmd, ctx } => {
+                let asked = match &cmd {
+                    Command::ShExists { tkns } => tkns.len(),
+                    _ => 0,
+                };
                 let outcome = self.store.execute(cmd, self.settings.clock.now_ms());
+                conn.probe_misses = conn.probe_misses.saturating_add(misses(&outcome, asked));
                 render::outcome(out, req.name, req.kind, &ctx, &outcome);
                 Handled::Replied
             }
@@ -129,6 +226,7 @@ impl Dispatcher {
                             sessions,
                             keys,
                             connections: self.settings.stats.connections(),
+                            memory_bytes: self.settings.stats.memory_bytes(),
                         };
                         render::sv_info(out, req.name, &info);
                     }
@@ -137,9 +235,8 @@ impl Dispatcher {
                 Handled::Replied
             }
             Action::SvAuth { secret } => {
-                // Authentication is off: any secret is accepted (PROTOCOL.md §2.6).
-                let _ = secret;
-                ReplyWriter::new(out, ReplyName::Rsp(req.name), Status::Ok).finish();
+                let status = self.sv_auth(conn, secret);
+                ReplyWriter::new(out, ReplyName::Rsp(req.name), status).finish();
                 Handled::Replied
             }
         }
@@ -155,4 +252,28 @@ impl Dispatcher {
     pub fn sweep_expired(&self) -> usize {
         self.store.sweep_expired(self.settings.clock.now_ms())
     }
+}
+
+/// Before a connection authenticates, every reply but `SV_AUTH`'s keeps its usual name and
+/// gets status 200 (PROTOCOL.md §2.6).
+fn gate(admitted: bool, rej: Rejection<'_>) -> Rejection<'_> {
+    if admitted || rej.name == ReplyName::Rsp("SV_AUTH") {
+        rej
+    } else {
+        Rejection {
+            name: rej.name,
+            status: Status::NotAuthenticated,
+        }
+    }
+}
+
+/// How many guesses of a token or shared name an outcome reveals as wrong (`asked`: the
+/// number of tokens an `SH_EXISTS` named). A missing or non-uint `tkn` is not a guess.
+fn misses(outcome: &Outcome, asked: usize) -> u64 {
+    let n = match outcome {
+        Outcome::NoSession { tkn: Some(_) } | Outcome::OpenFailed => 1,
+        Outcome::Exist(found) => asked.saturating_sub(found.len()),
+        _ => 0,
+    };
+    u64::try_from(n).unwrap_or(u64::MAX)
 }

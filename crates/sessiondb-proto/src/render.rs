@@ -291,6 +291,8 @@ pub struct ServerInfo<'a> {
     pub keys: u64,
     /// `connections`: open connections.
     pub connections: u64,
+    /// `memoryBytes`: approximate process memory, when the server knows it.
+    pub memory_bytes: Option<u64>,
 }
 
 /// `SV_INFO` success.
@@ -302,6 +304,9 @@ pub fn sv_info(out: &mut Vec<u8>, cmd_name: &str, info: &ServerInfo<'_>) {
     w.uint_member("sessions", info.sessions);
     w.uint_member("keys", info.keys);
     w.uint_member("connections", info.connections);
+    if let Some(bytes) = info.memory_bytes {
+        w.uint_member("memoryBytes", bytes);
+    }
     w.finish();
 }
 
