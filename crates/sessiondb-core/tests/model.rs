@@ -1,0 +1,606 @@
+//! Property test: random command sequences (few tokens, few keys, shared names, expiry under a
+//! fake clock advanced by random steps) give the same outcomes on `Store` as on a plain
+//! BTreeMap model of `PROTOCOL.md` §7–§11 written here from the text.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+use proptest::prelude::*;
+use sessiondb_core::token::shared_token;
+use sessiondb_core::{Command, Expiry, Outcome, SessionInfo, Store, StoreConfig, Token, Value};
+
+const KEYS: [&str; 4] = ["a", "b", "c", "é"];
+const NAMES: [&str; 3] = ["s1", "s2", ""];
+
+#[derive(Debug, Clone)]
+enum Op {
+    KvSet(Vec<(u8, u8)>),
+    KvAdd(Vec<(u8, u8)>),
+    KvGet(Vec<u8>),
+    KvRmv(Vec<u8>),
+    KvContains(Vec<u8>),
+    KvCount,
+    KvKeys,
+    KvClear,
+    KvClearSet(Vec<(u8, u8)>),
+    ShNew {
+        expiry: Option<(u8, bool, bool, bool)>,
+        name: Option<u8>,
+        shared: bool,
+    },
+    ShOpen(u8),
+    ShEnd(u8),
+    ShEndAll,
+    ShExists(Vec<u8>),
+    ShInfo(u8),
+    ShInfoAll,
+    ShSet(u8, Vec<(u8, u8)>),
+    ShAdd(u8, Vec<(u8, u8)>),
+    ShGet(u8, Vec<u8>),
+    ShRmv(u8, Vec<u8>),
+    ShContains(u8, Vec<u8>),
+    ShCount(u8),
+    ShKeys(u8),
+    ShClear(u8),
+    ShClearSet(u8, Vec<(u8, u8)>),
+    Stats,
+    Sweep,
+}
+
+fn kvs() -> impl Strategy<Value = Vec<(u8, u8)>> {
+    prop::collection::vec((0u8..4, 0u8..5), 0..5)
+}
+
+fn ks() -> impl Strategy<Value = Vec<u8>> {
+    prop::collection::vec(0u8..4, 0..5)
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    let t = any::<u8>;
+    prop_oneof![
+        1 => kvs().prop_map(Op::KvSet),
+        1 => kvs().prop_map(Op::KvAdd),
+        1 => ks().prop_map(Op::KvGet),
+        1 => prop::collection::vec(0u8..4, 1..4).prop_map(Op::KvRmv),
+        1 => ks().prop_map(Op::KvContains),
+        1 => Just(Op::KvCount),
+        1 => Just(Op::KvKeys),
+        1 => Just(Op::KvClear),
+        1 => kvs().prop_map(Op::KvClearSet),
+        3 => (
+            prop::option::of((0u8..4, any::<bool>(), any::<bool>(), any::<bool>())),
+            prop::option::of(0u8..3),
+            any::<bool>()
+        )
+            .prop_map(|(expiry, name, shared)| Op::ShNew {
+                expiry,
+                name,
+                shared
+            }),
+        1 => (0u8..2).prop_map(Op::ShOpen),
+        1 => t().prop_map(Op::ShEnd),
+        1 => Just(Op::ShEndAll),
+        1 => prop::collection::vec(any::<u8>(), 0..4).prop_map(Op::ShExists),
+        2 => t().prop_map(Op::ShInfo),
+        1 => Just(Op::ShInfoAll),
+        3 => (t(), kvs()).prop_map(|(a, b)| Op::ShSet(a, b)),
+        2 => (t(), kvs()).prop_map(|(a, b)| Op::ShAdd(a, b)),
+        3 => (t(), ks()).prop_map(|(a, b)| Op::ShGet(a, b)),
+        1 => (t(), prop::collection::vec(0u8..4, 1..4)).prop_map(|(a, b)| Op::ShRmv(a, b)),
+        1 => (t(), ks()).prop_map(|(a, b)| Op::ShContains(a, b)),
+        2 => t().prop_map(Op::ShCount),
+        1 => t().prop_map(Op::ShKeys),
+        1 => t().prop_map(Op::ShClear),
+        1 => (t(), kvs()).prop_map(|(a, b)| Op::ShClearSet(a, b)),
+        1 => Just(Op::Stats),
+        1 => Just(Op::Sweep),
+    ]
+}
+
+#[derive(Debug, Clone)]
+struct MSession {
+    shared: bool,
+    name: Option<String>,
+    expiry: Expiry,
+    deadline: u64,
+    keys: BTreeMap<String, String>,
+}
+
+/// The model: plain maps, expiry applied exactly when §9.4 says a command looks at a session.
+#[derive(Debug, Default)]
+struct Model {
+    kv: BTreeMap<String, String>,
+    sessions: BTreeMap<Token, MSession>,
+}
+
+fn deadline(now: u64, dur: u64) -> u64 {
+    if dur == 0 {
+        u64::MAX
+    } else {
+        now.saturating_add(dur.saturating_mul(1000))
+    }
+}
+
+fn due(s: &MSession, now: u64) -> bool {
+    s.expiry.duration_secs > 0 && now >= s.deadline
+}
+
+impl Model {
+    /// Looks a session up as a command does: a due one is deleted or emptied and re-armed first.
+    fn access(&mut self, tkn: Option<Token>, now: u64) -> Option<&mut MSession> {
+        let t = tkn?;
+        let s = self.sessions.get(&t)?;
+        if due(s, now) {
+            if s.expiry.delete_session {
+                self.sessions.remove(&t);
+                return None;
+            }
+            let s = self.sessions.get_mut(&t)?;
+            s.keys.clear();
+            s.deadline = deadline(now, s.expiry.duration_secs);
+        }
+        self.sessions.get_mut(&t)
+    }
+
+    /// Whether `t` names a live session, without changing anything.
+    fn live(&self, t: Token, now: u64) -> bool {
+        self.sessions
+            .get(&t)
+            .is_some_and(|s| !(due(s, now) && s.expiry.delete_session))
+    }
+
+    fn totals(&self, now: u64) -> (u64, u64) {
+        let mut sessions = 0;
+        let mut keys = 0;
+        for s in self.sessions.values() {
+            if !due(s, now) {
+                sessions += 1;
+                keys += s.keys.len() as u64;
+            } else if !s.expiry.delete_session {
+                sessions += 1;
+            }
+        }
+        (sessions, keys)
+    }
+
+    fn values(map: &BTreeMap<String, String>, keys: &[String]) -> Outcome {
+        let mut out: Vec<(usize, Value)> = Vec::new();
+        for (i, k) in keys.iter().enumerate() {
+            if keys[..i].contains(k) {
+                continue;
+            }
+            if let Some(v) = map.get(k) {
+                out.push((i, Value::from_json_unchecked(v)));
+            }
+        }
+        Outcome::Values(out)
+    }
+
+    fn contains(map: &BTreeMap<String, String>, keys: &[String]) -> Outcome {
+        Outcome::Contains(
+            keys.iter()
+                .enumerate()
+                .filter(|(_, k)| map.contains_key(*k))
+                .map(|(i, _)| i)
+                .collect(),
+        )
+    }
+
+    fn extend(s: &mut MSession, now: u64) {
+        s.deadline = deadline(now, s.expiry.duration_secs);
+    }
+
+    /// Runs `cmd`; for a non-shared `SH_NEW`, `new_tkn` is the token the store drew.
+    fn run(&mut self, cmd: &MCmd, now: u64, new_tkn: Option<Token>) -> Outcome {
+        let no = |tkn: Option<Token>| Outcome::NoSession { tkn };
+        match cmd {
+            MCmd::KvSet(e) => {
+                for (k, v) in e {
+                    self.kv.insert(k.clone(), v.clone());
+                }
+                Outcome::Done
+            }
+            MCmd::KvAdd(e) => {
+                for (k, v) in e {
+                    self.kv.entry(k.clone()).or_insert_with(|| v.clone());
+                }
+                Outcome::Done
+            }
+            MCmd::KvGet(k) => Self::values(&self.kv, k),
+            MCmd::KvRmv(k) => {
+                for key in k {
+                    self.kv.remove(key);
+                }
+                Outcome::Done
+            }
+            MCmd::KvContains(k) => Self::contains(&self.kv, k),
+            MCmd::KvCount => Outcome::Count(self.kv.len() as u64),
+            MCmd::KvKeys => Outcome::KeyList(self.kv.keys().cloned().collect()),
+            MCmd::KvClear => {
+                let n = self.kv.len() as u64;
+                self.kv.clear();
+                Outcome::Count(n)
+            }
+            MCmd::KvClearSet(e) => {
+                let n = self.kv.len() as u64;
+                self.kv = e.iter().cloned().collect();
+                Outcome::Count(n)
+            }
+            MCmd::ShNew {
+                expiry,
+                name,
+                shared,
+            } => {
+                let expiry = expiry.filter(|e| e.duration_secs > 0).unwrap_or_default();
+                let tkn = if *shared {
+                    let t = shared_token(name.as_deref().unwrap_or(""));
+                    if self.access(Some(t), now).is_some() {
+                        return Outcome::NameTaken;
+                    }
+                    t
+                } else {
+                    match new_tkn {
+                        Some(t) => t,
+                        None => return Outcome::Created { tkn: 0 }, // store failed: mismatch
+                    }
+                };
+                self.sessions.insert(
+                    tkn,
+                    MSession {
+                        shared: *shared,
+                        name: name.clone(),
+                        expiry,
+                        deadline: deadline(now, expiry.duration_secs),
+                        keys: BTreeMap::new(),
+                    },
+                );
+                Outcome::Created { tkn }
+            }
+            MCmd::ShOpen(name) => {
+                let t = shared_token(name);
+                match self.access(Some(t), now) {
+                    Some(s) if s.shared => Outcome::Opened { tkn: t },
+                    _ => Outcome::OpenFailed,
+                }
+            }
+            MCmd::ShEnd(tkn) => {
+                if self.access(*tkn, now).is_some() {
+                    if let Some(t) = tkn {
+                        self.sessions.remove(t);
+                        return Outcome::Ended { tkn: *t };
+                    }
+                }
+                no(*tkn)
+            }
+            MCmd::ShEndAll => {
+                let (n, _) = self.totals(now);
+                self.sessions.clear();
+                Outcome::Count(n)
+            }
+            MCmd::ShExists(tkns) => Outcome::Exist(
+                tkns.iter()
+                    .copied()
+                    .filter(|&t| self.live(t, now))
+                    .collect(),
+            ),
+            MCmd::ShInfo(tkn) => match self.access(*tkn, now) {
+                None => no(*tkn),
+                Some(s) => Outcome::Info(SessionInfo {
+                    tkn: tkn.unwrap_or(0),
+                    shared: s.shared,
+                    key_count: s.keys.len() as u64,
+                    name: s.name.clone(),
+                    expiry: (s.expiry.duration_secs > 0).then(|| {
+                        (
+                            s.expiry,
+                            (s.deadline.saturating_sub(now) / 1000).min(s.expiry.duration_secs),
+                        )
+                    }),
+                }),
+            },
+            MCmd::ShInfoAll => {
+                let (sessions, keys) = self.totals(now);
+                Outcome::InfoAll { sessions, keys }
+            }
+            MCmd::Stats => {
+                let (sessions, keys) = self.totals(now);
+                Outcome::Stats {
+                    sessions,
+                    keys: keys + self.kv.len() as u64,
+                }
+            }
+            MCmd::ShSet(tkn, e) | MCmd::ShAdd(tkn, e) => {
+                let add = matches!(cmd, MCmd::ShAdd(..));
+                let Some(s) = self.access(*tkn, now) else {
+                    return no(*tkn);
+                };
+                if s.expiry.extend_on_set_add {
+                    Self::extend(s, now);
+                }
+                for (k, v) in e {
+                    if add {
+                        s.keys.entry(k.clone()).or_insert_with(|| v.clone());
+                    } else {
+                        s.keys.insert(k.clone(), v.clone());
+                    }
+                }
+                Outcome::Done
+            }
+            MCmd::ShGet(tkn, k) => {
+                let Some(s) = self.access(*tkn, now) else {
+                    return no(*tkn);
+                };
+                if s.expiry.extend_on_get {
+                    Self::extend(s, now);
+                }
+                Self::values(&s.keys, k)
+            }
+            MCmd::ShRmv(tkn, k) => {
+                let Some(s) = self.access(*tkn, now) else {
+                    return no(*tkn);
+                };
+                for key in k {
+                    s.keys.remove(key);
+                }
+                Outcome::Done
+            }
+            MCmd::ShContains(tkn, k) => match self.access(*tkn, now) {
+                None => no(*tkn),
+                Some(s) => Self::contains(&s.keys, k),
+            },
+            MCmd::ShCount(tkn) => match self.access(*tkn, now) {
+                None => no(*tkn),
+                Some(s) => Outcome::Count(s.keys.len() as u64),
+            },
+            MCmd::ShKeys(tkn) => match self.access(*tkn, now) {
+                None => no(*tkn),
+                Some(s) => Outcome::KeyList(s.keys.keys().cloned().collect()),
+            },
+            MCmd::ShClear(tkn) => match self.access(*tkn, now) {
+                None => no(*tkn),
+                Some(s) => {
+                    let n = s.keys.len() as u64;
+                    s.keys.clear();
+                    Outcome::Count(n)
+                }
+            },
+            MCmd::ShClearSet(tkn, e) => match self.access(*tkn, now) {
+                None => no(*tkn),
+                Some(s) => {
+                    let n = s.keys.len() as u64;
+                    s.keys = e.iter().cloned().collect();
+                    Outcome::Count(n)
+                }
+            },
+        }
+    }
+
+    /// The sweep: every due session expires now.
+    fn sweep(&mut self, now: u64) -> usize {
+        let due_tkns: Vec<Token> = self
+            .sessions
+            .iter()
+            .filter(|(_, s)| due(s, now))
+            .map(|(t, _)| *t)
+            .collect();
+        for t in &due_tkns {
+            self.access(Some(*t), now);
+        }
+        due_tkns.len()
+    }
+}
+
+/// A command with owned strings, convertible to the engine's `Command`.
+#[derive(Debug, Clone)]
+enum MCmd {
+    KvSet(Vec<(String, String)>),
+    KvAdd(Vec<(String, String)>),
+    KvGet(Vec<String>),
+    KvRmv(Vec<String>),
+    KvContains(Vec<String>),
+    KvCount,
+    KvKeys,
+    KvClear,
+    KvClearSet(Vec<(String, String)>),
+    ShNew {
+        expiry: Option<Expiry>,
+        name: Option<String>,
+        shared: bool,
+    },
+    ShOpen(String),
+    ShEnd(Option<Token>),
+    ShEndAll,
+    ShExists(Vec<Token>),
+    ShInfo(Option<Token>),
+    ShInfoAll,
+    ShSet(Option<Token>, Vec<(String, String)>),
+    ShAdd(Option<Token>, Vec<(String, String)>),
+    ShGet(Option<Token>, Vec<String>),
+    ShRmv(Option<Token>, Vec<String>),
+    ShContains(Option<Token>, Vec<String>),
+    ShCount(Option<Token>),
+    ShKeys(Option<Token>),
+    ShClear(Option<Token>),
+    ShClearSet(Option<Token>, Vec<(String, String)>),
+    Stats,
+}
+
+fn e(v: &[(String, String)]) -> Vec<(Cow<'_, str>, Value)> {
+    v.iter()
+        .map(|(k, j)| (Cow::Borrowed(k.as_str()), Value::from_json_unchecked(j)))
+        .collect()
+}
+
+fn k(v: &[String]) -> Vec<Cow<'_, str>> {
+    v.iter().map(|s| Cow::Borrowed(s.as_str())).collect()
+}
+
+fn to_command(c: &MCmd) -> Command<'_> {
+    match c {
+        MCmd::KvSet(v) => Command::KvSet(e(v)),
+        MCmd::KvAdd(v) => Command::KvAdd(e(v)),
+        MCmd::KvGet(v) => Command::KvGet(k(v)),
+        MCmd::KvRmv(v) => Command::KvRmv(k(v)),
+        MCmd::KvContains(v) => Command::KvContains(k(v)),
+        MCmd::KvCount => Command::KvCount,
+        MCmd::KvKeys => Command::KvKeys,
+        MCmd::KvClear => Command::KvClear,
+        MCmd::KvClearSet(v) => Command::KvClearSet(e(v)),
+        MCmd::ShNew {
+            expiry,
+            name,
+            shared,
+        } => Command::ShNew {
+            expiry: *expiry,
+            name: name.as_deref().map(Cow::Borrowed),
+            shared: *shared,
+        },
+        MCmd::ShOpen(n) => Command::ShOpen {
+            name: Cow::Borrowed(n),
+        },
+        MCmd::ShEnd(t) => Command::ShEnd { tkn: *t },
+        MCmd::ShEndAll => Command::ShEndAll,
+        MCmd::ShExists(t) => Command::ShExists { tkns: t.clone() },
+        MCmd::ShInfo(t) => Command::ShInfo { tkn: *t },
+        MCmd::ShInfoAll => Command::ShInfoAll,
+        MCmd::ShSet(t, v) => Command::ShSet {
+            tkn: *t,
+            keys: e(v),
+        },
+        MCmd::ShAdd(t, v) => Command::ShAdd {
+            tkn: *t,
+            keys: e(v),
+        },
+        MCmd::ShGet(t, v) => Command::ShGet {
+            tkn: *t,
+            keys: k(v),
+        },
+        MCmd::ShRmv(t, v) => Command::ShRmv {
+            tkn: *t,
+            keys: k(v),
+        },
+        MCmd::ShContains(t, v) => Command::ShContains {
+            tkn: *t,
+            keys: k(v),
+        },
+        MCmd::ShCount(t) => Command::ShCount { tkn: *t },
+        MCmd::ShKeys(t) => Command::ShKeys { tkn: *t },
+        MCmd::ShClear(t) => Command::ShClear { tkn: *t },
+        MCmd::ShClearSet(t, v) => Command::ShClearSet {
+            tkn: *t,
+            keys: e(v),
+        },
+        MCmd::Stats => Command::Stats,
+    }
+}
+
+/// Turns a generated op into a concrete command, picking tokens from `pool` (index `len` is "no
+/// token").
+fn concretize(op: &Op, pool: &[Token]) -> Option<MCmd> {
+    let tok = |i: u8| {
+        let i = i as usize % (pool.len() + 1);
+        pool.get(i).copied()
+    };
+    let e = |v: &[(u8, u8)]| -> Vec<(String, String)> {
+        v.iter()
+            .map(|(k, j)| (KEYS[*k as usize].to_string(), j.to_string()))
+            .collect()
+    };
+    let k = |v: &[u8]| -> Vec<String> { v.iter().map(|i| KEYS[*i as usize].to_string()).collect() };
+    Some(match op {
+        Op::KvSet(v) => MCmd::KvSet(e(v)),
+        Op::KvAdd(v) => MCmd::KvAdd(e(v)),
+        Op::KvGet(v) => MCmd::KvGet(k(v)),
+        Op::KvRmv(v) => MCmd::KvRmv(k(v)),
+        Op::KvContains(v) => MCmd::KvContains(k(v)),
+        Op::KvCount => MCmd::KvCount,
+        Op::KvKeys => MCmd::KvKeys,
+        Op::KvClear => MCmd::KvClear,
+        Op::KvClearSet(v) => MCmd::KvClearSet(e(v)),
+        Op::ShNew {
+            expiry,
+            name,
+            shared,
+        } => {
+            let name = name.map(|i| NAMES[i as usize].to_string());
+            // proto guarantees a non-empty name for shared sessions.
+            let shared = *shared && name.as_deref().is_some_and(|n| !n.is_empty());
+            MCmd::ShNew {
+                expiry: expiry.map(|(d, del, sa, g)| Expiry {
+                    duration_secs: u64::from(d),
+                    delete_session: del,
+                    extend_on_set_add: sa,
+                    extend_on_get: g,
+                }),
+                name,
+                shared,
+            }
+        }
+        Op::ShOpen(i) => MCmd::ShOpen(NAMES[*i as usize].to_string()),
+        Op::ShEnd(t) => MCmd::ShEnd(tok(*t)),
+        Op::ShEndAll => MCmd::ShEndAll,
+        Op::ShExists(v) => MCmd::ShExists(v.iter().filter_map(|t| tok(*t)).collect()),
+        Op::ShInfo(t) => MCmd::ShInfo(tok(*t)),
+        Op::ShInfoAll => MCmd::ShInfoAll,
+        Op::ShSet(t, v) => MCmd::ShSet(tok(*t), e(v)),
+        Op::ShAdd(t, v) => MCmd::ShAdd(tok(*t), e(v)),
+        Op::ShGet(t, v) => MCmd::ShGet(tok(*t), k(v)),
+        Op::ShRmv(t, v) => MCmd::ShRmv(tok(*t), k(v)),
+        Op::ShContains(t, v) => MCmd::ShContains(tok(*t), k(v)),
+        Op::ShCount(t) => MCmd::ShCount(tok(*t)),
+        Op::ShKeys(t) => MCmd::ShKeys(tok(*t)),
+        Op::ShClear(t) => MCmd::ShClear(tok(*t)),
+        Op::ShClearSet(t, v) => MCmd::ShClearSet(tok(*t), e(v)),
+        Op::Stats => MCmd::Stats,
+        Op::Sweep => return None,
+    })
+}
+
+/// Key lists in any order (§7.2).
+fn normalize(o: Outcome) -> Outcome {
+    match o {
+        Outcome::KeyList(mut l) => {
+            l.sort();
+            Outcome::KeyList(l)
+        }
+        other => other,
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn store_matches_model(steps in prop::collection::vec((0u64..2_500, op()), 1..80)) {
+        let store = Store::new(StoreConfig { shards: 4, ..StoreConfig::default() });
+        let mut model = Model::default();
+        // Tokens to pick from: ones that never name a session, then every token created.
+        let mut pool: Vec<Token> = vec![0, 12345, shared_token("s1")];
+        let mut now: u64 = 1_700_000_000_000;
+        for (step, (advance, op)) in steps.iter().enumerate() {
+            now += advance;
+            let Some(cmd) = concretize(op, &pool) else {
+                let swept = store.sweep_expired(now);
+                prop_assert_eq!(swept, model.sweep(now), "sweep at step {}", step);
+                continue;
+            };
+            let got = store.execute(to_command(&cmd), now);
+            let new_tkn = match (&cmd, &got) {
+                (MCmd::ShNew { shared: false, .. }, Outcome::Created { tkn }) => {
+                    prop_assert!(*tkn != 0 && !model.sessions.contains_key(tkn));
+                    Some(*tkn)
+                }
+                _ => None,
+            };
+            let want = model.run(&cmd, now, new_tkn);
+            if let Outcome::Created { tkn } = want {
+                if !pool.contains(&tkn) {
+                    pool.push(tkn);
+                }
+            }
+            prop_assert_eq!(normalize(got), normalize(want), "step {}: {:?}", step, cmd);
+        }
+        let (sessions, keys) = model.totals(now);
+        prop_assert_eq!(store.execute(Command::ShInfoAll, now), Outcome::InfoAll { sessions, keys });
+    }
+}
