@@ -1,0 +1,70 @@
+//! Single-threaded cost of the protocol layer plus the engine, without sockets:
+//! `cargo run --release -p sessiondb-proto --example hot_path [iterations]`.
+//!
+//! Prints nanoseconds per request for a few request shapes (parse → validate → execute → render).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use sessiondb_core::clock::SystemClock;
+use sessiondb_proto::{ConnState, DispatchSettings, Dispatcher, Handled, ServerStats};
+
+struct NoStats;
+
+impl ServerStats for NoStats {
+    fn connections(&self) -> u64 {
+        1
+    }
+    fn uptime_secs(&self) -> u64 {
+        0
+    }
+}
+
+fn run(d: &Dispatcher, label: &str, msg: &str, iterations: u32) {
+    let mut conn = ConnState::default();
+    let mut out = Vec::with_capacity(4096);
+    let start = Instant::now();
+    for _ in 0..iterations {
+        out.clear();
+        if let Handled::Deferred(work) = d.handle_text(&mut conn, msg, &mut out) {
+            work(&mut out);
+        }
+    }
+    let ns = start.elapsed().as_nanos() / u128::from(iterations.max(1));
+    println!(
+        "{label:<28} {ns:>6} ns/request   reply: {}",
+        String::from_utf8_lossy(&out)
+    );
+}
+
+fn main() {
+    let iterations: u32 = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(1_000_000);
+    let d = Dispatcher::new(DispatchSettings {
+        persist_enabled: false,
+        data_dir: std::env::temp_dir(),
+        server_version: env!("CARGO_PKG_VERSION"),
+        clock: Arc::new(SystemClock),
+        stats: Arc::new(NoStats),
+    });
+    let mut conn = ConnState::default();
+    let mut out = Vec::new();
+    d.handle_text(&mut conn, r#"{"SH_NEW":{}}"#, &mut out);
+    let reply = String::from_utf8_lossy(&out).into_owned();
+    let tkn: u64 = reply
+        .split("\"tkn\":")
+        .nth(1)
+        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|digits| digits.parse().ok())
+        .unwrap_or(0);
+    let set = format!(
+        r#"{{"SH_SET":{{"tkn":{tkn},"keys":{{"a":"value-a","b":{{"n":1,"s":[1,2,3]}}}}}}}}"#
+    );
+    let get = format!(r#"{{"SH_GET":{{"tkn":{tkn},"keys":["a","b"]}}}}"#);
+    run(&d, "SH_SET 2 keys", &set, iterations);
+    run(&d, "SH_GET 2 keys", &get, iterations);
+    run(&d, "KV_COUNT", r#"{"KV_COUNT":{}}"#, iterations);
+    run(&d, "invalid JSON", r#"{"KV_SET":"#, iterations);
+}
