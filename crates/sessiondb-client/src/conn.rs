@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Notify};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
@@ -36,6 +36,9 @@ struct Pending {
 #[derive(Default)]
 struct Shared {
     pending: Mutex<Pending>,
+    /// Signalled by the reader when the connection ends, so the writer lets go of the socket at
+    /// once instead of keeping it half-open until the last handle is dropped.
+    ended: Notify,
 }
 
 impl Shared {
@@ -113,7 +116,12 @@ async fn write_loop(
     mut sink: SplitSink<Socket, Message>,
     shared: Arc<Shared>,
 ) {
-    while let Some(first) = rx.recv().await {
+    loop {
+        let first = tokio::select! {
+            request = rx.recv() => request,
+            () = shared.ended.notified() => None,
+        };
+        let Some(first) = first else { break };
         let mut next = Some(first);
         let mut ok = true;
         while let Some((text, slot)) = next.take() {
@@ -137,7 +145,8 @@ async fn write_loop(
             break;
         }
     }
-    // Every handle is gone, or the socket failed: fail what is queued, then say goodbye.
+    // Every handle is gone, the socket failed, or the server closed: fail what is queued, then
+    // finish the closing handshake and drop the socket.
     shared.close();
     rx.close();
     while let Ok((_, slot)) = rx.try_recv() {
@@ -164,6 +173,8 @@ async fn read_loop(mut stream: SplitStream<Socket>, shared: Arc<Shared>) {
         deliver(&shared, Ok(text));
     }
     shared.close();
+    // `notify_one` keeps a permit if the writer is busy, so the wake-up is never lost.
+    shared.ended.notify_one();
 }
 
 fn deliver(shared: &Shared, reply: Result<String>) {
