@@ -2,8 +2,8 @@
 //!
 //! Authentication is off when no secret is configured. A connection authenticates either at the
 //! WebSocket upgrade (`Authorization: Bearer <secret>`, or HTTP Basic with the secret as the
-//! password) or with a first `SV_AUTH` message, which the protocol layer checks with
-//! [`AuthConfig::verify`].
+//! password) or with a first `SV_AUTH` message, which the protocol layer checks through the
+//! [`sessiondb_proto::Authenticator`] implemented here.
 //!
 //! Secrets never leave this module in readable form: [`Secret`]'s `Debug` is redacted, and the
 //! comparison hashes the candidate first, so neither its length nor its content shapes the time
@@ -32,6 +32,16 @@ impl Secret {
     }
 }
 
+// Equality exists so `Config` can be compared in tests; it is constant-time anyway so it is
+// safe wherever it ends up being used.
+impl PartialEq for Secret {
+    fn eq(&self, other: &Self) -> bool {
+        constant_time_eq::constant_time_eq_32(&self.digest, &other.digest)
+    }
+}
+
+impl Eq for Secret {}
+
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Secret(<redacted>)")
@@ -49,12 +59,19 @@ impl AuthConfig {
     /// Builds the settings from the configured secrets. Empty secrets are dropped: an empty
     /// password would make "no credentials" indistinguishable from a valid one.
     pub fn new<'a>(secrets: impl IntoIterator<Item = &'a str>, max_failures: u32) -> Self {
-        Self {
-            secrets: secrets
+        Self::from_secrets(
+            secrets
                 .into_iter()
                 .filter(|s| !s.is_empty())
-                .map(Secret::new)
-                .collect(),
+                .map(Secret::new),
+            max_failures,
+        )
+    }
+
+    /// Builds the settings from already wrapped secrets (as the configuration holds them).
+    pub fn from_secrets(secrets: impl IntoIterator<Item = Secret>, max_failures: u32) -> Self {
+        Self {
+            secrets: secrets.into_iter().collect(),
             // Zero would close before the first attempt could succeed; treat it as one.
             max_failures: max_failures.max(1),
         }
@@ -108,6 +125,20 @@ impl AuthConfig {
             (true, true) => UpgradeAuth::Authenticated,
             (true, false) => UpgradeAuth::Rejected,
         }
+    }
+}
+
+impl sessiondb_proto::Authenticator for AuthConfig {
+    fn enabled(&self) -> bool {
+        AuthConfig::enabled(self)
+    }
+
+    fn verify(&self, secret: &str) -> bool {
+        AuthConfig::verify(self, secret.as_bytes())
+    }
+
+    fn max_failures(&self) -> u32 {
+        AuthConfig::max_failures(self)
     }
 }
 

@@ -6,12 +6,14 @@
 //! with its default, and one line in `resolve`.
 
 use std::ffi::OsString;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use clap::parser::ValueSource;
 use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser};
 use serde::Deserialize;
+
+use crate::auth::{Secret, DEFAULT_MAX_FAILURES};
 
 /// Default listening port (PROTOCOL.md §2.1).
 pub const DEFAULT_PORT: u16 = 1987;
@@ -43,6 +45,25 @@ pub struct Config {
     pub load_path: Option<PathBuf>,
     /// Close a connection after this many seconds with nothing received; 0 = never.
     pub idle_timeout_secs: u64,
+    /// Accepted secrets; empty means authentication is off (PROTOCOL.md §2.6). `Secret`'s
+    /// `Debug` is redacted, so logging the configuration never shows them.
+    pub auth_secrets: Vec<Secret>,
+    /// Failed authentication attempts after which a connection is closed with 1008.
+    pub auth_max_failures: u32,
+    /// PEM certificate chain for `wss://` (with `tls_key`).
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for `wss://` (with `tls_cert`).
+    pub tls_key: Option<PathBuf>,
+    /// Most live sessions; `SH_NEW` beyond it answers 170.
+    pub max_sessions: Option<u64>,
+    /// Most keys in one session; writes beyond it answer 170.
+    pub max_keys_per_session: Option<u64>,
+    /// Most bytes of stored data (keys and values); writes beyond it answer 170.
+    pub max_memory: Option<u64>,
+    /// Most open WebSocket connections; more are refused at the upgrade with HTTP 503.
+    pub max_connections: Option<usize>,
+    /// Address of the Prometheus endpoint (`GET /metrics`); off when `None`.
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 impl Default for Config {
@@ -57,6 +78,15 @@ impl Default for Config {
             load_name: None,
             load_path: None,
             idle_timeout_secs: DEFAULT_IDLE_TIMEOUT_SECS,
+            auth_secrets: Vec::new(),
+            auth_max_failures: DEFAULT_MAX_FAILURES,
+            tls_cert: None,
+            tls_key: None,
+            max_sessions: None,
+            max_keys_per_session: None,
+            max_memory: None,
+            max_connections: None,
+            metrics_addr: None,
         }
     }
 }
@@ -130,6 +160,56 @@ pub struct Cli {
     /// [default: 180]
     #[arg(long, value_name = "SECS", env = "SESSIONDB_IDLE_TIMEOUT_SECS")]
     pub idle_timeout_secs: Option<u64>,
+    /// Require clients to authenticate with this secret (repeat for several); off when none.
+    /// Prefer the environment or the config file: command lines are visible to other users
+    #[arg(
+        long = "auth-secret",
+        value_name = "SECRET",
+        env = "SESSIONDB_AUTH_SECRET",
+        hide_env_values = true
+    )]
+    pub auth_secret: Vec<String>,
+    /// Failed authentication attempts before a connection is closed (1008) [default: 5]
+    #[arg(long, value_name = "N", env = "SESSIONDB_AUTH_MAX_FAILURES")]
+    pub auth_max_failures: Option<u32>,
+    /// PEM certificate chain: serve wss:// (needs --tls-key)
+    #[arg(long, value_name = "FILE", env = "SESSIONDB_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert
+    #[arg(long, value_name = "FILE", env = "SESSIONDB_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+    /// Most live sessions; SH_NEW beyond it answers 170 [default: no limit]
+    #[arg(long, value_name = "N", env = "SESSIONDB_MAX_SESSIONS")]
+    pub max_sessions: Option<u64>,
+    /// Most keys per session; writes beyond it answer 170 [default: no limit]
+    #[arg(long, value_name = "N", env = "SESSIONDB_MAX_KEYS_PER_SESSION")]
+    pub max_keys_per_session: Option<u64>,
+    /// Most bytes of stored keys and values; writes beyond it answer 170 [default: no limit]
+    #[arg(long, value_name = "BYTES", env = "SESSIONDB_MAX_MEMORY")]
+    pub max_memory: Option<u64>,
+    /// Most open connections; more are refused at the upgrade with HTTP 503 [default: no limit]
+    #[arg(long, value_name = "N", env = "SESSIONDB_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// Serve Prometheus metrics (GET /metrics) on this address, e.g. 127.0.0.1:9187 [default: off]
+    #[arg(long, value_name = "ADDR:PORT", env = "SESSIONDB_METRICS_ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
+}
+
+/// `auth-secret` in the file: one secret or a list.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    fn into_vec(self) -> Vec<String> {
+        match self {
+            OneOrMany::One(s) => vec![s],
+            OneOrMany::Many(v) => v,
+        }
+    }
 }
 
 /// The `--config` file: the same settings as the command line, spelled as the long options.
@@ -145,6 +225,15 @@ struct FileConfig {
     load_name: Option<String>,
     load_path: Option<PathBuf>,
     idle_timeout_secs: Option<u64>,
+    auth_secret: Option<OneOrMany>,
+    auth_max_failures: Option<u32>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    max_sessions: Option<u64>,
+    max_keys_per_session: Option<u64>,
+    max_memory: Option<u64>,
+    max_connections: Option<usize>,
+    metrics_addr: Option<SocketAddr>,
 }
 
 impl Config {
@@ -195,6 +284,20 @@ fn resolve(cli: &Cli, matches: &ArgMatches, file: FileConfig) -> Result<Config, 
     } else {
         file.no_persist.unwrap_or(!d.persist)
     };
+    // The command line (or environment) replaces the file's secrets as a whole list.
+    let secrets = if cli.auth_secret.is_empty() {
+        file.auth_secret
+            .map(OneOrMany::into_vec)
+            .unwrap_or_default()
+    } else {
+        cli.auth_secret.clone()
+    };
+    // An empty secret would silently mean "no authentication"; refuse it instead.
+    if secrets.iter().any(String::is_empty) {
+        return Err(ConfigError::Invalid(
+            "--auth-secret must not be empty".to_owned(),
+        ));
+    }
     let config = Config {
         ip: cli.ip.or(file.ip).unwrap_or(d.ip),
         port: cli.port.or(file.port).unwrap_or(d.port),
@@ -215,6 +318,18 @@ fn resolve(cli: &Cli, matches: &ArgMatches, file: FileConfig) -> Result<Config, 
             .idle_timeout_secs
             .or(file.idle_timeout_secs)
             .unwrap_or(d.idle_timeout_secs),
+        auth_secrets: secrets.iter().map(|s| Secret::new(s)).collect(),
+        auth_max_failures: cli
+            .auth_max_failures
+            .or(file.auth_max_failures)
+            .unwrap_or(d.auth_max_failures),
+        tls_cert: cli.tls_cert.clone().or(file.tls_cert),
+        tls_key: cli.tls_key.clone().or(file.tls_key),
+        max_sessions: cli.max_sessions.or(file.max_sessions),
+        max_keys_per_session: cli.max_keys_per_session.or(file.max_keys_per_session),
+        max_memory: cli.max_memory.or(file.max_memory),
+        max_connections: cli.max_connections.or(file.max_connections),
+        metrics_addr: cli.metrics_addr.or(file.metrics_addr),
     };
     config.validate()?;
     Ok(config)
@@ -232,6 +347,16 @@ impl Config {
         if self.load_path.is_some() && self.load_name.is_none() {
             return Err(ConfigError::Invalid(
                 "--load-path needs --load-name (which dataset to load from it)".to_owned(),
+            ));
+        }
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            return Err(ConfigError::Invalid(
+                "--tls-cert and --tls-key go together".to_owned(),
+            ));
+        }
+        if self.auth_max_failures == 0 {
+            return Err(ConfigError::Invalid(
+                "--auth-max-failures must be at least 1".to_owned(),
             ));
         }
         if let Some(name) = &self.load_name {

@@ -14,12 +14,19 @@ use sessiondb_proto::{ConnState, DeferredWork, Dispatcher, Handled};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
+use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
+use tokio_tungstenite::tungstenite::http::{header, StatusCode};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Bytes, Error as WsError, Message, Utf8Bytes};
 use tokio_tungstenite::WebSocketStream;
 use tracing::{debug, error, info};
 
+use crate::auth::UpgradeAuth;
+use crate::limits::{ProbeGuard, ProbeVerdict};
+use crate::metrics::Refusal;
+use crate::ops::Ops;
+use crate::tls::ServerStream;
 use crate::transport::{wait_shutdown, Stats};
 
 /// Most requests taken into one batch before its replies are written.
@@ -38,6 +45,7 @@ pub(crate) struct ConnCtx {
     pub(crate) ws_config: WebSocketConfig,
     pub(crate) idle_timeout: Option<Duration>,
     pub(crate) ping_interval: Duration,
+    pub(crate) ops: Ops,
 }
 
 /// Why a connection ended (logged at close).
@@ -59,6 +67,10 @@ enum End {
     ProtocolViolation,
     /// Deferred work failed without producing its reply (closed with 1011).
     Internal,
+    /// Too many failed authentication attempts (closed with 1008).
+    AuthFailures,
+    /// Too many requests naming unknown tokens or names (closed with 1008).
+    Probing,
 }
 
 impl End {
@@ -72,6 +84,10 @@ impl End {
             End::InvalidUtf8 => Some((CloseCode::Invalid, "invalid UTF-8")),
             End::ProtocolViolation => Some((CloseCode::Protocol, "protocol error")),
             End::Internal => Some((CloseCode::Error, "internal error")),
+            End::AuthFailures => {
+                Some((CloseCode::Policy, "too many failed authentication attempts"))
+            }
+            End::Probing => Some((CloseCode::Policy, "too many requests for unknown sessions")),
         }
     }
 
@@ -137,9 +153,12 @@ pub(crate) async fn serve(
     if let Err(e) = stream.set_nodelay(true) {
         debug!(%peer, error = %e, "cannot set TCP_NODELAY");
     }
+    // Taken before the upgrade so that a refused connection gets a clean HTTP 503.
+    let permit = ctx.ops.limiter.try_acquire();
+    let mut upgrade = UpgradeAuth::Anonymous;
     let handshake = tokio::time::timeout(
         HANDSHAKE_TIMEOUT,
-        tokio_tungstenite::accept_async_with_config(stream, Some(ctx.ws_config)),
+        upgrade_connection(stream, &ctx, permit.is_some(), &mut upgrade),
     );
     let ws = tokio::select! {
         () = wait_shutdown(&mut stop) => return,
@@ -156,24 +175,81 @@ pub(crate) async fn serve(
         },
     };
     let _counted = ctx.stats.open_connection();
+    let _tracked = ctx.ops.metrics.track_connection();
     info!(%peer, "connection open");
+    let state = match upgrade {
+        UpgradeAuth::Authenticated => ConnState::authenticated(),
+        UpgradeAuth::Anonymous | UpgradeAuth::Rejected => ConnState::default(),
+    };
     let mut conn = Connection {
         ws,
         peer,
-        state: ConnState::default(),
+        state,
         last_rx: Instant::now(),
+        probe: ProbeGuard::new(ctx.ops.probe_policy, Instant::now()),
+        misses_seen: 0,
+        delay: None,
         ctx,
     };
     let end = conn.run(&mut stop).await;
     info!(%peer, reason = ?end, "connection closed");
 }
 
+/// Completes TLS (when configured) and the WebSocket upgrade. The upgrade is refused with
+/// HTTP 503 when the connection limit is reached and with 401 on a wrong credential; otherwise
+/// `upgrade` says whether the request's credentials authenticated the connection.
+async fn upgrade_connection(
+    stream: TcpStream,
+    ctx: &ConnCtx,
+    admitted: bool,
+    upgrade: &mut UpgradeAuth,
+) -> Result<WebSocketStream<ServerStream>, WsError> {
+    let stream = match &ctx.ops.tls {
+        Some(acceptor) => ServerStream::Tls(Box::new(acceptor.accept(stream).await?)),
+        None => ServerStream::Plain(stream),
+    };
+    let ops = &ctx.ops;
+    // The error type is tungstenite's (an HTTP response); its size is not ours to choose.
+    #[allow(clippy::result_large_err)]
+    let check = |request: &Request, response: Response| -> Result<Response, ErrorResponse> {
+        if !admitted {
+            ops.metrics.refused(Refusal::ConnectionLimit);
+            return Err(refusal(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "connection limit reached",
+            ));
+        }
+        let headers = request.headers().get_all(header::AUTHORIZATION);
+        let verdict = ops.auth.check_upgrade(headers.iter().map(|v| v.as_bytes()));
+        if verdict == UpgradeAuth::Rejected {
+            ops.metrics.refused(Refusal::Unauthorized);
+            return Err(refusal(StatusCode::UNAUTHORIZED, "wrong secret"));
+        }
+        *upgrade = verdict;
+        Ok(response)
+    };
+    tokio_tungstenite::accept_hdr_async_with_config(stream, check, Some(ctx.ws_config)).await
+}
+
+/// An HTTP error response refusing an upgrade.
+fn refusal(status: StatusCode, reason: &str) -> ErrorResponse {
+    let mut response = ErrorResponse::new(Some(reason.to_owned()));
+    *response.status_mut() = status;
+    response
+}
+
 struct Connection {
-    ws: WebSocketStream<TcpStream>,
+    ws: WebSocketStream<ServerStream>,
     peer: SocketAddr,
     state: ConnState,
     /// When anything (a request, a ping, a pong) last arrived.
     last_rx: Instant,
+    /// Brute-force score of this connection.
+    probe: ProbeGuard,
+    /// `state.probe_misses()` already fed to `probe`.
+    misses_seen: u64,
+    /// Pause before reading the next request, set by the brute-force protection.
+    delay: Option<Duration>,
     ctx: Arc<ConnCtx>,
 }
 
@@ -207,6 +283,12 @@ impl Connection {
             if let Err(end) = self.write(batch, stop).await {
                 return end;
             }
+            if let Some(delay) = self.delay.take() {
+                tokio::select! {
+                    () = wait_shutdown(stop) => return self.close(End::Shutdown).await,
+                    () = tokio::time::sleep(delay) => {}
+                }
+            }
             if let Some(end) = outcome {
                 return self.close(end).await;
             }
@@ -236,7 +318,8 @@ impl Connection {
                     }
                 }
             }
-            if batch.is_full() {
+            // A delayed connection gets one request per batch, so the delay applies to each.
+            if batch.is_full() || self.delay.is_some() {
                 return None;
             }
             // `now_or_never` takes only what is already buffered: it never waits for the
@@ -253,6 +336,7 @@ impl Connection {
         match msg {
             Message::Text(text) => {
                 debug!(peer = %self.peer, cmd = command_name(&text), bytes = text.len(), "request");
+                let (start, began) = (batch.out.len(), Instant::now());
                 let handled =
                     self.ctx
                         .dispatcher
@@ -261,10 +345,16 @@ impl Connection {
                     let reply = run_deferred(work).await.ok_or(End::Internal)?;
                     batch.out.extend_from_slice(&reply);
                 }
+                let reply = batch.out.get(start..).unwrap_or_default();
+                self.ctx.ops.metrics.observe_reply(reply, began.elapsed());
                 batch.end_reply();
+                self.apply_policies()?;
             }
             Message::Binary(_) => {
+                let (start, began) = (batch.out.len(), Instant::now());
                 self.ctx.dispatcher.handle_binary(&mut batch.out);
+                let reply = batch.out.get(start..).unwrap_or_default();
+                self.ctx.ops.metrics.observe_reply(reply, began.elapsed());
                 batch.end_reply();
             }
             // tungstenite queues the pong itself; it goes out with the batch's flush.
@@ -272,6 +362,29 @@ impl Connection {
             Message::Close(_) => return Err(End::PeerClosed),
             // Only produced when writing raw frames, never by reading.
             Message::Frame(_) => {}
+        }
+        Ok(())
+    }
+
+    /// After a request's reply: closes (1008) after too many failed authentication attempts,
+    /// and feeds the brute-force guard the request's misses (see [`crate::limits`]).
+    fn apply_policies(&mut self) -> Result<(), End> {
+        if self.state.must_close() {
+            info!(peer = %self.peer, "closing: too many failed authentication attempts");
+            self.ctx.ops.metrics.refused(Refusal::AuthFailures);
+            return Err(End::AuthFailures);
+        }
+        let total = self.state.probe_misses();
+        let misses = total.saturating_sub(self.misses_seen);
+        self.misses_seen = total;
+        match self.probe.record(misses, Instant::now()) {
+            ProbeVerdict::Proceed => {}
+            ProbeVerdict::Delay(d) => self.delay = Some(d),
+            ProbeVerdict::Close => {
+                info!(peer = %self.peer, score = self.probe.score(), "closing: probing for sessions");
+                self.ctx.ops.metrics.refused(Refusal::Probing);
+                return Err(End::Probing);
+            }
         }
         Ok(())
     }

@@ -3,15 +3,23 @@
 //! [`run`] serves a bound listener until a shutdown future completes, so tests start the real
 //! server in-process on `127.0.0.1:0`; the `sessiondb` binary is a thin wrapper around it.
 
+pub mod auth;
 pub mod config;
 pub mod connection;
+pub mod limits;
+pub mod metrics;
+pub mod ops;
 pub mod shutdown;
+pub mod tls;
 pub mod transport;
 
 use std::future::Future;
 use std::sync::Arc;
 
-use sessiondb_core::clock::SystemClock;
+use anyhow::Context as _;
+use sessiondb_core::clock::{Clock, SystemClock};
+use sessiondb_core::store::Limits;
+use sessiondb_core::{Command, Outcome, Store, StoreConfig};
 use sessiondb_proto::{DispatchSettings, Dispatcher};
 use tokio::net::TcpListener;
 
@@ -28,6 +36,7 @@ pub struct Server {
     config: Config,
     dispatcher: Arc<Dispatcher>,
     stats: Arc<Stats>,
+    ops: ops::Ops,
 }
 
 impl Server {
@@ -35,23 +44,69 @@ impl Server {
     pub fn new(config: Config) -> anyhow::Result<Self> {
         config.validate()?;
         let stats = Arc::new(Stats::new());
-        let dispatcher = Arc::new(Dispatcher::new(DispatchSettings {
-            persist_enabled: config.persist,
-            data_dir: config.data_dir.clone(),
-            server_version: VERSION,
-            clock: Arc::new(SystemClock),
-            stats: stats.clone(),
+        // A bad certificate or key stops startup, before anything listens.
+        let tls = match (&config.tls_cert, &config.tls_key) {
+            (Some(cert), Some(key)) => Some(tls::acceptor(cert, key)?),
+            _ => None,
+        };
+        let auth = Arc::new(auth::AuthConfig::from_secrets(
+            config.auth_secrets.iter().cloned(),
+            config.auth_max_failures,
+        ));
+        let store = Arc::new(Store::new(StoreConfig {
+            limits: Limits {
+                max_sessions: config.max_sessions,
+                max_keys_per_session: config.max_keys_per_session,
+                max_memory_bytes: config.max_memory,
+            },
+            ..StoreConfig::default()
         }));
+        let dispatcher = Dispatcher::with_store(
+            DispatchSettings {
+                persist_enabled: config.persist,
+                data_dir: config.data_dir.clone(),
+                server_version: VERSION,
+                clock: Arc::new(SystemClock),
+                stats: stats.clone(),
+            },
+            Arc::clone(&store),
+        )
+        .with_authenticator(auth.clone());
+        let gauges: metrics::StoreGauges = Box::new(move || {
+            let (sessions, keys) = match store.execute(Command::Stats, SystemClock.now_ms()) {
+                Outcome::Stats { sessions, keys } => (sessions, keys),
+                _ => (0, 0),
+            };
+            metrics::StoreSnapshot {
+                sessions,
+                keys,
+                stored_bytes: store.stored_bytes(),
+                journal_bytes: None,
+            }
+        });
+        let ops = ops::Ops {
+            tls,
+            auth,
+            limiter: limits::ConnectionLimiter::new(config.max_connections),
+            probe_policy: limits::ProbePolicy::default(),
+            metrics: Arc::new(metrics::Metrics::new(VERSION, Some(gauges))),
+        };
         Ok(Self {
             config,
-            dispatcher,
+            dispatcher: Arc::new(dispatcher),
             stats,
+            ops,
         })
     }
 
     /// The dispatcher every connection talks to.
     pub fn dispatcher(&self) -> &Arc<Dispatcher> {
         &self.dispatcher
+    }
+
+    /// The server's metrics (what `--metrics-addr` serves).
+    pub fn metrics(&self) -> &Arc<metrics::Metrics> {
+        &self.ops.metrics
     }
 
     /// The settings this server was built with.
@@ -61,19 +116,54 @@ impl Server {
 
     /// Serves `listener` until `shutdown` completes, then closes every connection with 1001
     /// after in-flight saves finish (PROTOCOL.md §2.5), and returns.
+    /// Binds `--metrics-addr` when it is set.
     pub async fn run(
         self,
         listener: TcpListener,
         shutdown: impl Future<Output = ()>,
     ) -> anyhow::Result<()> {
-        transport::serve(
+        let metrics_listener = match self.config.metrics_addr {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("cannot listen for metrics on {addr}"))?,
+            ),
+            None => None,
+        };
+        self.run_with(listener, metrics_listener, shutdown).await
+    }
+
+    /// Like [`Server::run`], serving metrics on `metrics_listener` (if any) instead of binding
+    /// `--metrics-addr` itself; tests hand it a listener on port 0.
+    pub async fn run_with(
+        self,
+        listener: TcpListener,
+        metrics_listener: Option<TcpListener>,
+        shutdown: impl Future<Output = ()>,
+    ) -> anyhow::Result<()> {
+        let metrics_task = metrics_listener.map(|l| {
+            if let Ok(addr) = l.local_addr() {
+                tracing::info!("metrics on http://{addr}/metrics");
+            }
+            tokio::spawn(metrics::serve(
+                l,
+                Arc::clone(&self.ops.metrics),
+                std::future::pending(),
+            ))
+        });
+        let served = transport::serve(
             listener,
             &self.config,
             self.dispatcher,
             self.stats,
+            self.ops,
             shutdown,
         )
-        .await
+        .await;
+        if let Some(task) = metrics_task {
+            task.abort();
+        }
+        served
     }
 }
 

@@ -167,6 +167,12 @@ impl Metrics {
         self.connections_open.fetch_sub(1, Ordering::Relaxed);
     }
 
+    /// Counts a connection as open until the returned guard is dropped.
+    pub fn track_connection(self: &Arc<Self>) -> ConnectionTracker {
+        self.connection_opened();
+        ConnectionTracker(Arc::clone(self))
+    }
+
     /// A connection was refused or closed by policy.
     pub fn refused(&self, why: Refusal) {
         if let Some(i) = REFUSALS.iter().position(|(_, r)| *r == why) {
@@ -253,6 +259,15 @@ impl Metrics {
             "Seconds since the server started.",
             self.started.elapsed().as_secs(),
         );
+        if let Some(rss) = process_resident_bytes() {
+            scalar(
+                &mut out,
+                "sessiondb_process_resident_bytes",
+                "gauge",
+                "Resident memory of the server process.",
+                rss,
+            );
+        }
         header(
             &mut out,
             "sessiondb_connections_open",
@@ -416,6 +431,23 @@ impl Metrics {
         );
         out
     }
+}
+
+/// Keeps a connection counted in `sessiondb_connections_open` while it lives.
+pub struct ConnectionTracker(Arc<Metrics>);
+
+impl Drop for ConnectionTracker {
+    fn drop(&mut self) {
+        self.0.connection_closed();
+    }
+}
+
+/// Resident memory of this process (`VmRSS` of `/proc/self/status`), where Linux provides it.
+pub fn process_resident_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    kib.checked_mul(1024)
 }
 
 fn header(out: &mut String, name: &str, kind: &str, help: &str) {

@@ -14,6 +14,8 @@ use tracing::{debug, error, info, warn};
 
 use crate::config::Config;
 use crate::connection::{self, ConnCtx};
+use crate::metrics::Metrics;
+use crate::ops::Ops;
 
 /// How often expired sessions are reclaimed (PROTOCOL.md §9.4 asks for within 1 s).
 const SWEEP_INTERVAL: Duration = Duration::from_millis(100);
@@ -63,6 +65,10 @@ impl ServerStats for Stats {
     fn uptime_secs(&self) -> u64 {
         self.started.elapsed().as_secs()
     }
+
+    fn memory_bytes(&self) -> Option<u64> {
+        crate::metrics::process_resident_bytes()
+    }
 }
 
 /// Keeps a connection counted in [`Stats`] while it lives.
@@ -105,8 +111,10 @@ pub(crate) async fn serve(
     config: &Config,
     dispatcher: Arc<Dispatcher>,
     stats: Arc<Stats>,
+    ops: Ops,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
+    let metrics = Arc::clone(&ops.metrics);
     let idle_timeout =
         (config.idle_timeout_secs > 0).then(|| Duration::from_secs(config.idle_timeout_secs));
     let ctx = Arc::new(ConnCtx {
@@ -115,11 +123,12 @@ pub(crate) async fn serve(
         ws_config: websocket_config(config),
         idle_timeout,
         ping_interval: ping_interval(idle_timeout),
+        ops,
     });
     let (stop_tx, stop_rx) = watch::channel(false);
     // Every connection task holds a sender; `recv` returns `None` once all of them are gone.
     let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
-    let sweeper = tokio::spawn(sweep_loop(dispatcher, stop_rx.clone()));
+    let sweeper = tokio::spawn(sweep_loop(dispatcher, metrics, stop_rx.clone()));
 
     tokio::pin!(shutdown);
     loop {
@@ -158,7 +167,11 @@ pub(crate) async fn serve(
 
 /// Calls the dispatcher's sweep every [`SWEEP_INTERVAL`] on a blocking thread, so a large
 /// sweep never holds up connections sharing this worker.
-async fn sweep_loop(dispatcher: Arc<Dispatcher>, mut stop: watch::Receiver<bool>) {
+async fn sweep_loop(
+    dispatcher: Arc<Dispatcher>,
+    metrics: Arc<Metrics>,
+    mut stop: watch::Receiver<bool>,
+) {
     let mut tick = tokio::time::interval(SWEEP_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -169,7 +182,10 @@ async fn sweep_loop(dispatcher: Arc<Dispatcher>, mut stop: watch::Receiver<bool>
                 let d = dispatcher.clone();
                 match tokio::task::spawn_blocking(move || d.sweep_expired()).await {
                     Ok(0) => {}
-                    Ok(n) => debug!(sessions = n, "expired sessions reclaimed"),
+                    Ok(n) => {
+                        metrics.sessions_expired(u64::try_from(n).unwrap_or(u64::MAX));
+                        debug!(sessions = n, "expired sessions reclaimed");
+                    }
                     Err(e) => error!(error = %e, "expiry sweep failed"),
                 }
             }

@@ -1,0 +1,24 @@
+//! What the operations features (issue 6) add to every connection: TLS, authentication at the
+//! upgrade, the connection limit, brute-force protection and metrics.
+
+use std::sync::Arc;
+
+use crate::auth::AuthConfig;
+use crate::limits::{ConnectionLimiter, ProbePolicy};
+use crate::metrics::Metrics;
+use crate::tls::TlsAcceptor;
+
+/// Shared by all connections of one server.
+#[derive(Clone)]
+pub struct Ops {
+    /// Present when the server speaks `wss://`.
+    pub tls: Option<TlsAcceptor>,
+    /// Secrets and failure policy; disabled when no secret is configured.
+    pub auth: Arc<AuthConfig>,
+    /// `--max-connections`.
+    pub limiter: ConnectionLimiter,
+    /// Thresholds of the brute-force protection.
+    pub probe_policy: ProbePolicy,
+    /// Counters the connections update.
+    pub metrics: Arc<Metrics>,
+}

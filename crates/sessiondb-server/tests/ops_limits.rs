@@ -1,0 +1,177 @@
+//! Limits (issue 6): every store limit answers 170 with nothing stored; the connection limit
+//! refuses the upgrade with HTTP 503; probing for tokens gets a connection closed with 1008.
+
+mod ops_common;
+
+use ops_common::*;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+
+fn token(reply: &serde_json::Value) -> TestResult<u64> {
+    reply["SH_NEW_RSP"]["tkn"]
+        .as_u64()
+        .ok_or_else(|| format!("no token in {reply}").into())
+}
+
+#[tokio::test]
+async fn max_sessions_refuses_sh_new_with_170() -> TestResult {
+    let server = start(|c| c.max_sessions = Some(2)).await?;
+    let mut ws = connect(server.addr).await?;
+    let first = token(&ask_json(&mut ws, r#"{"SH_NEW":{}}"#).await?)?;
+    token(&ask_json(&mut ws, r#"{"SH_NEW":{}}"#).await?)?;
+    assert_eq!(
+        ask(&mut ws, r#"{"SH_NEW":{}}"#).await?,
+        r#"{"SH_NEW_RSP":{"st":170}}"#
+    );
+    assert_eq!(
+        ask(&mut ws, r#"{"SH_NEW":{"name":"n","shared":true}}"#).await?,
+        r#"{"SH_NEW_RSP":{"st":170}}"#
+    );
+    let all = ask_json(&mut ws, r#"{"SH_INFO_ALL":{}}"#).await?;
+    assert_eq!(all["SH_INFO_ALL_RSP"]["totalSessions"], 2);
+    // Ending one frees a slot.
+    ask(&mut ws, &format!(r#"{{"SH_END":{{"tkn":{first}}}}}"#)).await?;
+    token(&ask_json(&mut ws, r#"{"SH_NEW":{}}"#).await?)?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn max_keys_per_session_refuses_with_170_and_stores_nothing() -> TestResult {
+    let server = start(|c| c.max_keys_per_session = Some(2)).await?;
+    let mut ws = connect(server.addr).await?;
+    let tkn = token(&ask_json(&mut ws, r#"{"SH_NEW":{}}"#).await?)?;
+    let three = format!(r#"{{"SH_SET":{{"tkn":{tkn},"keys":{{"a":1,"b":2,"c":3}}}}}}"#);
+    assert_eq!(ask(&mut ws, &three).await?, r#"{"SH_SET_RSP":{"st":170}}"#);
+    let count = format!(r#"{{"SH_COUNT":{{"tkn":{tkn}}}}}"#);
+    assert_eq!(
+        ask(&mut ws, &count).await?,
+        r#"{"SH_COUNT_RSP":{"st":1,"cnt":0}}"#
+    );
+
+    let two = format!(r#"{{"SH_SET":{{"tkn":{tkn},"keys":{{"a":1,"b":2}}}}}}"#);
+    assert_eq!(ask(&mut ws, &two).await?, r#"{"SH_SET_RSP":{"st":1}}"#);
+    let add = format!(r#"{{"SH_ADD":{{"tkn":{tkn},"keys":{{"c":3}}}}}}"#);
+    assert_eq!(ask(&mut ws, &add).await?, r#"{"SH_ADD_RSP":{"st":170}}"#);
+    // Overwriting existing keys does not grow the session.
+    let overwrite = format!(r#"{{"SH_SET":{{"tkn":{tkn},"keys":{{"a":9}}}}}}"#);
+    assert_eq!(
+        ask(&mut ws, &overwrite).await?,
+        r#"{"SH_SET_RSP":{"st":1}}"#
+    );
+    let clear_set = format!(r#"{{"SH_CLEAR_SET":{{"tkn":{tkn},"keys":{{"x":1,"y":2,"z":3}}}}}}"#);
+    assert_eq!(
+        ask(&mut ws, &clear_set).await?,
+        r#"{"SH_CLEAR_SET_RSP":{"st":170}}"#
+    );
+    let get = format!(r#"{{"SH_GET":{{"tkn":{tkn},"keys":["a","b","c","x"]}}}}"#);
+    assert_eq!(
+        ask_json(&mut ws, &get).await?,
+        serde_json::json!({"SH_GET_RSP":{"st":1,"keys":{"a":9,"b":2}}})
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn max_memory_refuses_with_170_and_stores_nothing() -> TestResult {
+    let server = start(|c| c.max_memory = Some(10_000)).await?;
+    let mut ws = connect(server.addr).await?;
+    let big = "x".repeat(20_000);
+    assert_eq!(
+        ask(
+            &mut ws,
+            &format!(r#"{{"KV_SET":{{"keys":{{"big":"{big}"}}}}}}"#)
+        )
+        .await?,
+        r#"{"KV_SET_RSP":{"st":170}}"#
+    );
+    assert_eq!(
+        ask(&mut ws, r#"{"KV_COUNT":{}}"#).await?,
+        r#"{"KV_COUNT_RSP":{"st":1,"cnt":0}}"#
+    );
+    let tkn = token(&ask_json(&mut ws, r#"{"SH_NEW":{}}"#).await?)?;
+    let set = format!(r#"{{"SH_SET":{{"tkn":{tkn},"keys":{{"big":"{big}"}}}}}}"#);
+    assert_eq!(ask(&mut ws, &set).await?, r#"{"SH_SET_RSP":{"st":170}}"#);
+    let count = format!(r#"{{"SH_COUNT":{{"tkn":{tkn}}}}}"#);
+    assert_eq!(
+        ask(&mut ws, &count).await?,
+        r#"{"SH_COUNT_RSP":{"st":1,"cnt":0}}"#
+    );
+
+    // Memory is accounted as data is removed too: fill close to the limit, remove, refill.
+    let half = "y".repeat(4_000);
+    let set_half = format!(r#"{{"KV_SET":{{"keys":{{"h":"{half}"}}}}}}"#);
+    assert_eq!(ask(&mut ws, &set_half).await?, r#"{"KV_SET_RSP":{"st":1}}"#);
+    let set_other = format!(r#"{{"KV_SET":{{"keys":{{"h2":"{half}","h3":"{half}"}}}}}}"#);
+    assert_eq!(
+        ask(&mut ws, &set_other).await?,
+        r#"{"KV_SET_RSP":{"st":170}}"#
+    );
+    assert_eq!(
+        ask(&mut ws, r#"{"KV_RMV":{"keys":["h"]}}"#).await?,
+        r#"{"KV_RMV_RSP":{"st":1}}"#
+    );
+    let set_one = format!(r#"{{"KV_SET":{{"keys":{{"h2":"{half}"}}}}}}"#);
+    assert_eq!(ask(&mut ws, &set_one).await?, r#"{"KV_SET_RSP":{"st":1}}"#);
+    assert_eq!(
+        ask(&mut ws, r#"{"KV_KEYS":{}}"#).await?,
+        r#"{"KV_KEYS_RSP":{"st":1,"keys":["h2"]}}"#
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn connection_limit_refuses_upgrade_with_503() -> TestResult {
+    let server = start(|c| c.max_connections = Some(2)).await?;
+    let mut a = connect(server.addr).await?;
+    let mut b = connect(server.addr).await?;
+    // Both are really served (the count is taken at the upgrade, before any request).
+    assert_eq!(
+        ask(&mut a, r#"{"KV_COUNT":{}}"#).await?,
+        r#"{"KV_COUNT_RSP":{"st":1,"cnt":0}}"#
+    );
+    assert_eq!(
+        ask(&mut b, r#"{"KV_COUNT":{}}"#).await?,
+        r#"{"KV_COUNT_RSP":{"st":1,"cnt":0}}"#
+    );
+    assert_eq!(upgrade_status(server.addr, &[]).await?, Some(503));
+    assert_eq!(upgrade_status(server.addr, &[]).await?, Some(503));
+
+    // Closing one frees its slot once the server has seen the close.
+    a.close(None).await?;
+    assert_eq!(close_code(&mut a).await?, None);
+    let mut admitted = false;
+    for _ in 0..100 {
+        if upgrade_status(server.addr, &[]).await?.is_none() {
+            admitted = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(admitted, "a freed slot was never reused");
+    Ok(())
+}
+
+#[tokio::test]
+async fn bulk_token_probing_is_closed_with_1008() -> TestResult {
+    let server = start(|_| {}).await?;
+    let mut ws = connect(server.addr).await?;
+    // 10,001 tokens that name no session: over the default close threshold of 10,000 misses.
+    let tkns: Vec<String> = (1..=10_001u64).map(|t| (t * 7_919).to_string()).collect();
+    let probe = format!(r#"{{"SH_EXISTS":{{"tkns":[{}]}}}}"#, tkns.join(","));
+    assert_eq!(
+        ask(&mut ws, &probe).await?,
+        r#"{"SH_EXISTS_RSP":{"st":1,"exist":[]}}"#
+    );
+    assert_eq!(close_code(&mut ws).await?, Some(CloseCode::Policy));
+
+    // Below the threshold nothing happens.
+    let mut ws = connect(server.addr).await?;
+    let probe = format!(r#"{{"SH_EXISTS":{{"tkns":[{}]}}}}"#, tkns[..500].join(","));
+    ask(&mut ws, &probe).await?;
+    for t in 1..=50 {
+        assert_eq!(
+            ask(&mut ws, &format!(r#"{{"SH_COUNT":{{"tkn":{t}}}}}"#)).await?,
+            r#"{"SH_COUNT_RSP":{"st":100}}"#
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,167 @@
+//! Observability (issue 6): the Prometheus endpoint is scraped and parsed, and its counters
+//! move as commands run; `SV_INFO` carries the PROTOCOL.md §12 members.
+
+mod ops_common;
+
+use ops_common::*;
+
+#[tokio::test]
+async fn counters_move_as_commands_run() -> TestResult {
+    let server = start(|c| c.metrics_addr = "127.0.0.1:0".parse().ok()).await?;
+    let metrics = server.metrics_addr.ok_or("no metrics endpoint")?;
+
+    let before = scrape(metrics).await?;
+    assert_eq!(sample(&before, "sessiondb_connections_open"), Some(0.0));
+    assert_eq!(
+        sample(
+            &before,
+            r#"sessiondb_commands_total{command="KV_SET",status="1"}"#
+        ),
+        None
+    );
+    assert_eq!(
+        sample(&before, "sessiondb_command_duration_seconds_count"),
+        Some(0.0)
+    );
+
+    let mut ws = connect(server.addr).await?;
+    for i in 0..3 {
+        ask(
+            &mut ws,
+            &format!(
+                r#"{{"KV_SET":{{"keys":{{"k{i}":"{}"}}}}}}"#,
+                "v".repeat(100)
+            ),
+        )
+        .await?;
+    }
+    let new = ask_json(&mut ws, r#"{"SH_NEW":{}}"#).await?;
+    let tkn = new["SH_NEW_RSP"]["tkn"].as_u64().ok_or("no token")?;
+    ask(
+        &mut ws,
+        &format!(r#"{{"SH_SET":{{"tkn":{tkn},"keys":{{"a":1}}}}}}"#),
+    )
+    .await?;
+    ask(&mut ws, r#"{"SH_GET":{"tkn":1,"keys":["a"]}}"#).await?;
+    ask(&mut ws, r#"{"KV_NOPE":{}}"#).await?;
+    ask(&mut ws, r#"{"MADE_UP":{}}"#).await?;
+
+    let after = scrape(metrics).await?;
+    let get = |series: &str| sample(&after, series);
+    assert_eq!(get("sessiondb_connections_open"), Some(1.0));
+    assert_eq!(get("sessiondb_connections_total"), Some(1.0));
+    assert_eq!(
+        get(r#"sessiondb_commands_total{command="KV_SET",status="1"}"#),
+        Some(3.0)
+    );
+    assert_eq!(
+        get(r#"sessiondb_commands_total{command="SH_NEW",status="1"}"#),
+        Some(1.0)
+    );
+    assert_eq!(
+        get(r#"sessiondb_commands_total{command="SH_SET",status="1"}"#),
+        Some(1.0)
+    );
+    assert_eq!(
+        get(r#"sessiondb_commands_total{command="SH_GET",status="100"}"#),
+        Some(1.0)
+    );
+    assert_eq!(
+        get(r#"sessiondb_commands_total{command="ERR",status="10"}"#),
+        Some(1.0)
+    );
+    assert_eq!(
+        get(r#"sessiondb_commands_total{command="other",status="10"}"#),
+        Some(1.0)
+    );
+    assert_eq!(get("sessiondb_command_duration_seconds_count"), Some(8.0));
+    assert_eq!(
+        get(r#"sessiondb_command_duration_seconds_bucket{le="+Inf"}"#),
+        Some(8.0)
+    );
+    assert_eq!(get("sessiondb_sessions"), Some(1.0));
+    assert_eq!(get("sessiondb_keys"), Some(4.0));
+    assert!(
+        get("sessiondb_stored_bytes").is_some_and(|b| b >= 300.0),
+        "{after}"
+    );
+    assert!(!after.contains("MADE_UP"));
+
+    drop(ws);
+    // The close is seen by the server asynchronously.
+    let mut open = None;
+    for _ in 0..100 {
+        open = sample(&scrape(metrics).await?, "sessiondb_connections_open");
+        if open == Some(0.0) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(open, Some(0.0));
+    Ok(())
+}
+
+#[tokio::test]
+async fn expired_sessions_and_refusals_are_counted() -> TestResult {
+    let server = start(|c| {
+        c.metrics_addr = "127.0.0.1:0".parse().ok();
+        c.max_connections = Some(1);
+    })
+    .await?;
+    let metrics = server.metrics_addr.ok_or("no metrics endpoint")?;
+    let mut ws = connect(server.addr).await?;
+    assert_eq!(upgrade_status(server.addr, &[]).await?, Some(503));
+    ask(
+        &mut ws,
+        r#"{"SH_NEW":{"expiry":{"duration":1,"deleteSession":true}}}"#,
+    )
+    .await?;
+    let mut expired = None;
+    for _ in 0..150 {
+        let text = scrape(metrics).await?;
+        expired = sample(&text, "sessiondb_sessions_expired_total");
+        if expired == Some(1.0) {
+            assert_eq!(sample(&text, "sessiondb_sessions"), Some(0.0));
+            assert_eq!(
+                sample(
+                    &text,
+                    r#"sessiondb_connections_refused_total{reason="connection_limit"}"#
+                ),
+                Some(1.0)
+            );
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(expired, Some(1.0));
+    Ok(())
+}
+
+#[tokio::test]
+async fn sv_info_carries_the_section_12_members() -> TestResult {
+    let server = start(|_| {}).await?;
+    let mut ws = connect(server.addr).await?;
+    let _other = connect(server.addr).await?;
+    ask(&mut ws, r#"{"KV_SET":{"keys":{"a":1,"b":2}}}"#).await?;
+    let new = ask_json(&mut ws, r#"{"SH_NEW":{}}"#).await?;
+    let tkn = new["SH_NEW_RSP"]["tkn"].as_u64().ok_or("no token")?;
+    ask(
+        &mut ws,
+        &format!(r#"{{"SH_SET":{{"tkn":{tkn},"keys":{{"c":3}}}}}}"#),
+    )
+    .await?;
+    let info = ask_json(&mut ws, r#"{"SV_INFO":{}}"#).await?;
+    let body = &info["SV_INFO_RSP"];
+    assert_eq!(body["st"], 1);
+    assert_eq!(body["serverVersion"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(body["persistEnabled"], true);
+    assert!(body["uptimeSecs"].is_u64(), "{info}");
+    assert_eq!(body["sessions"], 1);
+    assert_eq!(body["keys"], 3);
+    assert_eq!(body["connections"], 2);
+    assert!(
+        body["memoryBytes"].as_u64().is_some_and(|m| m > 0),
+        "{info}"
+    );
+    Ok(())
+}
