@@ -5,6 +5,7 @@
 pub mod fsutil;
 pub mod journal;
 pub mod name;
+pub mod ops;
 pub mod read;
 pub mod write;
 

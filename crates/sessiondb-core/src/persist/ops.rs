@@ -1,0 +1,109 @@
+//! Saves and loads against the live [`Store`]: what `KV_SAVE`, `SH_SAVE`, `KV_LOAD`, `SH_LOAD`
+//! and `--load-name` do, minus the reply rendering (which is the protocol layer's).
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use super::read::{read_dataset, Dataset, LoadError};
+use super::write::{DatasetWriter, SaveError, SessionView};
+use super::SaveKind;
+use crate::clock::Clock;
+use crate::command::Token;
+use crate::store::{Arming, SessionRecord, Store};
+
+/// Saves the whole top-level store as dataset `name` under `root` (the metadata's `start` and
+/// `complete` come from `clock`). Returns the published timestamp directory.
+pub fn save_kv(
+    store: &Store,
+    root: &Path,
+    name: &str,
+    clock: &dyn Clock,
+) -> Result<PathBuf, SaveError> {
+    let now_ms = clock.now_ms();
+    // Snapshot first: the save holds what was acknowledged before it, nothing later.
+    let keys = store.snapshot_kv();
+    let mut w = DatasetWriter::begin(root, name, SaveKind::Keys, now_ms)?;
+    for (k, v) in &keys {
+        w.push_key(k, v)?;
+    }
+    drop(keys);
+    w.finish(clock.now_ms())
+}
+
+/// Saves every live session (or those named in `tkns`) as dataset `name` under `root`,
+/// capturing one shard at a time so no shard lock is held while writing. Due sessions are
+/// expired first (§9.4), at the clock's time when the save starts.
+pub fn save_sessions(
+    store: &Store,
+    root: &Path,
+    name: &str,
+    tkns: Option<&HashSet<Token>>,
+    clock: &dyn Clock,
+) -> Result<PathBuf, SaveError> {
+    let now_ms = clock.now_ms();
+    let mut w = DatasetWriter::begin(root, name, SaveKind::Sessions, now_ms)?;
+    for shard in 0..store.shard_count() {
+        for s in store.snapshot_shard(shard, now_ms, tkns) {
+            w.push_session(&SessionView {
+                tkn: s.tkn,
+                shared: s.shared,
+                name: s.name.as_deref(),
+                expiry: s.expiry,
+                keys: &s.keys,
+            })?;
+        }
+    }
+    w.finish(clock.now_ms())
+}
+
+/// What a load applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Loaded {
+    /// The dataset's kind.
+    pub kind: SaveKind,
+    /// Sessions created (0 for top-level keys).
+    pub sessions: u64,
+    /// Keys stored: top-level keys read, or the keys of the sessions created.
+    pub keys: u64,
+}
+
+/// Loads the newest save of dataset `name` from `root` into `store` (all or nothing: every
+/// file is checked before anything is applied). `want` is the command's kind, `None` at
+/// startup. Sessions are armed to `now_ms` + duration.
+pub fn load(
+    store: &Store,
+    root: &Path,
+    name: &str,
+    want: Option<SaveKind>,
+    now_ms: u64,
+) -> Result<Loaded, LoadError> {
+    match read_dataset(root, name, want)? {
+        Dataset::Keys(keys) => {
+            let keys = store.kv_load(keys);
+            Ok(Loaded {
+                kind: SaveKind::Keys,
+                sessions: 0,
+                keys,
+            })
+        }
+        Dataset::Sessions(sessions) => {
+            let records = sessions
+                .into_iter()
+                .map(|s| SessionRecord {
+                    tkn: s.tkn,
+                    shared: s.shared,
+                    name: s.name,
+                    expiry: s.expiry,
+                    deadline_ms: 0,
+                    keys: s.keys,
+                })
+                .collect();
+            let (sessions, keys) = store.load_sessions(records, now_ms, Arming::FromDuration);
+            Ok(Loaded {
+                kind: SaveKind::Sessions,
+                sessions,
+                keys,
+            })
+        }
+    }
+}

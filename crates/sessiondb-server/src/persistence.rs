@@ -1,0 +1,271 @@
+//! Startup and shutdown of persistence: the persistence root, journal recovery, the journal
+//! itself, `--load-name` / `--load-path`, and the durability wait for `--fsync always`.
+//!
+//! Order at startup (all before the server listens):
+//! 1. create the root if missing and check it is a writable directory; remove leftovers of
+//!    interrupted saves under `.sessiondb-tmp/`;
+//! 2. recover the journal into the store (refusing to start on corruption unless `--repair`);
+//! 3. attach the journal, so everything after this point is logged;
+//! 4. load `--load-name` (journaled like any load);
+//! 5. expire what passed its deadline while the server was down (journaled too).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{bail, Context as _};
+use sessiondb_core::clock::Clock;
+use sessiondb_core::persist::journal::{
+    self, FsyncMode, Journal, JournalError, JournalEvents, JournalOptions,
+};
+use sessiondb_core::persist::{self as core_persist, LoadError, SaveKind, JOURNAL_DIR};
+use sessiondb_core::store::Arming;
+use sessiondb_core::{Store, StoreConfig};
+use tokio::sync::watch;
+use tracing::{error, info, warn};
+
+/// What persistence needs from the configuration.
+#[derive(Debug, Clone)]
+pub struct PersistOptions {
+    /// Saves and the journal are on (`--no-persist` turns both off).
+    pub enabled: bool,
+    /// The persistence root.
+    pub data_dir: PathBuf,
+    /// When the journal is fsynced.
+    pub fsync: FsyncMode,
+    /// Cut a corrupt journal at the damage instead of refusing to start.
+    pub repair: bool,
+    /// Journal size that triggers a compaction.
+    pub compact_bytes: u64,
+    /// Dataset to load at startup.
+    pub load_name: Option<String>,
+    /// Root to load it from instead of `data_dir`.
+    pub load_path: Option<PathBuf>,
+}
+
+/// Lets a connection hold its replies until the changes they acknowledge are durable.
+#[derive(Clone, Default)]
+pub struct Durability {
+    inner: Option<(Arc<Journal>, watch::Receiver<u64>)>,
+}
+
+impl Durability {
+    /// Returns once every change recorded so far is on disk (`--fsync always`); at once in the
+    /// other modes. Called before a batch of replies is flushed: waiting for everything recorded
+    /// (not only this connection's changes) also keeps a client from seeing another client's
+    /// write that a crash could still take back.
+    pub async fn wait(&self) {
+        let Some((journal, rx)) = &self.inner else {
+            return;
+        };
+        let target = journal.appended_seq();
+        if journal.durable_seq() >= target {
+            return;
+        }
+        let mut rx = rx.clone();
+        // An error means the journal is gone (shutdown); the process is ending either way.
+        let _ = rx.wait_for(|durable| *durable >= target).await;
+    }
+}
+
+/// The running persistence machinery.
+pub struct Persistence {
+    journal: Option<Arc<Journal>>,
+    durability: Durability,
+}
+
+impl Persistence {
+    /// The handle connections use to wait for durability.
+    pub fn durability(&self) -> Durability {
+        self.durability.clone()
+    }
+
+    /// Writes and fsyncs everything the journal holds and stops its threads.
+    pub fn shutdown(&self) -> anyhow::Result<()> {
+        if let Some(journal) = &self.journal {
+            journal
+                .shutdown()
+                .context("flushing the journal at shutdown")?;
+            info!("journal flushed and fsynced");
+        }
+        Ok(())
+    }
+}
+
+/// Reports journal events to the log; a writer failure ends the process.
+struct Events {
+    durable: watch::Sender<u64>,
+}
+
+impl JournalEvents for Events {
+    fn durable(&self, seq: u64) {
+        self.durable.send_replace(seq);
+    }
+
+    fn fatal(&self, error: &JournalError) {
+        // Acknowledged writes can no longer be made durable. Carrying on would break the
+        // promise the journal exists for; stopping leaves a journal that recovers to the last
+        // fsync, which is exactly what was acknowledged.
+        error!(%error, "journal write failed; stopping the server");
+        std::process::exit(70);
+    }
+
+    fn warn(&self, message: &str) {
+        warn!("{message}");
+    }
+
+    fn info(&self, message: &str) {
+        info!("{message}");
+    }
+}
+
+/// Builds the store as the options say: recovered from the journal, with the journal attached,
+/// and the startup dataset loaded. Any failure is a reason not to start.
+pub fn open_store(
+    opts: &PersistOptions,
+    store_config: StoreConfig,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<(Arc<Store>, Persistence)> {
+    if opts.load_path.is_some() && opts.load_name.is_none() {
+        bail!("--load-path needs --load-name");
+    }
+    let mut store = Store::new(store_config);
+    let mut journal = None;
+    if opts.enabled {
+        prepare_root(&opts.data_dir)?;
+        let dir = opts.data_dir.join(JOURNAL_DIR);
+        let started = Instant::now();
+        let recovered = journal::recover(&dir, opts.repair).map_err(|e| match e {
+            JournalError::Corrupt { .. } => anyhow::anyhow!("cannot recover the journal: {e}"),
+            other => anyhow::Error::new(other).context("cannot recover the journal"),
+        })?;
+        let report = &recovered.report;
+        if let Some((path, bytes)) = &report.torn_tail {
+            warn!(file = %path.display(), bytes, "journal ended in a torn record (a crash during a write); cut it off");
+        }
+        if let Some((path, offset, dropped)) = &report.repaired {
+            warn!(file = %path.display(), offset, dropped_bytes = dropped, "--repair: cut the corrupt journal; every change after the damage is lost");
+        }
+        let next_index = report.next_index;
+        let (records, segments) = (report.records, report.segments);
+        let (sessions, keys) =
+            store.load_sessions(recovered.sessions, clock.now_ms(), Arming::KeepDeadline);
+        let kv = store.kv_load(recovered.kv);
+        info!(
+            sessions,
+            session_keys = keys,
+            top_level_keys = kv,
+            records,
+            segments,
+            ms = started.elapsed().as_millis() as u64,
+            "journal recovered"
+        );
+        let (tx, rx) = watch::channel(0u64);
+        let j = Journal::open(
+            &dir,
+            next_index,
+            JournalOptions {
+                mode: opts.fsync,
+                compact_bytes: opts.compact_bytes,
+            },
+            Arc::new(Events { durable: tx }),
+        )
+        .context("cannot open the journal")?;
+        store.set_change_sink(Some(j.clone()));
+        journal = Some((j, rx));
+    }
+    if let Some(name) = &opts.load_name {
+        let root = opts.load_path.as_deref().unwrap_or(&opts.data_dir);
+        load_at_startup(&store, root, name, clock.as_ref())?;
+    }
+    // Sessions whose deadline passed while the server was down expire now, before it listens.
+    let expired = store.sweep_expired(clock.now_ms());
+    if expired > 0 {
+        info!(
+            sessions = expired,
+            "expired sessions whose deadline passed while the server was down"
+        );
+    }
+    let store = Arc::new(store);
+    let (journal, durability) = match journal {
+        Some((j, rx)) => {
+            j.start_compactor(Arc::downgrade(&store), clock);
+            let durability = if j.mode() == FsyncMode::Always {
+                Durability {
+                    inner: Some((j.clone(), rx)),
+                }
+            } else {
+                Durability::default()
+            };
+            (Some(j), durability)
+        }
+        None => (None, Durability::default()),
+    };
+    Ok((
+        store,
+        Persistence {
+            journal,
+            durability,
+        },
+    ))
+}
+
+/// Creates the root if missing, checks it is a writable directory, and clears unfinished saves.
+fn prepare_root(root: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(root)
+        .with_context(|| format!("cannot create the persistence root {}", root.display()))?;
+    if !root.is_dir() {
+        bail!("the persistence root {} is not a directory", root.display());
+    }
+    let probe = root.join(core_persist::TMP_DIR);
+    std::fs::create_dir_all(&probe)
+        .with_context(|| format!("the persistence root {} is not writable", root.display()))?;
+    let test = probe.join(format!("write-test-{}", std::process::id()));
+    std::fs::write(&test, b"")
+        .and_then(|()| std::fs::remove_file(&test))
+        .with_context(|| format!("the persistence root {} is not writable", root.display()))?;
+    let removed = core_persist::write::clean_staging(root)
+        .with_context(|| format!("cannot clean {}", probe.display()))?;
+    if removed > 0 {
+        info!(entries = removed, "removed leftovers of interrupted saves");
+    }
+    Ok(())
+}
+
+/// `--load-name` (PROTOCOL.md §15.2): any problem refuses the start, naming dataset and reason.
+fn load_at_startup(
+    store: &Store,
+    root: &Path,
+    name: &str,
+    clock: &dyn Clock,
+) -> anyhow::Result<()> {
+    if !core_persist::is_valid_dataset_name(name) {
+        bail!(
+            "cannot load dataset {name:?}: not an allowed dataset name \
+             (1-128 of A-Z a-z 0-9 _ . -, starting with a letter or digit, no '..')"
+        );
+    }
+    info!(dataset = name, root = %root.display(), "loading dataset");
+    let started = Instant::now();
+    match core_persist::ops::load(store, root, name, None, clock.now_ms()) {
+        Ok(loaded) => {
+            let kind = match loaded.kind {
+                SaveKind::Keys => "top-level keys",
+                SaveKind::Sessions => "sessions",
+            };
+            info!(
+                dataset = name,
+                kind,
+                sessions = loaded.sessions,
+                keys = loaded.keys,
+                ms = started.elapsed().as_millis() as u64,
+                "dataset loaded"
+            );
+            Ok(())
+        }
+        Err(e @ LoadError::Unavailable(_)) => bail!("cannot load {e} (from {})", root.display()),
+        Err(e @ LoadError::Malformed { .. }) => {
+            bail!("cannot load dataset {name:?} from {}: {e}", root.display())
+        }
+    }
+}
