@@ -105,6 +105,8 @@ struct Report {
     server_cpu_util: Option<f64>,
     /// Generator CPU time over wall time, per thread (near 1.0 means the generator was the limit).
     client_cpu_util_per_thread: f64,
+    /// Generator CPU microseconds per request, to compare with the server's.
+    client_cpu_us_per_req: f64,
 }
 
 fn main() {
@@ -280,6 +282,7 @@ fn report(
         server_cpu_us_per_req: server_cpu.map(|c| c * 1e6 / served),
         server_cpu_util: server_cpu.map(|c| c / wall.max(1e-9)),
         client_cpu_util_per_thread: client_cpu / wall.max(1e-9) / threads,
+        client_cpu_us_per_req: client_cpu * 1e6 / served,
     }
 }
 
@@ -310,6 +313,7 @@ fn empty_report(args: &Args, setup_secs: f64) -> Report {
         server_cpu_us_per_req: None,
         server_cpu_util: None,
         client_cpu_util_per_thread: 0.0,
+        client_cpu_us_per_req: 0.0,
     }
 }
 
@@ -348,7 +352,8 @@ fn print_report(r: &Report, json: bool) {
         );
     }
     println!(
-        "  generator CPU: {:.0}% per thread",
+        "  generator CPU: {:.2} us/request, {:.0}% per thread",
+        r.client_cpu_us_per_req,
         r.client_cpu_util_per_thread * 100.0
     );
     if let Some(e) = &r.first_error {
