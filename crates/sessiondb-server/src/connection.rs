@@ -280,6 +280,8 @@ impl Connection {
                 }
                 return end;
             }
+            // With --fsync always, no reply leaves before the changes it acknowledges are on disk.
+            self.ctx.ops.durability.wait().await;
             if let Err(end) = self.write(batch, stop).await {
                 return end;
             }
@@ -434,19 +436,28 @@ impl Connection {
             code,
             reason: Utf8Bytes::from_static(reason),
         };
+        // After an oversized frame or a framing error the stream is no longer at a frame
+        // boundary, so what follows can only be discarded as raw bytes.
+        let framed = !matches!(end, End::TooBig | End::ProtocolViolation);
         let ws = &mut self.ws;
         let closing = async move {
             if ws.close(Some(frame)).await.is_err() {
                 return;
             }
-            let tcp = ws.get_mut();
-            if tcp.shutdown().await.is_err() {
+            // Nothing more goes out after a close frame (tungstenite does not even answer
+            // pings once closing), so half-closing tells the client at once.
+            if ws.get_mut().shutdown().await.is_err() {
                 return;
             }
-            let mut sink = [0u8; 4096];
-            while let Ok(n) = tcp.read(&mut sink).await {
-                if n == 0 {
-                    break;
+            if framed {
+                // Ends at the client's close frame (the handshake is complete) or its EOF.
+                while let Some(Ok(_)) = ws.next().await {}
+            } else {
+                let mut sink = [0u8; 4096];
+                while let Ok(n) = ws.get_mut().read(&mut sink).await {
+                    if n == 0 {
+                        break;
+                    }
                 }
             }
         };

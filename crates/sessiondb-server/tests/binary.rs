@@ -1,0 +1,180 @@
+//! The `sessiondb` binary as a separate process: startup, SIGTERM, and 10,000 idle connections
+//! (a separate process so client and server sockets do not share one open-file limit).
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, ExitStatus, Stdio};
+
+use common::{connect_url, expect, expect_close, HANG_GUARD};
+use futures_util::StreamExt;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+
+/// A running `sessiondb` process and the address it listens on.
+struct Process {
+    child: Child,
+    addr: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Process {
+    /// Starts the binary on a free port and waits for its "listening on" log line.
+    fn start(extra: &[&str]) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_sessiondb"))
+            .args(["--port", "0", "--log-level", "info", "--data-dir"])
+            .arg(dir.path().join("data"))
+            .args(extra)
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn sessiondb");
+        let stderr = child.stderr.take().expect("stderr");
+        let mut lines = BufReader::new(stderr).lines();
+        let addr = loop {
+            let line = lines
+                .next()
+                .expect("sessiondb exited before listening")
+                .expect("read stderr");
+            if let Some(at) = line.find("listening on ws://") {
+                let rest = &line[at + "listening on ws://".len()..];
+                break rest.split_whitespace().next().expect("address").to_owned();
+            }
+        };
+        // Keep draining the log so the server never blocks on a full pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        Self {
+            child,
+            addr,
+            _dir: dir,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("ws://{}/", self.addr)
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    async fn terminate(mut self) -> ExitStatus {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill failed");
+        tokio::task::spawn_blocking(move || self.child.wait().expect("wait"))
+            .await
+            .expect("wait task")
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        // Only matters when a test failed before terminating the server.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+async fn sigterm_closes_connections_with_1001_and_exits_0() {
+    let server = Process::start(&[]);
+    let mut ws = connect_url(&server.url()).await;
+    expect(
+        &mut ws,
+        r#"{"KV_COUNT":{}}"#,
+        r#"{"KV_COUNT_RSP":{"st":1,"cnt":0}}"#,
+    )
+    .await;
+    let exited = tokio::spawn(server.terminate());
+    assert_eq!(expect_close(&mut ws).await, CloseCode::Away);
+    let status = tokio::time::timeout(HANG_GUARD, exited)
+        .await
+        .expect("server did not exit")
+        .expect("wait task");
+    assert_eq!(status.code(), Some(0), "{status}");
+}
+
+#[test]
+fn load_path_without_load_name_refuses_to_start() {
+    let out = Command::new(env!("CARGO_BIN_EXE_sessiondb"))
+        .args(["--port", "0", "--load-path", "/tmp"])
+        .output()
+        .expect("run sessiondb");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--load-name"), "{stderr}");
+}
+
+#[test]
+fn help_and_version_work() {
+    let help = Command::new(env!("CARGO_BIN_EXE_sessiondb"))
+        .arg("--help")
+        .output()
+        .expect("run sessiondb");
+    assert!(help.status.success());
+    let text = String::from_utf8_lossy(&help.stdout);
+    for option in [
+        "--ip",
+        "--port",
+        "--max-message-bytes",
+        "--data-dir",
+        "--no-persist",
+        "--log-level",
+        "--load-name",
+        "--load-path",
+        "--config",
+        "--idle-timeout-secs",
+    ] {
+        assert!(text.contains(option), "{option} missing from --help");
+    }
+    let version = Command::new(env!("CARGO_BIN_EXE_sessiondb"))
+        .arg("--version")
+        .output()
+        .expect("run sessiondb");
+    assert!(version.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&version.stdout).trim(),
+        format!("sessiondb {}", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_idle_connections_and_a_new_client_is_served() {
+    const IDLE: usize = 10_000;
+    // Our side holds 10,000 sockets too.
+    rlimit::increase_nofile_limit(u64::MAX).expect("raise open file limit");
+    let server = Process::start(&["--no-persist"]);
+    let url = server.url();
+    // A small read buffer per client connection: they only sit there.
+    let config = WebSocketConfig::default().read_buffer_size(4096);
+    let idle: Vec<_> = futures_util::stream::iter(0..IDLE)
+        .map(|_| {
+            let url = url.clone();
+            async move {
+                tokio_tungstenite::connect_async_with_config(url.as_str(), Some(config), false)
+                    .await
+                    .map(|(ws, _)| ws)
+            }
+        })
+        .buffer_unordered(64)
+        .collect()
+        .await;
+    let failed = idle.iter().filter(|r| r.is_err()).count();
+    assert_eq!(failed, 0, "{failed} of {IDLE} connections failed");
+
+    let mut fresh = connect_url(&url).await;
+    expect(
+        &mut fresh,
+        r#"{"KV_SET":{"keys":{"still":"here"}}}"#,
+        r#"{"KV_SET_RSP":{"st":1}}"#,
+    )
+    .await;
+    // Every idle connection is still open (and counted) on the server.
+    common::wait_for_connections(&mut fresh, (IDLE + 1) as u64).await;
+    drop(idle);
+    let status = server.terminate().await;
+    assert_eq!(status.code(), Some(0), "{status}");
+}
