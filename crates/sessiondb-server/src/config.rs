@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use clap::parser::ValueSource;
 use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser};
 use serde::Deserialize;
+use sessiondb_core::persist::journal::{FsyncMode, DEFAULT_COMPACT_BYTES};
 
 use crate::auth::{Secret, DEFAULT_MAX_FAILURES};
 
@@ -64,6 +65,12 @@ pub struct Config {
     pub max_connections: Option<usize>,
     /// Address of the Prometheus endpoint (`GET /metrics`); off when `None`.
     pub metrics_addr: Option<SocketAddr>,
+    /// When the journal is fsynced (`--fsync always|everysec|no`).
+    pub fsync: FsyncMode,
+    /// Start even if the journal is corrupt, cutting it at the damage (`--repair`).
+    pub repair: bool,
+    /// Journal bytes since the last snapshot that trigger a compaction.
+    pub journal_compact_bytes: u64,
 }
 
 impl Default for Config {
@@ -87,6 +94,9 @@ impl Default for Config {
             max_memory: None,
             max_connections: None,
             metrics_addr: None,
+            fsync: FsyncMode::EverySec,
+            repair: false,
+            journal_compact_bytes: DEFAULT_COMPACT_BYTES,
         }
     }
 }
@@ -193,6 +203,17 @@ pub struct Cli {
     /// Serve Prometheus metrics (GET /metrics) on this address, e.g. 127.0.0.1:9187 [default: off]
     #[arg(long, value_name = "ADDR:PORT", env = "SESSIONDB_METRICS_ADDR")]
     pub metrics_addr: Option<SocketAddr>,
+    /// When the journal is fsynced: always (reply only once on disk), everysec, or no
+    /// [default: everysec]
+    #[arg(long, value_name = "MODE", env = "SESSIONDB_FSYNC")]
+    pub fsync: Option<FsyncMode>,
+    /// Start even if the journal is corrupt in the middle: cut it there, dropping what follows
+    #[arg(long, env = "SESSIONDB_REPAIR")]
+    pub repair: bool,
+    /// Compact the journal once it has grown by this many bytes since its last snapshot (and at
+    /// least by the snapshot's size) [default: 268435456]
+    #[arg(long, value_name = "BYTES", env = "SESSIONDB_JOURNAL_COMPACT_BYTES")]
+    pub journal_compact_bytes: Option<u64>,
 }
 
 /// `auth-secret` in the file: one secret or a list.
@@ -234,6 +255,9 @@ struct FileConfig {
     max_memory: Option<u64>,
     max_connections: Option<usize>,
     metrics_addr: Option<SocketAddr>,
+    fsync: Option<String>,
+    repair: Option<bool>,
+    journal_compact_bytes: Option<u64>,
 }
 
 impl Config {
@@ -298,6 +322,16 @@ fn resolve(cli: &Cli, matches: &ArgMatches, file: FileConfig) -> Result<Config, 
             "--auth-secret must not be empty".to_owned(),
         ));
     }
+    let repair = if flag_given("repair") {
+        cli.repair
+    } else {
+        file.repair.unwrap_or(d.repair)
+    };
+    let fsync = match (cli.fsync, &file.fsync) {
+        (Some(mode), _) => mode,
+        (None, Some(text)) => text.parse().map_err(ConfigError::Invalid)?,
+        (None, None) => d.fsync,
+    };
     let config = Config {
         ip: cli.ip.or(file.ip).unwrap_or(d.ip),
         port: cli.port.or(file.port).unwrap_or(d.port),
@@ -330,6 +364,12 @@ fn resolve(cli: &Cli, matches: &ArgMatches, file: FileConfig) -> Result<Config, 
         max_memory: cli.max_memory.or(file.max_memory),
         max_connections: cli.max_connections.or(file.max_connections),
         metrics_addr: cli.metrics_addr.or(file.metrics_addr),
+        fsync,
+        repair,
+        journal_compact_bytes: cli
+            .journal_compact_bytes
+            .or(file.journal_compact_bytes)
+            .unwrap_or(d.journal_compact_bytes),
     };
     config.validate()?;
     Ok(config)

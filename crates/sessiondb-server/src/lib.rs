@@ -9,6 +9,7 @@ pub mod connection;
 pub mod limits;
 pub mod metrics;
 pub mod ops;
+pub mod persistence;
 pub mod shutdown;
 pub mod tls;
 pub mod transport;
@@ -19,7 +20,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use sessiondb_core::clock::{Clock, SystemClock};
 use sessiondb_core::store::Limits;
-use sessiondb_core::{Command, Outcome, Store, StoreConfig};
+use sessiondb_core::{Command, Outcome, StoreConfig};
 use sessiondb_proto::{DispatchSettings, Dispatcher};
 use tokio::net::TcpListener;
 
@@ -37,6 +38,7 @@ pub struct Server {
     dispatcher: Arc<Dispatcher>,
     stats: Arc<Stats>,
     ops: ops::Ops,
+    persistence: persistence::Persistence,
 }
 
 impl Server {
@@ -53,14 +55,19 @@ impl Server {
             config.auth_secrets.iter().cloned(),
             config.auth_max_failures,
         ));
-        let store = Arc::new(Store::new(StoreConfig {
-            limits: Limits {
-                max_sessions: config.max_sessions,
-                max_keys_per_session: config.max_keys_per_session,
-                max_memory_bytes: config.max_memory,
+        // Journal recovery and --load-name happen here, before anything listens.
+        let (store, persistence) = persistence::open_store(
+            &persistence::PersistOptions::from_config(&config),
+            StoreConfig {
+                limits: Limits {
+                    max_sessions: config.max_sessions,
+                    max_keys_per_session: config.max_keys_per_session,
+                    max_memory_bytes: config.max_memory,
+                },
+                ..StoreConfig::default()
             },
-            ..StoreConfig::default()
-        }));
+            Arc::new(SystemClock),
+        )?;
         let dispatcher = Dispatcher::with_store(
             DispatchSettings {
                 persist_enabled: config.persist,
@@ -90,12 +97,14 @@ impl Server {
             limiter: limits::ConnectionLimiter::new(config.max_connections),
             probe_policy: limits::ProbePolicy::default(),
             metrics: Arc::new(metrics::Metrics::new(VERSION, Some(gauges))),
+            durability: persistence.durability(),
         };
         Ok(Self {
             config,
             dispatcher: Arc::new(dispatcher),
             stats,
             ops,
+            persistence,
         })
     }
 
@@ -163,7 +172,9 @@ impl Server {
         if let Some(task) = metrics_task {
             task.abort();
         }
-        served
+        // Connections are closed: flush and fsync the journal before returning.
+        let flushed = self.persistence.shutdown();
+        served.and(flushed)
     }
 }
 

@@ -21,4 +21,6 @@ pub struct Ops {
     pub probe_policy: ProbePolicy,
     /// Counters the connections update.
     pub metrics: Arc<Metrics>,
+    /// Holds replies until the changes they acknowledge are durable (`--fsync always`).
+    pub durability: crate::persistence::Durability,
 }

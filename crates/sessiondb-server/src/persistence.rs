@@ -43,6 +43,21 @@ pub struct PersistOptions {
     pub load_path: Option<PathBuf>,
 }
 
+impl PersistOptions {
+    /// The persistence settings of a server configuration.
+    pub fn from_config(config: &crate::Config) -> Self {
+        Self {
+            enabled: config.persist,
+            data_dir: config.data_dir.clone(),
+            fsync: config.fsync,
+            repair: config.repair,
+            compact_bytes: config.journal_compact_bytes,
+            load_name: config.load_name.clone(),
+            load_path: config.load_path.clone(),
+        }
+    }
+}
+
 /// Lets a connection hold its replies until the changes they acknowledge are durable.
 #[derive(Clone, Default)]
 pub struct Durability {
