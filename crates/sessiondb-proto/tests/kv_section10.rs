@@ -1,9 +1,10 @@
 //! PROTOCOL.md §10: the KV_ examples, in the order the document runs them, plus each command's
-//! error replies. Dataset success paths (121/141) belong to the persistence tests.
+//! error replies.
 
 mod common;
 
 use common::{as_set, Harness};
+use serde_json::json;
 
 #[test]
 fn section_10_examples_in_order() {
@@ -51,14 +52,35 @@ fn section_10_examples_in_order() {
         r#"{"KV_SET":{"keys":{"sku:1":{"price":9.5},"sku:2":{"price":12}}}}"#,
         r#"{"KV_SET_RSP":{"st":1}}"#,
     );
+    let saved = h.json(r#"{"KV_SAVE":{"name":"shop-1"}}"#);
+    assert_timed(&saved, "KV_SAVE_RSP", json!({"st":121,"name":"shop-1"}));
     h.expect(
         r#"{"KV_SAVE":{"name":"../etc"}}"#,
         r#"{"KV_SAVE_RSP":{"st":41}}"#,
+    );
+    h.expect(r#"{"KV_CLEAR":{}}"#, r#"{"KV_CLEAR_RSP":{"st":1,"cnt":2}}"#);
+    let loaded = h.json(r#"{"KV_LOAD":{"name":"shop-1"}}"#);
+    assert_timed(
+        &loaded,
+        "KV_LOAD_RSP",
+        json!({"st":141,"name":"shop-1","sessions":0,"keys":2}),
+    );
+    h.expect(
+        r#"{"KV_GET":{"keys":["sku:1","sku:2"]}}"#,
+        r#"{"KV_GET_RSP":{"st":1,"keys":{"sku:1":{"price":9.5},"sku:2":{"price":12}}}}"#,
     );
     h.expect(
         r#"{"KV_LOAD":{"name":"no-such-set"}}"#,
         r#"{"KV_LOAD_RSP":{"st":142,"name":"no-such-set"}}"#,
     );
+}
+
+/// A reply equal to `expected` plus a uint `duration` (milliseconds, value not predictable).
+fn assert_timed(reply: &serde_json::Value, name: &str, mut expected: serde_json::Value) {
+    let duration = reply[name]["duration"].as_u64();
+    assert!(duration.is_some(), "{reply}");
+    expected["duration"] = json!(duration);
+    assert_eq!(reply, &json!({ name: expected }));
 }
 
 #[test]

@@ -221,7 +221,21 @@ fn section_11_examples_in_order() {
         r#"{"SH_INFO_ALL_RSP":{"st":1,"totalSessions":0,"totalKeys":0}}"#,
     );
 
-    // 11.9 SH_SAVE: validation only (the save itself is the persistence tests').
+    // 11.9 SH_SAVE
+    let t4 = h.new_session(r#"{"SH_NEW":{}}"#);
+    ex(
+        &mut h,
+        format!(r#"{{"SH_SET":{{"tkn":{t4},"keys":{{"a":10,"b":"x"}}}}}}"#),
+        r#"{"SH_SET_RSP":{"st":1}}"#,
+    );
+    let saved = h.json(r#"{"SH_SAVE":{"name":"sessions-1"}}"#);
+    assert_eq!(reply_st(&saved, "SH_SAVE_RSP"), 121, "{saved}");
+    assert!(
+        saved["SH_SAVE_RSP"]["duration"].as_u64().is_some(),
+        "{saved}"
+    );
+    assert_eq!(saved["SH_SAVE_RSP"]["name"], json!("sessions-1"));
+    assert_eq!(saved["SH_SAVE_RSP"].as_object().map(|o| o.len()), Some(3));
     h.expect(
         r#"{"SH_SAVE":{"name":"sel","tkns":[]}}"#,
         r#"{"SH_SAVE_RSP":{"st":42}}"#,
@@ -231,7 +245,24 @@ fn section_11_examples_in_order() {
         r#"{"SH_SAVE_RSP":{"st":41}}"#,
     );
 
-    // 11.10 SH_LOAD: the failure forms.
+    // 11.10 SH_LOAD
+    h.expect(
+        r#"{"SH_END_ALL":{}}"#,
+        r#"{"SH_END_ALL_RSP":{"st":1,"cnt":1}}"#,
+    );
+    h.expect(
+        r#"{"SH_LOAD":{"name":"sessions-1"}}"#,
+        r#"{"SH_LOAD_RSP":{"st":141,"name":"sessions-1","sessions":1,"keys":2}}"#,
+    );
+    ex(
+        &mut h,
+        format!(r#"{{"SH_GET":{{"tkn":{t4},"keys":["a","b"]}}}}"#),
+        r#"{"SH_GET_RSP":{"st":1,"keys":{"a":10,"b":"x"}}}"#,
+    );
+    h.expect(
+        r#"{"SH_LOAD":{"name":"sessions-1"}}"#,
+        r#"{"SH_LOAD_RSP":{"st":141,"name":"sessions-1","sessions":0,"keys":0}}"#,
+    );
     h.expect(
         r#"{"SH_LOAD":{"name":"nope"}}"#,
         r#"{"SH_LOAD_RSP":{"st":142,"name":"nope"}}"#,
