@@ -413,6 +413,7 @@ impl Connection {
     async fn keepalive(&mut self, stop: &mut watch::Receiver<bool>) -> Option<End> {
         if let Some(idle) = self.ctx.idle_timeout {
             if self.last_rx.elapsed() >= idle {
+                self.ctx.ops.metrics.refused(Refusal::Idle);
                 return Some(self.close(End::Idle).await);
             }
         }
