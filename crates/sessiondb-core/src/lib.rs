@@ -16,5 +16,5 @@ pub mod value;
 
 pub use change::{Change, ChangeSink};
 pub use command::{Command, Entries, Expiry, Keys, Outcome, SessionInfo, Token};
-pub use store::{Arming, Limits, SessionRecord, Store, StoreConfig};
+pub use store::{Arming, Limits, SessionRecord, Store, StoreConfig, SweepReport};
 pub use value::Value;
