@@ -57,6 +57,18 @@ impl Process {
         format!("ws://{}/", self.addr)
     }
 
+    /// The server's resident memory, from `/proc/PID/status`.
+    fn resident_bytes(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("read /proc status");
+        let kib: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmRSS");
+        kib * 1024
+    }
+
     /// Sends SIGTERM and waits for the exit status.
     async fn terminate(mut self) -> ExitStatus {
         let status = Command::new("kill")
@@ -174,6 +186,14 @@ async fn ten_thousand_idle_connections_and_a_new_client_is_served() {
     .await;
     // Every idle connection is still open (and counted) on the server.
     common::wait_for_connections(&mut fresh, (IDLE + 1) as u64).await;
+    // Per-connection buffers are small: 128 KiB read buffers (tungstenite's default) would
+    // need well over 1 GiB here.
+    let rss = server.resident_bytes();
+    eprintln!(
+        "server resident memory with {IDLE} idle connections: {} MiB",
+        rss >> 20
+    );
+    assert!(rss < 512 << 20, "server uses {} MiB", rss >> 20);
     drop(idle);
     let status = server.terminate().await;
     assert_eq!(status.code(), Some(0), "{status}");
