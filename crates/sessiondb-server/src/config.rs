@@ -400,7 +400,7 @@ impl Config {
             ));
         }
         if let Some(name) = &self.load_name {
-            if !is_allowed_dataset_name(name) {
+            if !sessiondb_proto::dataset_name_allowed(name) {
                 return Err(ConfigError::Invalid(format!(
                     "--load-name {name:?} is not an allowed dataset name \
                      (1-128 of [A-Za-z0-9_.-], starting with a letter or digit, no \"..\")"
@@ -414,20 +414,6 @@ impl Config {
     pub fn load_root(&self) -> &Path {
         self.load_path.as_deref().unwrap_or(&self.data_dir)
     }
-}
-
-/// PROTOCOL.md §13.2: `^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$` and no `..`.
-pub fn is_allowed_dataset_name(name: &str) -> bool {
-    let bytes = name.as_bytes();
-    let Some(first) = bytes.first() else {
-        return false;
-    };
-    first.is_ascii_alphanumeric()
-        && bytes.len() <= 128
-        && bytes
-            .iter()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
-        && !name.contains("..")
 }
 
 #[cfg(test)]
@@ -573,25 +559,6 @@ mod tests {
                 Err(ConfigError::Cli(e)) => assert!(!e.use_stderr(), "{arg}: {e}"),
                 other => panic!("{arg}: {other:?}"),
             }
-        }
-    }
-
-    #[test]
-    fn dataset_names_follow_protocol_13_2() {
-        for ok in [
-            "users",
-            "shop-1",
-            "2024.12.22_backup",
-            "a",
-            &"a".repeat(128),
-        ] {
-            assert!(is_allowed_dataset_name(ok), "{ok}");
-        }
-        let long = "a".repeat(129);
-        for bad in [
-            "", "../etc", ".hidden", "a..b", "a/b", "a b", "é", "-a", &long,
-        ] {
-            assert!(!is_allowed_dataset_name(bad), "{bad}");
         }
     }
 
