@@ -98,6 +98,13 @@ impl DeadlineIndex {
         self.heap.len() > 2 * sessions + 1024
     }
 
+    /// Returns memory after a mass expiry emptied most of the heap.
+    pub fn shrink_if_sparse(&mut self) {
+        if self.heap.capacity() > 4 * self.heap.len() + 1024 {
+            self.heap.shrink_to(2 * self.heap.len());
+        }
+    }
+
     /// Rebuilds the index from the shard's sessions, dropping every stale entry (O(n)).
     pub fn rebuild<'a>(&mut self, sessions: impl Iterator<Item = (Token, &'a mut Session)>) {
         let mut entries = std::mem::take(&mut self.heap).into_vec();

@@ -309,8 +309,11 @@ impl Store {
                         }
                     }
                     full_batch = popped == SWEEP_BATCH;
-                    if !full_batch && index.needs_compaction(table.len()) {
-                        index.rebuild(table.iter_mut().map(|(t, s)| (*t, s)));
+                    if !full_batch {
+                        if index.needs_compaction(table.len()) {
+                            index.rebuild(table.iter_mut().map(|(t, s)| (*t, s)));
+                        }
+                        index.shrink_if_sparse();
                     }
                     report.lock_holds += 1;
                     report.longest_hold = report.longest_hold.max(held_since.elapsed());
