@@ -142,6 +142,7 @@ fi
     echo "Servers pinned to CPU $SERVER_CPU, generator to CPU $GEN_CPU ($GEN_THREADS thread);" \
         "$CONNS connections, ${DURATION}s per run, $ROUNDS interleaved rounds," \
         "$SESSIONS sessions, ${VALUE_SIZE}-byte values"
+    echo "Load average at the start: $(cut -d' ' -f1-3 /proc/loadavg)"
 } | tee "$OUT/machine.txt"
 
 # ---- memory: bytes per session -----------------------------------------------------------------
@@ -202,9 +203,9 @@ run_one() { # label target url pid workload pipeline round
         echo "bench.sh: $1 $5 pipeline $6 failed (exit $rc)" >&2
         return
     fi
-    echo "$json" | jq -c --arg label "$1" --argjson round "$7" '. + {label: $label, round: $round}' >>"$RESULTS"
-    echo "$json" | jq -r --arg label "$1" --argjson round "$7" \
-        '"round \($round) \($label) \(.workload) p\(.pipeline): \(.rps | floor) req/s, p99 \(.latency_us.p99) us, errors \(.errors)"' >&2
+    echo "$json" | jq -c --arg lab "$1" --argjson rnd "$7" '. + {"label": $lab, "round": $rnd}' >>"$RESULTS"
+    echo "$json" | jq -r --arg lab "$1" --argjson rnd "$7" \
+        '"round \($rnd) \($lab) \(.workload) p\(.pipeline): \(.rps | floor) req/s, p99 \(.latency_us.p99) us, errors \(.errors)"' >&2
 }
 
 for round in $(seq "$ROUNDS"); do
@@ -231,6 +232,8 @@ if [ "$SCALING" = 1 ]; then
 fi
 
 # ---- medians ----------------------------------------------------------------------------------
+echo "Load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) (other processes share these cores)" \
+    | tee -a "$OUT/machine.txt"
 python3 - "$RESULTS" >"$OUT/table.md" <<'PY'
 import json, statistics, sys
 from collections import defaultdict
@@ -285,6 +288,8 @@ if scaling:
         print(f"| get | {p} | {num(a)} | {num(b)} | {ratio(b, a)} | {num(u, '{:.0%}')} |")
 PY
 {
+    cat "$OUT/machine.txt"
+    echo
     cat "$OUT/table.md"
     [ -f "$OUT/memory.md" ] && cat "$OUT/memory.md"
 } | tee "$OUT/report.md"
