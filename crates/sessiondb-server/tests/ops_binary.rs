@@ -45,7 +45,7 @@ async fn secret_from_environment_works_and_is_never_logged() -> TestResult {
     let log = Arc::new(Mutex::new(Vec::<String>::new()));
     let (tx, rx) = tokio::sync::oneshot::channel::<String>();
     let sink = Arc::clone(&log);
-    std::thread::spawn(move || {
+    let reader = std::thread::spawn(move || {
         let mut tx = Some(tx);
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
             if let Some(at) = line.find("listening on ws://") {
@@ -81,10 +81,11 @@ async fn secret_from_environment_works_and_is_never_logged() -> TestResult {
         upgrade_status(addr, &[("Authorization", "Bearer wrong")]).await?,
         Some(401)
     );
-    // The server logs each request at debug level; the SV_AUTH one must have been logged
-    // before its reply, so every line that could show the secret is in by now.
+    // Killing the server closes its stderr; the reader then sees EOF, so after the join
+    // every line the server wrote has been collected.
     drop(ws);
     drop(child);
+    reader.join().map_err(|_| "log reader panicked")?;
     let log = log.lock().map_err(|_| "log poisoned")?.clone();
     assert!(
         log.iter().any(|l| l.contains("SV_AUTH")),
