@@ -441,3 +441,22 @@ fn needs_compaction_follows_the_threshold() {
     journal.shutdown().expect("shutdown");
     assert_eq!(recovered_state(dir.path()), state(&store));
 }
+
+#[test]
+fn a_damaged_length_in_the_last_segment_is_corruption_not_a_torn_tail() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (store, journal) = open(dir.path(), FsyncMode::Always, u64::MAX);
+    workload(&store);
+    journal.shutdown().expect("shutdown");
+    drop(journal);
+    let seg = last_segment(dir.path());
+    let mut bytes = fs::read(&seg).expect("read");
+    // Make the first record claim to run past the end of the file: valid records follow it.
+    let past_the_end = (bytes.len() as u32).to_le_bytes();
+    bytes[8..12].copy_from_slice(&past_the_end);
+    fs::write(&seg, &bytes).expect("write");
+    match recover(dir.path(), false) {
+        Err(JournalError::Corrupt { offset: 8, .. }) => {}
+        other => panic!("expected corruption at byte 8, got {other:?}"),
+    }
+}

@@ -299,13 +299,7 @@ fn replay_file(
                 report.records += 1;
                 off += n;
             }
-            Frame::Incomplete if is_last => {
-                let dropped = (bytes.len() - off) as u64;
-                cut(path, off as u64)?;
-                report.torn_tail = Some((path.to_path_buf(), dropped));
-                return Ok(Replayed::Complete);
-            }
-            Frame::Corrupt(_) if is_last && is_torn(&bytes[off..]) => {
+            Frame::Incomplete | Frame::Corrupt(_) if is_last && is_torn(&bytes[off..]) => {
                 let dropped = (bytes.len() - off) as u64;
                 cut(path, off as u64)?;
                 report.torn_tail = Some((path.to_path_buf(), dropped));
@@ -326,18 +320,15 @@ fn replay_file(
     }
 }
 
-/// A damaged record at the very end of the log is a write the crash interrupted: its declared
-/// length reaches exactly the end of the file, or everything from it on is zeros (a file system
-/// that extended the file before the data reached the disk).
+/// A damaged record at the very end of the log is a write the crash interrupted when no valid
+/// record follows it. A damaged length field can make a record in the middle look like it runs
+/// past the end, so "runs past the end" alone is not enough: scan the rest for any record that
+/// decodes with a matching checksum (a false match has odds of about 2^-32 per position).
 fn is_torn(rest: &[u8]) -> bool {
     if rest.iter().all(|&b| b == 0) {
         return true;
     }
-    if rest.len() >= 4 {
-        let len = u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
-        return super::record::FRAME_HEADER.saturating_add(len) == rest.len();
-    }
-    false
+    !(1..rest.len()).any(|o| matches!(decode(&rest[o..]), Frame::Record(..)))
 }
 
 /// Corruption before the end of the log: refuse, or with `repair` cut the file there.

@@ -1,0 +1,176 @@
+//! A damaged journal at startup, with the real binary: a torn last record is cut with a warning
+//! and the server starts; corruption in the middle makes it refuse to start with a clear error,
+//! unless `--repair`, which cuts the journal there and reports how much was dropped.
+
+mod common;
+
+use std::fs;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use common::{connect_url, request, token};
+
+/// Starts the binary; returns its address and the log lines up to "listening", or the exit
+/// status and the whole log if it exited instead.
+fn start(
+    data: &Path,
+    extra: &[&str],
+) -> Result<(std::process::Child, String, Vec<String>), (i32, Vec<String>)> {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sessiondb"))
+        .args([
+            "--port",
+            "0",
+            "--log-level",
+            "info",
+            "--fsync",
+            "always",
+            "--data-dir",
+        ])
+        .arg(data)
+        .args(extra)
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn sessiondb");
+    let stderr = child.stderr.take().expect("stderr");
+    let mut lines = BufReader::new(stderr).lines();
+    let mut log = Vec::new();
+    loop {
+        match lines.next() {
+            Some(Ok(line)) => {
+                if let Some(at) = line.find("listening on ws://") {
+                    let addr = line[at + "listening on ws://".len()..]
+                        .split_whitespace()
+                        .next()
+                        .expect("address")
+                        .to_owned();
+                    log.push(line);
+                    std::thread::spawn(move || lines.for_each(drop));
+                    return Ok((child, addr, log));
+                }
+                log.push(line);
+            }
+            _ => {
+                let status = child.wait().expect("wait");
+                return Err((status.code().unwrap_or(-1), log));
+            }
+        }
+    }
+}
+
+/// Writes `n` single-key sessions through a server, kills it with SIGKILL, returns the tokens.
+async fn populate(data: &Path, n: usize) -> Vec<u64> {
+    let (mut child, addr, _) = start(data, &[]).expect("first start");
+    let mut ws = connect_url(&format!("ws://{addr}/")).await;
+    let mut tokens = Vec::new();
+    for i in 0..n {
+        let tkn = token(&request(&mut ws, r#"{"SH_NEW":{}}"#).await);
+        request(
+            &mut ws,
+            &format!(r#"{{"SH_SET":{{"tkn":{tkn},"keys":{{"i":{i}}}}}}}"#),
+        )
+        .await;
+        tokens.push(tkn);
+    }
+    child.kill().expect("kill");
+    let _ = child.wait();
+    tokens
+}
+
+fn only_segment(data: &Path) -> PathBuf {
+    let mut segs: Vec<PathBuf> = fs::read_dir(data.join(".journal"))
+        .expect("journal dir")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("seg-"))
+        })
+        .collect();
+    segs.sort();
+    // The last start created an empty segment after the one holding the writes.
+    segs.into_iter()
+        .find(|p| fs::metadata(p).map(|m| m.len() > 8).unwrap_or(false))
+        .expect("a segment with records")
+}
+
+async fn live(addr: &str, tokens: &[u64]) -> usize {
+    let mut ws = connect_url(&format!("ws://{addr}/")).await;
+    let list: Vec<String> = tokens.iter().map(u64::to_string).collect();
+    let reply = request(
+        &mut ws,
+        &format!(r#"{{"SH_EXISTS":{{"tkns":[{}]}}}}"#, list.join(",")),
+    )
+    .await;
+    reply["SH_EXISTS_RSP"]["exist"]
+        .as_array()
+        .map(Vec::len)
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn torn_tail_is_cut_with_a_warning_and_the_server_starts() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let tokens = populate(&data, 20).await;
+    let seg = only_segment(&data);
+    let mut f = fs::OpenOptions::new()
+        .append(true)
+        .open(&seg)
+        .expect("open");
+    f.write_all(&[200, 0, 0, 0, 1, 2, 3, 4, 6, 9])
+        .expect("append half a record");
+    drop(f);
+    let (mut child, addr, log) = start(&data, &[]).expect("a torn tail must not stop the start");
+    assert!(log.iter().any(|l| l.contains("torn record")), "{log:?}");
+    assert_eq!(live(&addr, &tokens).await, 20);
+    child.kill().expect("kill");
+    let _ = child.wait();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn corruption_in_the_middle_refuses_to_start_unless_repair() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let tokens = populate(&data, 20).await;
+    let seg = only_segment(&data);
+    let mut bytes = fs::read(&seg).expect("read");
+    // Damage a byte in the middle of the log (records follow it).
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x5a;
+    fs::write(&seg, &bytes).expect("write");
+    let (code, log) = match start(&data, &[]) {
+        Ok((mut child, _, log)) => {
+            let _ = child.kill();
+            panic!("the server started on a corrupt journal: {log:#?}");
+        }
+        Err(e) => e,
+    };
+    assert_ne!(code, 0);
+    let text = log.join("\n");
+    assert!(
+        text.contains("corrupt") && text.contains("--repair"),
+        "{text}"
+    );
+    let (mut child, addr, log) = start(&data, &["--repair"]).expect("--repair starts");
+    assert!(
+        log.iter()
+            .any(|l| l.contains("--repair") && l.contains("dropped_bytes")),
+        "{log:?}"
+    );
+    let survivors = live(&addr, &tokens).await;
+    assert!(
+        survivors > 0 && survivors < 20,
+        "{survivors} sessions survived the cut"
+    );
+    child.kill().expect("kill");
+    let _ = child.wait();
+    // After the repair the journal is clean: a plain start works and keeps the survivors.
+    let (mut child, addr, _) = start(&data, &[]).expect("clean start after repair");
+    assert_eq!(live(&addr, &tokens).await, survivors);
+    child.kill().expect("kill");
+    let _ = child.wait();
+}
