@@ -11,12 +11,12 @@ use std::process::{Command, Stdio};
 
 use common::{connect_url, request, token};
 
+/// A started server (process, address, log so far) or a failed start (exit code, whole log).
+type Started = Result<(std::process::Child, String, Vec<String>), (i32, Vec<String>)>;
+
 /// Starts the binary; returns its address and the log lines up to "listening", or the exit
 /// status and the whole log if it exited instead.
-fn start(
-    data: &Path,
-    extra: &[&str],
-) -> Result<(std::process::Child, String, Vec<String>), (i32, Vec<String>)> {
+fn start(data: &Path, extra: &[&str]) -> Started {
     let mut child = Command::new(env!("CARGO_BIN_EXE_sessiondb"))
         .args([
             "--port",
