@@ -157,7 +157,12 @@ fn help_and_version_work() {
 async fn ten_thousand_idle_connections_and_a_new_client_is_served() {
     const IDLE: usize = 10_000;
     // Our side holds 10,000 sockets too.
-    rlimit::increase_nofile_limit(u64::MAX).expect("raise open file limit");
+    let limit = rlimit::increase_nofile_limit(u64::MAX).expect("raise open file limit");
+    assert!(
+        limit > IDLE as u64 + 100,
+        "this test needs an open-file hard limit above {}, it is {limit}",
+        IDLE + 100
+    );
     let server = Process::start(&["--no-persist"]);
     let url = server.url();
     // A small read buffer per client connection: they only sit there.
