@@ -280,6 +280,8 @@ impl Connection {
                 }
                 return end;
             }
+            // With --fsync always, no reply leaves before the changes it acknowledges are on disk.
+            self.ctx.ops.durability.wait().await;
             if let Err(end) = self.write(batch, stop).await {
                 return end;
             }
