@@ -42,17 +42,31 @@ pub fn save_sessions(
 ) -> Result<PathBuf, SaveError> {
     let now_ms = clock.now_ms();
     let mut w = DatasetWriter::begin(root, name, SaveKind::Sessions, now_ms)?;
-    for shard in 0..store.shard_count() {
-        for s in store.snapshot_shard(shard, now_ms, tkns) {
-            w.push_session(&SessionView {
-                tkn: s.tkn,
-                shared: s.shared,
-                name: s.name.as_deref(),
-                expiry: s.expiry,
-                keys: &s.keys,
-            })?;
+    // Capture and encoding overlap: one thread captures shards while this one writes the
+    // previous shard. The bounded channel keeps at most two captured shards in memory.
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<crate::store::SessionRecord>>(1);
+    std::thread::scope(|scope| {
+        scope.spawn(move || {
+            for shard in 0..store.shard_count() {
+                // The writer stopped (an error): stop capturing.
+                if tx.send(store.snapshot_shard(shard, now_ms, tkns)).is_err() {
+                    return;
+                }
+            }
+        });
+        for records in rx {
+            for s in &records {
+                w.push_session(&SessionView {
+                    tkn: s.tkn,
+                    shared: s.shared,
+                    name: s.name.as_deref(),
+                    expiry: s.expiry,
+                    keys: &s.keys,
+                })?;
+            }
         }
-    }
+        Ok::<(), SaveError>(())
+    })?;
     w.finish(clock.now_ms())
 }
 

@@ -105,24 +105,87 @@ pub fn read_dataset(root: &Path, name: &str, want: Option<SaveKind>) -> Result<D
     let files = digit_entries(&data_dir, |t| t.is_file())
         .map_err(|e| unavailable(format!("cannot list {}: {e}", data_dir.display())))?;
 
+    // Files are independent: parse them on every core, then join them in file order.
+    let parsed = parse_files(&data_dir, &files, kind);
     let mut dataset = match kind {
         SaveKind::Keys => Dataset::Keys(Vec::new()),
         SaveKind::Sessions => Dataset::Sessions(Vec::new()),
     };
-    for file in &files {
-        let malformed = |reason: String| LoadError::Malformed {
-            file: file.clone(),
-            reason,
-        };
-        let text = read_text(&data_dir.join(file)).map_err(malformed)?;
-        let doc = json::parse(&text).map_err(|e| malformed(format!("invalid JSON: {e}")))?;
-        match &mut dataset {
-            Dataset::Keys(keys) => collect_keys(&doc, keys),
-            Dataset::Sessions(sessions) => collect_sessions(&doc, sessions),
+    for part in parsed {
+        match (&mut dataset, part?) {
+            (Dataset::Keys(all), Dataset::Keys(mut some)) => all.append(&mut some),
+            (Dataset::Sessions(all), Dataset::Sessions(mut some)) => all.append(&mut some),
+            // parse_file returns the kind it was asked for.
+            _ => {}
         }
-        .map_err(malformed)?;
     }
     Ok(dataset)
+}
+
+/// Parses `files` (in `data_dir`) on up to one thread per core; results are in `files` order.
+fn parse_files(
+    data_dir: &Path,
+    files: &[String],
+    kind: SaveKind,
+) -> Vec<Result<Dataset, LoadError>> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(files.len());
+    if threads <= 1 {
+        return files
+            .iter()
+            .map(|f| parse_file(data_dir, f, kind))
+            .collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut results: Vec<Option<Result<Dataset, LoadError>>> = files.iter().map(|_| None).collect();
+    let done = std::sync::Mutex::new(&mut results);
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(file) = files.get(i) else { break };
+                let result = parse_file(data_dir, file, kind);
+                // A poisoned lock means another parser panicked; its slot stays empty.
+                let mut slots = done.lock().unwrap_or_else(|p| p.into_inner());
+                slots[i] = Some(result);
+            });
+        }
+    });
+    results
+        .into_iter()
+        .zip(files)
+        .map(|(r, file)| {
+            r.unwrap_or_else(|| {
+                Err(LoadError::Malformed {
+                    file: file.clone(),
+                    reason: "parser failed".to_owned(),
+                })
+            })
+        })
+        .collect()
+}
+
+/// Reads and checks one data file.
+fn parse_file(data_dir: &Path, file: &str, kind: SaveKind) -> Result<Dataset, LoadError> {
+    let malformed = |reason: String| LoadError::Malformed {
+        file: file.to_owned(),
+        reason,
+    };
+    let text = read_text(&data_dir.join(file)).map_err(malformed)?;
+    let doc = json::parse(&text).map_err(|e| malformed(format!("invalid JSON: {e}")))?;
+    match kind {
+        SaveKind::Keys => {
+            let mut keys = Vec::new();
+            collect_keys(&doc, &mut keys).map_err(malformed)?;
+            Ok(Dataset::Keys(keys))
+        }
+        SaveKind::Sessions => {
+            let mut sessions = Vec::new();
+            collect_sessions(&doc, &mut sessions).map_err(malformed)?;
+            Ok(Dataset::Sessions(sessions))
+        }
+    }
 }
 
 fn kind_label(kind: SaveKind) -> &'static str {

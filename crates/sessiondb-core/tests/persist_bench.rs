@@ -1,0 +1,196 @@
+//! Persistence figures for BENCHMARKS.md (ignored by default; run in release mode):
+//!
+//! ```text
+//! cargo test --release -p sessiondb-core --test persist_bench -- --ignored --nocapture
+//! ```
+//!
+//! Save and load of 1,000,000 sessions × 5 keys, the longest a concurrent `SH_GET` waited
+//! during the save, and journal recovery of the same store.
+
+use std::borrow::Cow;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use sessiondb_core::clock::{Clock, SystemClock};
+use sessiondb_core::persist::journal::{
+    self, FsyncMode, Journal, JournalError, JournalEvents, JournalOptions,
+};
+use sessiondb_core::persist::{ops, SaveKind};
+use sessiondb_core::store::{Arming, SessionRecord};
+use sessiondb_core::{Command, Expiry, Store, StoreConfig, Value};
+
+const SESSIONS: u64 = 1_000_000;
+
+struct Quiet;
+impl JournalEvents for Quiet {
+    fn durable(&self, _: u64) {}
+    fn fatal(&self, e: &JournalError) {
+        panic!("journal failed: {e}");
+    }
+    fn warn(&self, _: &str) {}
+    fn info(&self, _: &str) {}
+}
+
+fn records() -> Vec<SessionRecord> {
+    (1..=SESSIONS)
+        .map(|t| SessionRecord {
+            tkn: t.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1,
+            shared: false,
+            name: None,
+            expiry: Expiry::default(),
+            deadline_ms: u64::MAX,
+            keys: (0..5)
+                .map(|k| {
+                    (
+                        format!("key{k}"),
+                        Value::from_json_unchecked(&format!("\"value-{k}-{t}\"")),
+                    )
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+fn dir_bytes(path: &std::path::Path) -> u64 {
+    std::fs::read_dir(path)
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .map(|e| {
+                    let p = e.path();
+                    if p.is_dir() {
+                        dir_bytes(&p)
+                    } else {
+                        e.metadata().map(|m| m.len()).unwrap_or(0)
+                    }
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+fn mb_s(bytes: u64, d: Duration) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0) / d.as_secs_f64()
+}
+
+#[test]
+#[ignore = "benchmark: run in release mode with --ignored --nocapture"]
+fn save_load_and_recover_a_million_sessions() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = SystemClock;
+    let store = Arc::new(Store::new(StoreConfig::default()));
+    let recs = records();
+    let probe = recs[SESSIONS as usize / 2].tkn;
+    store.load_sessions(recs, clock.now_ms(), Arming::KeepDeadline);
+
+    // A client reading one session in a loop while the save runs: its longest wait.
+    let stop = Arc::new(AtomicBool::new(false));
+    let reader = {
+        let (store, stop) = (Arc::clone(&store), Arc::clone(&stop));
+        std::thread::spawn(move || {
+            let mut worst = Duration::ZERO;
+            let mut n = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                let t = Instant::now();
+                store.execute(
+                    Command::ShGet {
+                        tkn: Some(probe),
+                        keys: vec![Cow::Borrowed("key1")],
+                    },
+                    SystemClock.now_ms(),
+                );
+                worst = worst.max(t.elapsed());
+                n += 1;
+            }
+            (worst, n)
+        })
+    };
+    let t = Instant::now();
+    let saved = ops::save_sessions(&store, dir.path(), "bench", None, &clock).expect("save");
+    let save_time = t.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    let (worst_get, gets) = reader.join().expect("reader");
+    let bytes = dir_bytes(&saved);
+    let files = std::fs::read_dir(saved.join("data"))
+        .map(|rd| rd.count())
+        .unwrap_or(0);
+    println!(
+        "SH_SAVE 1M x 5 keys: {:.3} s, {} bytes in {} files, {:.0} MB/s; concurrent SH_GET: {} calls, worst {:.2} ms",
+        save_time.as_secs_f64(),
+        bytes,
+        files,
+        mb_s(bytes, save_time),
+        gets,
+        worst_get.as_secs_f64() * 1000.0
+    );
+
+    // Where the time goes: capture alone, and parse alone.
+    let t = Instant::now();
+    let captured: usize = (0..store.shard_count())
+        .map(|i| store.snapshot_shard(i, clock.now_ms(), None).len())
+        .sum();
+    println!(
+        "  capture only (snapshot_shard x all): {:.3} s for {captured}",
+        t.elapsed().as_secs_f64()
+    );
+    let t = Instant::now();
+    let parsed = sessiondb_core::persist::read_dataset(dir.path(), "bench", None).expect("read");
+    println!("  read + parse only: {:.3} s", t.elapsed().as_secs_f64());
+    drop(parsed);
+
+    let fresh = Store::new(StoreConfig::default());
+    let t = Instant::now();
+    let loaded = ops::load(
+        &fresh,
+        dir.path(),
+        "bench",
+        Some(SaveKind::Sessions),
+        clock.now_ms(),
+    )
+    .expect("load");
+    let load_time = t.elapsed();
+    assert_eq!((loaded.sessions, loaded.keys), (SESSIONS, SESSIONS * 5));
+    println!(
+        "SH_LOAD 1M x 5 keys: {:.3} s, {:.0} MB/s",
+        load_time.as_secs_f64(),
+        mb_s(bytes, load_time)
+    );
+    drop(fresh);
+
+    // Journal: the same million sessions written as a log, then recovered.
+    let jdir = dir.path().join(".journal");
+    let recovered = journal::recover(&jdir, false).expect("empty recover");
+    let journal = Journal::open(
+        &jdir,
+        recovered.report.next_index,
+        JournalOptions {
+            mode: FsyncMode::EverySec,
+            compact_bytes: u64::MAX,
+        },
+        Arc::new(Quiet),
+    )
+    .expect("journal");
+    let mut logged = Store::new(StoreConfig::default());
+    logged.set_change_sink(Some(journal.clone()));
+    let t = Instant::now();
+    logged.load_sessions(records(), clock.now_ms(), Arming::KeepDeadline);
+    journal.shutdown().expect("shutdown");
+    let log_time = t.elapsed();
+    let jbytes = dir_bytes(&jdir);
+    drop(logged);
+    let t = Instant::now();
+    let recovered = journal::recover(&jdir, false).expect("recover");
+    let replay_time = t.elapsed();
+    let target = Store::new(StoreConfig::default());
+    let (n, _) = target.load_sessions(recovered.sessions, clock.now_ms(), Arming::KeepDeadline);
+    let recover_time = t.elapsed();
+    assert_eq!(n, SESSIONS);
+    println!(
+        "journal of 1M x 5 keys: {} bytes ({} records), journaled in {:.3} s; recovery {:.3} s (replay {:.3} s + store load)",
+        jbytes,
+        recovered.report.records,
+        log_time.as_secs_f64(),
+        recover_time.as_secs_f64(),
+        replay_time.as_secs_f64()
+    );
+}
