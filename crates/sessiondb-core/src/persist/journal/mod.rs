@@ -383,7 +383,11 @@ impl Journal {
             cv.notify_all();
         }
         if let Some(h) = self.compactor.lock().take() {
-            let _ = h.join();
+            // The compactor may itself drop the last handle to the journal; it cannot join
+            // itself, and it is about to return anyway.
+            if h.thread().id() != std::thread::current().id() {
+                let _ = h.join();
+            }
         }
         {
             let mut p = self.shared.pending.lock();
