@@ -29,7 +29,9 @@ pub struct Client {
 }
 
 impl Client {
-    /// Connects to `url`, for example `ws://127.0.0.1:1987`.
+    /// Connects to `url`, for example `ws://127.0.0.1:1987`. On a server that requires
+    /// authentication, put the secret in the URL as a password (`ws://any:SECRET@host:1987`, sent
+    /// as HTTP Basic at the upgrade) or call [`Client::sv_auth`] first.
     ///
     /// ```no_run
     /// # async fn demo() -> sessiondb_client::Result<()> {

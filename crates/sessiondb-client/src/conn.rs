@@ -13,8 +13,9 @@ use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, Notify};
+use tokio_tungstenite::tungstenite::http::uri::{InvalidUri, Uri};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::{ClientRequestBuilder, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::error::{Error, Result};
@@ -71,17 +72,27 @@ pub(crate) struct Conn {
 }
 
 impl Conn {
-    /// Opens a WebSocket to `url` and starts the reader and writer tasks.
+    /// Opens a WebSocket to `url` (credentials in it become HTTP Basic authentication) and starts
+    /// the reader and writer tasks.
     pub(crate) async fn open(url: &str) -> Result<Conn> {
         // Replies have no size limit (PROTOCOL.md §2.3): a KV_GET can return far more than the
         // server accepts, so the client does not cap incoming messages.
         let config = WebSocketConfig::default()
             .max_message_size(None)
             .max_frame_size(None);
+        let connect_error = |e| Error::Connect(Box::new(e));
+        let (url, authorization) = crate::url::split_credentials(url);
+        let uri: Uri = url
+            .parse()
+            .map_err(|e: InvalidUri| connect_error(e.into()))?;
+        let mut request = ClientRequestBuilder::new(uri);
+        if let Some(value) = authorization {
+            request = request.with_header("Authorization", value);
+        }
         let (socket, _response) =
-            tokio_tungstenite::connect_async_with_config(url, Some(config), true)
+            tokio_tungstenite::connect_async_with_config(request, Some(config), true)
                 .await
-                .map_err(|e| Error::Connect(Box::new(e)))?;
+                .map_err(connect_error)?;
         let (sink, stream) = socket.split();
         let shared = Arc::new(Shared::default());
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);

@@ -32,6 +32,7 @@ mod conn;
 mod error;
 mod reply;
 mod types;
+mod url;
 
 pub use client::{Client, PendingReply};
 pub use error::{Error, Result, Status};

@@ -25,13 +25,19 @@ struct TestServer {
 
 impl TestServer {
     async fn start() -> TestServer {
+        TestServer::start_with(|_| {}).await
+    }
+
+    /// Starts a server whose configuration `adjust` may change.
+    async fn start_with(adjust: impl FnOnce(&mut sessiondb_server::Config)) -> TestServer {
         let data = tempfile::tempdir().unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("ws://{}", listener.local_addr().unwrap());
-        let config = sessiondb_server::Config {
+        let mut config = sessiondb_server::Config {
             data_dir: data.path().to_path_buf(),
             ..sessiondb_server::Config::default()
         };
+        adjust(&mut config);
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             sessiondb_server::run(listener, config, async {
@@ -403,4 +409,26 @@ async fn connecting_to_nothing_is_a_connect_error() {
     let err = Client::connect(&url).await.err().unwrap();
     assert!(matches!(err, Error::Connect(_)), "{err:?}");
     assert!(err.is_connection_error());
+}
+
+#[tokio::test]
+async fn authentication_by_url_credentials_or_sv_auth() {
+    let server = TestServer::start_with(|c| {
+        c.auth_secrets = vec![sessiondb_server::auth::Secret::new("s3cr@t")];
+    })
+    .await;
+    let plain = server.client().await;
+    assert_eq!(status_of(plain.kv_count().await), 200);
+    assert_eq!(status_of(plain.sv_auth("wrong").await), 201);
+    plain.sv_auth("s3cr@t").await.unwrap();
+    assert_eq!(plain.kv_count().await.unwrap(), 0);
+
+    let with_secret = server.url.replace("ws://", "ws://anyone:s3cr%40t@");
+    let c = Client::connect(&with_secret).await.unwrap();
+    assert_eq!(c.kv_count().await.unwrap(), 0);
+
+    let wrong = server.url.replace("ws://", "ws://anyone:nope@");
+    let err = Client::connect(&wrong).await.err().unwrap();
+    assert!(matches!(err, Error::Connect(_)), "{err:?}");
+    server.stop().await;
 }
