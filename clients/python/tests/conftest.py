@@ -68,3 +68,20 @@ def db(server_url):
         client.kv_clear()
         client.sh_end_all()
         yield client
+
+
+@pytest.fixture(scope="session")
+def auth_server_url():
+    """URL (without credentials) of a server that requires the secret ``s3cr@t``."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SESSIONDB_")}
+    env["SESSIONDB_AUTH_SECRET"] = "s3cr@t"  # the environment keeps it off the command line
+    proc = subprocess.Popen(
+        [str(server_binary()), "--ip", "127.0.0.1", "--port", str(port), "--no-persist"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        wait_until_listening(proc, port)
+        yield f"ws://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

@@ -8,7 +8,7 @@ import json
 from typing import Any, Deque, Optional, Tuple
 
 from websockets.asyncio.client import connect
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from ._protocol import Call, Commands, DisconnectedError, finish
 from .client import DEFAULT_URL
@@ -49,7 +49,7 @@ class AsyncClient(Commands):
         try:
             self._ws = await connect(self.url, max_size=None, open_timeout=self._open_timeout,
                                      compression=None)
-        except (OSError, asyncio.TimeoutError) as e:
+        except (OSError, asyncio.TimeoutError, InvalidHandshake, InvalidURI) as e:
             raise DisconnectedError(f"cannot connect to {self.url}: {e}") from e
         self._outbox = asyncio.Queue()
         self._tasks = [asyncio.create_task(self._write_loop()),

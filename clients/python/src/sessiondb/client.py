@@ -6,7 +6,7 @@ import json
 import threading
 from typing import Any, List, Optional
 
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 from websockets.sync.client import connect
 
 from ._protocol import Call, Commands, DisconnectedError, finish
@@ -35,7 +35,7 @@ class Client(Commands):
             # (17.1+ warns when connect() is used without it); close() ends it.
             self._ws = connect(url, max_size=None, open_timeout=open_timeout,
                                compression=None).__enter__()
-        except (OSError, TimeoutError) as e:
+        except (OSError, TimeoutError, InvalidHandshake, InvalidURI) as e:
             raise DisconnectedError(f"cannot connect to {url}: {e}") from e
         self._lock = threading.Lock()
 
