@@ -500,3 +500,20 @@ fn kv_file_without_keys_object_contributes_nothing() {
         .expect_err("array")
         .is_malformed());
 }
+
+#[test]
+fn progress_is_reported_once_per_data_file() {
+    let (_tmp, root) = fixture_root();
+    let calls = std::sync::Mutex::new(Vec::new());
+    let record = |done: usize, total: usize| {
+        calls
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((done, total));
+    };
+    sessiondb_core::persist::read_dataset_with_progress(&root, "sessions_large", None, &record)
+        .expect("load");
+    let mut seen = calls.into_inner().unwrap_or_else(|p| p.into_inner());
+    seen.sort_unstable();
+    assert_eq!(seen, vec![(1, 2), (2, 2)]);
+}

@@ -262,7 +262,19 @@ fn load_at_startup(
     }
     info!(dataset = name, root = %root.display(), "loading dataset");
     let started = Instant::now();
-    match core_persist::ops::load(store, root, name, None, clock.now_ms()) {
+    // Large datasets take seconds: say how far the parse is, file by file.
+    let progress = |done: usize, total: usize| {
+        if total > 1 {
+            info!(
+                dataset = name,
+                files_parsed = done,
+                files_total = total,
+                "loading dataset"
+            );
+        }
+    };
+    match core_persist::ops::load_with_progress(store, root, name, None, clock.now_ms(), &progress)
+    {
         Ok(loaded) => {
             let kind = match loaded.kind {
                 SaveKind::Keys => "top-level keys",

@@ -10,7 +10,7 @@ pub mod read;
 pub mod write;
 
 pub use name::is_valid_dataset_name;
-pub use read::{read_dataset, Dataset, LoadError, LoadedSession};
+pub use read::{read_dataset, read_dataset_with_progress, Dataset, LoadError, LoadedSession};
 pub use write::{DatasetWriter, SaveError, SessionView};
 
 /// Directory under the persistence root that holds unfinished saves (never a dataset name).

@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use super::read::{read_dataset, Dataset, LoadError};
+use super::read::{read_dataset_with_progress, Dataset, LoadError};
 use super::write::{DatasetWriter, SaveError, SessionView};
 use super::SaveKind;
 use crate::clock::Clock;
@@ -91,7 +91,19 @@ pub fn load(
     want: Option<SaveKind>,
     now_ms: u64,
 ) -> Result<Loaded, LoadError> {
-    match read_dataset(root, name, want)? {
+    load_with_progress(store, root, name, want, now_ms, &|_, _| {})
+}
+
+/// Like [`load`], reporting `progress(files_parsed, files_total)` as data files are parsed.
+pub fn load_with_progress(
+    store: &Store,
+    root: &Path,
+    name: &str,
+    want: Option<SaveKind>,
+    now_ms: u64,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Result<Loaded, LoadError> {
+    match read_dataset_with_progress(root, name, want, progress)? {
         Dataset::Keys(keys) => {
             let keys = store.kv_load(keys);
             Ok(Loaded {

@@ -72,6 +72,17 @@ impl LoadError {
 /// Reads the newest save of dataset `name` under `root`. `want` is the kind the command loads
 /// (`None` at startup, where the metadata decides). `name` must already be validated.
 pub fn read_dataset(root: &Path, name: &str, want: Option<SaveKind>) -> Result<Dataset, LoadError> {
+    read_dataset_with_progress(root, name, want, &|_, _| {})
+}
+
+/// Like [`read_dataset`], calling `progress(files_done, files_total)` after each data file is
+/// parsed (from any thread), so a large load at startup can report how far it is.
+pub fn read_dataset_with_progress(
+    root: &Path,
+    name: &str,
+    want: Option<SaveKind>,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Result<Dataset, LoadError> {
     let unavailable =
         |reason: String| LoadError::Unavailable(format!("dataset {name:?}: {reason}"));
     let dataset_dir = root.join(name);
@@ -106,7 +117,7 @@ pub fn read_dataset(root: &Path, name: &str, want: Option<SaveKind>) -> Result<D
         .map_err(|e| unavailable(format!("cannot list {}: {e}", data_dir.display())))?;
 
     // Files are independent: parse them on every core, then join them in file order.
-    let parsed = parse_files(&data_dir, &files, kind);
+    let parsed = parse_files(&data_dir, &files, kind, progress);
     let mut dataset = match kind {
         SaveKind::Keys => Dataset::Keys(Vec::new()),
         SaveKind::Sessions => Dataset::Sessions(Vec::new()),
@@ -127,7 +138,15 @@ fn parse_files(
     data_dir: &Path,
     files: &[String],
     kind: SaveKind,
+    progress: &(dyn Fn(usize, usize) + Sync),
 ) -> Vec<Result<Dataset, LoadError>> {
+    let parsed = std::sync::atomic::AtomicUsize::new(0);
+    let parse_file = |data_dir: &Path, file: &str, kind: SaveKind| {
+        let result = parse_file(data_dir, file, kind);
+        let done = parsed.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        progress(done, files.len());
+        result
+    };
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(files.len());
