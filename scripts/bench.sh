@@ -143,7 +143,7 @@ fi
         "$CONNS connections, ${DURATION}s per run, $ROUNDS interleaved rounds," \
         "$SESSIONS sessions, ${VALUE_SIZE}-byte values"
     echo "Load average at the start: $(cut -d' ' -f1-3 /proc/loadavg)"
-} | tee "$OUT/machine.txt"
+} | tee "$OUT/machine.txt" >&2
 
 # ---- memory: bytes per session -----------------------------------------------------------------
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
@@ -233,7 +233,7 @@ fi
 
 # ---- medians ----------------------------------------------------------------------------------
 echo "Load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) (other processes share these cores)" \
-    | tee -a "$OUT/machine.txt"
+    | tee -a "$OUT/machine.txt" >&2
 python3 - "$RESULTS" >"$OUT/table.md" <<'PY'
 import json, statistics, sys
 from collections import defaultdict
