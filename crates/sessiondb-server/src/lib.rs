@@ -79,6 +79,7 @@ impl Server {
             Arc::clone(&store),
         )
         .with_authenticator(auth.clone());
+        let journal_size = persistence.journal_size();
         let gauges: metrics::StoreGauges = Box::new(move || {
             let (sessions, keys) = match store.execute(Command::Stats, SystemClock.now_ms()) {
                 Outcome::Stats { sessions, keys } => (sessions, keys),
@@ -88,7 +89,7 @@ impl Server {
                 sessions,
                 keys,
                 stored_bytes: store.stored_bytes(),
-                journal_bytes: None,
+                journal_bytes: journal_size.as_ref().map(|size| size()),
             }
         });
         let ops = ops::Ops {

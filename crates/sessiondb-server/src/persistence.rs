@@ -95,6 +95,12 @@ impl Persistence {
         self.durability.clone()
     }
 
+    /// A reader of the journal's size on disk, for metrics (`None` without a journal).
+    pub fn journal_size(&self) -> Option<impl Fn() -> u64 + Send + Sync + 'static> {
+        let journal = self.journal.clone()?;
+        Some(move || journal.size_bytes())
+    }
+
     /// Writes and fsyncs everything the journal holds and stops its threads.
     pub fn shutdown(&self) -> anyhow::Result<()> {
         if let Some(journal) = &self.journal {

@@ -272,6 +272,13 @@ impl Journal {
         self.wait_durable(self.appended_seq())
     }
 
+    /// Bytes the journal occupies on disk: the last snapshot and the segments after it (what
+    /// the writer has handed to the file system so far).
+    pub fn size_bytes(&self) -> u64 {
+        self.shared.segment_bytes.load(Ordering::Relaxed)
+            + self.shared.snapshot_bytes.load(Ordering::Relaxed)
+    }
+
     /// True when the segments since the last snapshot have outgrown the threshold.
     pub fn needs_compaction(&self) -> bool {
         let seg = self.shared.segment_bytes.load(Ordering::Relaxed);
