@@ -24,7 +24,8 @@ for arg in "$@"; do
         --no-memory) MEMORY=0 ;;
         --no-scaling) SCALING=0 ;;
         -h | --help)
-            sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'
+            # The comment block at the top of this file is the help text.
+            awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"
             exit 0
             ;;
         *)
