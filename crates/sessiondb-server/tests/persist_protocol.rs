@@ -390,3 +390,33 @@ async fn everything_acknowledged_survives_a_restart_with_deadlines_kept() {
     .await;
     server.shutdown().await.expect("shutdown");
 }
+
+#[test]
+fn persistence_flags_parse_with_their_defaults() {
+    use sessiondb_core::persist::journal::FsyncMode;
+    let d = Config::from_args(["sessiondb"]).expect("defaults");
+    assert_eq!(
+        (d.fsync, d.repair, d.journal_compact_bytes),
+        (FsyncMode::EverySec, false, 256 << 20)
+    );
+    let c = Config::from_args([
+        "sessiondb",
+        "--fsync",
+        "always",
+        "--repair",
+        "--journal-compact-bytes",
+        "4096",
+    ])
+    .expect("flags");
+    assert_eq!(
+        (c.fsync, c.repair, c.journal_compact_bytes),
+        (FsyncMode::Always, true, 4096)
+    );
+    assert_eq!(
+        Config::from_args(["sessiondb", "--fsync", "no"])
+            .expect("no")
+            .fsync,
+        FsyncMode::No
+    );
+    assert!(Config::from_args(["sessiondb", "--fsync", "sometimes"]).is_err());
+}
