@@ -185,6 +185,19 @@ impl Driver {
         }
     }
 
+    /// After the timed phase: the request that ends flow `f`'s half-finished session, if it
+    /// has one, so a lifecycle run leaves nothing behind to skew the next run.
+    pub fn cleanup(&mut self, f: usize) -> Option<Op> {
+        let flow = &self.flows[f];
+        let mid_life = matches!(self.phase, Phase::Timed)
+            && self.workload == Workload::Lifecycle
+            && (1..=3).contains(&flow.step);
+        mid_life.then_some(Op::Life {
+            step: 3,
+            sess: flow.sess,
+        })
+    }
+
     /// Records the verdict on flow `f`'s operation `op`, advancing the flow.
     pub fn done(&mut self, f: usize, op: &Op, verdict: &Verdict) {
         let flow = &mut self.flows[f];
@@ -264,6 +277,20 @@ mod tests {
             d.done(1, &op, &Ok((step == 0).then_some(42)));
         }
         assert_eq!(steps, vec![0, 1, 2, 3, 0]);
+    }
+
+    #[test]
+    fn cleanup_ends_only_sessions_that_were_created() {
+        let mut d = Driver::new(Phase::Timed, Workload::Lifecycle, table(0), true, 1, 0);
+        assert_eq!(d.cleanup(0), None);
+        let new = d.next(0).unwrap();
+        d.done(0, &new, &Ok(Some(42)));
+        let end = Op::Life { step: 3, sess: 42 };
+        assert_eq!(d.cleanup(0), Some(end));
+        d.done(0, &end, &Ok(None));
+        assert_eq!(d.cleanup(0), None);
+        let mut get = Driver::new(Phase::Timed, Workload::Get, table(1), true, 1, 0);
+        assert_eq!(get.cleanup(0), None);
     }
 
     #[test]

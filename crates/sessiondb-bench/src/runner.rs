@@ -88,7 +88,8 @@ pub struct PhaseSpec {
 pub struct Stats {
     /// Replies received inside the measuring window.
     pub completed: u64,
-    /// Replies received after the window closed (still verified, not counted as throughput).
+    /// Replies outside the measurement: received after the window closed, or to clean-up
+    /// requests (still verified, not counted as throughput).
     pub late: u64,
     /// Replies that failed verification.
     pub errors: u64,
@@ -96,7 +97,7 @@ pub struct Stats {
     pub first_error: Option<String>,
     /// Latency of each completed request, in nanoseconds.
     pub hist: Histogram<u64>,
-    /// When the window started and when the last reply arrived.
+    /// When the measuring window started.
     pub started: Option<Instant>,
     /// When the last reply arrived.
     pub finished: Option<Instant>,
@@ -255,8 +256,9 @@ struct Limits {
     pipeline: usize,
 }
 
-/// One request in flight: its flow, what it asked, and when it was sent.
-type InFlight = (usize, crate::op::Op, Instant);
+/// One request in flight: its flow, what it asked, when it was sent, and whether it is part of
+/// the measurement (clean-up requests after the window are not).
+type InFlight = (usize, crate::op::Op, Instant, bool);
 
 async fn drive<C: Codec>(
     mut stream: TcpStream,
@@ -283,7 +285,7 @@ async fn drive<C: Codec>(
         }
         if let Some(op) = driver.next(flow) {
             codec.encode(&op, &mut wbuf);
-            inflight.push_back((flow, op, now));
+            inflight.push_back((flow, op, now, true));
             issued += 1;
         }
     }
@@ -310,7 +312,7 @@ async fn drive<C: Codec>(
         let now = Instant::now();
         let in_window = limits.deadline.is_none_or(|d| now <= d);
         need_more = false;
-        while let Some(&(flow, op, sent)) = inflight.front() {
+        while let Some(&(flow, op, sent, measured)) = inflight.front() {
             let (verdict, used) = codec.reply(&rbuf[rpos..], &op, &mut wbuf)?;
             rpos += used;
             let Some(verdict) = verdict else {
@@ -321,7 +323,7 @@ async fn drive<C: Codec>(
                 continue;
             };
             inflight.pop_front();
-            if in_window {
+            if measured && in_window {
                 stats.completed += 1;
                 let nanos = u64::try_from(now.duration_since(sent).as_nanos()).unwrap_or(u64::MAX);
                 stats.hist.saturating_record(nanos.max(1));
@@ -333,12 +335,15 @@ async fn drive<C: Codec>(
                 stats.first_error.get_or_insert_with(|| why.clone());
             }
             driver.done(flow, &op, &verdict);
-            if may_issue(issued, now) {
-                if let Some(next) = driver.next(flow) {
-                    codec.encode(&next, &mut wbuf);
-                    inflight.push_back((flow, next, now));
-                    issued += 1;
-                }
+            let (next, measured) = if may_issue(issued, now) {
+                (driver.next(flow), true)
+            } else {
+                (driver.cleanup(flow), false)
+            };
+            if let Some(next) = next {
+                codec.encode(&next, &mut wbuf);
+                inflight.push_back((flow, next, now, measured));
+                issued += u64::from(measured);
             }
         }
         stats.finished = Some(now);
