@@ -20,6 +20,10 @@ use sessiondb_core::persist::{ops, SaveKind};
 use sessiondb_core::store::{Arming, SessionRecord};
 use sessiondb_core::{Command, Expiry, Store, StoreConfig, Value};
 
+// Measure with the allocator the `sessiondb` binary ships with.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const SESSIONS: u64 = 1_000_000;
 
 struct Quiet;
