@@ -75,9 +75,15 @@ pub enum Command<'a> {
     /// `SH_INFO_ALL`.
     ShInfoAll,
     /// `SH_SET`.
-    ShSet { tkn: Option<Token>, keys: Entries<'a> },
+    ShSet {
+        tkn: Option<Token>,
+        keys: Entries<'a>,
+    },
     /// `SH_ADD`.
-    ShAdd { tkn: Option<Token>, keys: Entries<'a> },
+    ShAdd {
+        tkn: Option<Token>,
+        keys: Entries<'a>,
+    },
     /// `SH_GET`.
     ShGet { tkn: Option<Token>, keys: Keys<'a> },
     /// `SH_RMV`.
@@ -91,7 +97,10 @@ pub enum Command<'a> {
     /// `SH_CLEAR`.
     ShClear { tkn: Option<Token> },
     /// `SH_CLEAR_SET`.
-    ShClearSet { tkn: Option<Token>, keys: Entries<'a> },
+    ShClearSet {
+        tkn: Option<Token>,
+        keys: Entries<'a>,
+    },
     /// Counts for `SV_INFO`: live sessions and all keys held.
     Stats,
 }
