@@ -378,6 +378,61 @@ impl Store {
         records
     }
 
+    /// The tokens of shard `i`'s sessions (only those in `filter`, when given), copied under one
+    /// short lock hold, for [`Store::visit_sessions`]. Due sessions are included (visiting
+    /// expires them). Empty for an `i` out of range.
+    pub fn shard_tokens(&self, i: usize, filter: Option<&HashSet<Token>>) -> Vec<Token> {
+        let Some(shard) = self.shards.get(i) else {
+            return Vec::new();
+        };
+        let guard = shard.inner.lock();
+        match filter {
+            None => guard.table.iter().map(|(tkn, _)| *tkn).collect(),
+            Some(f) => guard
+                .table
+                .iter()
+                .map(|(tkn, _)| *tkn)
+                .filter(|tkn| f.contains(tkn))
+                .collect(),
+        }
+    }
+
+    /// Calls `visit` with each live session among `tkns` (tokens of shard `i`, normally a chunk
+    /// of [`Store::shard_tokens`]), all under one hold of that shard's lock, so each session is
+    /// seen in one consistent state (§7.2) and the caller bounds the hold by the chunk's size.
+    /// Due sessions are expired first (and those changes recorded); tokens no longer present are
+    /// skipped. Returns how many sessions were visited.
+    pub fn visit_sessions(
+        &self,
+        i: usize,
+        tkns: &[Token],
+        now_ms: u64,
+        mut visit: impl FnMut(Token, &Session),
+    ) -> usize {
+        let Some(shard) = self.shards.get(i) else {
+            return 0;
+        };
+        let mut garbage: Vec<Data> = Vec::new();
+        let mut visited = 0;
+        {
+            let mut guard = shard.inner.lock();
+            let inner = &mut *guard;
+            for &tkn in tkns {
+                let mut freed = None;
+                let h = self.hash(tkn);
+                if let Some(s) = self.live_mut(&mut inner.table, shard, h, tkn, now_ms, &mut freed)
+                {
+                    visit(tkn, s);
+                    visited += 1;
+                }
+                garbage.extend(freed);
+            }
+        }
+        // Freed keys are dropped after the lock is released.
+        drop(garbage);
+        visited
+    }
+
     /// Every top-level key and value, in stored order, as one consistent snapshot.
     pub fn snapshot_kv(&self) -> Vec<(String, Value)> {
         let map = self.kv.map.lock();
@@ -399,66 +454,87 @@ impl Store {
         now_ms: u64,
         arm: Arming,
     ) -> (u64, u64) {
-        let (mut created, mut keys) = (0u64, 0u64);
+        // Bucket by shard (keeping record order within a shard, so the first of two records
+        // with one token wins), then insert each bucket in batches: one lock hold per batch
+        // instead of per session, with the sessions built before the lock is taken.
+        let mut buckets: Vec<Vec<(u64, SessionRecord)>> =
+            (0..self.shards.len()).map(|_| Vec::new()).collect();
         for rec in records {
             if rec.tkn == 0 {
                 continue;
             }
             let h = self.hash(rec.tkn);
-            let shard = self.shard_of(h);
-            let mut garbage = None;
-            let mut guard = shard.inner.lock();
-            let inner = &mut *guard;
-            if self
-                .live_mut(&mut inner.table, shard, h, rec.tkn, now_ms, &mut garbage)
-                .is_some()
-            {
+            if let Some(bucket) = buckets.get_mut(self.shard_index(h)) {
+                bucket.push((h, rec));
+            }
+        }
+        let (mut created, mut keys) = (0u64, 0u64);
+        for (i, bucket) in buckets.into_iter().enumerate() {
+            let mut recs = bucket.into_iter().peekable();
+            while recs.peek().is_some() {
+                let batch: Vec<(u64, Token, Session)> = recs
+                    .by_ref()
+                    .take(LOAD_BATCH)
+                    .map(|(h, rec)| (h, rec.tkn, restored_session(rec, now_ms, arm)))
+                    .collect();
+                let (c, k) = self.insert_batch(i, batch, now_ms);
+                created += c;
+                keys += k;
+            }
+        }
+        (created, keys)
+    }
+
+    /// Inserts `batch` (sessions of shard `i`, with their hashes) under one lock hold, skipping
+    /// tokens already live; returns sessions and keys created. Skipped sessions are dropped after
+    /// the lock is released.
+    fn insert_batch(&self, i: usize, batch: Vec<(u64, Token, Session)>, now_ms: u64) -> (u64, u64) {
+        let Some(shard) = self.shards.get(i) else {
+            return (0, 0);
+        };
+        let (mut created, mut keys) = (0u64, 0u64);
+        let mut garbage: Vec<Session> = Vec::new();
+        let mut freed: Vec<Data> = Vec::new();
+        let journaling = self.journaling();
+        let mut guard = shard.inner.lock();
+        let inner = &mut *guard;
+        for (h, tkn, s) in batch {
+            let mut gone = None;
+            let live = self
+                .live_mut(&mut inner.table, shard, h, tkn, now_ms, &mut gone)
+                .is_some();
+            freed.extend(gone);
+            if live {
+                garbage.push(s);
                 continue;
             }
-            let expiry = if rec.expiry.duration_secs == 0 {
-                Expiry::default()
-            } else {
-                rec.expiry
-            };
-            let deadline_ms = match arm {
-                _ if expiry.duration_secs == 0 => u64::MAX,
-                Arming::FromDuration => expiry::arm(now_ms, expiry.duration_secs),
-                Arming::KeepDeadline => rec.deadline_ms,
-            };
-            let entries: Vec<(Cow<'static, str>, Value)> = rec
-                .keys
-                .into_iter()
-                .map(|(k, v)| (Cow::Owned(k), v))
-                .collect();
-            let mut data = Data::default();
-            for (k, v) in &entries {
-                data.set(k, v.clone());
-            }
-            let s = Session {
-                shared: rec.shared,
-                name: rec.name.map(String::into_boxed_str),
-                expiry,
-                deadline_ms,
-                indexed_ms: u64::MAX,
-                data,
-            };
             created += 1;
             keys += s.data.len() as u64;
-            self.record(&Change::SessionCreated {
-                tkn: rec.tkn,
-                shared: s.shared,
-                name: s.name.as_deref(),
-                expiry,
-                deadline_ms,
-            });
-            if !entries.is_empty() {
-                self.record(&Change::ShKeysSet {
-                    tkn: rec.tkn,
-                    entries: &entries,
+            if journaling {
+                self.record(&Change::SessionCreated {
+                    tkn,
+                    shared: s.shared,
+                    name: s.name.as_deref(),
+                    expiry: s.expiry,
+                    deadline_ms: s.deadline_ms,
                 });
+                if !s.data.is_empty() {
+                    let entries: Vec<(Cow<'_, str>, Value)> = s
+                        .data
+                        .iter()
+                        .map(|(k, v)| (Cow::Borrowed(k), v.clone()))
+                        .collect();
+                    self.record(&Change::ShKeysSet {
+                        tkn,
+                        entries: &entries,
+                    });
+                }
             }
-            self.insert_new(inner, shard, h, rec.tkn, s);
+            self.insert_new(inner, shard, h, tkn, s);
         }
+        drop(guard);
+        drop(garbage);
+        drop(freed);
         (created, keys)
     }
 
@@ -503,7 +579,12 @@ impl Store {
     /// The shard of a token's hash. Uses middle bits: hashbrown takes the low bits for the bucket
     /// and the top 7 for its control bytes.
     pub(crate) fn shard_of(&self, hash: u64) -> &Shard {
-        &self.shards[(hash >> 32) as usize & self.shard_mask]
+        &self.shards[self.shard_index(hash)]
+    }
+
+    /// The index of the shard that holds a token of table hash `hash`.
+    fn shard_index(&self, hash: u64) -> usize {
+        (hash >> 32) as usize & self.shard_mask
     }
 
     /// Reports a change to the sink, if any.
@@ -645,6 +726,36 @@ impl Store {
             v.saturating_add(added).saturating_sub(freed),
             Ordering::Relaxed,
         );
+    }
+}
+
+/// Sessions inserted per shard lock hold by [`Store::load_sessions`].
+const LOAD_BATCH: usize = 512;
+
+/// The session a restored record becomes (built outside any lock), armed as `arm` says.
+fn restored_session(rec: SessionRecord, now_ms: u64, arm: Arming) -> Session {
+    // A session that never expires keeps no flags (§13.7).
+    let expiry = if rec.expiry.duration_secs == 0 {
+        Expiry::default()
+    } else {
+        rec.expiry
+    };
+    let deadline_ms = match arm {
+        _ if expiry.duration_secs == 0 => u64::MAX,
+        Arming::FromDuration => expiry::arm(now_ms, expiry.duration_secs),
+        Arming::KeepDeadline => rec.deadline_ms,
+    };
+    let mut data = Data::default();
+    for (k, v) in rec.keys {
+        data.set(&k, v);
+    }
+    Session {
+        shared: rec.shared,
+        name: rec.name.map(String::into_boxed_str),
+        expiry,
+        deadline_ms,
+        indexed_ms: u64::MAX,
+        data,
     }
 }
 

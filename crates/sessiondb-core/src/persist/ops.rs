@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use super::read::{read_dataset_with_progress, Dataset, LoadError};
-use super::write::{DatasetWriter, SaveError, SessionView};
+use super::write::{DatasetWriter, Encoder, SaveError, SessionHead};
 use super::SaveKind;
 use crate::clock::Clock;
 use crate::command::Token;
@@ -30,9 +30,19 @@ pub fn save_kv(
     w.finish(clock.now_ms())
 }
 
-/// Saves every live session (or those named in `tkns`) as dataset `name` under `root`,
-/// capturing one shard at a time so no shard lock is held while writing. Due sessions are
-/// expired first (§9.4), at the clock's time when the save starts.
+/// Sessions encoded per shard lock hold during a save: bounds how long a save can delay a client
+/// of that shard (256 sessions of a few keys encode in well under a millisecond).
+pub const SAVE_CHUNK: usize = 256;
+
+/// Size at which the capture hands an encoded buffer to the writer.
+const SAVE_BUFFER: usize = 4 << 20;
+
+/// Saves every live session (or those named in `tkns`) as dataset `name` under `root`. Due
+/// sessions are expired first (§9.4), at the clock's time when the save starts.
+///
+/// A capture thread encodes sessions straight into file bytes under the shard lock, at most
+/// [`SAVE_CHUNK`] sessions per lock hold (so no client waits on a whole shard), while this
+/// thread writes and fsyncs the buffers captured before; at most two buffers are in flight.
 pub fn save_sessions(
     store: &Store,
     root: &Path,
@@ -42,32 +52,77 @@ pub fn save_sessions(
 ) -> Result<PathBuf, SaveError> {
     let now_ms = clock.now_ms();
     let mut w = DatasetWriter::begin(root, name, SaveKind::Sessions, now_ms)?;
-    // Capture and encoding overlap: one thread captures shards while this one writes the
-    // previous shard. The bounded channel keeps at most two captured shards in memory.
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<crate::store::SessionRecord>>(1);
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Encoded>(1);
     std::thread::scope(|scope| {
-        scope.spawn(move || {
-            for shard in 0..store.shard_count() {
-                // The writer stopped (an error): stop capturing.
-                if tx.send(store.snapshot_shard(shard, now_ms, tkns)).is_err() {
-                    return;
-                }
+        scope.spawn(move || capture_sessions(store, tkns, now_ms, &tx));
+        for encoded in rx {
+            let mut from = 0;
+            for &end in &encoded.file_ends {
+                w.write_encoded(encoded.bytes.get(from..end).unwrap_or_default(), true)?;
+                from = end;
             }
-        });
-        for records in rx {
-            for s in &records {
-                w.push_session(&SessionView {
-                    tkn: s.tkn,
-                    shared: s.shared,
-                    name: s.name.as_deref(),
-                    expiry: s.expiry,
-                    keys: &s.keys,
-                })?;
-            }
+            w.write_encoded(encoded.bytes.get(from..).unwrap_or_default(), false)?;
         }
         Ok::<(), SaveError>(())
     })?;
     w.finish(clock.now_ms())
+}
+
+/// A buffer of encoded data-file bytes handed from the capture to the writer.
+struct Encoded {
+    bytes: Vec<u8>,
+    /// Offsets in `bytes` where a data file ends (after its closing bracket), ascending.
+    file_ends: Vec<usize>,
+}
+
+impl Encoded {
+    fn new() -> Self {
+        Self {
+            bytes: Vec::with_capacity(SAVE_BUFFER + (64 << 10)),
+            file_ends: Vec::new(),
+        }
+    }
+}
+
+/// Encodes every live session of `store` (or those in `filter`) into buffers sent on `tx`.
+/// Stops early when the receiver is gone (the writer failed).
+fn capture_sessions(
+    store: &Store,
+    filter: Option<&HashSet<Token>>,
+    now_ms: u64,
+    tx: &std::sync::mpsc::SyncSender<Encoded>,
+) {
+    let mut encoder = Encoder::new(SaveKind::Sessions);
+    let mut out = Encoded::new();
+    for shard in 0..store.shard_count() {
+        let tokens = store.shard_tokens(shard, filter);
+        for chunk in tokens.chunks(SAVE_CHUNK) {
+            store.visit_sessions(shard, chunk, now_ms, |tkn, s| {
+                let head = SessionHead {
+                    tkn,
+                    shared: s.shared,
+                    name: s.name.as_deref(),
+                    expiry: s.expiry,
+                };
+                if encoder.session(&mut out.bytes, &head, s.data.iter()) {
+                    out.file_ends.push(out.bytes.len());
+                }
+            });
+            let full = out.bytes.len() >= SAVE_BUFFER;
+            if full
+                && tx
+                    .send(std::mem::replace(&mut out, Encoded::new()))
+                    .is_err()
+            {
+                return;
+            }
+        }
+    }
+    if encoder.finish(&mut out.bytes) {
+        out.file_ends.push(out.bytes.len());
+    }
+    // A failed send means the writer already stopped with an error, which it reports.
+    let _ = tx.send(out);
 }
 
 /// What a load applied.

@@ -95,12 +95,101 @@ fn write_json_string(out: &mut Vec<u8>, s: &str) {
     crate::json::write_str(s, out);
 }
 
+/// Lays entries out as data-file bytes (`PROTOCOL.md` §13.5): the file's opening bracket before
+/// its first entry, commas between entries, the closing bracket after the entry that brings the
+/// file to [`SPLIT_BYTES`] or at the end. Pure bookkeeping with no I/O, so a capture thread can
+/// encode straight into a buffer while another thread writes earlier buffers.
+#[derive(Debug)]
+pub struct Encoder {
+    kind: SaveKind,
+    /// Bytes of the current file so far (head and commas included), as the split rule counts.
+    file_bytes: u64,
+    /// Entries in the current file; 0 means no file is open.
+    entries: u64,
+}
+
+impl Encoder {
+    /// An encoder for a dataset of `kind`, before its first file.
+    pub fn new(kind: SaveKind) -> Self {
+        Self {
+            kind,
+            file_bytes: 0,
+            entries: 0,
+        }
+    }
+
+    fn head(&self) -> &'static [u8] {
+        match self.kind {
+            SaveKind::Keys => b"{\"keys\":{",
+            SaveKind::Sessions => b"[",
+        }
+    }
+
+    fn tail(&self) -> &'static [u8] {
+        match self.kind {
+            SaveKind::Keys => b"}}",
+            SaveKind::Sessions => b"]",
+        }
+    }
+
+    /// Appends one session record to `out`; returns true when it completed a data file (the
+    /// closing bracket is then already in `out`, and the next entry opens a new file).
+    pub fn session<'k>(
+        &mut self,
+        out: &mut Vec<u8>,
+        head: &SessionHead<'_>,
+        keys: impl Iterator<Item = (&'k str, &'k Value)>,
+    ) -> bool {
+        debug_assert_eq!(self.kind, SaveKind::Sessions);
+        let start = self.separator(out);
+        encode_session(out, head, keys);
+        self.entry_done(out, start)
+    }
+
+    /// Appends one top-level key to `out`; returns true when it completed a data file.
+    pub fn key(&mut self, out: &mut Vec<u8>, key: &str, value: &Value) -> bool {
+        debug_assert_eq!(self.kind, SaveKind::Keys);
+        let start = self.separator(out);
+        write_json_string(out, key);
+        out.push(b':');
+        out.extend_from_slice(value.as_json().as_bytes());
+        self.entry_done(out, start)
+    }
+
+    /// Closes the file being filled, if any: appends its closing bracket to `out` and returns
+    /// true. A dataset with no entries has no data file at all.
+    pub fn finish(&mut self, out: &mut Vec<u8>) -> bool {
+        if self.entries == 0 {
+            return false;
+        }
+        out.extend_from_slice(self.tail());
+        self.entries = 0;
+        self.file_bytes = 0;
+        true
+    }
+
+    /// Writes what precedes an entry (the file's head, or a comma); returns where it started.
+    fn separator(&mut self, out: &mut Vec<u8>) -> usize {
+        let start = out.len();
+        if self.entries == 0 {
+            out.extend_from_slice(self.head());
+        } else {
+            out.push(b',');
+        }
+        start
+    }
+
+    /// Counts the entry written since `start` and closes the file once it reaches the split size.
+    fn entry_done(&mut self, out: &mut Vec<u8>, start: usize) -> bool {
+        self.file_bytes += (out.len() - start) as u64;
+        self.entries += 1;
+        self.file_bytes >= SPLIT_BYTES && self.finish(out)
+    }
+}
+
 /// The data file being filled.
 struct OpenFile {
     out: BufWriter<File>,
-    path: PathBuf,
-    bytes: u64,
-    entries: u64,
 }
 
 /// Writes one dataset: create with [`DatasetWriter::begin`], add entries, then
@@ -115,6 +204,8 @@ pub struct DatasetWriter {
     start_ms: u64,
     file: Option<OpenFile>,
     files_written: u64,
+    /// Lays out the entries given to `push_key`/`push_session`.
+    encoder: Encoder,
     entry: Vec<u8>,
     published: bool,
 }
@@ -148,6 +239,7 @@ impl DatasetWriter {
             start_ms,
             file: None,
             files_written: 0,
+            encoder: Encoder::new(kind),
             entry: Vec::with_capacity(4096),
             published: false,
         };
@@ -164,83 +256,68 @@ impl DatasetWriter {
 
     /// Adds one top-level key (a `KV_SAVE` writer only).
     pub fn push_key(&mut self, key: &str, value: &Value) -> Result<(), SaveError> {
-        debug_assert_eq!(self.kind, SaveKind::Keys);
         let mut entry = std::mem::take(&mut self.entry);
         entry.clear();
-        write_json_string(&mut entry, key);
-        entry.push(b':');
-        entry.extend_from_slice(value.as_json().as_bytes());
-        let result = self.append(&entry);
+        let ends_file = self.encoder.key(&mut entry, key, value);
+        let result = self.write_encoded(&entry, ends_file);
         self.entry = entry;
         result
     }
 
     /// Adds one session record (an `SH_SAVE` writer only).
     pub fn push_session(&mut self, session: &SessionView<'_>) -> Result<(), SaveError> {
-        debug_assert_eq!(self.kind, SaveKind::Sessions);
         let mut entry = std::mem::take(&mut self.entry);
         entry.clear();
-        encode_session(&mut entry, session);
-        let result = self.append(&entry);
+        let head = SessionHead {
+            tkn: session.tkn,
+            shared: session.shared,
+            name: session.name,
+            expiry: session.expiry,
+        };
+        let keys = session.keys.iter().map(|(k, v)| (k.as_str(), v));
+        let ends_file = self.encoder.session(&mut entry, &head, keys);
+        let result = self.write_encoded(&entry, ends_file);
         self.entry = entry;
         result
     }
 
-    /// Appends one encoded entry to the current data file, opening and closing files so that
-    /// each file is closed after the entry that brings it to [`SPLIT_BYTES`].
-    fn append(&mut self, entry: &[u8]) -> Result<(), SaveError> {
+    /// Writes bytes laid out by an [`Encoder`] of this writer's kind: opens the next data file
+    /// if none is open, appends `bytes`, and closes (flushes, fsyncs) the file when `ends_file`.
+    /// Use either this or `push_key`/`push_session` for one dataset, never both.
+    pub fn write_encoded(&mut self, bytes: &[u8], ends_file: bool) -> Result<(), SaveError> {
         if self.file.is_none() {
+            if bytes.is_empty() && !ends_file {
+                return Ok(());
+            }
             let path = self
                 .staging
                 .join("data")
                 .join(self.files_written.to_string());
             let f = File::create(&path).map_err(SaveError::Data)?;
-            let mut out = BufWriter::with_capacity(1 << 20, f);
-            let head: &[u8] = match self.kind {
-                SaveKind::Keys => b"{\"keys\":{",
-                SaveKind::Sessions => b"[",
-            };
-            out.write_all(head).map_err(SaveError::Data)?;
             self.file = Some(OpenFile {
-                out,
-                path,
-                bytes: head.len() as u64,
-                entries: 0,
+                out: BufWriter::with_capacity(1 << 20, f),
             });
         }
         let Some(file) = self.file.as_mut() else {
             return Err(SaveError::Data(io::Error::other("no open data file")));
         };
-        if file.entries > 0 {
-            file.out.write_all(b",").map_err(SaveError::Data)?;
-            file.bytes += 1;
-        }
-        file.out.write_all(entry).map_err(SaveError::Data)?;
-        file.bytes += entry.len() as u64;
-        file.entries += 1;
-        if file.bytes >= SPLIT_BYTES {
+        file.out.write_all(bytes).map_err(SaveError::Data)?;
+        if ends_file {
             self.close_file()?;
         }
         Ok(())
     }
 
-    /// Terminates, flushes and fsyncs the current data file, if any.
+    /// Flushes and fsyncs the current data file, if any (its closing bracket is already written).
     fn close_file(&mut self) -> Result<(), SaveError> {
-        let Some(mut file) = self.file.take() else {
+        let Some(file) = self.file.take() else {
             return Ok(());
         };
-        let tail: &[u8] = match self.kind {
-            SaveKind::Keys => b"}}",
-            SaveKind::Sessions => b"]",
-        };
-        file.out.write_all(tail).map_err(SaveError::Data)?;
         let f = file
             .out
             .into_inner()
             .map_err(|e| SaveError::Data(e.into_error()))?;
         f.sync_all().map_err(SaveError::Data)?;
-        drop(f);
-        let _ = file.path;
         self.files_written += 1;
         Ok(())
     }
@@ -253,6 +330,12 @@ impl DatasetWriter {
     /// Completes the save at `complete_ms`: closes the last data file, writes `md/md.json`,
     /// fsyncs everything and renames the staging directory to `<root>/<name>/<timestamp>`.
     pub fn finish(mut self, complete_ms: u64) -> Result<PathBuf, SaveError> {
+        // Terminate the file `push_key`/`push_session` were filling (the encoded path's
+        // encoder already did, and this one then has no open file).
+        let mut tail = Vec::new();
+        if self.encoder.finish(&mut tail) {
+            self.write_encoded(&tail, true)?;
+        }
         self.close_file()?;
         let complete_ms = complete_ms.max(self.start_ms);
         let data_dir = self.staging.join("data");
@@ -304,10 +387,46 @@ fn write_synced(path: &Path, bytes: &[u8]) -> io::Result<()> {
     f.sync_all()
 }
 
-/// Encodes one session record as §13.5 describes.
-fn encode_session(out: &mut Vec<u8>, s: &SessionView<'_>) {
+/// A session's fields other than its keys, as a save writes them.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionHead<'a> {
+    /// The session's token (≥ 1).
+    pub tkn: Token,
+    /// Whether the session is shared.
+    pub shared: bool,
+    /// The session's name, written only when present.
+    pub name: Option<&'a str>,
+    /// Expiry settings; a never-expiring session is written as duration 0 with all flags false.
+    pub expiry: Expiry,
+}
+
+/// Appends `n` in decimal without allocating.
+fn write_uint(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
+}
+
+fn write_bool(out: &mut Vec<u8>, b: bool) {
+    out.extend_from_slice(if b { b"true" } else { b"false" });
+}
+
+/// Encodes one session record as §13.5 describes, allocating nothing beyond `out`'s growth.
+fn encode_session<'k>(
+    out: &mut Vec<u8>,
+    s: &SessionHead<'_>,
+    keys: impl Iterator<Item = (&'k str, &'k Value)>,
+) {
     out.extend_from_slice(b"{\"keys\":{");
-    for (i, (key, value)) in s.keys.iter().enumerate() {
+    for (i, (key, value)) in keys.enumerate() {
         if i > 0 {
             out.push(b',');
         }
@@ -316,7 +435,7 @@ fn encode_session(out: &mut Vec<u8>, s: &SessionView<'_>) {
         out.extend_from_slice(value.as_json().as_bytes());
     }
     out.extend_from_slice(b"},\"sh\":{\"tkn\":");
-    out.extend_from_slice(s.tkn.to_string().as_bytes());
+    write_uint(out, s.tkn);
     out.extend_from_slice(if s.shared {
         b",\"shared\":true"
     } else {
@@ -332,13 +451,15 @@ fn encode_session(out: &mut Vec<u8>, s: &SessionView<'_>) {
     } else {
         s.expiry
     };
-    out.extend_from_slice(
-        format!(
-            ",\"expiry\":{{\"duration\":{},\"deleteSession\":{},\"extendOnSetAdd\":{},\"extendOnGet\":{}}}}}}}",
-            e.duration_secs, e.delete_session, e.extend_on_set_add, e.extend_on_get
-        )
-        .as_bytes(),
-    );
+    out.extend_from_slice(b",\"expiry\":{\"duration\":");
+    write_uint(out, e.duration_secs);
+    out.extend_from_slice(b",\"deleteSession\":");
+    write_bool(out, e.delete_session);
+    out.extend_from_slice(b",\"extendOnSetAdd\":");
+    write_bool(out, e.extend_on_set_add);
+    out.extend_from_slice(b",\"extendOnGet\":");
+    write_bool(out, e.extend_on_get);
+    out.extend_from_slice(b"}}}");
 }
 
 /// Removes leftovers of interrupted saves under `<root>/.sessiondb-tmp/` (at startup, before any
@@ -369,11 +490,11 @@ mod tests {
 
     #[test]
     fn session_encoding_matches_the_protocol() {
-        let keys = vec![("a".to_owned(), Value::from_json_unchecked("10"))];
+        let keys = [("a".to_owned(), Value::from_json_unchecked("10"))];
         let mut out = Vec::new();
         encode_session(
             &mut out,
-            &SessionView {
+            &SessionHead {
                 tkn: 7,
                 shared: true,
                 name: Some("n\"x"),
@@ -382,8 +503,8 @@ mod tests {
                     delete_session: true,
                     ..Expiry::default()
                 },
-                keys: &keys,
             },
+            keys.iter().map(|(k, v)| (k.as_str(), v)),
         );
         assert_eq!(
             String::from_utf8(out).unwrap_or_default(),
