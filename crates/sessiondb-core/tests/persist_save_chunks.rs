@@ -14,7 +14,7 @@ fn record(tkn: u64, value_len: usize, expiry: Expiry) -> SessionRecord {
     SessionRecord {
         tkn,
         shared: false,
-        name: (tkn % 2 == 0).then(|| format!("n\"{tkn}")),
+        name: (tkn & 1 == 0).then(|| format!("n\"{tkn}")),
         expiry,
         deadline_ms: 0,
         keys: vec![
@@ -63,11 +63,11 @@ fn chunked_save_matches_the_entry_writer_byte_for_byte() {
     // total near 20 MiB, so the split happens inside chunks.
     let recs: Vec<SessionRecord> = (1..=1000u64)
         .map(|t| {
-            let len = if t % 50 == 0 { 1 << 20 } else { 10 };
+            let len = if t.is_multiple_of(50) { 1 << 20 } else { 10 };
             record(
                 t,
                 len,
-                if t % 3 == 0 {
+                if t.is_multiple_of(3) {
                     expiry
                 } else {
                     Expiry::default()
