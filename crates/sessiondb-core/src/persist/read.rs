@@ -280,8 +280,9 @@ fn collect_keys(doc: &Json<'_>, out: &mut Vec<(String, Value)>) -> Result<(), St
     };
     if let Some(Json::Object(keys)) = member(members, "keys") {
         out.reserve(keys.len());
+        let mut scratch = String::new();
         for (k, v) in keys {
-            out.push((k.to_string(), v.to_value()));
+            out.push((k.to_string(), v.to_value_with(&mut scratch)));
         }
     }
     Ok(())
@@ -293,13 +294,15 @@ fn collect_sessions(doc: &Json<'_>, out: &mut Vec<LoadedSession>) -> Result<(), 
         return Err("a session file must be a JSON array".to_owned());
     };
     out.reserve(items.len());
+    // One minification buffer for every value of the file.
+    let mut scratch = String::new();
     for (index, item) in items.iter().enumerate() {
         let Json::Object(record) = item else { continue };
         let Some(sh) = member(record, "sh") else {
             continue;
         };
-        let session =
-            parse_record(record, sh).map_err(|reason| format!("record {index}: {reason}"))?;
+        let session = parse_record(record, sh, &mut scratch)
+            .map_err(|reason| format!("record {index}: {reason}"))?;
         out.push(session);
     }
     Ok(())
@@ -308,6 +311,7 @@ fn collect_sessions(doc: &Json<'_>, out: &mut Vec<LoadedSession>) -> Result<(), 
 fn parse_record(
     record: &[(std::borrow::Cow<'_, str>, Json<'_>)],
     sh: &Json<'_>,
+    scratch: &mut String,
 ) -> Result<LoadedSession, String> {
     let Json::Object(sh) = sh else {
         return Err("sh is not an object".to_owned());
@@ -352,7 +356,7 @@ fn parse_record(
     let keys = match member(record, "keys") {
         Some(Json::Object(keys)) => keys
             .iter()
-            .map(|(k, v)| (k.to_string(), v.to_value()))
+            .map(|(k, v)| (k.to_string(), v.to_value_with(scratch)))
             .collect(),
         _ => Vec::new(),
     };
