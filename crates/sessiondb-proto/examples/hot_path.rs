@@ -1,7 +1,9 @@
 //! Single-threaded cost of the protocol layer plus the engine, without sockets:
-//! `cargo run --release -p sessiondb-proto --example hot_path [iterations]`.
+//! `cargo run --release -p sessiondb-proto --example hot_path [iterations] [only]`.
 //!
 //! Prints nanoseconds per request for a few request shapes (parse → validate → execute → render).
+//! With `only`, runs just the shapes whose label contains it (for callgrind: instructions per
+//! request = (Ir at N iterations − Ir at 0) / N).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -20,7 +22,10 @@ impl ServerStats for NoStats {
     }
 }
 
-fn run(d: &Dispatcher, label: &str, msg: &str, iterations: u32) {
+fn run(d: &Dispatcher, label: &str, msg: &str, iterations: u32, only: &str) {
+    if !label.contains(only) {
+        return;
+    }
     let mut conn = ConnState::default();
     let mut out = Vec::with_capacity(4096);
     let start = Instant::now();
@@ -42,6 +47,7 @@ fn main() {
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(1_000_000);
+    let only = std::env::args().nth(2).unwrap_or_default();
     let d = Dispatcher::new(DispatchSettings {
         persist_enabled: false,
         data_dir: std::env::temp_dir(),
@@ -63,8 +69,20 @@ fn main() {
         r#"{{"SH_SET":{{"tkn":{tkn},"keys":{{"a":"value-a","b":{{"n":1,"s":[1,2,3]}}}}}}}}"#
     );
     let get = format!(r#"{{"SH_GET":{{"tkn":{tkn},"keys":["a","b"]}}}}"#);
-    run(&d, "SH_SET 2 keys", &set, iterations);
-    run(&d, "SH_GET 2 keys", &get, iterations);
-    run(&d, "KV_COUNT", r#"{"KV_COUNT":{}}"#, iterations);
-    run(&d, "invalid JSON", r#"{"KV_SET":"#, iterations);
+    run(&d, "SH_SET 2 keys", &set, iterations, &only);
+    run(&d, "SH_GET 2 keys", &get, iterations, &only);
+    d.handle_text(
+        &mut conn,
+        r#"{"KV_SET":{"keys":{"a":"value-a","b":{"n":1,"s":[1,2,3]}}}}"#,
+        &mut out,
+    );
+    run(
+        &d,
+        "KV_GET 2 keys",
+        r#"{"KV_GET":{"keys":["a","b"]}}"#,
+        iterations,
+        &only,
+    );
+    run(&d, "KV_COUNT", r#"{"KV_COUNT":{}}"#, iterations, &only);
+    run(&d, "invalid JSON", r#"{"KV_SET":"#, iterations, &only);
 }
