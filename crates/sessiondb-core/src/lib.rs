@@ -15,6 +15,6 @@ pub mod token;
 pub mod value;
 
 pub use change::{Change, ChangeSink};
-pub use command::{Command, Entries, Expiry, Keys, Outcome, SessionInfo, Token};
+pub use command::{Command, Entries, Expiry, Keys, Outcome, SessionInfo, Token, ValueSink};
 pub use store::{Arming, Limits, SessionRecord, Store, StoreConfig, SweepReport};
 pub use value::Value;

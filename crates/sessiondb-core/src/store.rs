@@ -19,7 +19,7 @@ use indexmap::map::RawEntryApiV1;
 use parking_lot::Mutex;
 
 use crate::change::{Change, ChangeSink};
-use crate::command::{Command, Expiry, Outcome, Token};
+use crate::command::{Command, Expiry, Outcome, Token, ValueSink};
 use crate::expiry::{self, Checked, DeadlineIndex};
 use crate::session::{self, Data, KeyMap, Session};
 use crate::value::Value;
@@ -206,12 +206,26 @@ impl Store {
         &self.limits
     }
 
-    /// Executes one validated command at wall-clock time `now_ms` (Unix ms).
+    /// Executes one validated command at wall-clock time `now_ms` (Unix ms). Gets return
+    /// [`Outcome::Values`] with the values copied out; the protocol layer uses
+    /// [`Store::execute_into`] instead.
     pub fn execute(&self, cmd: Command<'_>, now_ms: u64) -> Outcome {
+        let mut found: Vec<(usize, Value)> = Vec::new();
+        let mut collect = |i: usize, json: &str| found.push((i, Value::from_json_unchecked(json)));
+        match self.execute_into(cmd, now_ms, &mut collect) {
+            Outcome::ValuesSent(_) => Outcome::Values(found),
+            other => other,
+        }
+    }
+
+    /// Executes one validated command at wall-clock time `now_ms` (Unix ms). A get (`SH_GET`,
+    /// `KV_GET`) hands its values to `sink` while the lock is held and returns
+    /// [`Outcome::ValuesSent`]; nothing is copied or allocated for them.
+    pub fn execute_into(&self, cmd: Command<'_>, now_ms: u64, sink: &mut dyn ValueSink) -> Outcome {
         match cmd {
             Command::KvSet(entries) => self.kv_set(entries),
             Command::KvAdd(entries) => self.kv_add(entries),
-            Command::KvGet(keys) => self.kv_get(&keys),
+            Command::KvGet(keys) => self.kv_get(&keys, sink),
             Command::KvRmv(keys) => self.kv_rmv(keys),
             Command::KvContains(keys) => self.kv_contains(&keys),
             Command::KvCount => self.kv_count(),
@@ -234,7 +248,7 @@ impl Store {
             }
             Command::ShSet { tkn, keys } => self.sh_set(tkn, keys, now_ms),
             Command::ShAdd { tkn, keys } => self.sh_add(tkn, keys, now_ms),
-            Command::ShGet { tkn, keys } => self.sh_get(tkn, &keys, now_ms),
+            Command::ShGet { tkn, keys } => self.sh_get(tkn, &keys, now_ms, sink),
             Command::ShRmv { tkn, keys } => self.sh_rmv(tkn, keys, now_ms),
             Command::ShContains { tkn, keys } => self.sh_contains(tkn, &keys, now_ms),
             Command::ShCount { tkn } => self.sh_count(tkn, now_ms),

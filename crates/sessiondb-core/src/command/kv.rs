@@ -6,7 +6,7 @@ use indexmap::map::raw_entry_v1::RawEntryMut;
 use indexmap::map::RawEntryApiV1;
 
 use crate::change::Change;
-use crate::command::{Entries, Keys, Outcome};
+use crate::command::{Entries, Keys, Outcome, ValueSink};
 use crate::session::entry_bytes;
 use crate::store::Store;
 use crate::value::Value;
@@ -15,32 +15,38 @@ use crate::value::Value;
 /// (no allocation); longer ones use a hash set, so a huge request stays linear.
 const SCAN_DEDUP_MAX: usize = 32;
 
-/// The `Values` of a get: for each requested key that `get` finds, its first request index and
-/// value, in request order; each key once (§10.3).
+/// Hands a get's values to `sink`: for each requested key that `get` finds, its request index
+/// and value, in request order; each key name once, at its first occurrence (§10.3). Returns how
+/// many values were handed over. Allocates nothing for up to [`SCAN_DEDUP_MAX`] keys.
 pub(crate) fn values<'v>(
     keys: &[Cow<'_, str>],
-    mut get: impl FnMut(&str) -> Option<&'v Value>,
-) -> Vec<(usize, Value)> {
-    let mut out = Vec::with_capacity(keys.len());
+    mut get: impl FnMut(&str) -> Option<&'v str>,
+    sink: &mut dyn ValueSink,
+) -> usize {
+    let mut sent = 0;
     if keys.len() <= SCAN_DEDUP_MAX {
         for (i, k) in keys.iter().enumerate() {
+            // A repeated name was handled (found or not) at its first occurrence.
+            if keys[..i].contains(k) {
+                continue;
+            }
             if let Some(v) = get(k) {
-                if !out.iter().any(|(j, _): &(usize, Value)| keys[*j] == *k) {
-                    out.push((i, v.clone()));
-                }
+                sink.value(i, v);
+                sent += 1;
             }
         }
     } else {
         let mut seen = hashbrown::HashSet::with_capacity(keys.len());
         for (i, k) in keys.iter().enumerate() {
-            if let Some(v) = get(k) {
-                if seen.insert(&**k) {
-                    out.push((i, v.clone()));
+            if seen.insert(&**k) {
+                if let Some(v) = get(k) {
+                    sink.value(i, v);
+                    sent += 1;
                 }
             }
         }
     }
-    out
+    sent
 }
 
 /// The `Contains` of a contains: request indices of keys that exist, in request order,
@@ -109,10 +115,10 @@ impl Store {
         Outcome::Done
     }
 
-    /// `KV_GET`.
-    pub(crate) fn kv_get(&self, keys: &Keys<'_>) -> Outcome {
+    /// `KV_GET`: the values go to `sink` under the lock.
+    pub(crate) fn kv_get(&self, keys: &Keys<'_>, sink: &mut dyn ValueSink) -> Outcome {
         let map = self.kv.map.lock();
-        Outcome::Values(values(keys, |k| map.get(k)))
+        Outcome::ValuesSent(values(keys, |k| map.get(k).map(Value::as_json), sink))
     }
 
     /// `KV_RMV`.
@@ -181,5 +187,47 @@ impl Store {
             old
         };
         Outcome::Count(old.len() as u64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs `values` over `keys` against a store holding `a` = 1 and `b` = 2.
+    fn sent(keys: &[&str]) -> (usize, Vec<(usize, String)>) {
+        let keys: Vec<Cow<'_, str>> = keys.iter().map(|k| Cow::Borrowed(*k)).collect();
+        let mut got = Vec::new();
+        let mut sink = |i: usize, json: &str| got.push((i, json.to_owned()));
+        let n = values(
+            &keys,
+            |k| match k {
+                "a" => Some("1"),
+                "b" => Some("2"),
+                _ => None,
+            },
+            &mut sink,
+        );
+        (n, got)
+    }
+
+    #[test]
+    fn values_in_request_order_each_name_once() {
+        let (n, got) = sent(&["b", "x", "a", "b", "a"]);
+        assert_eq!(n, 2);
+        assert_eq!(got, vec![(0, "2".to_owned()), (2, "1".to_owned())]);
+        assert_eq!(sent(&[]), (0, vec![]));
+    }
+
+    #[test]
+    fn long_requests_deduplicate_through_the_set() {
+        // Beyond SCAN_DEDUP_MAX the hash-set path runs; same answer as the scan.
+        let mut keys = vec!["x"; SCAN_DEDUP_MAX + 5];
+        keys[3] = "a";
+        keys[10] = "b";
+        keys[20] = "a";
+        let (n, got) = sent(&keys);
+        assert_eq!(n, 2);
+        assert_eq!(got, vec![(3, "1".to_owned()), (10, "2".to_owned())]);
     }
 }

@@ -105,6 +105,20 @@ pub enum Command<'a> {
     Stats,
 }
 
+/// Receives the values a get finds, while the store's lock is held, so the reply can be written
+/// from the stored bytes without copying them out first.
+pub trait ValueSink {
+    /// One found key: its index into the request's keys and its value as minified JSON text.
+    /// Called in request order, once per distinct key name (its first occurrence).
+    fn value(&mut self, index: usize, json: &str);
+}
+
+impl<F: FnMut(usize, &str)> ValueSink for F {
+    fn value(&mut self, index: usize, json: &str) {
+        self(index, json)
+    }
+}
+
 /// What a session looks like to `SH_INFO`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionInfo {
@@ -124,8 +138,11 @@ pub enum Outcome {
     /// `st` 1 with `cnt` (`*_COUNT`, `*_CLEAR`, `*_CLEAR_SET`, `SH_END_ALL`).
     Count(u64),
     /// `st` 1 with `keys` object: `(index into the request's keys, value)` for each requested key
-    /// that exists, each key once (first occurrence).
+    /// that exists, each key once (first occurrence). Returned by [`crate::Store::execute`].
     Values(Vec<(usize, Value)>),
+    /// `st` 1 with `keys` object whose members were handed to the [`ValueSink`] of
+    /// [`crate::Store::execute_into`] (this many, in order) while the lock was held.
+    ValuesSent(usize),
     /// `st` 1 with `keys` array: every key (`*_KEYS`).
     KeyList(Vec<String>),
     /// `st` 1 with `contains`: indices into the request's keys that exist, in request order,

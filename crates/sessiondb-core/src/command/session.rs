@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 
 use crate::change::Change;
 use crate::command::kv::{contains, entries_bytes, values};
-use crate::command::{Entries, Expiry, Keys, Outcome, SessionInfo, Token};
+use crate::command::{Entries, Expiry, Keys, Outcome, SessionInfo, Token, ValueSink};
 use crate::expiry::{self, DeadlineIndex};
 use crate::session::{entry_bytes, session_bytes, Data, Session};
 use crate::store::{ShardInner, ShardStats, Store};
@@ -363,14 +363,21 @@ impl Store {
         .unwrap_or(Outcome::NoSession { tkn })
     }
 
-    /// `SH_GET`: extends with `extendOnGet` whatever the keys (§9.5).
-    pub(crate) fn sh_get(&self, tkn: Option<Token>, keys: &Keys<'_>, now_ms: u64) -> Outcome {
+    /// `SH_GET`: extends with `extendOnGet` whatever the keys (§9.5); the values go to `sink`
+    /// under the shard lock.
+    pub(crate) fn sh_get(
+        &self,
+        tkn: Option<Token>,
+        keys: &Keys<'_>,
+        now_ms: u64,
+        sink: &mut dyn ValueSink,
+    ) -> Outcome {
         self.with_session(tkn, now_ms, |cx| {
             if cx.s.expiry.extend_on_get {
                 cx.extend(self);
             }
             let data = &cx.s.data;
-            Outcome::Values(values(keys, |k| data.get(k)))
+            Outcome::ValuesSent(values(keys, |k| data.get(k).map(Value::as_json), sink))
         })
         .unwrap_or(Outcome::NoSession { tkn })
     }
