@@ -3,96 +3,25 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::Command;
 
+use common::binary::Running;
 use common::{connect_url, expect, expect_close, HANG_GUARD};
 use futures_util::StreamExt;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
-/// A running `sessiondb` process and the address it listens on.
-struct Process {
-    child: Child,
-    addr: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Process {
-    /// Starts the binary on a free port and waits for its "listening on" log line.
-    fn start(extra: &[&str]) -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_sessiondb"))
-            .args(["--port", "0", "--log-level", "info", "--data-dir"])
-            .arg(dir.path().join("data"))
-            .args(extra)
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn sessiondb");
-        let stderr = child.stderr.take().expect("stderr");
-        let mut lines = BufReader::new(stderr).lines();
-        let addr = loop {
-            let line = lines
-                .next()
-                .expect("sessiondb exited before listening")
-                .expect("read stderr");
-            if let Some(at) = line.find("listening on ws://") {
-                let rest = &line[at + "listening on ws://".len()..];
-                break rest.split_whitespace().next().expect("address").to_owned();
-            }
-        };
-        // Keep draining the log so the server never blocks on a full pipe.
-        std::thread::spawn(move || lines.for_each(drop));
-        Self {
-            child,
-            addr,
-            _dir: dir,
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("ws://{}/", self.addr)
-    }
-
-    /// The server's resident memory, from `/proc/PID/status`.
-    fn resident_bytes(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .expect("read /proc status");
-        let kib: u64 = status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .expect("VmRSS");
-        kib * 1024
-    }
-
-    /// Sends SIGTERM and waits for the exit status.
-    async fn terminate(mut self) -> ExitStatus {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .expect("run kill");
-        assert!(status.success(), "kill failed");
-        tokio::task::spawn_blocking(move || self.child.wait().expect("wait"))
-            .await
-            .expect("wait task")
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        // Only matters when a test failed before terminating the server.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Starts the binary with `extra` arguments on a fresh data directory, returned with it so
+/// it outlives the server (bind it first: locals drop in reverse order).
+fn start(extra: &[&str]) -> (tempfile::TempDir, Running) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = common::binary::start(&dir.path().join("data"), extra);
+    (dir, server)
 }
 
 #[tokio::test]
 async fn sigterm_closes_connections_with_1001_and_exits_0() {
-    let server = Process::start(&[]);
+    let (_dir, server) = start(&[]);
     let mut ws = connect_url(&server.url()).await;
     expect(
         &mut ws,
@@ -163,7 +92,7 @@ async fn ten_thousand_idle_connections_and_a_new_client_is_served() {
         "this test needs an open-file hard limit above {}, it is {limit}",
         IDLE + 100
     );
-    let server = Process::start(&["--no-persist"]);
+    let (_dir, server) = start(&["--no-persist"]);
     let url = server.url();
     // A small read buffer per client connection: they only sit there.
     let config = WebSocketConfig::default().read_buffer_size(4096);

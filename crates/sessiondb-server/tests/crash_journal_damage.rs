@@ -5,66 +5,25 @@
 mod common;
 
 use std::fs;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
+use common::binary::{Exited, Running};
 use common::{connect_url, request, token};
 
-/// A started server (process, address, log so far) or a failed start (exit code, whole log).
-type Started = Result<(std::process::Child, String, Vec<String>), (i32, Vec<String>)>;
-
-/// Starts the binary; returns its address and the log lines up to "listening", or the exit
-/// status and the whole log if it exited instead.
-fn start(data: &Path, extra: &[&str]) -> Started {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sessiondb"))
-        .args([
-            "--port",
-            "0",
-            "--log-level",
-            "info",
-            "--fsync",
-            "always",
-            "--data-dir",
-        ])
-        .arg(data)
-        .args(extra)
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn sessiondb");
-    let stderr = child.stderr.take().expect("stderr");
-    let mut lines = BufReader::new(stderr).lines();
-    let mut log = Vec::new();
-    loop {
-        match lines.next() {
-            Some(Ok(line)) => {
-                if let Some(at) = line.find("listening on ws://") {
-                    let addr = line[at + "listening on ws://".len()..]
-                        .split_whitespace()
-                        .next()
-                        .expect("address")
-                        .to_owned();
-                    log.push(line);
-                    std::thread::spawn(move || lines.for_each(drop));
-                    return Ok((child, addr, log));
-                }
-                log.push(line);
-            }
-            _ => {
-                let status = child.wait().expect("wait");
-                return Err((status.code().unwrap_or(-1), log));
-            }
-        }
-    }
+/// Starts the binary with `--fsync always` on `data`, or returns how it exited instead.
+fn start(data: &Path, extra: &[&str]) -> Result<Running, Exited> {
+    common::binary::spawn(
+        common::binary::command(data)
+            .args(["--log-level", "info", "--fsync", "always"])
+            .args(extra),
+    )
 }
 
 /// Writes `n` single-key sessions through a server, kills it with SIGKILL, returns the tokens.
 async fn populate(data: &Path, n: usize) -> Vec<u64> {
-    let (mut child, addr, _) = start(data, &[]).expect("first start");
-    let mut ws = connect_url(&format!("ws://{addr}/")).await;
+    let server = start(data, &[]).expect("first start");
+    let mut ws = connect_url(&server.url()).await;
     let mut tokens = Vec::new();
     for i in 0..n {
         let tkn = token(&request(&mut ws, r#"{"SH_NEW":{}}"#).await);
@@ -75,8 +34,7 @@ async fn populate(data: &Path, n: usize) -> Vec<u64> {
         .await;
         tokens.push(tkn);
     }
-    child.kill().expect("kill");
-    let _ = child.wait();
+    server.kill9();
     tokens
 }
 
@@ -97,8 +55,8 @@ fn only_segment(data: &Path) -> PathBuf {
         .expect("a segment with records")
 }
 
-async fn live(addr: &str, tokens: &[u64]) -> usize {
-    let mut ws = connect_url(&format!("ws://{addr}/")).await;
+async fn live(server: &Running, tokens: &[u64]) -> usize {
+    let mut ws = connect_url(&server.url()).await;
     let list: Vec<String> = tokens.iter().map(u64::to_string).collect();
     let reply = request(
         &mut ws,
@@ -124,11 +82,11 @@ async fn torn_tail_is_cut_with_a_warning_and_the_server_starts() {
     f.write_all(&[200, 0, 0, 0, 1, 2, 3, 4, 6, 9])
         .expect("append half a record");
     drop(f);
-    let (mut child, addr, log) = start(&data, &[]).expect("a torn tail must not stop the start");
+    let server = start(&data, &[]).expect("a torn tail must not stop the start");
+    let log = &server.startup_log;
     assert!(log.iter().any(|l| l.contains("torn record")), "{log:?}");
-    assert_eq!(live(&addr, &tokens).await, 20);
-    child.kill().expect("kill");
-    let _ = child.wait();
+    assert_eq!(live(&server, &tokens).await, 20);
+    server.kill9();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -142,11 +100,12 @@ async fn corruption_in_the_middle_refuses_to_start_unless_repair() {
     let middle = bytes.len() / 2;
     bytes[middle] ^= 0x5a;
     fs::write(&seg, &bytes).expect("write");
-    let (code, log) = match start(&data, &[]) {
-        Ok((mut child, _, log)) => {
-            let _ = child.kill();
-            panic!("the server started on a corrupt journal: {log:#?}");
-        }
+    let Exited { code, log } = match start(&data, &[]) {
+        // Dropping the server kills it.
+        Ok(server) => panic!(
+            "the server started on a corrupt journal: {:#?}",
+            server.startup_log
+        ),
         Err(e) => e,
     };
     assert_ne!(code, 0);
@@ -155,22 +114,21 @@ async fn corruption_in_the_middle_refuses_to_start_unless_repair() {
         text.contains("corrupt") && text.contains("--repair"),
         "{text}"
     );
-    let (mut child, addr, log) = start(&data, &["--repair"]).expect("--repair starts");
+    let server = start(&data, &["--repair"]).expect("--repair starts");
+    let log = &server.startup_log;
     assert!(
         log.iter()
             .any(|l| l.contains("--repair") && l.contains("dropped_bytes")),
         "{log:?}"
     );
-    let survivors = live(&addr, &tokens).await;
+    let survivors = live(&server, &tokens).await;
     assert!(
         survivors > 0 && survivors < 20,
         "{survivors} sessions survived the cut"
     );
-    child.kill().expect("kill");
-    let _ = child.wait();
+    server.kill9();
     // After the repair the journal is clean: a plain start works and keeps the survivors.
-    let (mut child, addr, _) = start(&data, &[]).expect("clean start after repair");
-    assert_eq!(live(&addr, &tokens).await, survivors);
-    child.kill().expect("kill");
-    let _ = child.wait();
+    let server = start(&data, &[]).expect("clean start after repair");
+    assert_eq!(live(&server, &tokens).await, survivors);
+    server.kill9();
 }

@@ -4,59 +4,12 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::binary::start;
 use common::{connect_url, request, token, Ws};
-
-/// A running `sessiondb` and the address it listens on.
-struct Process {
-    child: Child,
-    addr: String,
-}
-
-impl Process {
-    /// Starts the binary on `data` and waits until it listens.
-    fn start(data: &Path, extra: &[&str]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_sessiondb"))
-            .args(["--port", "0", "--log-level", "info", "--data-dir"])
-            .arg(data)
-            .args(extra)
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn sessiondb");
-        let stderr = child.stderr.take().expect("stderr");
-        let mut lines = BufReader::new(stderr).lines();
-        let addr = loop {
-            let line = lines
-                .next()
-                .expect("sessiondb exited before listening")
-                .expect("read stderr");
-            if let Some(at) = line.find("listening on ws://") {
-                let rest = &line[at + "listening on ws://".len()..];
-                break rest.split_whitespace().next().expect("address").to_owned();
-            }
-        };
-        std::thread::spawn(move || lines.for_each(drop));
-        Self { child, addr }
-    }
-
-    fn url(&self) -> String {
-        format!("ws://{}/", self.addr)
-    }
-
-    /// SIGKILL: no shutdown code runs.
-    fn kill9(mut self) {
-        self.child.kill().expect("kill");
-        let _ = self.child.wait();
-    }
-}
 
 /// What one writer knows: its session, the last write acknowledged (with when) and the last
 /// write sent.
@@ -98,7 +51,7 @@ async fn run_and_kill(
     writers: usize,
     kill_after: Duration,
 ) -> (Vec<Progress>, Instant) {
-    let server = Process::start(data, &["--fsync", mode]);
+    let server = start(data, &["--fsync", mode]);
     let mut progress = Vec::new();
     let mut tasks = Vec::new();
     for _ in 0..writers {
@@ -170,7 +123,7 @@ async fn fsync_always_keeps_every_acknowledged_write_across_kill9() {
         } else {
             &[]
         };
-        let server = Process::start(&data, &[&["--fsync", "always"], extra].concat());
+        let server = start(&data, &[&["--fsync", "always"], extra].concat());
         let mut ws = connect_url(&server.url()).await;
         for p in &all {
             let found = present(&mut ws, p.tkn, p.sent + 5).await;
@@ -200,7 +153,7 @@ async fn fsync_everysec_loses_at_most_the_last_second_across_kill9() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
     let (progress, killed) = run_and_kill(&data, "everysec", 8, Duration::from_millis(1700)).await;
-    let server = Process::start(&data, &[]);
+    let server = start(&data, &[]);
     let mut ws = connect_url(&server.url()).await;
     for p in &progress {
         let found = present(&mut ws, p.tkn, p.sent + 5).await;

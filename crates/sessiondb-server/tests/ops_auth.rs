@@ -2,10 +2,10 @@
 //! `SV_AUTH` authenticate; everything else is refused with 200 and has no effect; a wrong
 //! header is HTTP 401; repeated failures close with 1008.
 
-mod ops_common;
+mod common;
 
 use base64::Engine as _;
-use ops_common::*;
+use common::ops::*;
 use sessiondb_server::auth::Secret;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 

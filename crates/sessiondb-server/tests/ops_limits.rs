@@ -1,9 +1,9 @@
 //! Limits (issue 6): every store limit answers 170 with nothing stored; the connection limit
 //! refuses the upgrade with HTTP 503; probing for tokens gets a connection closed with 1008.
 
-mod ops_common;
+mod common;
 
-use ops_common::*;
+use common::ops::*;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 fn token(reply: &serde_json::Value) -> TestResult<u64> {

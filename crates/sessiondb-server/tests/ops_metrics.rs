@@ -1,9 +1,9 @@
 //! Observability (issue 6): the Prometheus endpoint is scraped and parsed, and its counters
 //! move as commands run; `SV_INFO` carries the PROTOCOL.md §12 members.
 
-mod ops_common;
+mod common;
 
-use ops_common::*;
+use common::ops::*;
 
 #[tokio::test]
 async fn counters_move_as_commands_run() -> TestResult {

@@ -1,9 +1,9 @@
 //! TLS (issue 6): with `--tls-cert`/`--tls-key` the server speaks `wss://`; the certificate is
 //! generated at run time with rcgen.
 
-mod ops_common;
+mod common;
 
-use ops_common::*;
+use common::ops::*;
 
 #[tokio::test]
 async fn wss_round_trip_with_a_self_signed_certificate() -> TestResult {
@@ -95,7 +95,7 @@ fn bad_certificate_files_stop_startup() -> TestResult {
         "{err:?}"
     );
     // A certificate without its key is a configuration error.
-    let (mut config, _data) = ops_common::config()?;
+    let (mut config, _data) = common::ops::config()?;
     config.tls_cert = Some(cert.cert.clone());
     assert!(sessiondb_server::Server::new(config).is_err());
     Ok(())

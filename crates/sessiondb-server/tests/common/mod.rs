@@ -1,8 +1,13 @@
 //! Helpers shared by the integration tests: start the real server in-process on 127.0.0.1:0,
-//! talk WebSocket to it, and compare replies as parsed JSON.
+//! talk WebSocket to it, and compare replies as parsed JSON. Submodules: [`ops`] for the
+//! operations tests (TLS, headers, metrics, `TestResult` style) and [`binary`] for tests that
+//! run the real `sessiondb` executable as a child process.
 
 // Each test binary uses a different subset of these helpers.
 #![allow(dead_code)]
+
+pub mod binary;
+pub mod ops;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

@@ -1,8 +1,6 @@
-//! Helpers for the operations tests (`ops_*.rs`): start the real server in-process on
-//! `127.0.0.1:0` with a given configuration, connect over `ws://` or `wss://` with chosen
-//! headers, exchange messages, scrape metrics.
-
-#![allow(dead_code)] // Each test file uses a different subset.
+//! Helpers for the operations tests (`ops_*.rs`): start the real server in-process (through
+//! `Server::new`, with a metrics listener when configured) on `127.0.0.1:0`, connect over
+//! `ws://` or `wss://` with chosen headers, exchange messages as `TestResult`s, scrape metrics.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
