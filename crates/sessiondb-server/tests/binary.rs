@@ -6,7 +6,7 @@ mod common;
 use std::process::Command;
 
 use common::binary::Running;
-use common::{connect_url, expect, expect_close, HANG_GUARD};
+use common::{connect_url, expect, expect_close, expect_kv_count, HANG_GUARD};
 use futures_util::StreamExt;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
@@ -23,12 +23,7 @@ fn start(extra: &[&str]) -> (tempfile::TempDir, Running) {
 async fn sigterm_closes_connections_with_1001_and_exits_0() {
     let (_dir, server) = start(&[]);
     let mut ws = connect_url(&server.url()).await;
-    expect(
-        &mut ws,
-        r#"{"KV_COUNT":{}}"#,
-        r#"{"KV_COUNT_RSP":{"st":1,"cnt":0}}"#,
-    )
-    .await;
+    expect_kv_count(&mut ws, 0).await;
     let exited = tokio::spawn(server.terminate());
     assert_eq!(expect_close(&mut ws).await, CloseCode::Away);
     let status = tokio::time::timeout(HANG_GUARD, exited)

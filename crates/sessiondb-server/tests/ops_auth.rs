@@ -46,18 +46,18 @@ async fn unauthenticated_requests_get_200_and_change_nothing() -> TestResult {
         assert_eq!(got, want, "{request}");
     }
     // Authenticate on the same connection: nothing of the above happened.
-    assert_eq!(
-        ask(
-            &mut ws,
-            &format!(r#"{{"SV_AUTH":{{"secret":"{SECRET}"}}}}"#)
-        )
-        .await?,
-        r#"{"SV_AUTH_RSP":{"st":1}}"#
-    );
-    assert_eq!(
-        ask(&mut ws, r#"{"KV_COUNT":{}}"#).await?,
-        r#"{"KV_COUNT_RSP":{"st":1,"cnt":0}}"#
-    );
+    ask_expect(
+        &mut ws,
+        &format!(r#"{{"SV_AUTH":{{"secret":"{SECRET}"}}}}"#),
+        r#"{"SV_AUTH_RSP":{"st":1}}"#,
+    )
+    .await?;
+    ask_expect(
+        &mut ws,
+        r#"{"KV_COUNT":{}}"#,
+        r#"{"KV_COUNT_RSP":{"st":1,"cnt":0}}"#,
+    )
+    .await?;
     let info = ask_json(&mut ws, r#"{"SH_INFO_ALL":{}}"#).await?;
     assert_eq!(info["SH_INFO_ALL_RSP"]["totalSessions"], 0);
     Ok(())
@@ -68,14 +68,18 @@ async fn bearer_header_authenticates() -> TestResult {
     let server = secured(5).await?;
     let auth = format!("Bearer {SECRET}");
     let mut ws = connect_with(server.addr, &[("Authorization", &auth)]).await?;
-    assert_eq!(
-        ask(&mut ws, r#"{"KV_SET":{"keys":{"a":1}}}"#).await?,
-        r#"{"KV_SET_RSP":{"st":1}}"#
-    );
-    assert_eq!(
-        ask(&mut ws, r#"{"KV_COUNT":{}}"#).await?,
-        r#"{"KV_COUNT_RSP":{"st":1,"cnt":1}}"#
-    );
+    ask_expect(
+        &mut ws,
+        r#"{"KV_SET":{"keys":{"a":1}}}"#,
+        r#"{"KV_SET_RSP":{"st":1}}"#,
+    )
+    .await?;
+    ask_expect(
+        &mut ws,
+        r#"{"KV_COUNT":{}}"#,
+        r#"{"KV_COUNT_RSP":{"st":1,"cnt":1}}"#,
+    )
+    .await?;
     Ok(())
 }
 
@@ -85,10 +89,12 @@ async fn basic_header_authenticates_with_any_user() -> TestResult {
     for user in ["", "alice"] {
         let auth = basic(user, SECRET);
         let mut ws = connect_with(server.addr, &[("Authorization", &auth)]).await?;
-        assert_eq!(
-            ask(&mut ws, r#"{"KV_COUNT":{}}"#).await?,
-            r#"{"KV_COUNT_RSP":{"st":1,"cnt":0}}"#
-        );
+        ask_expect(
+            &mut ws,
+            r#"{"KV_COUNT":{}}"#,
+            r#"{"KV_COUNT_RSP":{"st":1,"cnt":0}}"#,
+        )
+        .await?;
     }
     Ok(())
 }
@@ -118,30 +124,37 @@ async fn wrong_header_is_http_401() -> TestResult {
 async fn sv_auth_statuses() -> TestResult {
     let server = secured(5).await?;
     let mut ws = connect(server.addr).await?;
-    assert_eq!(
-        ask(&mut ws, r#"{"SV_AUTH":{"secret":"nope"}}"#).await?,
-        r#"{"SV_AUTH_RSP":{"st":201}}"#
-    );
-    assert_eq!(
-        ask(&mut ws, r#"{"SV_AUTH":{}}"#).await?,
-        r#"{"SV_AUTH_RSP":{"st":26}}"#
-    );
-    assert_eq!(
-        ask(&mut ws, r#"{"SV_AUTH":{"secret":5}}"#).await?,
-        r#"{"SV_AUTH_RSP":{"st":41}}"#
-    );
-    assert_eq!(
-        ask(&mut ws, r#"{"KV_COUNT":{}}"#).await?,
-        r#"{"KV_COUNT_RSP":{"st":200}}"#
-    );
-    assert_eq!(
-        ask(&mut ws, r#"{"SV_AUTH":{"secret":"other-secret"}}"#).await?,
-        r#"{"SV_AUTH_RSP":{"st":1}}"#
-    );
-    assert_eq!(
-        ask(&mut ws, r#"{"KV_COUNT":{}}"#).await?,
-        r#"{"KV_COUNT_RSP":{"st":1,"cnt":0}}"#
-    );
+    ask_expect(
+        &mut ws,
+        r#"{"SV_AUTH":{"secret":"nope"}}"#,
+        r#"{"SV_AUTH_RSP":{"st":201}}"#,
+    )
+    .await?;
+    ask_expect(&mut ws, r#"{"SV_AUTH":{}}"#, r#"{"SV_AUTH_RSP":{"st":26}}"#).await?;
+    ask_expect(
+        &mut ws,
+        r#"{"SV_AUTH":{"secret":5}}"#,
+        r#"{"SV_AUTH_RSP":{"st":41}}"#,
+    )
+    .await?;
+    ask_expect(
+        &mut ws,
+        r#"{"KV_COUNT":{}}"#,
+        r#"{"KV_COUNT_RSP":{"st":200}}"#,
+    )
+    .await?;
+    ask_expect(
+        &mut ws,
+        r#"{"SV_AUTH":{"secret":"other-secret"}}"#,
+        r#"{"SV_AUTH_RSP":{"st":1}}"#,
+    )
+    .await?;
+    ask_expect(
+        &mut ws,
+        r#"{"KV_COUNT":{}}"#,
+        r#"{"KV_COUNT_RSP":{"st":1,"cnt":0}}"#,
+    )
+    .await?;
     Ok(())
 }
 
@@ -150,22 +163,22 @@ async fn default_five_failures_close_with_1008() -> TestResult {
     let server = secured(sessiondb_server::auth::DEFAULT_MAX_FAILURES).await?;
     let mut ws = connect(server.addr).await?;
     for _ in 0..5 {
-        assert_eq!(
-            ask(&mut ws, r#"{"SV_AUTH":{"secret":"guess"}}"#).await?,
-            r#"{"SV_AUTH_RSP":{"st":201}}"#
-        );
+        ask_expect(
+            &mut ws,
+            r#"{"SV_AUTH":{"secret":"guess"}}"#,
+            r#"{"SV_AUTH_RSP":{"st":201}}"#,
+        )
+        .await?;
     }
     assert_eq!(close_code(&mut ws).await?, Some(CloseCode::Policy));
     // Other connections are unaffected.
     let mut ws = connect(server.addr).await?;
-    assert_eq!(
-        ask(
-            &mut ws,
-            &format!(r#"{{"SV_AUTH":{{"secret":"{SECRET}"}}}}"#)
-        )
-        .await?,
-        r#"{"SV_AUTH_RSP":{"st":1}}"#
-    );
+    ask_expect(
+        &mut ws,
+        &format!(r#"{{"SV_AUTH":{{"secret":"{SECRET}"}}}}"#),
+        r#"{"SV_AUTH_RSP":{"st":1}}"#,
+    )
+    .await?;
     Ok(())
 }
 
@@ -175,23 +188,26 @@ async fn failure_limit_is_configurable_and_only_wrong_secrets_count() -> TestRes
     let mut ws = connect(server.addr).await?;
     // Malformed attempts and refused commands are not failed attempts.
     for _ in 0..3 {
-        assert_eq!(
-            ask(&mut ws, r#"{"SV_AUTH":{}}"#).await?,
-            r#"{"SV_AUTH_RSP":{"st":26}}"#
-        );
-        assert_eq!(
-            ask(&mut ws, r#"{"KV_COUNT":{}}"#).await?,
-            r#"{"KV_COUNT_RSP":{"st":200}}"#
-        );
+        ask_expect(&mut ws, r#"{"SV_AUTH":{}}"#, r#"{"SV_AUTH_RSP":{"st":26}}"#).await?;
+        ask_expect(
+            &mut ws,
+            r#"{"KV_COUNT":{}}"#,
+            r#"{"KV_COUNT_RSP":{"st":200}}"#,
+        )
+        .await?;
     }
-    assert_eq!(
-        ask(&mut ws, r#"{"SV_AUTH":{"secret":"a"}}"#).await?,
-        r#"{"SV_AUTH_RSP":{"st":201}}"#
-    );
-    assert_eq!(
-        ask(&mut ws, r#"{"SV_AUTH":{"secret":"b"}}"#).await?,
-        r#"{"SV_AUTH_RSP":{"st":201}}"#
-    );
+    ask_expect(
+        &mut ws,
+        r#"{"SV_AUTH":{"secret":"a"}}"#,
+        r#"{"SV_AUTH_RSP":{"st":201}}"#,
+    )
+    .await?;
+    ask_expect(
+        &mut ws,
+        r#"{"SV_AUTH":{"secret":"b"}}"#,
+        r#"{"SV_AUTH_RSP":{"st":201}}"#,
+    )
+    .await?;
     assert_eq!(close_code(&mut ws).await?, Some(CloseCode::Policy));
     Ok(())
 }
@@ -200,14 +216,18 @@ async fn failure_limit_is_configurable_and_only_wrong_secrets_count() -> TestRes
 async fn auth_off_accepts_any_sv_auth_and_any_header() -> TestResult {
     let server = start(|_| {}).await?;
     let mut ws = connect_with(server.addr, &[("Authorization", "Bearer whatever")]).await?;
-    assert_eq!(
-        ask(&mut ws, r#"{"SV_AUTH":{"secret":"anything"}}"#).await?,
-        r#"{"SV_AUTH_RSP":{"st":1}}"#
-    );
-    assert_eq!(
-        ask(&mut ws, r#"{"KV_COUNT":{}}"#).await?,
-        r#"{"KV_COUNT_RSP":{"st":1,"cnt":0}}"#
-    );
+    ask_expect(
+        &mut ws,
+        r#"{"SV_AUTH":{"secret":"anything"}}"#,
+        r#"{"SV_AUTH_RSP":{"st":1}}"#,
+    )
+    .await?;
+    ask_expect(
+        &mut ws,
+        r#"{"KV_COUNT":{}}"#,
+        r#"{"KV_COUNT_RSP":{"st":1,"cnt":0}}"#,
+    )
+    .await?;
     Ok(())
 }
 

@@ -18,14 +18,13 @@ async fn max_sessions_refuses_sh_new_with_170() -> TestResult {
     let mut ws = connect(server.addr).await?;
     let first = token(&ask_json(&mut ws, r#"{"SH_NEW":{}}"#).await?)?;
     token(&ask_json(&mut ws, r#"{"SH_NEW":{}}"#).await?)?;
-    assert_eq!(
-        ask(&mut ws, r#"{"SH_NEW":{}}"#).await?,
-        r#"{"SH_NEW_RSP":{"st":170}}"#
-    );
-    assert_eq!(
-        ask(&mut ws, r#"{"SH_NEW":{"name":"n","shared":true}}"#).await?,
-        r#"{"SH_NEW_RSP":{"st":170}}"#
-    );
+    ask_expect(&mut ws, r#"{"SH_NEW":{}}"#, r#"{"SH_NEW_RSP":{"st":170}}"#).await?;
+    ask_expect(
+        &mut ws,
+        r#"{"SH_NEW":{"name":"n","shared":true}}"#,
+        r#"{"SH_NEW_RSP":{"st":170}}"#,
+    )
+    .await?;
     let all = ask_json(&mut ws, r#"{"SH_INFO_ALL":{}}"#).await?;
     assert_eq!(all["SH_INFO_ALL_RSP"]["totalSessions"], 2);
     // Ending one frees a slot.
@@ -40,28 +39,19 @@ async fn max_keys_per_session_refuses_with_170_and_stores_nothing() -> TestResul
     let mut ws = connect(server.addr).await?;
     let tkn = token(&ask_json(&mut ws, r#"{"SH_NEW":{}}"#).await?)?;
     let three = format!(r#"{{"SH_SET":{{"tkn":{tkn},"keys":{{"a":1,"b":2,"c":3}}}}}}"#);
-    assert_eq!(ask(&mut ws, &three).await?, r#"{"SH_SET_RSP":{"st":170}}"#);
+    ask_expect(&mut ws, &three, r#"{"SH_SET_RSP":{"st":170}}"#).await?;
     let count = format!(r#"{{"SH_COUNT":{{"tkn":{tkn}}}}}"#);
-    assert_eq!(
-        ask(&mut ws, &count).await?,
-        r#"{"SH_COUNT_RSP":{"st":1,"cnt":0}}"#
-    );
+    ask_expect(&mut ws, &count, r#"{"SH_COUNT_RSP":{"st":1,"cnt":0}}"#).await?;
 
     let two = format!(r#"{{"SH_SET":{{"tkn":{tkn},"keys":{{"a":1,"b":2}}}}}}"#);
-    assert_eq!(ask(&mut ws, &two).await?, r#"{"SH_SET_RSP":{"st":1}}"#);
+    ask_expect(&mut ws, &two, r#"{"SH_SET_RSP":{"st":1}}"#).await?;
     let add = format!(r#"{{"SH_ADD":{{"tkn":{tkn},"keys":{{"c":3}}}}}}"#);
-    assert_eq!(ask(&mut ws, &add).await?, r#"{"SH_ADD_RSP":{"st":170}}"#);
+    ask_expect(&mut ws, &add, r#"{"SH_ADD_RSP":{"st":170}}"#).await?;
     // Overwriting existing keys does not grow the session.
     let overwrite = format!(r#"{{"SH_SET":{{"tkn":{tkn},"keys":{{"a":9}}}}}}"#);
-    assert_eq!(
-        ask(&mut ws, &overwrite).await?,
-        r#"{"SH_SET_RSP":{"st":1}}"#
-    );
+    ask_expect(&mut ws, &overwrite, r#"{"SH_SET_RSP":{"st":1}}"#).await?;
     let clear_set = format!(r#"{{"SH_CLEAR_SET":{{"tkn":{tkn},"keys":{{"x":1,"y":2,"z":3}}}}}}"#);
-    assert_eq!(
-        ask(&mut ws, &clear_set).await?,
-        r#"{"SH_CLEAR_SET_RSP":{"st":170}}"#
-    );
+    ask_expect(&mut ws, &clear_set, r#"{"SH_CLEAR_SET_RSP":{"st":170}}"#).await?;
     let get = format!(r#"{{"SH_GET":{{"tkn":{tkn},"keys":["a","b","c","x"]}}}}"#);
     assert_eq!(
         ask_json(&mut ws, &get).await?,
@@ -75,46 +65,44 @@ async fn max_memory_refuses_with_170_and_stores_nothing() -> TestResult {
     let server = start(|c| c.max_memory = Some(10_000)).await?;
     let mut ws = connect(server.addr).await?;
     let big = "x".repeat(20_000);
-    assert_eq!(
-        ask(
-            &mut ws,
-            &format!(r#"{{"KV_SET":{{"keys":{{"big":"{big}"}}}}}}"#)
-        )
-        .await?,
-        r#"{"KV_SET_RSP":{"st":170}}"#
-    );
-    assert_eq!(
-        ask(&mut ws, r#"{"KV_COUNT":{}}"#).await?,
-        r#"{"KV_COUNT_RSP":{"st":1,"cnt":0}}"#
-    );
+    ask_expect(
+        &mut ws,
+        &format!(r#"{{"KV_SET":{{"keys":{{"big":"{big}"}}}}}}"#),
+        r#"{"KV_SET_RSP":{"st":170}}"#,
+    )
+    .await?;
+    ask_expect(
+        &mut ws,
+        r#"{"KV_COUNT":{}}"#,
+        r#"{"KV_COUNT_RSP":{"st":1,"cnt":0}}"#,
+    )
+    .await?;
     let tkn = token(&ask_json(&mut ws, r#"{"SH_NEW":{}}"#).await?)?;
     let set = format!(r#"{{"SH_SET":{{"tkn":{tkn},"keys":{{"big":"{big}"}}}}}}"#);
-    assert_eq!(ask(&mut ws, &set).await?, r#"{"SH_SET_RSP":{"st":170}}"#);
+    ask_expect(&mut ws, &set, r#"{"SH_SET_RSP":{"st":170}}"#).await?;
     let count = format!(r#"{{"SH_COUNT":{{"tkn":{tkn}}}}}"#);
-    assert_eq!(
-        ask(&mut ws, &count).await?,
-        r#"{"SH_COUNT_RSP":{"st":1,"cnt":0}}"#
-    );
+    ask_expect(&mut ws, &count, r#"{"SH_COUNT_RSP":{"st":1,"cnt":0}}"#).await?;
 
     // Memory is accounted as data is removed too: fill close to the limit, remove, refill.
     let half = "y".repeat(4_000);
     let set_half = format!(r#"{{"KV_SET":{{"keys":{{"h":"{half}"}}}}}}"#);
-    assert_eq!(ask(&mut ws, &set_half).await?, r#"{"KV_SET_RSP":{"st":1}}"#);
+    ask_expect(&mut ws, &set_half, r#"{"KV_SET_RSP":{"st":1}}"#).await?;
     let set_other = format!(r#"{{"KV_SET":{{"keys":{{"h2":"{half}","h3":"{half}"}}}}}}"#);
-    assert_eq!(
-        ask(&mut ws, &set_other).await?,
-        r#"{"KV_SET_RSP":{"st":170}}"#
-    );
-    assert_eq!(
-        ask(&mut ws, r#"{"KV_RMV":{"keys":["h"]}}"#).await?,
-        r#"{"KV_RMV_RSP":{"st":1}}"#
-    );
+    ask_expect(&mut ws, &set_other, r#"{"KV_SET_RSP":{"st":170}}"#).await?;
+    ask_expect(
+        &mut ws,
+        r#"{"KV_RMV":{"keys":["h"]}}"#,
+        r#"{"KV_RMV_RSP":{"st":1}}"#,
+    )
+    .await?;
     let set_one = format!(r#"{{"KV_SET":{{"keys":{{"h2":"{half}"}}}}}}"#);
-    assert_eq!(ask(&mut ws, &set_one).await?, r#"{"KV_SET_RSP":{"st":1}}"#);
-    assert_eq!(
-        ask(&mut ws, r#"{"KV_KEYS":{}}"#).await?,
-        r#"{"KV_KEYS_RSP":{"st":1,"keys":["h2"]}}"#
-    );
+    ask_expect(&mut ws, &set_one, r#"{"KV_SET_RSP":{"st":1}}"#).await?;
+    ask_expect(
+        &mut ws,
+        r#"{"KV_KEYS":{}}"#,
+        r#"{"KV_KEYS_RSP":{"st":1,"keys":["h2"]}}"#,
+    )
+    .await?;
     Ok(())
 }
 
@@ -124,14 +112,18 @@ async fn connection_limit_refuses_upgrade_with_503() -> TestResult {
     let mut a = connect(server.addr).await?;
     let mut b = connect(server.addr).await?;
     // Both are really served (the count is taken at the upgrade, before any request).
-    assert_eq!(
-        ask(&mut a, r#"{"KV_COUNT":{}}"#).await?,
-        r#"{"KV_COUNT_RSP":{"st":1,"cnt":0}}"#
-    );
-    assert_eq!(
-        ask(&mut b, r#"{"KV_COUNT":{}}"#).await?,
-        r#"{"KV_COUNT_RSP":{"st":1,"cnt":0}}"#
-    );
+    ask_expect(
+        &mut a,
+        r#"{"KV_COUNT":{}}"#,
+        r#"{"KV_COUNT_RSP":{"st":1,"cnt":0}}"#,
+    )
+    .await?;
+    ask_expect(
+        &mut b,
+        r#"{"KV_COUNT":{}}"#,
+        r#"{"KV_COUNT_RSP":{"st":1,"cnt":0}}"#,
+    )
+    .await?;
     assert_eq!(upgrade_status(server.addr, &[]).await?, Some(503));
     assert_eq!(upgrade_status(server.addr, &[]).await?, Some(503));
 
@@ -157,10 +149,7 @@ async fn bulk_token_probing_is_closed_with_1008() -> TestResult {
     // 10,001 tokens that name no session: over the default close threshold of 10,000 misses.
     let tkns: Vec<String> = (1..=10_001u64).map(|t| (t * 7_919).to_string()).collect();
     let probe = format!(r#"{{"SH_EXISTS":{{"tkns":[{}]}}}}"#, tkns.join(","));
-    assert_eq!(
-        ask(&mut ws, &probe).await?,
-        r#"{"SH_EXISTS_RSP":{"st":1,"exist":[]}}"#
-    );
+    ask_expect(&mut ws, &probe, r#"{"SH_EXISTS_RSP":{"st":1,"exist":[]}}"#).await?;
     assert_eq!(close_code(&mut ws).await?, Some(CloseCode::Policy));
 
     // Below the threshold nothing happens.
@@ -168,10 +157,12 @@ async fn bulk_token_probing_is_closed_with_1008() -> TestResult {
     let probe = format!(r#"{{"SH_EXISTS":{{"tkns":[{}]}}}}"#, tkns[..500].join(","));
     ask(&mut ws, &probe).await?;
     for t in 1..=50 {
-        assert_eq!(
-            ask(&mut ws, &format!(r#"{{"SH_COUNT":{{"tkn":{t}}}}}"#)).await?,
-            r#"{"SH_COUNT_RSP":{"st":100}}"#
-        );
+        ask_expect(
+            &mut ws,
+            &format!(r#"{{"SH_COUNT":{{"tkn":{t}}}}}"#),
+            r#"{"SH_COUNT_RSP":{"st":100}}"#,
+        )
+        .await?;
     }
     Ok(())
 }

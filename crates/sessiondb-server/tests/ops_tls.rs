@@ -4,43 +4,49 @@
 mod common;
 
 use common::ops::*;
+use sessiondb_server::Config;
 
-#[tokio::test]
-async fn wss_round_trip_with_a_self_signed_certificate() -> TestResult {
+/// A fresh self-signed certificate and a server speaking `wss://` with it, after `edit`.
+async fn tls_server(edit: impl FnOnce(&mut Config)) -> TestResult<(TestCert, TestServer)> {
     let cert = self_signed()?;
     let (c, k) = (cert.cert.clone(), cert.key.clone());
     let server = start(move |config| {
         config.tls_cert = Some(c);
         config.tls_key = Some(k);
+        edit(config);
     })
     .await?;
+    Ok((cert, server))
+}
+
+#[tokio::test]
+async fn wss_round_trip_with_a_self_signed_certificate() -> TestResult {
+    let (cert, server) = tls_server(|_| {}).await?;
     let mut ws = connect_tls(server.addr, &cert).await?;
-    assert_eq!(
-        ask(&mut ws, r#"{"KV_SET":{"keys":{"greeting":"héllo"}}}"#).await?,
-        r#"{"KV_SET_RSP":{"st":1}}"#
-    );
+    ask_expect(
+        &mut ws,
+        r#"{"KV_SET":{"keys":{"greeting":"héllo"}}}"#,
+        r#"{"KV_SET_RSP":{"st":1}}"#,
+    )
+    .await?;
     assert_eq!(
         ask_json(&mut ws, r#"{"KV_GET":{"keys":["greeting"]}}"#).await?,
         serde_json::json!({"KV_GET_RSP":{"st":1,"keys":{"greeting":"héllo"}}})
     );
     // A second TLS connection sees the same store.
     let mut other = connect_tls(server.addr, &cert).await?;
-    assert_eq!(
-        ask(&mut other, r#"{"KV_COUNT":{}}"#).await?,
-        r#"{"KV_COUNT_RSP":{"st":1,"cnt":1}}"#
-    );
+    ask_expect(
+        &mut other,
+        r#"{"KV_COUNT":{}}"#,
+        r#"{"KV_COUNT_RSP":{"st":1,"cnt":1}}"#,
+    )
+    .await?;
     Ok(())
 }
 
 #[tokio::test]
 async fn plain_websocket_to_a_tls_port_fails_and_the_server_carries_on() -> TestResult {
-    let cert = self_signed()?;
-    let (c, k) = (cert.cert.clone(), cert.key.clone());
-    let server = start(move |config| {
-        config.tls_cert = Some(c);
-        config.tls_key = Some(k);
-    })
-    .await?;
+    let (cert, server) = tls_server(|_| {}).await?;
     assert!(
         tokio::time::timeout(WAIT, connect(server.addr))
             .await?
@@ -48,36 +54,40 @@ async fn plain_websocket_to_a_tls_port_fails_and_the_server_carries_on() -> Test
         "a ws:// upgrade succeeded on a TLS port"
     );
     let mut ws = connect_tls(server.addr, &cert).await?;
-    assert_eq!(
-        ask(&mut ws, r#"{"KV_COUNT":{}}"#).await?,
-        r#"{"KV_COUNT_RSP":{"st":1,"cnt":0}}"#
-    );
+    ask_expect(
+        &mut ws,
+        r#"{"KV_COUNT":{}}"#,
+        r#"{"KV_COUNT_RSP":{"st":1,"cnt":0}}"#,
+    )
+    .await?;
     Ok(())
 }
 
 #[tokio::test]
 async fn tls_and_auth_together() -> TestResult {
-    let cert = self_signed()?;
-    let (c, k) = (cert.cert.clone(), cert.key.clone());
-    let server = start(move |config| {
-        config.tls_cert = Some(c);
-        config.tls_key = Some(k);
+    let (cert, server) = tls_server(|config| {
         config.auth_secrets = vec![sessiondb_server::auth::Secret::new("s")];
     })
     .await?;
     let mut ws = connect_tls(server.addr, &cert).await?;
-    assert_eq!(
-        ask(&mut ws, r#"{"KV_COUNT":{}}"#).await?,
-        r#"{"KV_COUNT_RSP":{"st":200}}"#
-    );
-    assert_eq!(
-        ask(&mut ws, r#"{"SV_AUTH":{"secret":"s"}}"#).await?,
-        r#"{"SV_AUTH_RSP":{"st":1}}"#
-    );
-    assert_eq!(
-        ask(&mut ws, r#"{"KV_COUNT":{}}"#).await?,
-        r#"{"KV_COUNT_RSP":{"st":1,"cnt":0}}"#
-    );
+    ask_expect(
+        &mut ws,
+        r#"{"KV_COUNT":{}}"#,
+        r#"{"KV_COUNT_RSP":{"st":200}}"#,
+    )
+    .await?;
+    ask_expect(
+        &mut ws,
+        r#"{"SV_AUTH":{"secret":"s"}}"#,
+        r#"{"SV_AUTH_RSP":{"st":1}}"#,
+    )
+    .await?;
+    ask_expect(
+        &mut ws,
+        r#"{"KV_COUNT":{}}"#,
+        r#"{"KV_COUNT_RSP":{"st":1,"cnt":0}}"#,
+    )
+    .await?;
     Ok(())
 }
 

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{expect, expect_close, TestServer};
+use common::{expect_close, expect_kv_count, TestServer};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 #[tokio::test]
@@ -12,12 +12,7 @@ async fn shutdown_closes_every_connection_with_1001_and_run_returns_ok() {
     let mut a = server.connect().await;
     let mut b = server.connect().await;
     for ws in [&mut a, &mut b] {
-        expect(
-            ws,
-            r#"{"KV_COUNT":{}}"#,
-            r#"{"KV_COUNT_RSP":{"st":1,"cnt":0}}"#,
-        )
-        .await;
+        expect_kv_count(ws, 0).await;
     }
     let stopped = tokio::spawn(server.shutdown());
     assert_eq!(expect_close(&mut a).await, CloseCode::Away);

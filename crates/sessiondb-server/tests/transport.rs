@@ -6,8 +6,12 @@ mod common;
 use std::collections::HashMap;
 use std::time::Duration;
 
-use common::{expect, expect_close, next_message, recv_json, send, TestServer, HANG_GUARD};
-use futures_util::{SinkExt, StreamExt};
+use common::{
+    expect, expect_close, expect_kv_count, expect_reply, next_message, pipeline, send, send_each,
+    TestServer, HANG_GUARD,
+};
+use futures_util::StreamExt;
+use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
@@ -35,19 +39,13 @@ fn set_of_len(len: usize) -> String {
 async fn binary_message_is_answered_err_2_and_connection_stays_open() {
     let server = TestServer::start().await;
     let mut ws = server.connect().await;
-    ws.send(Message::binary(Bytes::from_static(br#"{"KV_COUNT":{}}"#)))
-        .await
-        .expect("send");
-    assert_eq!(
-        recv_json(&mut ws).await,
-        serde_json::json!({"ERR":{"st":2}})
-    );
-    expect(
+    send_each(
         &mut ws,
-        r#"{"KV_COUNT":{}}"#,
-        r#"{"KV_COUNT_RSP":{"st":1,"cnt":0}}"#,
+        [Message::binary(Bytes::from_static(br#"{"KV_COUNT":{}}"#))],
     )
     .await;
+    expect_reply(&mut ws, json!({"ERR":{"st":2}})).await;
+    expect_kv_count(&mut ws, 0).await;
 }
 
 #[tokio::test]
@@ -58,27 +56,20 @@ async fn invalid_utf8_closes_with_1007_after_earlier_replies_and_new_connection_
     bad.push(0xFF);
     bad.extend_from_slice(br#""}}}"#);
     // Pipelined: the valid request before it is answered, the invalid one is not.
-    ws.feed(Message::text(r#"{"KV_SET":{"keys":{"a":1}}}"#))
-        .await
-        .expect("feed");
-    ws.feed(raw_text(bad, true)).await.expect("feed");
-    ws.feed(Message::text(r#"{"KV_COUNT":{}}"#))
-        .await
-        .expect("feed");
-    ws.flush().await.expect("flush");
-    assert_eq!(
-        recv_json(&mut ws).await,
-        serde_json::json!({"KV_SET_RSP":{"st":1}})
-    );
+    pipeline(
+        &mut ws,
+        [
+            Message::text(r#"{"KV_SET":{"keys":{"a":1}}}"#),
+            raw_text(bad, true),
+            Message::text(r#"{"KV_COUNT":{}}"#),
+        ],
+    )
+    .await;
+    expect_reply(&mut ws, json!({"KV_SET_RSP":{"st":1}})).await;
     assert_eq!(expect_close(&mut ws).await, CloseCode::Invalid);
 
     let mut again = server.connect().await;
-    expect(
-        &mut again,
-        r#"{"KV_COUNT":{}}"#,
-        r#"{"KV_COUNT_RSP":{"st":1,"cnt":1}}"#,
-    )
-    .await;
+    expect_kv_count(&mut again, 1).await;
 }
 
 #[tokio::test]
@@ -86,12 +77,16 @@ async fn invalid_utf8_split_across_fragments_closes_with_1007() {
     let server = TestServer::start().await;
     let mut ws = server.connect().await;
     // "é" is C3 A9; the first fragment ends inside it and the second does not finish it.
-    ws.send(raw_text(br#"{"KV_SET":{"keys":{"a":"\xC3"#.to_vec(), false))
-        .await
-        .expect("send");
     let mut tail = vec![0xC3, b'('];
     tail.extend_from_slice(br#""}}}"#);
-    ws.send(continuation(tail, true)).await.expect("send");
+    send_each(
+        &mut ws,
+        [
+            raw_text(br#"{"KV_SET":{"keys":{"a":"\xC3"#.to_vec(), false),
+            continuation(tail, true),
+        ],
+    )
+    .await;
     assert_eq!(expect_close(&mut ws).await, CloseCode::Invalid);
 }
 
@@ -108,34 +103,22 @@ async fn message_of_exactly_the_limit_is_accepted() {
 async fn message_over_the_limit_closes_with_1009_after_earlier_replies() {
     let server = TestServer::start().await;
     let mut ws = server.connect().await;
-    ws.feed(Message::text(r#"{"KV_SET":{"keys":{"a":1}}}"#))
-        .await
-        .expect("feed");
-    ws.feed(Message::text(r#"{"KV_COUNT":{}}"#))
-        .await
-        .expect("feed");
-    ws.feed(Message::text(set_of_len((1 << 20) + 1)))
-        .await
-        .expect("feed");
-    ws.flush().await.expect("flush");
-    assert_eq!(
-        recv_json(&mut ws).await,
-        serde_json::json!({"KV_SET_RSP":{"st":1}})
-    );
-    assert_eq!(
-        recv_json(&mut ws).await,
-        serde_json::json!({"KV_COUNT_RSP":{"st":1,"cnt":1}})
-    );
+    pipeline(
+        &mut ws,
+        [
+            Message::text(r#"{"KV_SET":{"keys":{"a":1}}}"#),
+            Message::text(r#"{"KV_COUNT":{}}"#),
+            Message::text(set_of_len((1 << 20) + 1)),
+        ],
+    )
+    .await;
+    expect_reply(&mut ws, json!({"KV_SET_RSP":{"st":1}})).await;
+    expect_reply(&mut ws, json!({"KV_COUNT_RSP":{"st":1,"cnt":1}})).await;
     assert_eq!(expect_close(&mut ws).await, CloseCode::Size);
 
     // Other connections are not affected, and the oversized request changed nothing.
     let mut other = server.connect().await;
-    expect(
-        &mut other,
-        r#"{"KV_COUNT":{}}"#,
-        r#"{"KV_COUNT_RSP":{"st":1,"cnt":1}}"#,
-    )
-    .await;
+    expect_kv_count(&mut other, 1).await;
 }
 
 #[tokio::test]
@@ -146,12 +129,14 @@ async fn configured_limit_counts_the_whole_fragmented_message() {
     expect(&mut ws, &exact, r#"{"KV_SET_RSP":{"st":1}}"#).await;
     // Two fragments of 40 bytes each: every frame is under the limit, the message is not.
     let msg = set_of_len(80).into_bytes();
-    ws.send(raw_text(msg[..40].to_vec(), false))
-        .await
-        .expect("send");
-    ws.send(continuation(msg[40..].to_vec(), true))
-        .await
-        .expect("send");
+    send_each(
+        &mut ws,
+        [
+            raw_text(msg[..40].to_vec(), false),
+            continuation(msg[40..].to_vec(), true),
+        ],
+    )
+    .await;
     assert_eq!(expect_close(&mut ws).await, CloseCode::Size);
 }
 
@@ -160,19 +145,16 @@ async fn fragmented_message_within_the_limit_is_reassembled() {
     let server = TestServer::start().await;
     let mut ws = server.connect().await;
     let msg = br#"{"KV_SET":{"keys":{"frag":"mented"}}}"#;
-    ws.send(raw_text(msg[..10].to_vec(), false))
-        .await
-        .expect("send");
-    ws.send(continuation(msg[10..20].to_vec(), false))
-        .await
-        .expect("send");
-    ws.send(continuation(msg[20..].to_vec(), true))
-        .await
-        .expect("send");
-    assert_eq!(
-        recv_json(&mut ws).await,
-        serde_json::json!({"KV_SET_RSP":{"st":1}})
-    );
+    send_each(
+        &mut ws,
+        [
+            raw_text(msg[..10].to_vec(), false),
+            continuation(msg[10..20].to_vec(), false),
+            continuation(msg[20..].to_vec(), true),
+        ],
+    )
+    .await;
+    expect_reply(&mut ws, json!({"KV_SET_RSP":{"st":1}})).await;
     expect(
         &mut ws,
         r#"{"KV_GET":{"keys":["frag"]}}"#,
@@ -185,30 +167,29 @@ async fn fragmented_message_within_the_limit_is_reassembled() {
 async fn thousand_pipelined_requests_are_answered_in_order() {
     let server = TestServer::start().await;
     let mut ws = server.connect().await;
+    pipeline(
+        &mut ws,
+        (0..500).flat_map(|i| {
+            [
+                Message::text(format!(r#"{{"KV_SET":{{"keys":{{"k":{i}}}}}}}"#)),
+                Message::text(r#"{"KV_GET":{"keys":["k"]}}"#),
+            ]
+        }),
+    )
+    .await;
     for i in 0..500 {
-        ws.feed(Message::text(format!(
-            r#"{{"KV_SET":{{"keys":{{"k":{i}}}}}}}"#
-        )))
-        .await
-        .expect("feed");
-        ws.feed(Message::text(r#"{"KV_GET":{"keys":["k"]}}"#))
-            .await
-            .expect("feed");
-    }
-    ws.flush().await.expect("flush");
-    for i in 0..500 {
-        assert_eq!(
-            recv_json(&mut ws).await,
-            serde_json::json!({"KV_SET_RSP":{"st":1}}),
-            "reply {}",
-            2 * i
-        );
-        assert_eq!(
-            recv_json(&mut ws).await,
-            serde_json::json!({"KV_GET_RSP":{"st":1,"keys":{"k":i}}}),
-            "reply {}",
-            2 * i + 1
-        );
+        let wants = [
+            json!({"KV_SET_RSP":{"st":1}}),
+            json!({"KV_GET_RSP":{"st":1,"keys":{"k":i}}}),
+        ];
+        for (n, want) in wants.into_iter().enumerate() {
+            assert_eq!(
+                common::recv_json(&mut ws).await,
+                want,
+                "reply {}",
+                2 * i + n
+            );
+        }
     }
 }
 
@@ -216,26 +197,23 @@ async fn thousand_pipelined_requests_are_answered_in_order() {
 async fn back_to_back_example_of_appendix_b() {
     let server = TestServer::start().await;
     let mut ws = server.connect().await;
-    for req in [
-        r#"{"KV_SET":{"keys":{"a":1}}}"#,
-        r#"{"KV_GET":{"keys":["a"]}}"#,
-        r#"{"KV_COUNT":{}}"#,
+    pipeline(
+        &mut ws,
+        [
+            r#"{"KV_SET":{"keys":{"a":1}}}"#,
+            r#"{"KV_GET":{"keys":["a"]}}"#,
+            r#"{"KV_COUNT":{}}"#,
+        ]
+        .map(Message::text),
+    )
+    .await;
+    for want in [
+        json!({"KV_SET_RSP":{"st":1}}),
+        json!({"KV_GET_RSP":{"st":1,"keys":{"a":1}}}),
+        json!({"KV_COUNT_RSP":{"st":1,"cnt":1}}),
     ] {
-        ws.feed(Message::text(req)).await.expect("feed");
+        expect_reply(&mut ws, want).await;
     }
-    ws.flush().await.expect("flush");
-    assert_eq!(
-        recv_json(&mut ws).await,
-        serde_json::json!({"KV_SET_RSP":{"st":1}})
-    );
-    assert_eq!(
-        recv_json(&mut ws).await,
-        serde_json::json!({"KV_GET_RSP":{"st":1,"keys":{"a":1}}})
-    );
-    assert_eq!(
-        recv_json(&mut ws).await,
-        serde_json::json!({"KV_COUNT_RSP":{"st":1,"cnt":1}})
-    );
 }
 
 #[tokio::test]
@@ -259,12 +237,7 @@ async fn any_path_and_query_is_accepted() {
     let server = TestServer::start().await;
     for path in ["", "/", "/anything?x=1", "/a/b/c?"] {
         let mut ws = common::connect_url(&server.url(path)).await;
-        expect(
-            &mut ws,
-            r#"{"KV_COUNT":{}}"#,
-            r#"{"KV_COUNT_RSP":{"st":1,"cnt":0}}"#,
-        )
-        .await;
+        expect_kv_count(&mut ws, 0).await;
     }
 }
 
@@ -296,21 +269,18 @@ async fn bad_json_gets_exact_errors_and_the_connection_stays_open() {
     for (req, want) in &cases {
         expect(&mut ws, req, want).await;
     }
-    expect(
-        &mut ws,
-        r#"{"KV_COUNT":{}}"#,
-        r#"{"KV_COUNT_RSP":{"st":1,"cnt":1}}"#,
-    )
-    .await;
+    expect_kv_count(&mut ws, 1).await;
 }
 
 #[tokio::test]
 async fn ping_is_answered_with_pong() {
     let server = TestServer::start().await;
     let mut ws = server.connect().await;
-    ws.send(Message::Ping(Bytes::from_static(b"are you there")))
-        .await
-        .expect("send");
+    send_each(
+        &mut ws,
+        [Message::Ping(Bytes::from_static(b"are you there"))],
+    )
+    .await;
     match next_message(&mut ws).await {
         Some(Message::Pong(data)) => assert_eq!(&data[..], b"are you there"),
         other => panic!("expected a pong, got {other:?}"),
@@ -386,12 +356,7 @@ async fn client_answering_pings_is_not_closed_for_idleness() {
         }
     }
     assert!(pings >= 2, "only {pings} pings in 2.2 s");
-    expect(
-        &mut ws,
-        r#"{"KV_COUNT":{}}"#,
-        r#"{"KV_COUNT_RSP":{"st":1,"cnt":0}}"#,
-    )
-    .await;
+    expect_kv_count(&mut ws, 0).await;
 }
 
 #[tokio::test]
@@ -401,12 +366,7 @@ async fn sv_info_counts_open_connections() {
     let mut b = server.connect().await;
     // A round trip on each proves the server has finished accepting both.
     for ws in [&mut a, &mut b] {
-        expect(
-            ws,
-            r#"{"KV_COUNT":{}}"#,
-            r#"{"KV_COUNT_RSP":{"st":1,"cnt":0}}"#,
-        )
-        .await;
+        expect_kv_count(ws, 0).await;
     }
     let reply = common::request(&mut a, r#"{"SV_INFO":{}}"#).await;
     common::assert_matches(

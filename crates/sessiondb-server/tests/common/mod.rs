@@ -142,6 +142,32 @@ pub async fn expect(ws: &mut Ws, request_text: &str, expected: &str) {
     assert_matches(&got, expected, &mut HashMap::new(), request_text);
 }
 
+/// Sends each message in turn, each flushed on its own (whole messages or raw frames).
+pub async fn send_each(ws: &mut Ws, messages: impl IntoIterator<Item = Message>) {
+    for msg in messages {
+        ws.send(msg).await.expect("send");
+    }
+}
+
+/// Queues `messages` and flushes once, so the server receives them back to back (pipelined).
+pub async fn pipeline(ws: &mut Ws, messages: impl IntoIterator<Item = Message>) {
+    for msg in messages {
+        ws.feed(msg).await.expect("feed");
+    }
+    ws.flush().await.expect("flush");
+}
+
+/// Asserts the next reply equals `want` exactly: no patterns, and a failure's `m` counts.
+pub async fn expect_reply(ws: &mut Ws, want: Value) {
+    assert_eq!(recv_json(ws).await, want);
+}
+
+/// Sends `KV_COUNT` and asserts the reply is exactly `{"KV_COUNT_RSP":{"st":1,"cnt":cnt}}`.
+pub async fn expect_kv_count(ws: &mut Ws, cnt: u64) {
+    let want = format!(r#"{{"KV_COUNT_RSP":{{"st":1,"cnt":{cnt}}}}}"#);
+    expect(ws, r#"{"KV_COUNT":{}}"#, &want).await;
+}
+
 /// Reads until the close frame and returns its code; fails on any data message before it.
 pub async fn expect_close(ws: &mut Ws) -> CloseCode {
     loop {

@@ -142,6 +142,15 @@ where
     next_text(ws).await
 }
 
+/// Sends `request` and asserts the reply text is exactly `want`, byte for byte.
+pub async fn ask_expect<S>(ws: &mut Ws<S>, request: &str, want: &str) -> TestResult
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    assert_eq!(ask(ws, request).await?, want, "{request}");
+    Ok(())
+}
+
 /// Sends one text message and returns the next reply parsed as JSON.
 pub async fn ask_json<S>(ws: &mut Ws<S>, request: &str) -> TestResult<serde_json::Value>
 where
