@@ -15,7 +15,7 @@ use std::sync::Arc;
 use sessiondb_core::clock::Clock;
 use sessiondb_core::{json, Command, Outcome, Store, StoreConfig};
 
-use crate::parse::{Action, Rejection, ReplyName};
+use crate::parse::{Action, Kind, Rejection, ReplyName};
 use crate::render::{ReplyWriter, ServerInfo};
 pub use crate::status::Status;
 
@@ -111,6 +111,19 @@ pub enum Handled {
     Deferred(DeferredWork),
 }
 
+/// What [`Dispatcher::handle_text_at`] replied, so the transport can count it without
+/// parsing the reply again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReplyHead {
+    /// Whether the reply is named `ERR` (else `<command>_RSP`, the command as received).
+    pub err: bool,
+    /// The command, when the request passed dispatch and validation; `None` for requests
+    /// refused before (their reply names the command as received, which is not kept here).
+    pub kind: Option<Kind>,
+    /// The reply's `st`; `None` for deferred work, whose reply does not exist yet.
+    pub status: Option<u16>,
+}
+
 /// Executes protocol messages against the store.
 pub struct Dispatcher {
     store: Arc<Store>,
@@ -173,51 +186,71 @@ impl Dispatcher {
 
     /// Handles one text message (already valid UTF-8, within the size limit).
     pub fn handle_text(&self, conn: &mut ConnState, msg: &str, out: &mut Vec<u8>) -> Handled {
+        self.handle_text_at(conn, msg, self.settings.clock.now_ms(), out)
+            .0
+    }
+
+    /// Like [`Dispatcher::handle_text`], with "now" read by the caller from
+    /// [`DispatchSettings::clock`] (a transport reads it once per batch of requests rather
+    /// than once per request), and what was replied.
+    pub fn handle_text_at(
+        &self,
+        conn: &mut ConnState,
+        msg: &str,
+        now_ms: u64,
+        out: &mut Vec<u8>,
+    ) -> (Handled, ReplyHead) {
         let admitted = self.admitted(conn);
         let gate = |rej| gate(admitted, rej);
+        let rejected = |out: &mut Vec<u8>, rej: Rejection<'_>| {
+            render::rejection(out, rej);
+            let head = ReplyHead {
+                err: rej.name == ReplyName::Err,
+                kind: None,
+                status: Some(rej.status.code()),
+            };
+            (Handled::Replied, head)
+        };
         // Step 3: strict JSON.
         let Ok(root) = json::parse(msg) else {
             let rej = Rejection {
                 name: ReplyName::Err,
                 status: Status::JsonInvalid,
             };
-            render::rejection(out, gate(rej));
-            return Handled::Replied;
+            return rejected(out, gate(rej));
         };
         // Steps 4–7 and validation. The scratch buffer allocates only if a value needs minifying.
         let mut scratch = String::new();
         let req = match parse::parse_request(&root, self.settings.persist_enabled, &mut scratch) {
             Ok(req) => req,
-            Err(rej) => {
-                render::rejection(out, gate(rej));
-                return Handled::Replied;
-            }
+            Err(rej) => return rejected(out, gate(rej)),
         };
         if !admitted && !matches!(req.action, Action::SvAuth { .. }) {
             let rej = gate(Rejection {
                 name: ReplyName::Rsp(req.name),
                 status: Status::NotAuthenticated,
             });
-            render::rejection(out, rej);
-            return Handled::Replied;
+            return rejected(out, rej);
         }
-        match req.action {
+        let start = out.len();
+        let handled = match req.action {
             Action::Engine { cmd, ctx } => {
                 let asked = match &cmd {
                     Command::ShExists { tkns } => tkns.len(),
                     _ => 0,
                 };
-                let outcome = self.store.execute(cmd, self.settings.clock.now_ms());
+                // A get's values are written into `out` by the engine, under its lock.
+                let mut values = render::ValuesWriter::new(out, req.name, req.kind, &ctx.keys);
+                let outcome = self.store.execute_into(cmd, now_ms, &mut values);
                 conn.probe_misses = conn.probe_misses.saturating_add(misses(&outcome, asked));
-                render::outcome(out, req.name, req.kind, &ctx, &outcome);
+                if !values.finish(&outcome) {
+                    render::outcome(out, req.name, req.kind, &ctx, &outcome);
+                }
                 Handled::Replied
             }
             Action::Persist(p) => persist_cmds::execute(self, req.name, p, out),
             Action::SvInfo => {
-                match self
-                    .store
-                    .execute(Command::Stats, self.settings.clock.now_ms())
-                {
+                match self.store.execute(Command::Stats, now_ms) {
                     Outcome::Stats { sessions, keys } => {
                         let info = ServerInfo {
                             version: self.settings.server_version,
@@ -239,7 +272,19 @@ impl Dispatcher {
                 ReplyWriter::new(out, ReplyName::Rsp(req.name), status).finish();
                 Handled::Replied
             }
-        }
+        };
+        // The reply just rendered starts `{"<name>":{"st":<N>` (ReplyWriter); `KV_` internal
+        // failures are named `ERR`, so that is read back too; both in O(name length).
+        let rendered = out.get(start..).unwrap_or_default();
+        let head = ReplyHead {
+            err: rendered.starts_with(br#"{"ERR""#),
+            kind: Some(req.kind),
+            status: match handled {
+                Handled::Replied => rendered_status(rendered),
+                Handled::Deferred(_) => None,
+            },
+        };
+        (handled, head)
     }
 
     /// Appends the reply to a binary message: `{"ERR":{"st":2}}`.
@@ -252,6 +297,16 @@ impl Dispatcher {
     pub fn sweep_expired(&self) -> usize {
         self.store.sweep_expired(self.settings.clock.now_ms())
     }
+}
+
+/// The `st` of a reply rendered by [`ReplyWriter`]: the digits after the first `{"st":`, which
+/// follows the reply's name (a command name, so it holds no `{`).
+fn rendered_status(reply: &[u8]) -> Option<u16> {
+    const ST: &[u8] = br#"{"st":"#;
+    let at = reply.windows(ST.len()).position(|w| w == ST)? + ST.len();
+    let digits = reply.get(at..)?;
+    let n = digits.iter().take_while(|b| b.is_ascii_digit()).count();
+    std::str::from_utf8(digits.get(..n)?).ok()?.parse().ok()
 }
 
 /// Before a connection authenticates, every reply but `SV_AUTH`'s keeps its usual name and

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::{FutureExt, SinkExt, StreamExt};
-use sessiondb_proto::{ConnState, DeferredWork, Dispatcher, Handled};
+use sessiondb_proto::{ConnState, DeferredWork, Dispatcher, Handled, ReplyHead};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
@@ -33,6 +33,12 @@ use crate::transport::{wait_shutdown, Stats};
 const MAX_BATCH_MESSAGES: usize = 256;
 /// A batch stops taking requests once its replies reach this size.
 const MAX_BATCH_REPLY_BYTES: usize = 256 * 1024;
+/// What [`Dispatcher::handle_binary`] replies: `{"ERR":{"st":2}}`.
+const BINARY_REPLY_HEAD: ReplyHead = ReplyHead {
+    err: true,
+    kind: None,
+    status: Some(2),
+};
 /// A TCP connection must complete the WebSocket upgrade within this time.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest we spend on a closing handshake (close frame out, peer's data drained).
@@ -105,28 +111,77 @@ impl End {
     }
 }
 
-/// The replies of one batch: concatenated JSON objects and where each ends.
+/// "Now" for one batch: read once when it starts (and again after deferred work, which can take
+/// long), not once per request: clock reads were 4% of the server's time at pipeline 16.
+#[derive(Debug, Clone, Copy)]
+struct BatchClock {
+    /// Monotonic time, for the idle timeout, the brute-force guard and latency.
+    at: Instant,
+    /// The dispatcher's wall clock in Unix ms, for expiry.
+    now_ms: u64,
+}
+
+impl BatchClock {
+    fn read(dispatcher: &Dispatcher) -> Self {
+        Self {
+            at: Instant::now(),
+            now_ms: dispatcher.settings().clock.now_ms(),
+        }
+    }
+}
+
+/// One reply of a batch: where it ends, what it was, and (for deferred work, timed on its
+/// own) how long it took.
+struct ReplyMark {
+    end: usize,
+    head: ReplyHead,
+    took: Option<Duration>,
+}
+
+/// The replies of one batch: concatenated JSON objects and what each one was.
 #[derive(Default)]
 struct Batch {
     out: Vec<u8>,
-    ends: Vec<usize>,
+    replies: Vec<ReplyMark>,
 }
 
 impl Batch {
-    /// Marks everything appended since the previous reply as one reply.
-    fn end_reply(&mut self) {
-        self.ends.push(self.out.len());
+    /// Marks everything appended since the previous reply as one reply, described by `head`.
+    fn end_reply(&mut self, head: ReplyHead, took: Option<Duration>) {
+        self.replies.push(ReplyMark {
+            end: self.out.len(),
+            head,
+            took,
+        });
     }
 
     fn is_full(&self) -> bool {
-        self.ends.len() >= MAX_BATCH_MESSAGES || self.out.len() >= MAX_BATCH_REPLY_BYTES
+        self.replies.len() >= MAX_BATCH_MESSAGES || self.out.len() >= MAX_BATCH_REPLY_BYTES
+    }
+
+    /// Counts every reply in `metrics`. Requests answered inline share the batch's time
+    /// (`elapsed`, less what deferred work took) equally: two clock reads per batch instead of
+    /// two per request.
+    fn observe(&self, metrics: &crate::metrics::Metrics, elapsed: Duration) {
+        let deferred: Duration = self.replies.iter().filter_map(|r| r.took).sum();
+        let inline = self.replies.iter().filter(|r| r.took.is_none()).count();
+        let each = elapsed
+            .saturating_sub(deferred)
+            .checked_div(u32::try_from(inline).unwrap_or(u32::MAX))
+            .unwrap_or_default();
+        let mut start = 0;
+        for r in &self.replies {
+            let reply = self.out.get(start..r.end).unwrap_or_default();
+            metrics.observe(&r.head, reply, r.took.unwrap_or(each));
+            start = r.end;
+        }
     }
 
     /// Splits into one text message per reply, sharing a single buffer.
     fn into_messages(self) -> impl Iterator<Item = Message> {
         let bytes = Bytes::from(self.out);
         let mut start = 0;
-        self.ends.into_iter().map(move |end| {
+        self.replies.into_iter().map(move |ReplyMark { end, .. }| {
             let reply = bytes.slice(start..end);
             start = end;
             // Cloning `Bytes` only bumps a reference count.
@@ -271,7 +326,9 @@ impl Connection {
                 }
             };
             let mut batch = Batch::default();
-            let outcome = self.fill_batch(first, &mut batch).await;
+            let clock = BatchClock::read(&self.ctx.dispatcher);
+            let outcome = self.fill_batch(first, &mut batch, clock).await;
+            batch.observe(&self.ctx.ops.metrics, clock.at.elapsed());
             // A peer that vanished cannot receive replies; one that sent a close frame may not
             // be sent data any more (RFC 6455 §5.5.1): only the close reply goes out.
             if let Some(end @ (End::PeerGone | End::PeerClosed)) = outcome {
@@ -303,7 +360,10 @@ impl Connection {
         &mut self,
         first: Option<Result<Message, WsError>>,
         batch: &mut Batch,
+        mut clock: BatchClock,
     ) -> Option<End> {
+        // Everything in a batch arrived together.
+        self.last_rx = clock.at;
         let mut next = first;
         loop {
             match next {
@@ -314,8 +374,7 @@ impl Connection {
                     return Some(end);
                 }
                 Some(Ok(msg)) => {
-                    self.last_rx = Instant::now();
-                    if let Err(end) = self.handle(msg, batch).await {
+                    if let Err(end) = self.handle(msg, batch, &mut clock).await {
                         return Some(end);
                     }
                 }
@@ -334,30 +393,38 @@ impl Connection {
     }
 
     /// Appends the reply to one message, if it gets one.
-    async fn handle(&mut self, msg: Message, batch: &mut Batch) -> Result<(), End> {
+    async fn handle(
+        &mut self,
+        msg: Message,
+        batch: &mut Batch,
+        clock: &mut BatchClock,
+    ) -> Result<(), End> {
         match msg {
             Message::Text(text) => {
                 debug!(peer = %self.peer, cmd = command_name(&text), bytes = text.len(), "request");
-                let (start, began) = (batch.out.len(), Instant::now());
-                let handled =
-                    self.ctx
-                        .dispatcher
-                        .handle_text(&mut self.state, text.as_str(), &mut batch.out);
-                if let Handled::Deferred(work) = handled {
-                    let reply = run_deferred(work).await.ok_or(End::Internal)?;
-                    batch.out.extend_from_slice(&reply);
-                }
-                let reply = batch.out.get(start..).unwrap_or_default();
-                self.ctx.ops.metrics.observe_reply(reply, began.elapsed());
-                batch.end_reply();
-                self.apply_policies()?;
+                let (handled, head) = self.ctx.dispatcher.handle_text_at(
+                    &mut self.state,
+                    text.as_str(),
+                    clock.now_ms,
+                    &mut batch.out,
+                );
+                let took = match handled {
+                    Handled::Replied => None,
+                    Handled::Deferred(work) => {
+                        let began = Instant::now();
+                        let reply = run_deferred(work).await.ok_or(End::Internal)?;
+                        batch.out.extend_from_slice(&reply);
+                        // Disk work can take seconds: later requests get a fresh "now".
+                        *clock = BatchClock::read(&self.ctx.dispatcher);
+                        Some(clock.at.saturating_duration_since(began))
+                    }
+                };
+                batch.end_reply(head, took);
+                self.apply_policies(clock.at)?;
             }
             Message::Binary(_) => {
-                let (start, began) = (batch.out.len(), Instant::now());
                 self.ctx.dispatcher.handle_binary(&mut batch.out);
-                let reply = batch.out.get(start..).unwrap_or_default();
-                self.ctx.ops.metrics.observe_reply(reply, began.elapsed());
-                batch.end_reply();
+                batch.end_reply(BINARY_REPLY_HEAD, None);
             }
             // tungstenite queues the pong itself; it goes out with the batch's flush.
             Message::Ping(_) | Message::Pong(_) => {}
@@ -370,7 +437,7 @@ impl Connection {
 
     /// After a request's reply: closes (1008) after too many failed authentication attempts,
     /// and feeds the brute-force guard the request's misses (see [`crate::limits`]).
-    fn apply_policies(&mut self) -> Result<(), End> {
+    fn apply_policies(&mut self, now: Instant) -> Result<(), End> {
         if self.state.must_close() {
             info!(peer = %self.peer, "closing: too many failed authentication attempts");
             self.ctx.ops.metrics.refused(Refusal::AuthFailures);
@@ -379,7 +446,7 @@ impl Connection {
         let total = self.state.probe_misses();
         let misses = total.saturating_sub(self.misses_seen);
         self.misses_seen = total;
-        match self.probe.record(misses, Instant::now()) {
+        match self.probe.record(misses, now) {
             ProbeVerdict::Proceed => {}
             ProbeVerdict::Delay(d) => self.delay = Some(d),
             ProbeVerdict::Close => {
@@ -517,9 +584,9 @@ mod tests {
     fn batch_splits_replies_in_order() {
         let mut batch = Batch::default();
         batch.out.extend_from_slice(br#"{"A_RSP":{"st":1}}"#);
-        batch.end_reply();
+        batch.end_reply(BINARY_REPLY_HEAD, None);
         batch.out.extend_from_slice(br#"{"B_RSP":{"st":2}}"#);
-        batch.end_reply();
+        batch.end_reply(BINARY_REPLY_HEAD, None);
         let texts: Vec<String> = batch
             .into_messages()
             .map(|m| match m {
@@ -531,17 +598,56 @@ mod tests {
     }
 
     #[test]
+    fn batch_latency_is_shared_by_inline_requests() {
+        use crate::metrics::Metrics;
+        let metrics = Metrics::new("0", None);
+        let mut batch = Batch::default();
+        for _ in 0..4 {
+            batch.out.extend_from_slice(br#"{"ERR":{"st":2}}"#);
+            batch.end_reply(BINARY_REPLY_HEAD, None);
+        }
+        // A deferred reply brings its own time, which the inline ones do not share.
+        batch.out.extend_from_slice(br#"{"ERR":{"st":2}}"#);
+        batch.end_reply(BINARY_REPLY_HEAD, Some(Duration::from_millis(500)));
+        batch.observe(&metrics, Duration::from_micros(500_040));
+        let text = metrics.render();
+        let line = |name: &str| {
+            text.lines()
+                .find(|l| l.starts_with(name))
+                .unwrap_or_default()
+                .to_owned()
+        };
+        assert_eq!(
+            line("sessiondb_command_duration_seconds_count"),
+            "sessiondb_command_duration_seconds_count 5"
+        );
+        // 4 × 10 µs + 500 ms.
+        assert_eq!(
+            line("sessiondb_command_duration_seconds_sum"),
+            "sessiondb_command_duration_seconds_sum 0.50004"
+        );
+        assert_eq!(
+            line(r#"sessiondb_command_duration_seconds_bucket{le="0.00001"}"#),
+            r#"sessiondb_command_duration_seconds_bucket{le="0.00001"} 4"#
+        );
+        assert_eq!(
+            line(r#"sessiondb_commands_total{command="ERR",status="2"}"#),
+            r#"sessiondb_commands_total{command="ERR",status="2"} 5"#
+        );
+    }
+
+    #[test]
     fn batch_is_full_at_either_bound() {
         let mut batch = Batch::default();
         for _ in 0..MAX_BATCH_MESSAGES - 1 {
-            batch.end_reply();
+            batch.end_reply(BINARY_REPLY_HEAD, None);
         }
         assert!(!batch.is_full());
-        batch.end_reply();
+        batch.end_reply(BINARY_REPLY_HEAD, None);
         assert!(batch.is_full());
         let mut big = Batch::default();
         big.out.resize(MAX_BATCH_REPLY_BYTES, b' ');
-        big.end_reply();
+        big.end_reply(BINARY_REPLY_HEAD, None);
         assert!(big.is_full());
     }
 

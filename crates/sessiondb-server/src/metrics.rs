@@ -14,6 +14,8 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use sessiondb_proto::parse::Kind;
+use sessiondb_proto::ReplyHead;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -70,6 +72,21 @@ const STATUS_SLOTS: usize = STATUSES.len() + 1;
 const LATENCY_BOUNDS: [f64; 12] = [
     0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.1,
     1.0,
+];
+/// [`LATENCY_BOUNDS`] in nanoseconds, so the request path compares integers.
+const LATENCY_BOUNDS_NANOS: [u64; LATENCY_BOUNDS.len()] = [
+    10_000,
+    25_000,
+    50_000,
+    100_000,
+    250_000,
+    500_000,
+    1_000_000,
+    2_500_000,
+    5_000_000,
+    10_000_000,
+    100_000_000,
+    1_000_000_000,
 ];
 
 /// Figures only the store knows, read at scrape time.
@@ -185,6 +202,19 @@ impl Metrics {
         self.expired_sessions.fetch_add(n, Ordering::Relaxed);
     }
 
+    /// Counts one reply as the dispatcher described it, and the time the request took. Only
+    /// when `head` does not name the command (a request refused before its command was known)
+    /// or lacks the status (deferred work) is `reply` itself read.
+    pub fn observe(&self, head: &ReplyHead, reply: &[u8], took: Duration) {
+        let cmd = match (head.err, head.kind, head.status) {
+            (true, _, Some(status)) => (CMD_ERR, Some(status)),
+            (false, Some(kind), Some(status)) => (kind_slot(kind), Some(status)),
+            _ => return self.observe_reply(reply, took),
+        };
+        self.count(cmd.0, cmd.1);
+        self.observe_latency(took);
+    }
+
     /// Counts one reply (its command and status are read from the reply itself) and the time
     /// the request took.
     pub fn observe_reply(&self, reply: &[u8], took: Duration) {
@@ -192,6 +222,12 @@ impl Metrics {
             Some((name, st)) => (command_slot(name), Some(st)),
             None => (CMD_OTHER, None),
         };
+        self.count(cmd, status);
+        self.observe_latency(took);
+    }
+
+    /// Counts one reply of command slot `cmd` with `status`.
+    fn count(&self, cmd: usize, status: Option<u16>) {
         let st_slot = status
             .and_then(|st| STATUSES.iter().position(|&s| s == st))
             .unwrap_or(STATUS_OTHER);
@@ -199,10 +235,13 @@ impl Metrics {
             counter.fetch_add(1, Ordering::Relaxed);
         }
         self.observe_persistence(cmd, status);
-        self.observe_latency(took);
     }
 
     fn observe_persistence(&self, cmd: usize, status: Option<u16>) {
+        // Only saves and loads send these statuses; everything else stops here.
+        if !matches!(status, Some(121 | 122 | 123 | 141 | 142)) {
+            return;
+        }
         let name = COMMANDS.get(cmd).copied().unwrap_or("");
         match (name, status) {
             ("KV_SAVE" | "SH_SAVE", Some(121)) => {
@@ -227,12 +266,11 @@ impl Metrics {
     }
 
     fn observe_latency(&self, took: Duration) {
-        let secs = took.as_secs_f64();
-        if let Some(i) = LATENCY_BOUNDS.iter().position(|&b| secs <= b) {
+        let nanos = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
+        if let Some(i) = LATENCY_BOUNDS_NANOS.iter().position(|&b| nanos <= b) {
             self.latency_buckets[i].fetch_add(1, Ordering::Relaxed);
         }
         self.latency_count.fetch_add(1, Ordering::Relaxed);
-        let nanos = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
         self.latency_sum_nanos.fetch_add(nanos, Ordering::Relaxed);
     }
 
@@ -471,6 +509,43 @@ fn command_slot(reply_name: &str) -> usize {
         .unwrap_or(CMD_OTHER)
 }
 
+/// The `command` label slot of `kind`: its index in [`COMMANDS`].
+fn kind_slot(kind: Kind) -> usize {
+    match kind {
+        Kind::KvSet => 0,
+        Kind::KvAdd => 1,
+        Kind::KvGet => 2,
+        Kind::KvRmv => 3,
+        Kind::KvContains => 4,
+        Kind::KvCount => 5,
+        Kind::KvKeys => 6,
+        Kind::KvClear => 7,
+        Kind::KvClearSet => 8,
+        Kind::KvSave => 9,
+        Kind::KvLoad => 10,
+        Kind::ShNew => 11,
+        Kind::ShOpen => 12,
+        Kind::ShEnd => 13,
+        Kind::ShEndAll => 14,
+        Kind::ShExists => 15,
+        Kind::ShInfo => 16,
+        Kind::ShInfoAll => 17,
+        Kind::ShSave => 18,
+        Kind::ShLoad => 19,
+        Kind::ShSet => 20,
+        Kind::ShAdd => 21,
+        Kind::ShGet => 22,
+        Kind::ShRmv => 23,
+        Kind::ShContains => 24,
+        Kind::ShCount => 25,
+        Kind::ShKeys => 26,
+        Kind::ShClear => 27,
+        Kind::ShClearSet => 28,
+        Kind::SvInfo => 29,
+        Kind::SvAuth => 30,
+    }
+}
+
 /// Reads the reply name and status from the start of a rendered reply,
 /// `{"<NAME>":{"st":<N>…`. Names we count contain no escapes, so an escaped name is left
 /// unparsed (counted as `other`). `None` if the reply does not start that way.
@@ -628,6 +703,68 @@ mod tests {
         // The invented name never becomes a label.
         assert!(!text.contains("MADE_UP"));
         assert!(text.contains(r#"sessiondb_build_info{version="9.9.9"} 1"#));
+    }
+
+    #[test]
+    fn kind_slots_are_the_command_names() {
+        use Kind::*;
+        let kinds = [
+            KvSet, KvAdd, KvGet, KvRmv, KvContains, KvCount, KvKeys, KvClear, KvClearSet, KvSave,
+            KvLoad, ShNew, ShOpen, ShEnd, ShEndAll, ShExists, ShInfo, ShInfoAll, ShSave, ShLoad,
+            ShSet, ShAdd, ShGet, ShRmv, ShContains, ShCount, ShKeys, ShClear, ShClearSet, SvInfo,
+            SvAuth,
+        ];
+        let mut seen = [false; COMMANDS.len()];
+        for kind in kinds {
+            // `KvClearSet` → `KV_CLEAR_SET`.
+            let mut name = String::new();
+            for (i, c) in format!("{kind:?}").chars().enumerate() {
+                if c.is_ascii_uppercase() && i > 0 {
+                    name.push('_');
+                }
+                name.push(c.to_ascii_uppercase());
+            }
+            let slot = kind_slot(kind);
+            assert_eq!(COMMANDS[slot], name);
+            seen[slot] = true;
+        }
+        assert!(seen.iter().all(|&s| s));
+    }
+
+    #[test]
+    fn heads_are_counted_like_the_replies_they_describe() {
+        let m = Metrics::new("0", None);
+        let t = Duration::from_micros(30);
+        let head = |err, kind, status| ReplyHead { err, kind, status };
+        // The reply bytes are deliberately wrong: a head that names its command is trusted.
+        m.observe(&head(false, Some(Kind::ShGet), Some(100)), b"", t);
+        m.observe(&head(true, Some(Kind::KvGet), Some(1000)), b"", t);
+        m.observe(&head(true, None, Some(10)), b"", t);
+        // Without the command or the status, the reply is read.
+        m.observe(
+            &head(false, None, Some(26)),
+            br#"{"SH_NOPE_RSP":{"st":26}}"#,
+            t,
+        );
+        m.observe(
+            &head(false, Some(Kind::ShSave), None),
+            br#"{"SH_SAVE_RSP":{"st":121}}"#,
+            t,
+        );
+        let text = m.render();
+        let get = |s: &str| sample(&text, s);
+        let count = |cmd: &str, st: &str| {
+            get(&format!(
+                "sessiondb_commands_total{{command=\"{cmd}\",status=\"{st}\"}}"
+            ))
+        };
+        assert_eq!(count("SH_GET", "100"), Some(1.0));
+        assert_eq!(count("ERR", "1000"), Some(1.0));
+        assert_eq!(count("ERR", "10"), Some(1.0));
+        assert_eq!(count("other", "26"), Some(1.0));
+        assert_eq!(count("SH_SAVE", "121"), Some(1.0));
+        assert_eq!(get(r#"sessiondb_saves_total{result="ok"}"#), Some(1.0));
+        assert_eq!(get("sessiondb_command_duration_seconds_count"), Some(5.0));
     }
 
     #[test]

@@ -1,0 +1,86 @@
+//! `Dispatcher::handle_text_at`: the reply head it reports matches the reply it rendered, and
+//! the caller's "now" is the time expiry is judged by.
+
+mod common;
+
+use common::{Harness, START_MS};
+use sessiondb_proto::parse::Kind;
+use sessiondb_proto::{Handled, ReplyHead};
+
+/// Runs `msg` at `now_ms` and returns the reply text with the reported head.
+fn run(h: &mut Harness, msg: &str, now_ms: u64) -> (String, ReplyHead) {
+    let mut out = b"earlier reply bytes".to_vec();
+    let start = out.len();
+    let (handled, head) = h
+        .dispatcher
+        .handle_text_at(&mut h.conn, msg, now_ms, &mut out);
+    assert!(matches!(handled, Handled::Replied), "deferred: {msg}");
+    let reply = String::from_utf8(out.split_off(start)).expect("UTF-8 reply");
+    (reply, head)
+}
+
+#[test]
+fn head_reports_command_and_status_of_executed_requests() {
+    let mut h = Harness::new();
+    let (reply, head) = run(&mut h, r#"{"KV_SET":{"keys":{"a":1}}}"#, START_MS);
+    assert_eq!(reply, r#"{"KV_SET_RSP":{"st":1}}"#);
+    assert_eq!(
+        head,
+        ReplyHead {
+            err: false,
+            kind: Some(Kind::KvSet),
+            status: Some(1)
+        }
+    );
+    let (reply, head) = run(&mut h, r#"{"SH_GET":{"tkn":12345,"keys":["a"]}}"#, START_MS);
+    assert_eq!(reply, r#"{"SH_GET_RSP":{"st":100}}"#);
+    assert_eq!(
+        head,
+        ReplyHead {
+            err: false,
+            kind: Some(Kind::ShGet),
+            status: Some(100)
+        }
+    );
+}
+
+#[test]
+fn head_reports_refused_requests() {
+    let mut h = Harness::new();
+    let (reply, head) = run(&mut h, "{not json", START_MS);
+    assert_eq!(reply, r#"{"ERR":{"st":3}}"#);
+    assert_eq!(
+        head,
+        ReplyHead {
+            err: true,
+            kind: None,
+            status: Some(3)
+        }
+    );
+    let (reply, head) = run(&mut h, r#"{"KV_NOPE":{}}"#, START_MS);
+    assert_eq!(reply, r#"{"ERR":{"st":10}}"#);
+    assert_eq!((head.err, head.status), (true, Some(10)));
+    // An unknown SH_ command is answered under its own name, before any command is known.
+    let (reply, head) = run(&mut h, r#"{"SH_NOPE":{}}"#, START_MS);
+    let status = serde_json::from_str::<serde_json::Value>(&reply).expect("JSON")["SH_NOPE_RSP"]
+        ["st"]
+        .as_u64();
+    assert!(status.is_some(), "{reply}");
+    assert_eq!(head.status.map(u64::from), status);
+    assert!(!head.err);
+    assert_eq!(head.kind, None);
+}
+
+#[test]
+fn expiry_is_judged_at_the_callers_now() {
+    let mut h = Harness::new();
+    let (reply, _) = run(&mut h, r#"{"SH_NEW":{"expiry":{"duration":2,"deleteSession":true}}}"#, START_MS);
+    let new: serde_json::Value = serde_json::from_str(&reply).expect("JSON");
+    let tkn = new["SH_NEW_RSP"]["tkn"].as_u64().expect("token");
+    let get = format!(r#"{{"SH_GET":{{"tkn":{tkn},"keys":["a"]}}}}"#);
+    // The harness clock never moves: only the passed time can expire the session.
+    let (_, head) = run(&mut h, &get, START_MS + 1_999);
+    assert_eq!(head.status, Some(1));
+    let (_, head) = run(&mut h, &get, START_MS + 2_000);
+    assert_eq!(head.status, Some(100));
+}
