@@ -46,18 +46,8 @@ async fn unauthenticated_requests_get_200_and_change_nothing() -> TestResult {
         assert_eq!(got, want, "{request}");
     }
     // Authenticate on the same connection: nothing of the above happened.
-    ask_expect(
-        &mut ws,
-        &format!(r#"{{"SV_AUTH":{{"secret":"{SECRET}"}}}}"#),
-        r#"{"SV_AUTH_RSP":{"st":1}}"#,
-    )
-    .await?;
-    ask_expect(
-        &mut ws,
-        r#"{"KV_COUNT":{}}"#,
-        r#"{"KV_COUNT_RSP":{"st":1,"cnt":0}}"#,
-    )
-    .await?;
+    ask_sv_auth(&mut ws, SECRET, 1).await?;
+    ask_kv_count(&mut ws, 0).await?;
     let info = ask_json(&mut ws, r#"{"SH_INFO_ALL":{}}"#).await?;
     assert_eq!(info["SH_INFO_ALL_RSP"]["totalSessions"], 0);
     Ok(())
@@ -74,12 +64,7 @@ async fn bearer_header_authenticates() -> TestResult {
         r#"{"KV_SET_RSP":{"st":1}}"#,
     )
     .await?;
-    ask_expect(
-        &mut ws,
-        r#"{"KV_COUNT":{}}"#,
-        r#"{"KV_COUNT_RSP":{"st":1,"cnt":1}}"#,
-    )
-    .await?;
+    ask_kv_count(&mut ws, 1).await?;
     Ok(())
 }
 
@@ -89,12 +74,7 @@ async fn basic_header_authenticates_with_any_user() -> TestResult {
     for user in ["", "alice"] {
         let auth = basic(user, SECRET);
         let mut ws = connect_with(server.addr, &[("Authorization", &auth)]).await?;
-        ask_expect(
-            &mut ws,
-            r#"{"KV_COUNT":{}}"#,
-            r#"{"KV_COUNT_RSP":{"st":1,"cnt":0}}"#,
-        )
-        .await?;
+        ask_kv_count(&mut ws, 0).await?;
     }
     Ok(())
 }
@@ -124,12 +104,7 @@ async fn wrong_header_is_http_401() -> TestResult {
 async fn sv_auth_statuses() -> TestResult {
     let server = secured(5).await?;
     let mut ws = connect(server.addr).await?;
-    ask_expect(
-        &mut ws,
-        r#"{"SV_AUTH":{"secret":"nope"}}"#,
-        r#"{"SV_AUTH_RSP":{"st":201}}"#,
-    )
-    .await?;
+    ask_sv_auth(&mut ws, "nope", 201).await?;
     ask_expect(&mut ws, r#"{"SV_AUTH":{}}"#, r#"{"SV_AUTH_RSP":{"st":26}}"#).await?;
     ask_expect(
         &mut ws,
@@ -137,24 +112,9 @@ async fn sv_auth_statuses() -> TestResult {
         r#"{"SV_AUTH_RSP":{"st":41}}"#,
     )
     .await?;
-    ask_expect(
-        &mut ws,
-        r#"{"KV_COUNT":{}}"#,
-        r#"{"KV_COUNT_RSP":{"st":200}}"#,
-    )
-    .await?;
-    ask_expect(
-        &mut ws,
-        r#"{"SV_AUTH":{"secret":"other-secret"}}"#,
-        r#"{"SV_AUTH_RSP":{"st":1}}"#,
-    )
-    .await?;
-    ask_expect(
-        &mut ws,
-        r#"{"KV_COUNT":{}}"#,
-        r#"{"KV_COUNT_RSP":{"st":1,"cnt":0}}"#,
-    )
-    .await?;
+    ask_kv_count_refused(&mut ws).await?;
+    ask_sv_auth(&mut ws, "other-secret", 1).await?;
+    ask_kv_count(&mut ws, 0).await?;
     Ok(())
 }
 
@@ -163,22 +123,12 @@ async fn default_five_failures_close_with_1008() -> TestResult {
     let server = secured(sessiondb_server::auth::DEFAULT_MAX_FAILURES).await?;
     let mut ws = connect(server.addr).await?;
     for _ in 0..5 {
-        ask_expect(
-            &mut ws,
-            r#"{"SV_AUTH":{"secret":"guess"}}"#,
-            r#"{"SV_AUTH_RSP":{"st":201}}"#,
-        )
-        .await?;
+        ask_sv_auth(&mut ws, "guess", 201).await?;
     }
     assert_eq!(close_code(&mut ws).await?, Some(CloseCode::Policy));
     // Other connections are unaffected.
     let mut ws = connect(server.addr).await?;
-    ask_expect(
-        &mut ws,
-        &format!(r#"{{"SV_AUTH":{{"secret":"{SECRET}"}}}}"#),
-        r#"{"SV_AUTH_RSP":{"st":1}}"#,
-    )
-    .await?;
+    ask_sv_auth(&mut ws, SECRET, 1).await?;
     Ok(())
 }
 
@@ -189,25 +139,10 @@ async fn failure_limit_is_configurable_and_only_wrong_secrets_count() -> TestRes
     // Malformed attempts and refused commands are not failed attempts.
     for _ in 0..3 {
         ask_expect(&mut ws, r#"{"SV_AUTH":{}}"#, r#"{"SV_AUTH_RSP":{"st":26}}"#).await?;
-        ask_expect(
-            &mut ws,
-            r#"{"KV_COUNT":{}}"#,
-            r#"{"KV_COUNT_RSP":{"st":200}}"#,
-        )
-        .await?;
+        ask_kv_count_refused(&mut ws).await?;
     }
-    ask_expect(
-        &mut ws,
-        r#"{"SV_AUTH":{"secret":"a"}}"#,
-        r#"{"SV_AUTH_RSP":{"st":201}}"#,
-    )
-    .await?;
-    ask_expect(
-        &mut ws,
-        r#"{"SV_AUTH":{"secret":"b"}}"#,
-        r#"{"SV_AUTH_RSP":{"st":201}}"#,
-    )
-    .await?;
+    ask_sv_auth(&mut ws, "a", 201).await?;
+    ask_sv_auth(&mut ws, "b", 201).await?;
     assert_eq!(close_code(&mut ws).await?, Some(CloseCode::Policy));
     Ok(())
 }
@@ -216,18 +151,8 @@ async fn failure_limit_is_configurable_and_only_wrong_secrets_count() -> TestRes
 async fn auth_off_accepts_any_sv_auth_and_any_header() -> TestResult {
     let server = start(|_| {}).await?;
     let mut ws = connect_with(server.addr, &[("Authorization", "Bearer whatever")]).await?;
-    ask_expect(
-        &mut ws,
-        r#"{"SV_AUTH":{"secret":"anything"}}"#,
-        r#"{"SV_AUTH_RSP":{"st":1}}"#,
-    )
-    .await?;
-    ask_expect(
-        &mut ws,
-        r#"{"KV_COUNT":{}}"#,
-        r#"{"KV_COUNT_RSP":{"st":1,"cnt":0}}"#,
-    )
-    .await?;
+    ask_sv_auth(&mut ws, "anything", 1).await?;
+    ask_kv_count(&mut ws, 0).await?;
     Ok(())
 }
 

@@ -22,19 +22,9 @@ async fn secret_from_environment_works_and_is_never_logged() -> TestResult {
 
     let bearer = format!("Bearer {SECRET}");
     let mut ws = connect_with(addr, &[("Authorization", &bearer)]).await?;
-    ask_expect(
-        &mut ws,
-        r#"{"KV_COUNT":{}}"#,
-        r#"{"KV_COUNT_RSP":{"st":1,"cnt":0}}"#,
-    )
-    .await?;
+    ask_kv_count(&mut ws, 0).await?;
     let mut ws = connect(addr).await?;
-    ask_expect(
-        &mut ws,
-        &format!(r#"{{"SV_AUTH":{{"secret":"{SECRET}"}}}}"#),
-        r#"{"SV_AUTH_RSP":{"st":1}}"#,
-    )
-    .await?;
+    ask_sv_auth(&mut ws, SECRET, 1).await?;
     assert_eq!(
         upgrade_status(addr, &[("Authorization", "Bearer wrong")]).await?,
         Some(401)

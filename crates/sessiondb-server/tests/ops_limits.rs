@@ -71,12 +71,7 @@ async fn max_memory_refuses_with_170_and_stores_nothing() -> TestResult {
         r#"{"KV_SET_RSP":{"st":170}}"#,
     )
     .await?;
-    ask_expect(
-        &mut ws,
-        r#"{"KV_COUNT":{}}"#,
-        r#"{"KV_COUNT_RSP":{"st":1,"cnt":0}}"#,
-    )
-    .await?;
+    ask_kv_count(&mut ws, 0).await?;
     let tkn = token(&ask_json(&mut ws, r#"{"SH_NEW":{}}"#).await?)?;
     let set = format!(r#"{{"SH_SET":{{"tkn":{tkn},"keys":{{"big":"{big}"}}}}}}"#);
     ask_expect(&mut ws, &set, r#"{"SH_SET_RSP":{"st":170}}"#).await?;
@@ -112,18 +107,8 @@ async fn connection_limit_refuses_upgrade_with_503() -> TestResult {
     let mut a = connect(server.addr).await?;
     let mut b = connect(server.addr).await?;
     // Both are really served (the count is taken at the upgrade, before any request).
-    ask_expect(
-        &mut a,
-        r#"{"KV_COUNT":{}}"#,
-        r#"{"KV_COUNT_RSP":{"st":1,"cnt":0}}"#,
-    )
-    .await?;
-    ask_expect(
-        &mut b,
-        r#"{"KV_COUNT":{}}"#,
-        r#"{"KV_COUNT_RSP":{"st":1,"cnt":0}}"#,
-    )
-    .await?;
+    ask_kv_count(&mut a, 0).await?;
+    ask_kv_count(&mut b, 0).await?;
     assert_eq!(upgrade_status(server.addr, &[]).await?, Some(503));
     assert_eq!(upgrade_status(server.addr, &[]).await?, Some(503));
 

@@ -48,39 +48,43 @@ async fn counters_move_as_commands_run() -> TestResult {
 
     let after = scrape(metrics).await?;
     let get = |series: &str| sample(&after, series);
-    assert_eq!(get("sessiondb_connections_open"), Some(1.0));
-    assert_eq!(get("sessiondb_connections_total"), Some(1.0));
-    assert_eq!(
-        get(r#"sessiondb_commands_total{command="KV_SET",status="1"}"#),
-        Some(3.0)
-    );
-    assert_eq!(
-        get(r#"sessiondb_commands_total{command="SH_NEW",status="1"}"#),
-        Some(1.0)
-    );
-    assert_eq!(
-        get(r#"sessiondb_commands_total{command="SH_SET",status="1"}"#),
-        Some(1.0)
-    );
-    assert_eq!(
-        get(r#"sessiondb_commands_total{command="SH_GET",status="100"}"#),
-        Some(1.0)
-    );
-    assert_eq!(
-        get(r#"sessiondb_commands_total{command="ERR",status="10"}"#),
-        Some(1.0)
-    );
-    assert_eq!(
-        get(r#"sessiondb_commands_total{command="other",status="10"}"#),
-        Some(1.0)
-    );
-    assert_eq!(get("sessiondb_command_duration_seconds_count"), Some(8.0));
-    assert_eq!(
-        get(r#"sessiondb_command_duration_seconds_bucket{le="+Inf"}"#),
-        Some(8.0)
-    );
-    assert_eq!(get("sessiondb_sessions"), Some(1.0));
-    assert_eq!(get("sessiondb_keys"), Some(4.0));
+    for (series, want) in [
+        ("sessiondb_connections_open", 1.0),
+        ("sessiondb_connections_total", 1.0),
+        (
+            r#"sessiondb_commands_total{command="KV_SET",status="1"}"#,
+            3.0,
+        ),
+        (
+            r#"sessiondb_commands_total{command="SH_NEW",status="1"}"#,
+            1.0,
+        ),
+        (
+            r#"sessiondb_commands_total{command="SH_SET",status="1"}"#,
+            1.0,
+        ),
+        (
+            r#"sessiondb_commands_total{command="SH_GET",status="100"}"#,
+            1.0,
+        ),
+        (
+            r#"sessiondb_commands_total{command="ERR",status="10"}"#,
+            1.0,
+        ),
+        (
+            r#"sessiondb_commands_total{command="other",status="10"}"#,
+            1.0,
+        ),
+        ("sessiondb_command_duration_seconds_count", 8.0),
+        (
+            r#"sessiondb_command_duration_seconds_bucket{le="+Inf"}"#,
+            8.0,
+        ),
+        ("sessiondb_sessions", 1.0),
+        ("sessiondb_keys", 4.0),
+    ] {
+        assert_eq!(get(series), Some(want), "{series}");
+    }
     assert!(
         get("sessiondb_stored_bytes").is_some_and(|b| b >= 300.0),
         "{after}"

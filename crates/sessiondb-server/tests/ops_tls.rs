@@ -35,12 +35,7 @@ async fn wss_round_trip_with_a_self_signed_certificate() -> TestResult {
     );
     // A second TLS connection sees the same store.
     let mut other = connect_tls(server.addr, &cert).await?;
-    ask_expect(
-        &mut other,
-        r#"{"KV_COUNT":{}}"#,
-        r#"{"KV_COUNT_RSP":{"st":1,"cnt":1}}"#,
-    )
-    .await?;
+    ask_kv_count(&mut other, 1).await?;
     Ok(())
 }
 
@@ -54,12 +49,7 @@ async fn plain_websocket_to_a_tls_port_fails_and_the_server_carries_on() -> Test
         "a ws:// upgrade succeeded on a TLS port"
     );
     let mut ws = connect_tls(server.addr, &cert).await?;
-    ask_expect(
-        &mut ws,
-        r#"{"KV_COUNT":{}}"#,
-        r#"{"KV_COUNT_RSP":{"st":1,"cnt":0}}"#,
-    )
-    .await?;
+    ask_kv_count(&mut ws, 0).await?;
     Ok(())
 }
 
@@ -70,24 +60,9 @@ async fn tls_and_auth_together() -> TestResult {
     })
     .await?;
     let mut ws = connect_tls(server.addr, &cert).await?;
-    ask_expect(
-        &mut ws,
-        r#"{"KV_COUNT":{}}"#,
-        r#"{"KV_COUNT_RSP":{"st":200}}"#,
-    )
-    .await?;
-    ask_expect(
-        &mut ws,
-        r#"{"SV_AUTH":{"secret":"s"}}"#,
-        r#"{"SV_AUTH_RSP":{"st":1}}"#,
-    )
-    .await?;
-    ask_expect(
-        &mut ws,
-        r#"{"KV_COUNT":{}}"#,
-        r#"{"KV_COUNT_RSP":{"st":1,"cnt":0}}"#,
-    )
-    .await?;
+    ask_kv_count_refused(&mut ws).await?;
+    ask_sv_auth(&mut ws, "s", 1).await?;
+    ask_kv_count(&mut ws, 0).await?;
     Ok(())
 }
 

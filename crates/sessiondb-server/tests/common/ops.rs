@@ -151,6 +151,34 @@ where
     Ok(())
 }
 
+/// Asks `KV_COUNT` and asserts the reply is exactly `{"KV_COUNT_RSP":{"st":1,"cnt":CNT}}`.
+pub async fn ask_kv_count<S>(ws: &mut Ws<S>, cnt: u64) -> TestResult
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let want = format!(r#"{{"KV_COUNT_RSP":{{"st":1,"cnt":{cnt}}}}}"#);
+    ask_expect(ws, r#"{"KV_COUNT":{}}"#, &want).await
+}
+
+/// Asks `KV_COUNT` on an unauthenticated connection and asserts the exact refusal
+/// `{"KV_COUNT_RSP":{"st":200}}`.
+pub async fn ask_kv_count_refused<S>(ws: &mut Ws<S>) -> TestResult
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    ask_expect(ws, r#"{"KV_COUNT":{}}"#, r#"{"KV_COUNT_RSP":{"st":200}}"#).await
+}
+
+/// Sends `{"SV_AUTH":{"secret":SECRET}}` (the secret needs no JSON escaping) and asserts the
+/// reply is exactly `{"SV_AUTH_RSP":{"st":ST}}`.
+pub async fn ask_sv_auth<S>(ws: &mut Ws<S>, secret: &str, st: u64) -> TestResult
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let request = format!(r#"{{"SV_AUTH":{{"secret":"{secret}"}}}}"#);
+    ask_expect(ws, &request, &format!(r#"{{"SV_AUTH_RSP":{{"st":{st}}}}}"#)).await
+}
+
 /// Sends one text message and returns the next reply parsed as JSON.
 pub async fn ask_json<S>(ws: &mut Ws<S>, request: &str) -> TestResult<serde_json::Value>
 where
