@@ -3,8 +3,7 @@
 
 mod common;
 
-use common::{expect, request, token, TestServer};
-use futures_util::SinkExt;
+use common::{expect, expect_info_all, pipeline, request, token, TestServer};
 use tokio_tungstenite::tungstenite::Message;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -51,12 +50,7 @@ async fn two_hundred_concurrent_connections_each_see_only_their_own_sessions() {
     tokens.dedup();
     assert_eq!(tokens.len(), 200, "tokens must be distinct");
     let mut ws = server.connect().await;
-    expect(
-        &mut ws,
-        r#"{"SH_INFO_ALL":{}}"#,
-        r#"{"SH_INFO_ALL_RSP":{"st":1,"totalSessions":200,"totalKeys":400}}"#,
-    )
-    .await;
+    expect_info_all(&mut ws, 200, 400).await;
 }
 
 #[tokio::test]
@@ -65,14 +59,11 @@ async fn client_vanishing_mid_pipeline_leaves_the_server_fine() {
     let mut observer = server.connect().await;
     {
         let mut ws = server.connect().await;
-        for i in 0..500 {
-            ws.feed(Message::text(format!(
-                r#"{{"KV_SET":{{"keys":{{"k{i}":{i}}}}}}}"#
-            )))
-            .await
-            .expect("feed");
-        }
-        ws.flush().await.expect("flush");
+        pipeline(
+            &mut ws,
+            (0..500).map(|i| Message::text(format!(r#"{{"KV_SET":{{"keys":{{"k{i}":{i}}}}}}}"#))),
+        )
+        .await;
         // Dropped here without a closing handshake, replies unread.
     }
     // Its connection task ends, and everyone else is served as before.
@@ -112,12 +103,11 @@ async fn client_that_never_reads_is_not_read_and_others_are_served() {
     )
     .await;
     let baseline = resident_bytes();
-    for _ in 0..2000 {
-        slow.feed(Message::text(r#"{"KV_GET":{"keys":["big"]}}"#))
-            .await
-            .expect("feed");
-    }
-    slow.flush().await.expect("flush");
+    pipeline(
+        &mut slow,
+        (0..2000).map(|_| Message::text(r#"{"KV_GET":{"keys":["big"]}}"#)),
+    )
+    .await;
 
     let mut other = server.connect().await;
     for i in 0..200 {

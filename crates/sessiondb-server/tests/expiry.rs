@@ -6,7 +6,16 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{expect, request, token, TestServer};
+use common::{expect, expect_sh_set, request, token, TestServer, Ws};
+
+/// Asks `SH_COUNT` of session `t` and, if the reply came less than `within` after `since`
+/// (so the deadline cannot have passed yet), asserts it is exactly a count of `cnt`.
+async fn count_unless_late(ws: &mut Ws, t: u64, cnt: u64, since: Instant, within: Duration) {
+    let got = request(ws, &format!(r#"{{"SH_COUNT":{{"tkn":{t}}}}}"#)).await;
+    if since.elapsed() < within {
+        assert_eq!(got, serde_json::json!({"SH_COUNT_RSP":{"st":1,"cnt":cnt}}));
+    }
+}
 
 /// Sleeps until `at`.
 async fn sleep_until(at: Instant) {
@@ -25,16 +34,8 @@ async fn delete_session_true_is_gone_after_the_deadline() {
         )
         .await,
     );
-    expect(
-        &mut ws,
-        &format!(r#"{{"SH_SET":{{"tkn":{t},"keys":{{"a":1}}}}}}"#),
-        r#"{"SH_SET_RSP":{"st":1}}"#,
-    )
-    .await;
-    let got = request(&mut ws, &format!(r#"{{"SH_COUNT":{{"tkn":{t}}}}}"#)).await;
-    if before.elapsed() < Duration::from_secs(1) {
-        assert_eq!(got, serde_json::json!({"SH_COUNT_RSP":{"st":1,"cnt":1}}));
-    }
+    expect_sh_set(&mut ws, t, r#"{"a":1}"#).await;
+    count_unless_late(&mut ws, t, 1, before, Duration::from_secs(1)).await;
     // The deadline is at most 1 s after `before` plus the SH_NEW round trip; wait past it.
     sleep_until(before + Duration::from_millis(1100)).await;
     expect(
@@ -55,12 +56,7 @@ async fn delete_session_true_is_gone_after_the_deadline() {
         &format!(r#"{{"SH_INFO_RSP":{{"st":100,"tkn":{t},"shared":null,"keyCnt":null}}}}"#),
     )
     .await;
-    expect(
-        &mut ws,
-        r#"{"SH_INFO_ALL":{}}"#,
-        r#"{"SH_INFO_ALL_RSP":{"st":1,"totalSessions":0,"totalKeys":0}}"#,
-    )
-    .await;
+    common::expect_info_all(&mut ws, 0, 0).await;
 }
 
 #[tokio::test]
@@ -69,16 +65,8 @@ async fn delete_session_false_is_emptied_and_rearmed() {
     let mut ws = server.connect().await;
     let before = Instant::now();
     let t = token(&request(&mut ws, r#"{"SH_NEW":{"expiry":{"duration":1}}}"#).await);
-    expect(
-        &mut ws,
-        &format!(r#"{{"SH_SET":{{"tkn":{t},"keys":{{"a":1,"b":2,"c":3}}}}}}"#),
-        r#"{"SH_SET_RSP":{"st":1}}"#,
-    )
-    .await;
-    let got = request(&mut ws, &format!(r#"{{"SH_COUNT":{{"tkn":{t}}}}}"#)).await;
-    if before.elapsed() < Duration::from_secs(1) {
-        assert_eq!(got, serde_json::json!({"SH_COUNT_RSP":{"st":1,"cnt":3}}));
-    }
+    expect_sh_set(&mut ws, t, r#"{"a":1,"b":2,"c":3}"#).await;
+    count_unless_late(&mut ws, t, 3, before, Duration::from_secs(1)).await;
     sleep_until(before + Duration::from_millis(1100)).await;
     let info = request(&mut ws, &format!(r#"{{"SH_INFO":{{"tkn":{t}}}}}"#)).await;
     let body = &info["SH_INFO_RSP"];
@@ -88,12 +76,7 @@ async fn delete_session_false_is_emptied_and_rearmed() {
     let remaining = body["expiry"]["remaining"].as_u64().expect("remaining");
     assert!(remaining <= 1, "{info}");
     // The session is usable again after being emptied.
-    expect(
-        &mut ws,
-        &format!(r#"{{"SH_SET":{{"tkn":{t},"keys":{{"z":1}}}}}}"#),
-        r#"{"SH_SET_RSP":{"st":1}}"#,
-    )
-    .await;
+    expect_sh_set(&mut ws, t, r#"{"z":1}"#).await;
     expect(
         &mut ws,
         &format!(r#"{{"SH_EXISTS":{{"tkns":[{t}]}}}}"#),
@@ -115,12 +98,7 @@ async fn extend_on_get_moves_the_deadline() {
     );
     // The original deadline is at most 2 s after this instant.
     let created = Instant::now();
-    expect(
-        &mut ws,
-        &format!(r#"{{"SH_SET":{{"tkn":{t},"keys":{{"a":1}}}}}}"#),
-        r#"{"SH_SET_RSP":{"st":1}}"#,
-    )
-    .await;
+    expect_sh_set(&mut ws, t, r#"{"a":1}"#).await;
     sleep_until(created + Duration::from_millis(1000)).await;
     // The deadline moves to at least 2 s after this request is sent.
     let extended_at = Instant::now();
@@ -131,11 +109,8 @@ async fn extend_on_get_moves_the_deadline() {
     )
     .await;
     sleep_until(created + Duration::from_millis(2100)).await;
-    let got = request(&mut ws, &format!(r#"{{"SH_COUNT":{{"tkn":{t}}}}}"#)).await;
-    if extended_at.elapsed() < Duration::from_secs(2) {
-        // Past the original deadline, before the extended one: still there.
-        assert_eq!(got, serde_json::json!({"SH_COUNT_RSP":{"st":1,"cnt":1}}));
-    }
+    // Past the original deadline, before the extended one: still there.
+    count_unless_late(&mut ws, t, 1, extended_at, Duration::from_secs(2)).await;
 }
 
 #[tokio::test]

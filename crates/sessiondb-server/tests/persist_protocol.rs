@@ -274,12 +274,7 @@ async fn load_name_at_startup_loads_or_refuses_to_start() {
     })
     .await;
     let mut ws = server.connect().await;
-    expect(
-        &mut ws,
-        r#"{"SH_INFO_ALL":{}}"#,
-        r#"{"SH_INFO_ALL_RSP":{"st":1,"totalSessions":4,"totalKeys":8}}"#,
-    )
-    .await;
+    common::expect_info_all(&mut ws, 4, 8).await;
     server.shutdown().await.expect("shutdown");
 }
 

@@ -168,6 +168,22 @@ pub async fn expect_kv_count(ws: &mut Ws, cnt: u64) {
     expect(ws, r#"{"KV_COUNT":{}}"#, &want).await;
 }
 
+/// Sends `SH_INFO_ALL` and asserts the reply is exactly
+/// `{"SH_INFO_ALL_RSP":{"st":1,"totalSessions":SESSIONS,"totalKeys":KEYS}}`.
+pub async fn expect_info_all(ws: &mut Ws, sessions: u64, keys: u64) {
+    let want = format!(
+        r#"{{"SH_INFO_ALL_RSP":{{"st":1,"totalSessions":{sessions},"totalKeys":{keys}}}}}"#
+    );
+    expect(ws, r#"{"SH_INFO_ALL":{}}"#, &want).await;
+}
+
+/// Sends `{"SH_SET":{"tkn":TKN,"keys":KEYS}}` (`keys` a JSON object) and asserts the reply is
+/// exactly `{"SH_SET_RSP":{"st":1}}`.
+pub async fn expect_sh_set(ws: &mut Ws, tkn: u64, keys: &str) {
+    let request = format!(r#"{{"SH_SET":{{"tkn":{tkn},"keys":{keys}}}}}"#);
+    expect(ws, &request, r#"{"SH_SET_RSP":{"st":1}}"#).await;
+}
+
 /// Reads until the close frame and returns its code; fails on any data message before it.
 pub async fn expect_close(ws: &mut Ws) -> CloseCode {
     loop {
