@@ -3,9 +3,9 @@
 //! [`write_str`].
 
 use sessiondb_core::json::write_str;
-use sessiondb_core::{Outcome, SessionInfo};
+use sessiondb_core::{Outcome, SessionInfo, ValueSink};
 
-use crate::parse::{Context, Kind, Rejection, ReplyName};
+use crate::parse::{Context, KeyNames, Kind, Rejection, ReplyName};
 use crate::status::Status;
 
 /// Writes one reply object: `{"<name>":{"st":N` on creation, then members, then `}}` on
@@ -96,6 +96,90 @@ pub fn internal_failure(out: &mut Vec<u8>, cmd_name: &str, kind: Kind) {
         ReplyName::Rsp(cmd_name)
     };
     ReplyWriter::new(out, name, Status::Unknown).finish();
+}
+
+/// Writes a get's reply (`SH_GET`, `KV_GET`) while the engine hands it the values under its lock:
+/// the header is written at the first value, each value is copied once from the store.
+pub struct ValuesWriter<'o, 'c> {
+    out: &'o mut Vec<u8>,
+    start: usize,
+    cmd_name: &'c str,
+    kind: Kind,
+    keys: &'c KeyNames<'c>,
+    written: usize,
+    /// The engine named an index the request did not have (an engine bug).
+    bad_index: bool,
+}
+
+impl<'o, 'c> ValuesWriter<'o, 'c> {
+    /// A writer appending to `out` for command `cmd_name` whose request keys are `keys`.
+    pub fn new(
+        out: &'o mut Vec<u8>,
+        cmd_name: &'c str,
+        kind: Kind,
+        keys: &'c KeyNames<'c>,
+    ) -> Self {
+        let start = out.len();
+        Self {
+            out,
+            start,
+            cmd_name,
+            kind,
+            keys,
+            written: 0,
+            bad_index: false,
+        }
+    }
+
+    /// `{"<name>_RSP":{"st":1,"keys":{`.
+    fn open(&mut self) {
+        let mut w = ReplyWriter::new(self.out, ReplyName::Rsp(self.cmd_name), Status::Ok);
+        w.member("keys").push(b'{');
+    }
+
+    /// Completes the reply if `o` says the values were sent here, returning true; otherwise
+    /// returns false with `out` as it was, for [`outcome`] to render `o`.
+    pub fn finish(mut self, o: &Outcome) -> bool {
+        let sent = match o {
+            Outcome::ValuesSent(n) if matches!(self.kind, Kind::KvGet | Kind::ShGet) => *n,
+            _ => {
+                // Values with any other outcome would be an engine bug: drop them.
+                self.out.truncate(self.start);
+                return false;
+            }
+        };
+        if self.bad_index || sent != self.written {
+            self.out.truncate(self.start);
+            internal_failure(self.out, self.cmd_name, self.kind);
+            return true;
+        }
+        if self.written == 0 {
+            self.open();
+        }
+        self.out.extend_from_slice(b"}}}");
+        true
+    }
+}
+
+impl ValueSink for ValuesWriter<'_, '_> {
+    fn value(&mut self, index: usize, json: &str) {
+        if self.bad_index {
+            return;
+        }
+        let Some(key) = self.keys.get(index) else {
+            self.bad_index = true;
+            return;
+        };
+        if self.written == 0 {
+            self.open();
+        } else {
+            self.out.push(b',');
+        }
+        write_str(key, self.out);
+        self.out.push(b':');
+        self.out.extend_from_slice(json.as_bytes());
+        self.written += 1;
+    }
 }
 
 /// Renders the engine's outcome for a request. An outcome that does not fit the command (an
