@@ -177,7 +177,7 @@ mod tests {
     fn check_empties_and_rearms_or_expires() {
         let mut s = session(2, false, 0);
         s.data
-            .set(&Cow::Borrowed("a"), Value::from_json_unchecked("1"));
+            .set(&Cow::Borrowed("a"), &Value::from_json_unchecked("1"));
         assert!(matches!(check(&mut s, 1_999), Checked::Live));
         match check(&mut s, 2_100) {
             Checked::Emptied(d) => assert_eq!(d.len(), 1),

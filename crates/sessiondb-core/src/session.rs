@@ -13,31 +13,36 @@ use crate::value::Value;
 /// An ordered hash map of keys; the hasher is seeded per map so clients cannot aim collisions.
 pub type KeyMap = IndexMap<Box<str>, Value, DefaultHashBuilder>;
 
-/// Up to this many keys live in a plain vector (scanned linearly); beyond, in a [`KeyMap`].
-/// Most sessions hold a handful of keys, and a vector of them costs far less memory than a map.
+/// Up to this many keys live in one packed buffer (scanned linearly); beyond, in a [`KeyMap`].
+/// Most sessions hold a handful of keys, and one buffer costs far less memory than a map.
 const SMALL_MAX: usize = 8;
+
+/// A packed buffer may not grow past this many bytes: rewriting it on a change copies all of it,
+/// so sessions with large values move to a [`KeyMap`], where a change touches one value.
+const SMALL_BYTES_MAX: usize = 1024;
 
 /// Approximate bytes one stored key costs besides its text and its value's text: the slot
 /// (two fat pointers) plus the value's reference-count header.
 pub const ENTRY_OVERHEAD: u64 = 48;
 
-/// Approximate bytes a stored key costs, for memory accounting.
-pub fn entry_bytes(key: &str, value: &Value) -> u64 {
-    (key.len() + value.len()) as u64 + ENTRY_OVERHEAD
+/// Approximate bytes a stored key costs, for memory accounting (`value_len`: bytes of the
+/// value's JSON text).
+pub fn entry_bytes(key: &str, value_len: usize) -> u64 {
+    (key.len() + value_len) as u64 + ENTRY_OVERHEAD
 }
 
 /// A map of keys to JSON values that keeps insertion order while nothing is removed.
 #[derive(Debug, Clone)]
 pub enum Data {
-    /// Few keys: a vector, grown one slot at a time so a 2-key session holds exactly 2 slots.
-    Small(Vec<(Box<str>, Value)>),
-    /// Many keys: a hash map (boxed so the common small case stays small).
+    /// Few, small keys: one heap block (see [`Packed`]).
+    Small(Packed),
+    /// Many or large keys: a hash map (boxed so the common small case stays small).
     Map(Box<KeyMap>),
 }
 
 impl Default for Data {
     fn default() -> Self {
-        Data::Small(Vec::new())
+        Data::Small(Packed::default())
     }
 }
 
@@ -45,7 +50,7 @@ impl Data {
     /// Number of keys.
     pub fn len(&self) -> usize {
         match self {
-            Data::Small(v) => v.len(),
+            Data::Small(p) => p.len(),
             Data::Map(m) => m.len(),
         }
     }
@@ -55,11 +60,11 @@ impl Data {
         self.len() == 0
     }
 
-    /// The value of `key`.
-    pub fn get(&self, key: &str) -> Option<&Value> {
+    /// The JSON text of `key`'s value.
+    pub fn get(&self, key: &str) -> Option<&str> {
         match self {
-            Data::Small(v) => v.iter().find(|(k, _)| &**k == key).map(|(_, val)| val),
-            Data::Map(m) => m.get(key),
+            Data::Small(p) => p.get(key),
+            Data::Map(m) => m.get(key).map(Value::as_json),
         }
     }
 
@@ -68,21 +73,26 @@ impl Data {
         self.get(key).is_some()
     }
 
-    /// Stores `value` under `key`, overwriting; returns the previous value. Hashes the key once
-    /// and allocates the key only when it is new.
-    pub fn set(&mut self, key: &str, value: Value) -> Option<Value> {
+    /// Stores `value` under `key`, overwriting; returns the length of the previous value's text.
+    /// Hashes the key once and allocates the key only when it is new.
+    pub fn set(&mut self, key: &str, value: &Value) -> Option<usize> {
         match self {
-            Data::Small(v) => {
-                if let Some((_, old)) = v.iter_mut().find(|(k, _)| &**k == key) {
-                    return Some(mem::replace(old, value));
+            Data::Small(p) => match p.find(key) {
+                Some(e) => {
+                    if !p.replace(e, value.as_json()) {
+                        self.map_insert(key, value);
+                    }
+                    Some(e.value_len())
                 }
-                self.push_new(key, value);
-                None
-            }
+                None => {
+                    self.push_new(key, value);
+                    None
+                }
+            },
             Data::Map(m) => match m.raw_entry_mut_v1().from_key(key) {
-                RawEntryMut::Occupied(mut o) => Some(o.insert(value)),
+                RawEntryMut::Occupied(mut o) => Some(o.insert(value.clone()).len()),
                 RawEntryMut::Vacant(vac) => {
-                    vac.insert(Box::from(key), value);
+                    vac.insert(Box::from(key), value.clone());
                     None
                 }
             },
@@ -90,10 +100,10 @@ impl Data {
     }
 
     /// Stores `value` under `key` only if `key` does not exist; returns whether it was added.
-    pub fn add(&mut self, key: &str, value: Value) -> bool {
+    pub fn add(&mut self, key: &str, value: &Value) -> bool {
         match self {
-            Data::Small(v) => {
-                if v.iter().any(|(k, _)| &**k == key) {
+            Data::Small(p) => {
+                if p.find(key).is_some() {
                     return false;
                 }
                 self.push_new(key, value);
@@ -102,22 +112,23 @@ impl Data {
             Data::Map(m) => match m.raw_entry_mut_v1().from_key(key) {
                 RawEntryMut::Occupied(_) => false,
                 RawEntryMut::Vacant(vac) => {
-                    vac.insert(Box::from(key), value);
+                    vac.insert(Box::from(key), value.clone());
                     true
                 }
             },
         }
     }
 
-    /// Removes `key`, returning its value. The last key takes the removed one's place, so order
-    /// is kept only while nothing is removed (all §7.2 asks).
-    pub fn remove(&mut self, key: &str) -> Option<Value> {
+    /// Removes `key`, returning the length of its value's text. The last key takes the removed
+    /// one's place, so order is kept only while nothing is removed (all §7.2 asks).
+    pub fn remove(&mut self, key: &str) -> Option<usize> {
         match self {
-            Data::Small(v) => {
-                let i = v.iter().position(|(k, _)| &**k == key)?;
-                Some(v.swap_remove(i).1)
+            Data::Small(p) => {
+                let e = p.find(key)?;
+                p.swap_remove(e);
+                Some(e.value_len())
             }
-            Data::Map(m) => m.swap_remove(key),
+            Data::Map(m) => m.swap_remove(key).map(|v| v.len()),
         }
     }
 
@@ -127,57 +138,260 @@ impl Data {
         mem::take(self)
     }
 
-    /// Every `(key, value)`, in insertion order while nothing was removed.
+    /// Every `(key, value JSON text)`, in insertion order while nothing was removed.
     pub fn iter(&self) -> DataIter<'_> {
         match self {
-            Data::Small(v) => DataIter::Small(v.iter()),
+            Data::Small(p) => DataIter::Small(p.iter()),
             Data::Map(m) => DataIter::Map(m.iter()),
         }
     }
 
     /// Approximate bytes held by the keys, for memory accounting.
     pub fn bytes(&self) -> u64 {
-        self.iter().map(|(k, v)| entry_bytes(k, v)).sum()
+        self.iter().map(|(k, v)| entry_bytes(k, v.len())).sum()
     }
 
-    /// Appends a key known to be absent, upgrading to a map when the vector is full.
-    fn push_new(&mut self, key: &str, value: Value) {
-        match self {
-            Data::Small(v) if v.len() < SMALL_MAX => {
-                // Grow by one: small sessions are the common case and memory per session matters
-                // more than the (bounded, ≤ SMALL_MAX) cost of re-growing.
-                v.reserve_exact(1);
-                v.push((Box::from(key), value));
-            }
-            Data::Small(v) => {
-                let mut map =
-                    KeyMap::with_capacity_and_hasher(SMALL_MAX * 2, DefaultHashBuilder::default());
-                map.extend(v.drain(..));
-                map.insert(Box::from(key), value);
-                *self = Data::Map(Box::new(map));
-            }
-            Data::Map(m) => {
-                m.insert(Box::from(key), value);
+    /// Appends a key known to be absent, moving to a map when the packed form would be too big.
+    fn push_new(&mut self, key: &str, value: &Value) {
+        if let Data::Small(p) = self {
+            if p.len() < SMALL_MAX && p.push(key, value.as_json()) {
+                return;
             }
         }
+        self.map_insert(key, value);
+    }
+
+    /// Stores `key` in the map form, moving packed keys into a map first (same order).
+    fn map_insert(&mut self, key: &str, value: &Value) {
+        let mut map = match mem::take(self) {
+            Data::Map(m) => m,
+            Data::Small(p) => {
+                let mut map =
+                    KeyMap::with_capacity_and_hasher(SMALL_MAX * 2, DefaultHashBuilder::default());
+                for (k, v) in p.iter() {
+                    map.insert(Box::from(k), Value::from_json_unchecked(v));
+                }
+                Box::new(map)
+            }
+        };
+        // An existing key keeps its place.
+        map.insert(Box::from(key), value.clone());
+        *self = Data::Map(map);
     }
 }
 
-/// Iterator over a session's keys and values.
+/// Up to [`SMALL_MAX`] keys packed in one exactly-sized heap block: a count byte, then per key
+/// `varint(key len) key varint(value len) value` (key text, then the value's minified JSON
+/// text), in insertion order. A get follows one pointer; an empty session allocates nothing.
+/// Every change rewrites the block (it is at most [`SMALL_BYTES_MAX`] bytes).
+#[derive(Debug, Clone, Default)]
+pub struct Packed(Box<[u8]>);
+
+/// Where one key's entry lies in a [`Packed`] block: it starts at `start`, its value's text at
+/// `value`, and it ends at `end`.
+#[derive(Clone, Copy)]
+struct PackedEntry {
+    start: usize,
+    value: usize,
+    end: usize,
+}
+
+impl PackedEntry {
+    /// Bytes of the value's text.
+    fn value_len(self) -> usize {
+        self.end - self.value
+    }
+}
+
+impl Packed {
+    /// Number of keys.
+    fn len(&self) -> usize {
+        self.0.first().map_or(0, |&n| usize::from(n))
+    }
+
+    /// The value of `key`.
+    fn get(&self, key: &str) -> Option<&str> {
+        let mut at = 1;
+        while let Some((k, v, end)) = self.entry_at(at) {
+            if k == key {
+                return Some(v);
+            }
+            at = end;
+        }
+        None
+    }
+
+    /// The entry of `key`.
+    fn find(&self, key: &str) -> Option<PackedEntry> {
+        let mut at = 1;
+        while let Some((k, v, end)) = self.entry_at(at) {
+            if k == key {
+                return Some(PackedEntry {
+                    start: at,
+                    value: end - v.len(),
+                    end,
+                });
+            }
+            at = end;
+        }
+        None
+    }
+
+    /// The key, value and end offset of the entry at `at` (`None` past the last).
+    fn entry_at(&self, at: usize) -> Option<(&str, &str, usize)> {
+        let (k, at) = field(&self.0, at)?;
+        let (v, end) = field(&self.0, at)?;
+        Some((k, v, end))
+    }
+
+    /// Every `(key, value)`, in order.
+    fn iter(&self) -> PackedIter<'_> {
+        PackedIter {
+            packed: self,
+            at: 1,
+        }
+    }
+
+    /// Appends a key; false (nothing changed) if the block would exceed [`SMALL_BYTES_MAX`].
+    fn push(&mut self, key: &str, value: &str) -> bool {
+        let body = if self.0.is_empty() { 1 } else { self.0.len() };
+        let len = body + field_len(key) + field_len(value);
+        if len > SMALL_BYTES_MAX {
+            return false;
+        }
+        let mut buf = Vec::with_capacity(len);
+        buf.push(1 + self.len() as u8);
+        buf.extend_from_slice(self.0.get(1..).unwrap_or_default());
+        put_field(&mut buf, key);
+        put_field(&mut buf, value);
+        self.0 = buf.into_boxed_slice();
+        true
+    }
+
+    /// Replaces the value of entry `e` (keeping its place); false (nothing changed) if the
+    /// block would exceed [`SMALL_BYTES_MAX`].
+    fn replace(&mut self, e: PackedEntry, value: &str) -> bool {
+        let Some((key, _, _)) = self.entry_at(e.start) else {
+            return false;
+        };
+        let entry_len = field_len(key) + field_len(value);
+        let len = self.0.len() - (e.end - e.start) + entry_len;
+        if len > SMALL_BYTES_MAX {
+            return false;
+        }
+        let mut buf = Vec::with_capacity(len);
+        buf.extend_from_slice(&self.0[..e.start]);
+        put_field(&mut buf, key);
+        put_field(&mut buf, value);
+        buf.extend_from_slice(&self.0[e.end..]);
+        self.0 = buf.into_boxed_slice();
+        true
+    }
+
+    /// Removes entry `e`, moving the last entry into its place (as `Vec::swap_remove` does).
+    fn swap_remove(&mut self, e: PackedEntry) {
+        let n = self.len();
+        if n <= 1 {
+            self.0 = Box::default();
+            return;
+        }
+        // The last entry starts where the one before it ends.
+        let mut last = 1;
+        while let Some((_, _, end)) = self.entry_at(last) {
+            if end >= self.0.len() {
+                break;
+            }
+            last = end;
+        }
+        let removed = e.end - e.start;
+        let mut buf = Vec::with_capacity(self.0.len() - removed);
+        buf.push(n as u8 - 1);
+        buf.extend_from_slice(&self.0[1..e.start]);
+        if e.start != last {
+            buf.extend_from_slice(&self.0[last..]);
+            buf.extend_from_slice(&self.0[e.end..last]);
+        }
+        self.0 = buf.into_boxed_slice();
+    }
+}
+
+/// Bytes a field takes: its LEB128 length prefix and its text.
+fn field_len(text: &str) -> usize {
+    let mut n = text.len();
+    let mut prefix = 1;
+    while n >= 0x80 {
+        n >>= 7;
+        prefix += 1;
+    }
+    prefix + text.len()
+}
+
+/// Appends `text` with its LEB128 length prefix.
+fn put_field(buf: &mut Vec<u8>, text: &str) {
+    let mut n = text.len();
+    while n >= 0x80 {
+        buf.push((n as u8 & 0x7f) | 0x80);
+        n >>= 7;
+    }
+    buf.push(n as u8);
+    buf.extend_from_slice(text.as_bytes());
+}
+
+/// The field at `at` of `buf` and the offset after it; `None` at the end (or on a malformed
+/// block, which only this module writes).
+fn field(buf: &[u8], mut at: usize) -> Option<(&str, usize)> {
+    let mut len = 0usize;
+    let mut shift = 0;
+    loop {
+        let b = *buf.get(at)?;
+        at += 1;
+        len |= usize::from(b & 0x7f) << shift;
+        if b < 0x80 {
+            break;
+        }
+        shift += 7;
+        if shift >= usize::BITS {
+            return None;
+        }
+    }
+    let end = at.checked_add(len)?;
+    // Written from `&str`s, so always UTF-8; checked rather than trusted, at the cost of a scan
+    // of short text.
+    let text = std::str::from_utf8(buf.get(at..end)?).ok()?;
+    Some((text, end))
+}
+
+/// Iterator over a [`Packed`] block.
+pub struct PackedIter<'a> {
+    packed: &'a Packed,
+    at: usize,
+}
+
+impl<'a> Iterator for PackedIter<'a> {
+    type Item = (&'a str, &'a str);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let (k, v, end) = self.packed.entry_at(self.at)?;
+        self.at = end;
+        Some((k, v))
+    }
+}
+
+/// Iterator over a session's keys and values (JSON text).
 pub enum DataIter<'a> {
-    /// Over the small vector.
-    Small(std::slice::Iter<'a, (Box<str>, Value)>),
+    /// Over the packed block.
+    Small(PackedIter<'a>),
     /// Over the map.
     Map(indexmap::map::Iter<'a, Box<str>, Value>),
 }
 
 impl<'a> Iterator for DataIter<'a> {
-    type Item = (&'a str, &'a Value);
+    type Item = (&'a str, &'a str);
 
     fn next(&mut self) -> Option<Self::Item> {
         match self {
-            DataIter::Small(it) => it.next().map(|(k, v)| (&**k, v)),
-            DataIter::Map(it) => it.next().map(|(k, v)| (&**k, v)),
+            DataIter::Small(it) => it.next(),
+            DataIter::Map(it) => it.next().map(|(k, v)| (&**k, v.as_json())),
         }
     }
 }
@@ -208,7 +422,6 @@ pub fn session_bytes(name: Option<&str>) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::borrow::Cow;
 
     fn v(json: &str) -> Value {
         Value::from_json_unchecked(json)
@@ -227,15 +440,18 @@ mod tests {
             mem::size_of::<(u64, Session)>(),
             mem::size_of::<Data>()
         );
-        assert!(mem::size_of::<Data>() <= 24);
-        assert!(mem::size_of::<(u64, Session)>() <= 88);
+        assert!(mem::size_of::<Data>() <= 16);
+        assert!(mem::size_of::<(u64, Session)>() <= 80);
         let mut d = Data::default();
-        d.set(&Cow::Borrowed("a"), v("1"));
-        d.set(&Cow::Borrowed("b"), v("2"));
+        d.set("a", &v("1"));
+        d.set("bb", &v("\"xy\""));
         match &d {
-            Data::Small(vec) => assert_eq!(vec.capacity(), 2),
-            Data::Map(_) => panic!("2 keys must stay in the small form"),
+            // count, then 1 "a" 1 "1", then 2 "bb" 4 "\"xy\"": one exactly-sized block.
+            Data::Small(p) => assert_eq!(p.0.len(), 1 + 2 + 2 + 3 + 5),
+            Data::Map(_) => panic!("2 keys must stay in the packed form"),
         }
+        assert_eq!(d.get("bb"), Some("\"xy\""));
+        assert_eq!(d.get("b"), None);
     }
 
     #[test]
@@ -243,16 +459,78 @@ mod tests {
         let mut d = Data::default();
         let names: Vec<String> = (0..20).map(|i| format!("k{i}")).collect();
         for (i, n) in names.iter().enumerate() {
-            assert!(d
-                .set(&Cow::Borrowed(n.as_str()), v(&i.to_string()))
-                .is_none());
+            assert!(d.set(n, &v(&i.to_string())).is_none());
+            assert_eq!(matches!(d, Data::Map(_)), i >= SMALL_MAX);
         }
-        assert!(matches!(d, Data::Map(_)));
         assert_eq!(
             keys(&d),
             names.iter().map(String::as_str).collect::<Vec<_>>()
         );
-        assert_eq!(d.get("k7"), Some(&v("7")));
+        assert_eq!(d.get("k7"), Some("7"));
+    }
+
+    #[test]
+    fn large_values_move_to_the_map_in_order() {
+        let mut d = Data::default();
+        d.set("a", &v("1"));
+        d.set("b", &v("2"));
+        let big = format!("\"{}\"", "x".repeat(SMALL_BYTES_MAX));
+        // Overwriting in place with a value too big for the block keeps the key's place.
+        assert_eq!(d.set("a", &v(&big)), Some(1));
+        assert!(matches!(d, Data::Map(_)));
+        assert_eq!(keys(&d), ["a", "b"]);
+        assert_eq!(d.get("a"), Some(big.as_str()));
+        let mut e = Data::default();
+        e.set("a", &v("1"));
+        assert!(e.add("big", &v(&big)));
+        assert!(matches!(e, Data::Map(_)));
+        assert_eq!(keys(&e), ["a", "big"]);
+    }
+
+    #[test]
+    fn lengths_past_one_prefix_byte_round_trip() {
+        // 200-byte text needs a two-byte length prefix.
+        let long_key = "k".repeat(200);
+        let long_val = format!("\"{}\"", "v".repeat(300));
+        let mut d = Data::default();
+        d.set(&long_key, &v(&long_val));
+        d.set("z", &v("0"));
+        assert!(matches!(d, Data::Small(_)));
+        assert_eq!(d.get(&long_key), Some(long_val.as_str()));
+        assert_eq!(
+            d.iter().collect::<Vec<_>>(),
+            [(long_key.as_str(), long_val.as_str()), ("z", "0")]
+        );
+    }
+
+    #[test]
+    fn removal_moves_the_last_key_into_the_hole() {
+        for n in [4usize, 12] {
+            let mut d = Data::default();
+            for i in 0..n {
+                d.set(&format!("k{i}"), &v(&i.to_string()));
+            }
+            assert_eq!(d.remove("k1"), Some(1));
+            let mut want: Vec<String> = (0..n).map(|i| format!("k{i}")).collect();
+            want.swap_remove(1);
+            assert_eq!(
+                keys(&d),
+                want.iter().map(String::as_str).collect::<Vec<_>>()
+            );
+            // Removing the last key leaves the others in order.
+            let last = want.pop().unwrap_or_default();
+            assert_eq!(d.remove(&last), Some(last[1..].len()));
+            assert_eq!(
+                keys(&d),
+                want.iter().map(String::as_str).collect::<Vec<_>>()
+            );
+            assert_eq!(d.get("k0"), Some("0"));
+        }
+        let mut one = Data::default();
+        one.set("a", &v("1"));
+        assert_eq!(one.remove("a"), Some(1));
+        assert!(one.is_empty());
+        assert_eq!(one.iter().count(), 0);
     }
 
     #[test]
@@ -260,14 +538,18 @@ mod tests {
         for n in [2usize, 12] {
             let mut d = Data::default();
             for i in 0..n {
-                d.set(&Cow::Owned(format!("k{i}")), v("0"));
+                d.set(&format!("k{i}"), &v("0"));
             }
-            assert_eq!(d.set(&Cow::Borrowed("k1"), v("9")), Some(v("0")));
-            assert!(!d.add(&Cow::Borrowed("k1"), v("5")));
-            assert_eq!(d.get("k1"), Some(&v("9")));
-            assert!(d.add(&Cow::Borrowed("new"), v("5")));
+            assert_eq!(d.set("k1", &v("99")), Some(1));
+            assert!(!d.add("k1", &v("5")));
+            assert_eq!(d.get("k1"), Some("99"));
+            assert!(d.add("new", &v("5")));
             assert_eq!(d.len(), n + 1);
-            assert_eq!(d.remove("k1"), Some(v("9")));
+            assert_eq!(
+                d.bytes(),
+                d.iter().map(|(k, v)| entry_bytes(k, v.len())).sum()
+            );
+            assert_eq!(d.remove("k1"), Some(2));
             assert_eq!(d.remove("k1"), None);
             assert!(!d.contains("k1"));
             assert_eq!(d.len(), n);

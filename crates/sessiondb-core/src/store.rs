@@ -380,7 +380,7 @@ impl Store {
                             keys: s
                                 .data
                                 .iter()
-                                .map(|(k, v)| (k.to_owned(), v.clone()))
+                                .map(|(k, v)| (k.to_owned(), Value::from_json_unchecked(v)))
                                 .collect(),
                         });
                         true
@@ -536,7 +536,7 @@ impl Store {
                     let entries: Vec<(Cow<'_, str>, Value)> = s
                         .data
                         .iter()
-                        .map(|(k, v)| (Cow::Borrowed(k), v.clone()))
+                        .map(|(k, v)| (Cow::Borrowed(k), Value::from_json_unchecked(v)))
                         .collect();
                     self.record(&Change::ShKeysSet {
                         tkn,
@@ -718,12 +718,12 @@ impl Store {
     pub(crate) fn kv_write(&self, map: &mut KeyMap, entries: &[(Cow<'_, str>, Value)]) {
         let (mut added, mut freed) = (0u64, 0u64);
         for (k, v) in entries {
-            added += session::entry_bytes(k, v);
+            added += session::entry_bytes(k, v.len());
             // One hash per key; the key is allocated only when it is new.
             match map.raw_entry_mut_v1().from_key(&**k) {
                 RawEntryMut::Occupied(mut o) => {
                     let old = o.insert(v.clone());
-                    freed += session::entry_bytes(k, &old);
+                    freed += session::entry_bytes(k, old.len());
                 }
                 RawEntryMut::Vacant(vac) => {
                     vac.insert(Box::from(&**k), v.clone());
@@ -761,7 +761,7 @@ fn restored_session(rec: SessionRecord, now_ms: u64, arm: Arming) -> Session {
     };
     let mut data = Data::default();
     for (k, v) in rec.keys {
-        data.set(&k, v);
+        data.set(&k, &v);
     }
     Session {
         shared: rec.shared,

@@ -94,7 +94,7 @@ fn chunked_save_matches_the_entry_writer_byte_for_byte() {
                 keys: s
                     .data
                     .iter()
-                    .map(|(k, v)| (k.to_owned(), v.clone()))
+                    .map(|(k, v)| (k.to_owned(), Value::from_json_unchecked(v)))
                     .collect(),
             });
         });

@@ -61,7 +61,7 @@ pub(crate) fn contains(keys: &[Cow<'_, str>], mut exists: impl FnMut(&str) -> bo
 
 /// Approximate bytes `entries` would occupy.
 pub(crate) fn entries_bytes(entries: &[(Cow<'_, str>, Value)]) -> u64 {
-    entries.iter().map(|(k, v)| entry_bytes(k, v)).sum()
+    entries.iter().map(|(k, v)| entry_bytes(k, v.len())).sum()
 }
 
 impl Store {
@@ -71,7 +71,7 @@ impl Store {
         if self.limits.max_memory_bytes.is_some() {
             let freed: u64 = entries
                 .iter()
-                .filter_map(|(k, _)| map.get(&**k).map(|old| entry_bytes(k, old)))
+                .filter_map(|(k, _)| map.get(&**k).map(|old| entry_bytes(k, old.len())))
                 .sum();
             if !self.memory_allows(entries_bytes(&entries).saturating_sub(freed)) {
                 return Outcome::LimitReached;
@@ -91,7 +91,7 @@ impl Store {
             let added: u64 = entries
                 .iter()
                 .filter(|(k, _)| !map.contains_key(&**k))
-                .map(|(k, v)| entry_bytes(k, v))
+                .map(|(k, v)| entry_bytes(k, v.len()))
                 .sum();
             if !self.memory_allows(added) {
                 return Outcome::LimitReached;
@@ -101,7 +101,7 @@ impl Store {
         let mut written: Vec<(Cow<'_, str>, Value)> = Vec::new();
         for (k, v) in &entries {
             if let RawEntryMut::Vacant(vac) = map.raw_entry_mut_v1().from_key(&**k) {
-                added_bytes += entry_bytes(k, v);
+                added_bytes += entry_bytes(k, v.len());
                 vac.insert(Box::from(&**k), v.clone());
                 if self.journaling() {
                     written.push((Cow::Borrowed(&**k), v.clone()));
@@ -127,7 +127,7 @@ impl Store {
         let mut freed = 0;
         for k in &keys {
             if let Some(old) = map.swap_remove(&**k) {
-                freed += entry_bytes(k, &old);
+                freed += entry_bytes(k, old.len());
             }
         }
         if freed > 0 {

@@ -290,7 +290,7 @@ impl Store {
             if self.limits.max_memory_bytes.is_some() {
                 let freed: u64 = entries
                     .iter()
-                    .filter_map(|(k, _)| cx.s.data.get(k).map(|old| entry_bytes(k, old)))
+                    .filter_map(|(k, _)| cx.s.data.get(k).map(|old| entry_bytes(k, old.len())))
                     .sum();
                 if !self.memory_allows(entries_bytes(&entries).saturating_sub(freed)) {
                     return Outcome::LimitReached;
@@ -308,9 +308,9 @@ impl Store {
             }
             let (mut added, mut freed) = (0, 0);
             for (k, v) in entries {
-                added += entry_bytes(&k, &v);
-                if let Some(old) = cx.s.data.set(&k, v) {
-                    freed += entry_bytes(&k, &old);
+                added += entry_bytes(&k, v.len());
+                if let Some(old) = cx.s.data.set(&k, &v) {
+                    freed += entry_bytes(&k, old);
                 }
             }
             cx.stats.add_bytes(added);
@@ -332,7 +332,7 @@ impl Store {
                 let added: u64 = entries
                     .iter()
                     .filter(|(k, _)| !cx.s.data.contains(k))
-                    .map(|(k, v)| entry_bytes(k, v))
+                    .map(|(k, v)| entry_bytes(k, v.len()))
                     .sum();
                 if !self.memory_allows(added) {
                     return Outcome::LimitReached;
@@ -344,8 +344,8 @@ impl Store {
             let mut added = 0;
             let mut written: Vec<(Cow<'_, str>, Value)> = Vec::new();
             for (k, v) in &entries {
-                if cx.s.data.add(k, v.clone()) {
-                    added += entry_bytes(k, v);
+                if cx.s.data.add(k, v) {
+                    added += entry_bytes(k, v.len());
                     if self.journaling() {
                         written.push((Cow::Borrowed(&**k), v.clone()));
                     }
@@ -377,7 +377,7 @@ impl Store {
                 cx.extend(self);
             }
             let data = &cx.s.data;
-            Outcome::ValuesSent(values(keys, |k| data.get(k).map(Value::as_json), sink))
+            Outcome::ValuesSent(values(keys, |k| data.get(k), sink))
         })
         .unwrap_or(Outcome::NoSession { tkn })
     }
@@ -388,7 +388,7 @@ impl Store {
             let mut freed = 0;
             for k in &keys {
                 if let Some(old) = cx.s.data.remove(k) {
-                    freed += entry_bytes(k, &old);
+                    freed += entry_bytes(k, old);
                 }
             }
             if freed > 0 {
@@ -464,9 +464,9 @@ impl Store {
             }
             let mut added = 0;
             for (k, v) in entries {
-                added += entry_bytes(&k, &v);
-                if let Some(old) = cx.s.data.set(&k, v) {
-                    added -= entry_bytes(&k, &old);
+                added += entry_bytes(&k, v.len());
+                if let Some(old) = cx.s.data.set(&k, &v) {
+                    added -= entry_bytes(&k, old);
                 }
             }
             cx.stats.add_bytes(added);

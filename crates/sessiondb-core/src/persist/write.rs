@@ -138,7 +138,7 @@ impl Encoder {
         &mut self,
         out: &mut Vec<u8>,
         head: &SessionHead<'_>,
-        keys: impl Iterator<Item = (&'k str, &'k Value)>,
+        keys: impl Iterator<Item = (&'k str, &'k str)>,
     ) -> bool {
         debug_assert_eq!(self.kind, SaveKind::Sessions);
         let start = self.separator(out);
@@ -274,7 +274,7 @@ impl DatasetWriter {
             name: session.name,
             expiry: session.expiry,
         };
-        let keys = session.keys.iter().map(|(k, v)| (k.as_str(), v));
+        let keys = session.keys.iter().map(|(k, v)| (k.as_str(), v.as_json()));
         let ends_file = self.encoder.session(&mut entry, &head, keys);
         let result = self.write_encoded(&entry, ends_file);
         self.entry = entry;
@@ -423,7 +423,7 @@ fn write_bool(out: &mut Vec<u8>, b: bool) {
 fn encode_session<'k>(
     out: &mut Vec<u8>,
     s: &SessionHead<'_>,
-    keys: impl Iterator<Item = (&'k str, &'k Value)>,
+    keys: impl Iterator<Item = (&'k str, &'k str)>,
 ) {
     out.extend_from_slice(b"{\"keys\":{");
     for (i, (key, value)) in keys.enumerate() {
@@ -432,7 +432,7 @@ fn encode_session<'k>(
         }
         write_json_string(out, key);
         out.push(b':');
-        out.extend_from_slice(value.as_json().as_bytes());
+        out.extend_from_slice(value.as_bytes());
     }
     out.extend_from_slice(b"},\"sh\":{\"tkn\":");
     write_uint(out, s.tkn);
@@ -504,7 +504,7 @@ mod tests {
                     ..Expiry::default()
                 },
             },
-            keys.iter().map(|(k, v)| (k.as_str(), v)),
+            keys.iter().map(|(k, v)| (k.as_str(), v.as_json())),
         );
         assert_eq!(
             String::from_utf8(out).unwrap_or_default(),
