@@ -8,13 +8,21 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::{expect, request, script, TestServer};
+use common::{expect, request, script, TestServer, SAVES_WITHOUT_PERSISTENCE};
 use sessiondb_server::Config;
 
 const FIXTURES: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../../../shared/fixtures/nemesisdb-0.8"
 );
+
+/// A temporary copy of the fixtures (they are read-only) and its path.
+fn fixtures_copy() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("root");
+    copy_tree(Path::new(FIXTURES), &root);
+    (dir, root)
+}
 
 /// Copies a directory tree (the fixtures are read-only; tests use a copy).
 fn copy_tree(from: &Path, to: &Path) {
@@ -145,9 +153,7 @@ async fn sh_save_and_load_as_the_protocol_shows() {
 
 #[tokio::test]
 async fn every_nemesisdb_fixture_loads_through_the_protocol() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let root = dir.path().join("root");
-    copy_tree(Path::new(FIXTURES), &root);
+    let (_dir, root) = fixtures_copy();
     let server = TestServer::start_with(|c| c.data_dir = root.clone()).await;
     let mut ws = server.connect().await;
     script(
@@ -173,30 +179,18 @@ async fn every_nemesisdb_fixture_loads_through_the_protocol() {
 
 #[tokio::test]
 async fn saves_answer_14_without_persistence_but_loads_work() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let root = dir.path().join("root");
-    copy_tree(Path::new(FIXTURES), &root);
+    let (_dir, root) = fixtures_copy();
     let server = TestServer::start_with(|c| {
         c.persist = false;
         c.data_dir = root.clone();
     })
     .await;
     let mut ws = server.connect().await;
-    script(
-        &mut ws,
-        &[
-            (r#"{"KV_SAVE":{}}"#, r#"{"KV_SAVE_RSP":{"st":14}}"#),
-            (
-                r#"{"SH_SAVE":{"name":"x"}}"#,
-                r#"{"SH_SAVE_RSP":{"st":14}}"#,
-            ),
-            (
-                r#"{"SH_LOAD":{"name":"sessions_basic"}}"#,
-                r#"{"SH_LOAD_RSP":{"st":141,"name":"sessions_basic","sessions":4,"keys":8}}"#,
-            ),
-        ],
-    )
-    .await;
+    let load = (
+        r#"{"SH_LOAD":{"name":"sessions_basic"}}"#,
+        r#"{"SH_LOAD_RSP":{"st":141,"name":"sessions_basic","sessions":4,"keys":8}}"#,
+    );
+    script(&mut ws, &[&SAVES_WITHOUT_PERSISTENCE[..], &[load]].concat()).await;
     server.shutdown().await.expect("shutdown");
     assert!(
         !root.join(".journal").exists(),

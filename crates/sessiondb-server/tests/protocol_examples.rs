@@ -119,17 +119,7 @@ async fn kv_error_replies() {
 async fn saves_answer_14_when_persistence_is_off() {
     let server = TestServer::start_with(|c| c.persist = false).await;
     let mut ws = server.connect().await;
-    script(
-        &mut ws,
-        &[
-            (r#"{"KV_SAVE":{}}"#, r#"{"KV_SAVE_RSP":{"st":14}}"#),
-            (
-                r#"{"SH_SAVE":{"name":"x"}}"#,
-                r#"{"SH_SAVE_RSP":{"st":14}}"#,
-            ),
-        ],
-    )
-    .await;
+    script(&mut ws, &common::SAVES_WITHOUT_PERSISTENCE).await;
     // SV_INFO may carry more members (§12); check the ones every server sends.
     let info = common::request(&mut ws, r#"{"SV_INFO":{}}"#).await;
     let body = &info["SV_INFO_RSP"];

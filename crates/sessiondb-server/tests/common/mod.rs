@@ -309,6 +309,15 @@ fn match_value(
     }
 }
 
+/// Both saves, with the exact reply each gets when persistence is off (status 14).
+pub const SAVES_WITHOUT_PERSISTENCE: [(&str, &str); 2] = [
+    (r#"{"KV_SAVE":{}}"#, r#"{"KV_SAVE_RSP":{"st":14}}"#),
+    (
+        r#"{"SH_SAVE":{"name":"x"}}"#,
+        r#"{"SH_SAVE_RSP":{"st":14}}"#,
+    ),
+];
+
 /// Runs `(request, expected pattern)` steps in order on one connection, sharing variables, so
 /// a token bound by `"$T1"` in a reply can be used as `$T1` in later requests.
 pub async fn script(ws: &mut Ws, steps: &[(&str, &str)]) -> HashMap<String, Value> {
