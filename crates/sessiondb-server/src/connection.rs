@@ -1,38 +1,43 @@
 //! One WebSocket connection: read requests, hand them to the dispatcher, write the replies in
-//! request order, one flush per batch (PROTOCOL.md §2).
+//! request order, one write per batch (PROTOCOL.md §2).
+//!
+//! tungstenite performs the HTTP upgrade (with the connection limit and the credential check);
+//! after it, frames are read and written by [`crate::frame`]: requests are parsed in place in one
+//! reusable read buffer and replies are framed straight into the batch's output buffer.
 //!
 //! Backpressure comes from the shape of the loop: the next batch is read only after the previous
-//! one is flushed, so a client that never reads its replies stops being read and its memory is
+//! one is written, so a client that never reads its replies stops being read and its memory is
 //! bounded by one batch.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures_util::{FutureExt, SinkExt, StreamExt};
 use sessiondb_proto::{ConnState, DeferredWork, Dispatcher, Handled, ReplyHead};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::http::{header, StatusCode};
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
-use tokio_tungstenite::tungstenite::{Bytes, Error as WsError, Message, Utf8Bytes};
-use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::Error as WsError;
 use tracing::{debug, error, info};
 
 use crate::auth::UpgradeAuth;
+use crate::frame::{self, Event, FrameReader, ReadError};
 use crate::limits::{ProbeGuard, ProbeVerdict};
-use crate::metrics::Refusal;
+use crate::metrics::{Metrics, Refusal};
 use crate::ops::Ops;
 use crate::tls::ServerStream;
 use crate::transport::{wait_shutdown, Stats};
+use crate::upgrade::HeadOnly;
 
 /// Most requests taken into one batch before its replies are written.
 const MAX_BATCH_MESSAGES: usize = 256;
 /// A batch stops taking requests once its replies reach this size.
 const MAX_BATCH_REPLY_BYTES: usize = 256 * 1024;
+/// An output buffer grown past this by large replies is not kept for the next batch.
+const MAX_KEPT_OUTPUT_BYTES: usize = 2 * MAX_BATCH_REPLY_BYTES;
 /// What [`Dispatcher::handle_binary`] replies: `{"ERR":{"st":2}}`.
 const BINARY_REPLY_HEAD: ReplyHead = ReplyHead {
     err: true,
@@ -43,12 +48,20 @@ const BINARY_REPLY_HEAD: ReplyHead = ReplyHead {
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest we spend on a closing handshake (close frame out, peer's data drained).
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
+/// Per-connection read buffer. Small, because it is allocated for every connection (10,000
+/// idle connections × 8 KiB = 80 MiB); it grows for a larger message and shrinks back after.
+const READ_BUFFER_BYTES: usize = 8 * 1024;
+/// Close code a peer's close frame gets back when its own code may not be echoed.
+const CLOSE_PROTOCOL: u16 = 1002;
 
 /// What every connection of one server shares.
 pub(crate) struct ConnCtx {
     pub(crate) dispatcher: Arc<Dispatcher>,
     pub(crate) stats: Arc<Stats>,
+    /// Settings of the HTTP upgrade (tungstenite's; frames are ours after it).
     pub(crate) ws_config: WebSocketConfig,
+    /// Largest whole message accepted (`--max-message-bytes`).
+    pub(crate) max_message_bytes: usize,
     pub(crate) idle_timeout: Option<Duration>,
     pub(crate) ping_interval: Duration,
     pub(crate) ops: Ops,
@@ -80,33 +93,28 @@ enum End {
 }
 
 impl End {
-    /// The close frame this ending sends, if the server is the one closing.
-    fn close_frame(self) -> Option<(CloseCode, &'static str)> {
+    /// The close frame (code, reason) this ending sends, if the server is the one closing.
+    fn close_frame(self) -> Option<(u16, &'static str)> {
         match self {
             End::PeerClosed | End::PeerGone => None,
-            End::Shutdown => Some((CloseCode::Away, "server shutting down")),
-            End::Idle => Some((CloseCode::Normal, "idle timeout")),
-            End::TooBig => Some((CloseCode::Size, "message too big")),
-            End::InvalidUtf8 => Some((CloseCode::Invalid, "invalid UTF-8")),
-            End::ProtocolViolation => Some((CloseCode::Protocol, "protocol error")),
-            End::Internal => Some((CloseCode::Error, "internal error")),
-            End::AuthFailures => {
-                Some((CloseCode::Policy, "too many failed authentication attempts"))
-            }
-            End::Probing => Some((CloseCode::Policy, "too many requests for unknown sessions")),
+            End::Shutdown => Some((1001, "server shutting down")),
+            End::Idle => Some((1000, "idle timeout")),
+            End::TooBig => Some((1009, "message too big")),
+            End::InvalidUtf8 => Some((1007, "invalid UTF-8")),
+            End::ProtocolViolation => Some((CLOSE_PROTOCOL, "protocol error")),
+            End::Internal => Some((1011, "internal error")),
+            End::AuthFailures => Some((1008, "too many failed authentication attempts")),
+            End::Probing => Some((1008, "too many requests for unknown sessions")),
         }
     }
+}
 
-    /// Maps a read error to how the connection ends.
-    fn from_read_error(e: &WsError) -> Self {
+impl From<ReadError> for End {
+    fn from(e: ReadError) -> Self {
         match e {
-            WsError::Capacity(_) => End::TooBig,
-            WsError::Utf8(_) => End::InvalidUtf8,
-            WsError::Protocol(
-                tokio_tungstenite::tungstenite::error::ProtocolError::ResetWithoutClosingHandshake,
-            ) => End::PeerGone,
-            WsError::Protocol(_) => End::ProtocolViolation,
-            _ => End::PeerGone,
+            ReadError::TooBig => End::TooBig,
+            ReadError::InvalidUtf8 => End::InvalidUtf8,
+            ReadError::Protocol => End::ProtocolViolation,
         }
     }
 }
@@ -130,15 +138,16 @@ impl BatchClock {
     }
 }
 
-/// One reply of a batch: where it ends, what it was, and (for deferred work, timed on its
-/// own) how long it took.
+/// One reply of a batch: where its payload is in the output, what it was, and (for deferred
+/// work, timed on its own) how long it took.
 struct ReplyMark {
-    end: usize,
+    payload: std::ops::Range<usize>,
     head: ReplyHead,
     took: Option<Duration>,
 }
 
-/// The replies of one batch: concatenated JSON objects and what each one was.
+/// One batch's output: reply frames (and pongs, and a close echo) ready to be written as they
+/// are, and what each reply was.
 #[derive(Default)]
 struct Batch {
     out: Vec<u8>,
@@ -146,10 +155,25 @@ struct Batch {
 }
 
 impl Batch {
-    /// Marks everything appended since the previous reply as one reply, described by `head`.
-    fn end_reply(&mut self, head: ReplyHead, took: Option<Duration>) {
+    /// Empties the batch for reuse, dropping an output buffer that large replies grew.
+    fn clear(&mut self) {
+        if self.out.capacity() > MAX_KEPT_OUTPUT_BYTES {
+            self.out = Vec::new();
+        }
+        self.out.clear();
+        self.replies.clear();
+    }
+
+    /// Starts a reply frame; the reply's JSON is appended to `out` after this.
+    fn begin_reply(&mut self) -> usize {
+        frame::begin_text(&mut self.out)
+    }
+
+    /// Completes the reply frame begun at `at`, described by `head`.
+    fn end_reply(&mut self, at: usize, head: ReplyHead, took: Option<Duration>) {
+        let start = frame::finish_text(&mut self.out, at);
         self.replies.push(ReplyMark {
-            end: self.out.len(),
+            payload: start..self.out.len(),
             head,
             took,
         });
@@ -162,38 +186,28 @@ impl Batch {
     /// Counts every reply in `metrics`. Requests answered inline share the batch's time
     /// (`elapsed`, less what deferred work took) equally: two clock reads per batch instead of
     /// two per request.
-    fn observe(&self, metrics: &crate::metrics::Metrics, elapsed: Duration) {
+    fn observe(&self, metrics: &Metrics, elapsed: Duration) {
         let deferred: Duration = self.replies.iter().filter_map(|r| r.took).sum();
         let inline = self.replies.iter().filter(|r| r.took.is_none()).count();
         let each = elapsed
             .saturating_sub(deferred)
             .checked_div(u32::try_from(inline).unwrap_or(u32::MAX))
             .unwrap_or_default();
-        let mut start = 0;
         for r in &self.replies {
-            let reply = self.out.get(start..r.end).unwrap_or_default();
+            let reply = self.out.get(r.payload.clone()).unwrap_or_default();
             metrics.observe(&r.head, reply, r.took.unwrap_or(each));
-            start = r.end;
         }
     }
+}
 
-    /// Splits into one text message per reply, sharing a single buffer.
-    fn into_messages(self) -> impl Iterator<Item = Message> {
-        let bytes = Bytes::from(self.out);
-        let mut start = 0;
-        self.replies.into_iter().map(move |ReplyMark { end, .. }| {
-            let reply = bytes.slice(start..end);
-            start = end;
-            // Cloning `Bytes` only bumps a reference count.
-            let text = Utf8Bytes::try_from(reply.clone()).unwrap_or_else(|e| {
-                // The protocol layer renders UTF-8; if it ever did not, the client still gets
-                // exactly one reply for its request.
-                error!(error = %e, "reply is not UTF-8; sending it lossily converted");
-                Utf8Bytes::from(String::from_utf8_lossy(&reply).into_owned())
-            });
-            Message::Text(text)
-        })
-    }
+/// How filling a batch stopped.
+enum Fill {
+    /// Every complete frame was taken: read more before the next batch.
+    NeedRead,
+    /// The batch is full (or delayed) with frames still buffered: next batch without reading.
+    Buffered,
+    /// The connection ends after this batch's output is written.
+    End(End),
 }
 
 /// Serves one accepted TCP connection until it closes or the server shuts down.
@@ -204,7 +218,7 @@ pub(crate) async fn serve(
     mut stop: watch::Receiver<bool>,
     _done: mpsc::Sender<()>,
 ) {
-    // Replies are flushed once per batch, so Nagle's delay would only add latency.
+    // Replies are written once per batch, so Nagle's delay would only add latency.
     if let Err(e) = stream.set_nodelay(true) {
         debug!(%peer, error = %e, "cannot set TCP_NODELAY");
     }
@@ -215,10 +229,10 @@ pub(crate) async fn serve(
         HANDSHAKE_TIMEOUT,
         upgrade_connection(stream, &ctx, permit.is_some(), &mut upgrade),
     );
-    let ws = tokio::select! {
+    let (stream, early) = tokio::select! {
         () = wait_shutdown(&mut stop) => return,
         r = handshake => match r {
-            Ok(Ok(ws)) => ws,
+            Ok(Ok(upgraded)) => upgraded,
             Ok(Err(e)) => {
                 debug!(%peer, error = %e, "WebSocket upgrade failed");
                 return;
@@ -237,7 +251,11 @@ pub(crate) async fn serve(
         UpgradeAuth::Anonymous | UpgradeAuth::Rejected => ConnState::default(),
     };
     let mut conn = Connection {
-        ws,
+        stream,
+        reader: FrameReader::new(READ_BUFFER_BYTES, ctx.max_message_bytes, &early),
+        // Bytes that came with the upgrade request may already hold whole frames.
+        need_read: early.is_empty(),
+        batch: Batch::default(),
         peer,
         state,
         last_rx: Instant::now(),
@@ -250,15 +268,16 @@ pub(crate) async fn serve(
     info!(%peer, reason = ?end, "connection closed");
 }
 
-/// Completes TLS (when configured) and the WebSocket upgrade. The upgrade is refused with
-/// HTTP 503 when the connection limit is reached and with 401 on a wrong credential; otherwise
-/// `upgrade` says whether the request's credentials authenticated the connection.
+/// Completes TLS (when configured) and the WebSocket upgrade, and returns the stream with any
+/// bytes that followed the request head. The upgrade is refused with HTTP 503 when the
+/// connection limit is reached and with 401 on a wrong credential; otherwise `upgrade` says
+/// whether the request's credentials authenticated the connection.
 async fn upgrade_connection(
     stream: TcpStream,
     ctx: &ConnCtx,
     admitted: bool,
     upgrade: &mut UpgradeAuth,
-) -> Result<WebSocketStream<ServerStream>, WsError> {
+) -> Result<(ServerStream, Vec<u8>), WsError> {
     let stream = match &ctx.ops.tls {
         Some(acceptor) => ServerStream::Tls(Box::new(acceptor.accept(stream).await?)),
         None => ServerStream::Plain(stream),
@@ -283,7 +302,13 @@ async fn upgrade_connection(
         *upgrade = verdict;
         Ok(response)
     };
-    tokio_tungstenite::accept_hdr_async_with_config(stream, check, Some(ctx.ws_config)).await
+    let ws = tokio_tungstenite::accept_hdr_async_with_config(
+        HeadOnly::new(stream),
+        check,
+        Some(ctx.ws_config),
+    )
+    .await?;
+    Ok(ws.into_inner().into_parts())
 }
 
 /// An HTTP error response refusing an upgrade.
@@ -294,7 +319,12 @@ fn refusal(status: StatusCode, reason: &str) -> ErrorResponse {
 }
 
 struct Connection {
-    ws: WebSocketStream<ServerStream>,
+    stream: ServerStream,
+    reader: FrameReader,
+    /// Whether every complete frame has been taken, so the next batch needs a read first.
+    need_read: bool,
+    /// Reused from batch to batch.
+    batch: Batch,
     peer: SocketAddr,
     state: ConnState,
     /// When anything (a request, a ping, a pong) last arrived.
@@ -314,32 +344,38 @@ impl Connection {
         let mut keepalive = tokio::time::interval_at(start, self.ctx.ping_interval);
         keepalive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            let first = tokio::select! {
-                biased;
-                () = wait_shutdown(stop) => return self.close(End::Shutdown).await,
-                msg = self.ws.next() => msg,
-                _ = keepalive.tick() => {
-                    if let Some(end) = self.keepalive(stop).await {
-                        return end;
+            if self.need_read {
+                tokio::select! {
+                    biased;
+                    () = wait_shutdown(stop) => return self.close(End::Shutdown).await,
+                    read = self.stream.read(self.reader.spare()) => match read {
+                        Ok(0) => return End::PeerGone,
+                        Ok(n) => self.reader.filled(n),
+                        Err(e) => {
+                            debug!(peer = %self.peer, error = %e, "read failed");
+                            return End::PeerGone;
+                        }
+                    },
+                    _ = keepalive.tick() => {
+                        if let Some(end) = self.keepalive(stop).await {
+                            return end;
+                        }
+                        continue;
                     }
-                    continue;
                 }
-            };
-            let mut batch = Batch::default();
-            let clock = BatchClock::read(&self.ctx.dispatcher);
-            let outcome = self.fill_batch(first, &mut batch, clock).await;
-            batch.observe(&self.ctx.ops.metrics, clock.at.elapsed());
-            // A peer that vanished cannot receive replies; one that sent a close frame may not
-            // be sent data any more (RFC 6455 §5.5.1): only the close reply goes out.
-            if let Some(end @ (End::PeerGone | End::PeerClosed)) = outcome {
-                if end == End::PeerClosed {
-                    let _ = tokio::time::timeout(CLOSE_TIMEOUT, self.ws.flush()).await;
-                }
-                return end;
             }
+            self.batch.clear();
+            let clock = BatchClock::read(&self.ctx.dispatcher);
+            self.last_rx = clock.at;
+            let fill = self.fill_batch(clock).await;
+            self.batch
+                .observe(&self.ctx.ops.metrics, clock.at.elapsed());
+            self.need_read = matches!(fill, Fill::NeedRead);
             // With --fsync always, no reply leaves before the changes it acknowledges are on disk.
-            self.ctx.ops.durability.wait().await;
-            if let Err(end) = self.write(batch, stop).await {
+            if !self.batch.replies.is_empty() {
+                self.ctx.ops.durability.wait().await;
+            }
+            if let Err(end) = self.write_batch(stop).await {
                 return end;
             }
             if let Some(delay) = self.delay.take() {
@@ -348,91 +384,78 @@ impl Connection {
                     () = tokio::time::sleep(delay) => {}
                 }
             }
-            if let Some(end) = outcome {
+            if let Fill::End(end) = fill {
                 return self.close(end).await;
             }
         }
     }
 
-    /// Handles `first` and then every message already buffered, up to the batch bounds.
-    /// Returns how the connection must end after this batch's replies are written, if it must.
-    async fn fill_batch(
-        &mut self,
-        first: Option<Result<Message, WsError>>,
-        batch: &mut Batch,
-        mut clock: BatchClock,
-    ) -> Option<End> {
-        // Everything in a batch arrived together.
-        self.last_rx = clock.at;
-        let mut next = first;
+    /// Handles the complete frames already read, up to the batch bounds, appending replies
+    /// (and pongs, and the echo of a close) to the batch.
+    async fn fill_batch(&mut self, mut clock: BatchClock) -> Fill {
         loop {
-            match next {
-                None => return Some(End::PeerGone),
-                Some(Err(e)) => {
-                    let end = End::from_read_error(&e);
-                    debug!(peer = %self.peer, error = %e, ?end, "read failed");
-                    return Some(end);
-                }
-                Some(Ok(msg)) => {
-                    if let Err(end) = self.handle(msg, batch, &mut clock).await {
-                        return Some(end);
-                    }
-                }
-            }
             // A delayed connection gets one request per batch, so the delay applies to each.
-            if batch.is_full() || self.delay.is_some() {
-                return None;
+            if self.batch.is_full() || self.delay.is_some() {
+                return Fill::Buffered;
             }
-            // `now_or_never` takes only what is already buffered: it never waits for the
-            // client, so a batch is exactly what arrived together.
-            match self.ws.next().now_or_never() {
-                Some(msg) => next = msg,
-                None => return None,
-            }
-        }
-    }
-
-    /// Appends the reply to one message, if it gets one.
-    async fn handle(
-        &mut self,
-        msg: Message,
-        batch: &mut Batch,
-        clock: &mut BatchClock,
-    ) -> Result<(), End> {
-        match msg {
-            Message::Text(text) => {
-                debug!(peer = %self.peer, cmd = command_name(&text), bytes = text.len(), "request");
-                let (handled, head) = self.ctx.dispatcher.handle_text_at(
-                    &mut self.state,
-                    text.as_str(),
-                    clock.now_ms,
-                    &mut batch.out,
-                );
-                let took = match handled {
-                    Handled::Replied => None,
-                    Handled::Deferred(work) => {
-                        let began = Instant::now();
-                        let reply = run_deferred(work).await.ok_or(End::Internal)?;
-                        batch.out.extend_from_slice(&reply);
-                        // Disk work can take seconds: later requests get a fresh "now".
-                        *clock = BatchClock::read(&self.ctx.dispatcher);
-                        Some(clock.at.saturating_duration_since(began))
+            let event = match self.reader.next_event() {
+                Ok(Some(event)) => event,
+                Ok(None) => return Fill::NeedRead,
+                Err(e) => {
+                    debug!(peer = %self.peer, error = ?e, "read failed");
+                    return Fill::End(e.into());
+                }
+            };
+            match event {
+                Event::Text(text) => {
+                    debug!(peer = %self.peer, cmd = command_name(text), bytes = text.len(), "request");
+                    let at = self.batch.begin_reply();
+                    let (handled, head) = self.ctx.dispatcher.handle_text_at(
+                        &mut self.state,
+                        text,
+                        clock.now_ms,
+                        &mut self.batch.out,
+                    );
+                    let took = match handled {
+                        Handled::Replied => None,
+                        Handled::Deferred(work) => {
+                            let began = Instant::now();
+                            let Some(reply) = run_deferred(work).await else {
+                                // The request gets no reply: drop its frame header.
+                                self.batch.out.truncate(at);
+                                return Fill::End(End::Internal);
+                            };
+                            self.batch.out.extend_from_slice(&reply);
+                            // Disk work can take seconds: later requests get a fresh "now".
+                            clock = BatchClock::read(&self.ctx.dispatcher);
+                            Some(clock.at.saturating_duration_since(began))
+                        }
+                    };
+                    self.batch.end_reply(at, head, took);
+                    if let Err(end) = self.apply_policies(clock.at) {
+                        return Fill::End(end);
                     }
-                };
-                batch.end_reply(head, took);
-                self.apply_policies(clock.at)?;
+                }
+                Event::Binary => {
+                    let at = self.batch.begin_reply();
+                    self.ctx.dispatcher.handle_binary(&mut self.batch.out);
+                    self.batch.end_reply(at, BINARY_REPLY_HEAD, None);
+                }
+                Event::Ping(payload) => frame::pong(&mut self.batch.out, payload),
+                Event::Pong => {}
+                Event::Close { code, payload } => {
+                    // Echo the peer's close (RFC 6455 §5.5.1) after the replies to what it sent
+                    // before it; a code that may not be sent back is answered with 1002.
+                    match code {
+                        Some(code) if !frame::close_code_allowed(code) => {
+                            frame::close(&mut self.batch.out, CLOSE_PROTOCOL, "Protocol violation");
+                        }
+                        _ => frame::close_raw(&mut self.batch.out, payload),
+                    }
+                    return Fill::End(End::PeerClosed);
+                }
             }
-            Message::Binary(_) => {
-                self.ctx.dispatcher.handle_binary(&mut batch.out);
-                batch.end_reply(BINARY_REPLY_HEAD, None);
-            }
-            // tungstenite queues the pong itself; it goes out with the batch's flush.
-            Message::Ping(_) | Message::Pong(_) => {}
-            Message::Close(_) => return Err(End::PeerClosed),
-            // Only produced when writing raw frames, never by reading.
-            Message::Frame(_) => {}
         }
-        Ok(())
     }
 
     /// After a request's reply: closes (1008) after too many failed authentication attempts,
@@ -458,15 +481,17 @@ impl Connection {
         Ok(())
     }
 
-    /// Writes a batch's replies in order with a single flush. A client that does not read
-    /// holds us here (and is not read meanwhile) until it does or the server shuts down.
-    async fn write(&mut self, batch: Batch, stop: &mut watch::Receiver<bool>) -> Result<(), End> {
-        let ws = &mut self.ws;
+    /// Writes the batch's output with one write. A client that does not read holds us here
+    /// (and is not read meanwhile) until it does or the server shuts down.
+    async fn write_batch(&mut self, stop: &mut watch::Receiver<bool>) -> Result<(), End> {
+        if self.batch.out.is_empty() {
+            return Ok(());
+        }
+        let stream = &mut self.stream;
+        let out = &self.batch.out;
         let send = async move {
-            for msg in batch.into_messages() {
-                ws.feed(msg).await?;
-            }
-            ws.flush().await
+            stream.write_all(out).await?;
+            stream.flush().await
         };
         tokio::select! {
             r = send => r.map_err(|e| {
@@ -486,9 +511,15 @@ impl Connection {
                 return Some(self.close(End::Idle).await);
             }
         }
-        let ws = &mut self.ws;
+        let mut ping = Vec::with_capacity(2);
+        frame::ping(&mut ping);
+        let stream = &mut self.stream;
+        let send = async move {
+            stream.write_all(&ping).await?;
+            stream.flush().await
+        };
         tokio::select! {
-            r = ws.send(Message::Ping(Bytes::new())) => r.err().map(|_| End::PeerGone),
+            r = send => r.err().map(|_| End::PeerGone),
             () = wait_shutdown(stop) => Some(End::Shutdown),
         }
     }
@@ -500,29 +531,39 @@ impl Connection {
         let Some((code, reason)) = end.close_frame() else {
             return end;
         };
-        let frame = CloseFrame {
-            code,
-            reason: Utf8Bytes::from_static(reason),
-        };
+        let mut out = Vec::new();
+        frame::close(&mut out, code, reason);
         // After an oversized frame or a framing error the stream is no longer at a frame
         // boundary, so what follows can only be discarded as raw bytes.
         let framed = !matches!(end, End::TooBig | End::ProtocolViolation);
-        let ws = &mut self.ws;
+        let (stream, reader) = (&mut self.stream, &mut self.reader);
         let closing = async move {
-            if ws.close(Some(frame)).await.is_err() {
+            if stream.write_all(&out).await.is_err() || stream.flush().await.is_err() {
                 return;
             }
-            // Nothing more goes out after a close frame (tungstenite does not even answer
-            // pings once closing), so half-closing tells the client at once.
-            if ws.get_mut().shutdown().await.is_err() {
+            // Nothing more goes out after a close frame, so half-closing tells the client at
+            // once.
+            if stream.shutdown().await.is_err() {
                 return;
             }
             if framed {
                 // Ends at the client's close frame (the handshake is complete) or its EOF.
-                while let Some(Ok(_)) = ws.next().await {}
+                loop {
+                    loop {
+                        match reader.next_event() {
+                            Ok(Some(Event::Close { .. })) | Err(_) => return,
+                            Ok(Some(_)) => {}
+                            Ok(None) => break,
+                        }
+                    }
+                    match stream.read(reader.spare()).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => reader.filled(n),
+                    }
+                }
             } else {
                 let mut sink = [0u8; 4096];
-                while let Ok(n) = ws.get_mut().read(&mut sink).await {
+                while let Ok(n) = stream.read(&mut sink).await {
                     if n == 0 {
                         break;
                     }
@@ -581,34 +622,41 @@ mod tests {
     }
 
     #[test]
-    fn batch_splits_replies_in_order() {
+    fn batch_frames_replies_in_order() {
         let mut batch = Batch::default();
+        let at = batch.begin_reply();
         batch.out.extend_from_slice(br#"{"A_RSP":{"st":1}}"#);
-        batch.end_reply(BINARY_REPLY_HEAD, None);
-        batch.out.extend_from_slice(br#"{"B_RSP":{"st":2}}"#);
-        batch.end_reply(BINARY_REPLY_HEAD, None);
-        let texts: Vec<String> = batch
-            .into_messages()
-            .map(|m| match m {
-                Message::Text(t) => t.as_str().to_owned(),
-                other => panic!("not text: {other:?}"),
-            })
-            .collect();
-        assert_eq!(texts, [r#"{"A_RSP":{"st":1}}"#, r#"{"B_RSP":{"st":2}}"#]);
+        batch.end_reply(at, BINARY_REPLY_HEAD, None);
+        let at = batch.begin_reply();
+        let long = format!(r#"{{"B_RSP":{{"st":2,"v":"{}"}}}}"#, "x".repeat(200));
+        batch.out.extend_from_slice(long.as_bytes());
+        batch.end_reply(at, BINARY_REPLY_HEAD, None);
+        let mut expected = vec![0x81, 18];
+        expected.extend_from_slice(br#"{"A_RSP":{"st":1}}"#);
+        // 126..=255 bytes: the 16-bit length form.
+        assert_eq!(long.len(), 225);
+        expected.extend_from_slice(&[0x81, 126, 0, 225]);
+        expected.extend_from_slice(long.as_bytes());
+        assert_eq!(batch.out, expected);
+        assert_eq!(batch.replies[0].payload, 2..20);
+        assert_eq!(batch.replies[1].payload, 24..24 + 225);
+        batch.clear();
+        assert!(batch.out.is_empty() && batch.replies.is_empty());
     }
 
     #[test]
     fn batch_latency_is_shared_by_inline_requests() {
-        use crate::metrics::Metrics;
         let metrics = Metrics::new("0", None);
         let mut batch = Batch::default();
         for _ in 0..4 {
+            let at = batch.begin_reply();
             batch.out.extend_from_slice(br#"{"ERR":{"st":2}}"#);
-            batch.end_reply(BINARY_REPLY_HEAD, None);
+            batch.end_reply(at, BINARY_REPLY_HEAD, None);
         }
         // A deferred reply brings its own time, which the inline ones do not share.
+        let at = batch.begin_reply();
         batch.out.extend_from_slice(br#"{"ERR":{"st":2}}"#);
-        batch.end_reply(BINARY_REPLY_HEAD, Some(Duration::from_millis(500)));
+        batch.end_reply(at, BINARY_REPLY_HEAD, Some(Duration::from_millis(500)));
         batch.observe(&metrics, Duration::from_micros(500_040));
         let text = metrics.render();
         let line = |name: &str| {
@@ -640,42 +688,28 @@ mod tests {
     fn batch_is_full_at_either_bound() {
         let mut batch = Batch::default();
         for _ in 0..MAX_BATCH_MESSAGES - 1 {
-            batch.end_reply(BINARY_REPLY_HEAD, None);
+            let at = batch.begin_reply();
+            batch.end_reply(at, BINARY_REPLY_HEAD, None);
         }
         assert!(!batch.is_full());
-        batch.end_reply(BINARY_REPLY_HEAD, None);
+        let at = batch.begin_reply();
+        batch.end_reply(at, BINARY_REPLY_HEAD, None);
         assert!(batch.is_full());
         let mut big = Batch::default();
+        let at = big.begin_reply();
         big.out.resize(MAX_BATCH_REPLY_BYTES, b' ');
-        big.end_reply(BINARY_REPLY_HEAD, None);
+        big.end_reply(at, BINARY_REPLY_HEAD, None);
         assert!(big.is_full());
     }
 
     #[test]
     fn read_errors_map_to_close_codes() {
-        use tokio_tungstenite::tungstenite::error::CapacityError;
-        let too_big = WsError::Capacity(CapacityError::MessageTooLong {
-            size: 2,
-            max_size: 1,
-        });
-        assert_eq!(End::from_read_error(&too_big), End::TooBig);
-        assert_eq!(
-            End::TooBig.close_frame().map(|f| f.0),
-            Some(CloseCode::Size)
-        );
-        let utf8 = WsError::Utf8("bad".into());
-        assert_eq!(End::from_read_error(&utf8), End::InvalidUtf8);
-        assert_eq!(
-            End::InvalidUtf8.close_frame().map(|f| f.0),
-            Some(CloseCode::Invalid)
-        );
-        assert_eq!(
-            End::from_read_error(&WsError::ConnectionClosed),
-            End::PeerGone
-        );
-        assert_eq!(
-            End::Shutdown.close_frame().map(|f| f.0),
-            Some(CloseCode::Away)
-        );
+        let code = |e: ReadError| End::from(e).close_frame().map(|f| f.0);
+        assert_eq!(code(ReadError::TooBig), Some(1009));
+        assert_eq!(code(ReadError::InvalidUtf8), Some(1007));
+        assert_eq!(code(ReadError::Protocol), Some(1002));
+        assert_eq!(End::Shutdown.close_frame().map(|f| f.0), Some(1001));
+        assert_eq!(End::Idle.close_frame().map(|f| f.0), Some(1000));
+        assert_eq!(End::PeerGone.close_frame(), None);
     }
 }

@@ -6,6 +6,7 @@
 pub mod auth;
 pub mod config;
 pub mod connection;
+pub mod frame;
 pub mod limits;
 pub mod metrics;
 pub mod ops;
@@ -13,6 +14,7 @@ pub mod persistence;
 pub mod shutdown;
 pub mod tls;
 pub mod transport;
+pub mod upgrade;
 
 use std::future::Future;
 use std::sync::Arc;

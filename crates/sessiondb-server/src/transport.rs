@@ -23,9 +23,8 @@ const SWEEP_INTERVAL: Duration = Duration::from_millis(100);
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(50);
 /// Keep-alive pings go out at least this often (PROTOCOL.md §2.2).
 const MAX_PING_INTERVAL: Duration = Duration::from_secs(60);
-/// Per-connection read buffer. Small, because it is allocated eagerly for every connection
-/// (10,000 idle connections × 8 KiB = 80 MiB) and zero-filled on each read; larger messages
-/// grow it on demand.
+/// tungstenite's read buffer, used only for the HTTP upgrade (frames are read by
+/// [`crate::frame`] afterwards).
 const READ_BUFFER_BYTES: usize = 8 * 1024;
 
 /// Transport figures for `SV_INFO`.
@@ -81,8 +80,8 @@ impl Drop for ConnectionGuard {
     }
 }
 
-/// The WebSocket limits for `config`: the size limit applies to whole messages and to single
-/// frames, so an oversized frame is refused from its header, before its payload is read.
+/// tungstenite's settings for the HTTP upgrade. The size limits are the server's, although after
+/// the upgrade [`crate::frame`] enforces them (from frame headers, on whole messages).
 pub fn websocket_config(config: &Config) -> WebSocketConfig {
     WebSocketConfig::default()
         .read_buffer_size(READ_BUFFER_BYTES)
@@ -121,6 +120,7 @@ pub(crate) async fn serve(
         dispatcher: dispatcher.clone(),
         stats,
         ws_config: websocket_config(config),
+        max_message_bytes: config.max_message_bytes,
         idle_timeout,
         ping_interval: ping_interval(idle_timeout),
         ops,
