@@ -38,6 +38,16 @@ async fn populate(data: &Path, n: usize) -> Vec<u64> {
     tokens
 }
 
+/// A fresh data directory (inside the returned temporary one) after [`populate`] wrote `n`
+/// sessions, and their tokens.
+async fn populated(n: usize) -> (tempfile::TempDir, PathBuf, Vec<u64>) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let tokens = populate(&data, n).await;
+    (dir, data, tokens)
+}
+
+/// The journal segment holding the records.
 fn only_segment(data: &Path) -> PathBuf {
     let mut segs: Vec<PathBuf> = fs::read_dir(data.join(".journal"))
         .expect("journal dir")
@@ -71,9 +81,7 @@ async fn live(server: &Running, tokens: &[u64]) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn torn_tail_is_cut_with_a_warning_and_the_server_starts() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let data = dir.path().join("data");
-    let tokens = populate(&data, 20).await;
+    let (_dir, data, tokens) = populated(20).await;
     let seg = only_segment(&data);
     let mut f = fs::OpenOptions::new()
         .append(true)
@@ -91,9 +99,7 @@ async fn torn_tail_is_cut_with_a_warning_and_the_server_starts() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn corruption_in_the_middle_refuses_to_start_unless_repair() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let data = dir.path().join("data");
-    let tokens = populate(&data, 20).await;
+    let (_dir, data, tokens) = populated(20).await;
     let seg = only_segment(&data);
     let mut bytes = fs::read(&seg).expect("read");
     // Damage a byte in the middle of the log (records follow it).

@@ -48,33 +48,21 @@ async fn counters_move_as_commands_run() -> TestResult {
 
     let after = scrape(metrics).await?;
     let get = |series: &str| sample(&after, series);
+    for (command, status, want) in [
+        ("KV_SET", "1", 3.0),
+        ("SH_NEW", "1", 1.0),
+        ("SH_SET", "1", 1.0),
+        ("SH_GET", "100", 1.0),
+        ("ERR", "10", 1.0),
+        ("other", "10", 1.0),
+    ] {
+        let series =
+            format!(r#"sessiondb_commands_total{{command="{command}",status="{status}"}}"#);
+        assert_eq!(get(&series), Some(want), "{series}");
+    }
     for (series, want) in [
         ("sessiondb_connections_open", 1.0),
         ("sessiondb_connections_total", 1.0),
-        (
-            r#"sessiondb_commands_total{command="KV_SET",status="1"}"#,
-            3.0,
-        ),
-        (
-            r#"sessiondb_commands_total{command="SH_NEW",status="1"}"#,
-            1.0,
-        ),
-        (
-            r#"sessiondb_commands_total{command="SH_SET",status="1"}"#,
-            1.0,
-        ),
-        (
-            r#"sessiondb_commands_total{command="SH_GET",status="100"}"#,
-            1.0,
-        ),
-        (
-            r#"sessiondb_commands_total{command="ERR",status="10"}"#,
-            1.0,
-        ),
-        (
-            r#"sessiondb_commands_total{command="other",status="10"}"#,
-            1.0,
-        ),
         ("sessiondb_command_duration_seconds_count", 8.0),
         (
             r#"sessiondb_command_duration_seconds_bucket{le="+Inf"}"#,
