@@ -211,21 +211,17 @@ impl Packed {
 
     /// The value of `key`.
     fn get(&self, key: &str) -> Option<&str> {
-        let mut at = 1;
-        while let Some((k, v, end)) = self.entry_at(at) {
-            if k == key {
-                return Some(v);
-            }
-            at = end;
-        }
-        None
+        let e = self.find(key)?;
+        text(self.0.get(e.value..e.end)?)
     }
 
-    /// The entry of `key`.
+    /// The entry of `key`. Compares bytes: only the text this returns is checked as UTF-8.
     fn find(&self, key: &str) -> Option<PackedEntry> {
         let mut at = 1;
-        while let Some((k, v, end)) = self.entry_at(at) {
-            if k == key {
+        loop {
+            let (k, value_at) = field(&self.0, at)?;
+            let (v, end) = field(&self.0, value_at)?;
+            if k == key.as_bytes() {
                 return Some(PackedEntry {
                     start: at,
                     value: end - v.len(),
@@ -234,14 +230,13 @@ impl Packed {
             }
             at = end;
         }
-        None
     }
 
     /// The key, value and end offset of the entry at `at` (`None` past the last).
     fn entry_at(&self, at: usize) -> Option<(&str, &str, usize)> {
         let (k, at) = field(&self.0, at)?;
         let (v, end) = field(&self.0, at)?;
-        Some((k, v, end))
+        Some((text(k)?, text(v)?, end))
     }
 
     /// Every `(key, value)`, in order.
@@ -339,7 +334,7 @@ fn put_field(buf: &mut Vec<u8>, text: &str) {
 
 /// The field at `at` of `buf` and the offset after it; `None` at the end (or on a malformed
 /// block, which only this module writes).
-fn field(buf: &[u8], mut at: usize) -> Option<(&str, usize)> {
+fn field(buf: &[u8], mut at: usize) -> Option<(&[u8], usize)> {
     let mut len = 0usize;
     let mut shift = 0;
     loop {
@@ -355,10 +350,13 @@ fn field(buf: &[u8], mut at: usize) -> Option<(&str, usize)> {
         }
     }
     let end = at.checked_add(len)?;
-    // Written from `&str`s, so always UTF-8; checked rather than trusted, at the cost of a scan
-    // of short text.
-    let text = std::str::from_utf8(buf.get(at..end)?).ok()?;
-    Some((text, end))
+    Some((buf.get(at..end)?, end))
+}
+
+/// A field's bytes as text. Fields are written from `&str`s, so this always succeeds; it is
+/// checked rather than assumed because the crate has no `unsafe`.
+fn text(bytes: &[u8]) -> Option<&str> {
+    std::str::from_utf8(bytes).ok()
 }
 
 /// Iterator over a [`Packed`] block.
