@@ -257,6 +257,77 @@ impl<'a> Json<'a> {
     }
 }
 
+/// A pull parser: the caller reads one document piece by piece, in order, without a [`Json`]
+/// tree. It runs the tree parser's own code, so every piece is held to §3.3 exactly as
+/// [`parse`] holds it; a caller that reads a whole document and sees [`Pull::at_end`] has
+/// validated what [`parse`] would accept. Each read skips whitespace first; any error leaves the
+/// position unspecified (callers give up on the document).
+pub struct Pull<'a> {
+    p: Parser<'a>,
+}
+
+impl<'a> Pull<'a> {
+    /// A reader at the start of `text`.
+    pub fn new(text: &'a str) -> Self {
+        Self {
+            p: Parser {
+                src: text,
+                bytes: text.as_bytes(),
+                pos: 0,
+            },
+        }
+    }
+
+    /// Consumes the structural byte `b` (`{`, `}`, `[`, `]`, `:` or `,`) if it comes next.
+    pub fn eat(&mut self, b: u8) -> bool {
+        self.p.skip_ws();
+        if self.p.bytes.get(self.p.pos) == Some(&b) {
+            self.p.pos += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Reads a string if one comes next (`Ok(None)` and nothing consumed otherwise).
+    pub fn string(&mut self) -> Result<Option<Cow<'a, str>>, JsonError> {
+        self.p.skip_ws();
+        if self.p.bytes.get(self.p.pos) != Some(&b'"') {
+            return Ok(None);
+        }
+        self.p.string().map(Some)
+    }
+
+    /// Reads a scalar (string, number, `true`, `false`, `null`) if one comes next; `Ok(None)` and
+    /// nothing consumed before a container.
+    pub fn scalar(&mut self) -> Result<Option<Json<'a>>, JsonError> {
+        self.p.skip_ws();
+        match self.p.peek()? {
+            b'{' | b'[' => Ok(None),
+            // Depth is irrelevant to a scalar.
+            _ => self.p.value(0).map(Some),
+        }
+    }
+
+    /// Reads one value of any kind whose enclosing container is at nesting level `depth` (0 for
+    /// a document's root value), writing it minified to `out`: the same text [`Json::write_to`]
+    /// writes for the tree [`parse`] would build.
+    pub fn value_to<S: Sink + ?Sized>(
+        &mut self,
+        depth: usize,
+        out: &mut S,
+    ) -> Result<(), JsonError> {
+        self.p.skip_ws();
+        self.p.copy_value(depth, out)
+    }
+
+    /// Whether only whitespace is left.
+    pub fn at_end(&mut self) -> bool {
+        self.p.skip_ws();
+        self.p.pos == self.p.bytes.len()
+    }
+}
+
 struct Parser<'a> {
     src: &'a str,
     bytes: &'a [u8],
@@ -289,6 +360,73 @@ impl<'a> Parser<'a> {
             b'f' => self.literal("false", Json::Bool(false)),
             b'n' => self.literal("null", Json::Null),
             _ => Err(JsonError::Unexpected(self.pos)),
+        }
+    }
+
+    /// Like [`Parser::value`], writing the value minified to `out` instead of building it:
+    /// the same checks in the same order, the same text as [`Json::write_to`].
+    fn copy_value<S: Sink + ?Sized>(&mut self, depth: usize, out: &mut S) -> Result<(), JsonError> {
+        let (open, close) = match self.peek()? {
+            b'{' => (b'{', b'}'),
+            b'[' => (b'[', b']'),
+            b'"' => {
+                write_str(&self.string()?, out);
+                return Ok(());
+            }
+            _ => {
+                return match self.value(depth)? {
+                    Json::Number(n) => {
+                        out.put(n);
+                        Ok(())
+                    }
+                    scalar => {
+                        scalar.write_to(out);
+                        Ok(())
+                    }
+                };
+            }
+        };
+        let depth = depth + 1;
+        if depth > MAX_DEPTH {
+            return Err(JsonError::TooDeep(self.pos));
+        }
+        self.pos += 1;
+        self.skip_ws();
+        out.put_ascii(open);
+        if self.peek()? == close {
+            self.pos += 1;
+            out.put_ascii(close);
+            return Ok(());
+        }
+        loop {
+            if open == b'{' {
+                if self.peek()? != b'"' {
+                    return Err(JsonError::Unexpected(self.pos));
+                }
+                write_str(&self.string()?, out);
+                self.skip_ws();
+                if self.peek()? != b':' {
+                    return Err(JsonError::Unexpected(self.pos));
+                }
+                self.pos += 1;
+                self.skip_ws();
+                out.put_ascii(b':');
+            }
+            self.copy_value(depth, out)?;
+            self.skip_ws();
+            match self.peek()? {
+                b',' => {
+                    self.pos += 1;
+                    self.skip_ws();
+                    out.put_ascii(b',');
+                }
+                b if b == close => {
+                    self.pos += 1;
+                    out.put_ascii(close);
+                    return Ok(());
+                }
+                _ => return Err(JsonError::Unexpected(self.pos)),
+            }
         }
     }
 
@@ -708,5 +846,89 @@ mod tests {
         assert_eq!(ok(" [ 1 , \"x\" ] ").to_value().as_json(), r#"[1,"x"]"#);
         assert_eq!(ok("-1.5E+3").to_value().as_json(), "-1.5E+3");
         assert_eq!(ok("null").to_value().as_json(), "null");
+    }
+
+    /// What [`Pull::value_to`] makes of `text` read as one document: its minified text, or
+    /// `None` where it rejects it (or leaves trailing data).
+    fn pulled(text: &str) -> Option<String> {
+        let mut pull = Pull::new(text);
+        let mut out = String::new();
+        pull.value_to(0, &mut out).ok()?;
+        pull.at_end().then_some(out)
+    }
+
+    #[test]
+    fn pull_accepts_and_minifies_exactly_what_the_tree_does() {
+        let docs = [
+            "",
+            " { \"a\" : [ 1 , -2.5e3 , true , false , null , \"x\\u0041\\n\" ] , \"b\" : { } } ",
+            "[]",
+            "[ ]",
+            "{\"k\":\"\\ud83d\\ude00\\/\"}",
+            "{\"KV_COUNT\":{}} {\"KV_COUNT\":{}}",
+            "[1,]",
+            "{\"a\":1,}",
+            "{\"a\" 1}",
+            "{1:1}",
+            "[1 2]",
+            "01",
+            "1e400",
+            "[1e309]",
+            "-0.0e-5",
+            "\"a\u{1}b\"",
+            "\"\\ud800\\u0041\"",
+            "\"\\udc00\"",
+            "\"\\x\"",
+            "\u{feff}{}",
+            "truex",
+            "nul",
+            "\"unterminated",
+            "{\"a\":[1,{\"b\":[2,\"c\"]}],\"d\":\"\u{e9}\"}",
+        ];
+        for text in docs {
+            let tree = parse(text).ok().map(|j| {
+                let mut s = String::new();
+                j.write_to(&mut s);
+                s
+            });
+            assert_eq!(pulled(text), tree, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn pull_depth_is_counted_as_the_tree_counts_it() {
+        assert!(pulled(&nested_arrays(128)).is_some());
+        assert!(pulled(&nested_arrays(129)).is_none());
+        assert!(pulled(&nested_arrays(1_000_000)).is_none());
+        // A value read inside an envelope at nesting 3, as a request's stored values are.
+        let value_at_3 = |n: usize| {
+            let text = nested_arrays(n);
+            let mut pull = Pull::new(&text);
+            let mut out = String::new();
+            pull.value_to(3, &mut out).is_ok() && pull.at_end()
+        };
+        assert!(value_at_3(125));
+        assert!(!value_at_3(126));
+    }
+
+    #[test]
+    fn pull_reads_pieces_in_order() {
+        let mut pull = Pull::new(r#" { "tkn" : 12 , "keys" : [ "a\"b" ] } "#);
+        assert!(pull.eat(b'{'));
+        assert!(!pull.eat(b'}'));
+        assert_eq!(pull.string(), Ok(Some(Cow::Borrowed("tkn"))));
+        assert!(pull.eat(b':'));
+        assert_eq!(pull.scalar(), Ok(Some(Json::Number("12"))));
+        assert!(pull.eat(b','));
+        assert_eq!(pull.string(), Ok(Some(Cow::Borrowed("keys"))));
+        assert!(pull.eat(b':'));
+        assert_eq!(pull.scalar(), Ok(None));
+        assert_eq!(pull.string(), Ok(None));
+        assert!(pull.eat(b'['));
+        assert_eq!(pull.string(), Ok(Some(Cow::Owned("a\"b".to_owned()))));
+        assert!(pull.eat(b']'));
+        assert!(!pull.at_end());
+        assert!(pull.eat(b'}'));
+        assert!(pull.at_end());
     }
 }
