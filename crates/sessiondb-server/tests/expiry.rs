@@ -24,8 +24,7 @@ async fn sleep_until(at: Instant) {
 
 #[tokio::test]
 async fn delete_session_true_is_gone_after_the_deadline() {
-    let server = TestServer::start().await;
-    let mut ws = server.connect().await;
+    let (_server, mut ws) = TestServer::start_connected().await;
     let before = Instant::now();
     let t = token(
         &request(
@@ -61,8 +60,7 @@ async fn delete_session_true_is_gone_after_the_deadline() {
 
 #[tokio::test]
 async fn delete_session_false_is_emptied_and_rearmed() {
-    let server = TestServer::start().await;
-    let mut ws = server.connect().await;
+    let (_server, mut ws) = TestServer::start_connected().await;
     let before = Instant::now();
     let t = token(&request(&mut ws, r#"{"SH_NEW":{"expiry":{"duration":1}}}"#).await);
     expect_sh_set(&mut ws, t, r#"{"a":1,"b":2,"c":3}"#).await;
@@ -87,8 +85,7 @@ async fn delete_session_false_is_emptied_and_rearmed() {
 
 #[tokio::test]
 async fn extend_on_get_moves_the_deadline() {
-    let server = TestServer::start().await;
-    let mut ws = server.connect().await;
+    let (_server, mut ws) = TestServer::start_connected().await;
     let t = token(
         &request(
             &mut ws,
@@ -115,8 +112,7 @@ async fn extend_on_get_moves_the_deadline() {
 
 #[tokio::test]
 async fn sh_info_remaining_counts_down_from_duration() {
-    let server = TestServer::start().await;
-    let mut ws = server.connect().await;
+    let (_server, mut ws) = TestServer::start_connected().await;
     let before = Instant::now();
     let t = token(&request(&mut ws, r#"{"SH_NEW":{"expiry":{"duration":10}}}"#).await);
     let info = request(&mut ws, &format!(r#"{{"SH_INFO":{{"tkn":{t}}}}}"#)).await;

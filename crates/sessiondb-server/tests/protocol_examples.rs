@@ -8,8 +8,7 @@ use common::{script, TestServer};
 /// §10: the KV_ examples in order, from an empty store (persistence enabled).
 #[tokio::test]
 async fn section_10_kv_examples_in_order() {
-    let server = TestServer::start().await;
-    let mut ws = server.connect().await;
+    let (_server, mut ws) = TestServer::start_connected().await;
     script(
         &mut ws,
         &[
@@ -81,8 +80,7 @@ async fn section_10_kv_examples_in_order() {
 
 #[tokio::test]
 async fn kv_error_replies() {
-    let server = TestServer::start().await;
-    let mut ws = server.connect().await;
+    let (_server, mut ws) = TestServer::start_connected().await;
     script(
         &mut ws,
         &[
@@ -132,8 +130,7 @@ async fn saves_answer_14_when_persistence_is_off() {
 /// script binds `$T1`, `$T2`, … from the replies; the shared token is fixed by §8.3.
 #[tokio::test]
 async fn section_11_session_examples_in_order() {
-    let server = TestServer::start().await;
-    let mut ws = server.connect().await;
+    let (_server, mut ws) = TestServer::start_connected().await;
     let vars = script(
         &mut ws,
         &[
@@ -351,8 +348,7 @@ async fn section_11_session_examples_in_order() {
 /// §8.3 test vectors through SH_NEW and SH_OPEN.
 #[tokio::test]
 async fn shared_session_tokens_follow_the_test_vectors() {
-    let server = TestServer::start().await;
-    let mut ws = server.connect().await;
+    let (_server, mut ws) = TestServer::start_connected().await;
     for (name, tkn) in [
         ("settings", 15900886249489855254u64),
         ("config", 16293854323119613365),

@@ -37,8 +37,7 @@ fn set_of_len(len: usize) -> String {
 
 #[tokio::test]
 async fn binary_message_is_answered_err_2_and_connection_stays_open() {
-    let server = TestServer::start().await;
-    let mut ws = server.connect().await;
+    let (_server, mut ws) = TestServer::start_connected().await;
     send_each(
         &mut ws,
         [Message::binary(Bytes::from_static(br#"{"KV_COUNT":{}}"#))],
@@ -50,8 +49,7 @@ async fn binary_message_is_answered_err_2_and_connection_stays_open() {
 
 #[tokio::test]
 async fn invalid_utf8_closes_with_1007_after_earlier_replies_and_new_connection_works() {
-    let server = TestServer::start().await;
-    let mut ws = server.connect().await;
+    let (server, mut ws) = TestServer::start_connected().await;
     let mut bad = br#"{"KV_SET":{"keys":{"a":""#.to_vec();
     bad.push(0xFF);
     bad.extend_from_slice(br#""}}}"#);
@@ -74,8 +72,7 @@ async fn invalid_utf8_closes_with_1007_after_earlier_replies_and_new_connection_
 
 #[tokio::test]
 async fn invalid_utf8_split_across_fragments_closes_with_1007() {
-    let server = TestServer::start().await;
-    let mut ws = server.connect().await;
+    let (_server, mut ws) = TestServer::start_connected().await;
     // "é" is C3 A9; the first fragment ends inside it and the second does not finish it.
     let mut tail = vec![0xC3, b'('];
     tail.extend_from_slice(br#""}}}"#);
@@ -92,8 +89,7 @@ async fn invalid_utf8_split_across_fragments_closes_with_1007() {
 
 #[tokio::test]
 async fn message_of_exactly_the_limit_is_accepted() {
-    let server = TestServer::start().await;
-    let mut ws = server.connect().await;
+    let (_server, mut ws) = TestServer::start_connected().await;
     let msg = set_of_len(1 << 20);
     assert_eq!(msg.len(), 1_048_576);
     expect(&mut ws, &msg, r#"{"KV_SET_RSP":{"st":1}}"#).await;
@@ -101,8 +97,7 @@ async fn message_of_exactly_the_limit_is_accepted() {
 
 #[tokio::test]
 async fn message_over_the_limit_closes_with_1009_after_earlier_replies() {
-    let server = TestServer::start().await;
-    let mut ws = server.connect().await;
+    let (server, mut ws) = TestServer::start_connected().await;
     pipeline(
         &mut ws,
         [
@@ -142,8 +137,7 @@ async fn configured_limit_counts_the_whole_fragmented_message() {
 
 #[tokio::test]
 async fn fragmented_message_within_the_limit_is_reassembled() {
-    let server = TestServer::start().await;
-    let mut ws = server.connect().await;
+    let (_server, mut ws) = TestServer::start_connected().await;
     let msg = br#"{"KV_SET":{"keys":{"frag":"mented"}}}"#;
     send_each(
         &mut ws,
@@ -165,8 +159,7 @@ async fn fragmented_message_within_the_limit_is_reassembled() {
 
 #[tokio::test]
 async fn thousand_pipelined_requests_are_answered_in_order() {
-    let server = TestServer::start().await;
-    let mut ws = server.connect().await;
+    let (_server, mut ws) = TestServer::start_connected().await;
     pipeline(
         &mut ws,
         (0..500).flat_map(|i| {
@@ -195,8 +188,7 @@ async fn thousand_pipelined_requests_are_answered_in_order() {
 
 #[tokio::test]
 async fn back_to_back_example_of_appendix_b() {
-    let server = TestServer::start().await;
-    let mut ws = server.connect().await;
+    let (_server, mut ws) = TestServer::start_connected().await;
     pipeline(
         &mut ws,
         [
@@ -218,8 +210,7 @@ async fn back_to_back_example_of_appendix_b() {
 
 #[tokio::test]
 async fn stored_member_order_survives_the_wire() {
-    let server = TestServer::start().await;
-    let mut ws = server.connect().await;
+    let (_server, mut ws) = TestServer::start_connected().await;
     expect(
         &mut ws,
         r#"{"KV_SET":{"keys":{"o":{"b":1,"a":2}}}}"#,
@@ -243,8 +234,7 @@ async fn any_path_and_query_is_accepted() {
 
 #[tokio::test]
 async fn bad_json_gets_exact_errors_and_the_connection_stays_open() {
-    let server = TestServer::start().await;
-    let mut ws = server.connect().await;
+    let (_server, mut ws) = TestServer::start_connected().await;
     let nested = |n: usize| {
         format!(
             r#"{{"KV_SET":{{"keys":{{"v":{}{}}}}}}}"#,
@@ -274,8 +264,7 @@ async fn bad_json_gets_exact_errors_and_the_connection_stays_open() {
 
 #[tokio::test]
 async fn ping_is_answered_with_pong() {
-    let server = TestServer::start().await;
-    let mut ws = server.connect().await;
+    let (_server, mut ws) = TestServer::start_connected().await;
     send_each(
         &mut ws,
         [Message::Ping(Bytes::from_static(b"are you there"))],

@@ -45,6 +45,13 @@ impl TestServer {
         Self::start_with(|_| {}).await
     }
 
+    /// Starts a server with the default configuration and opens one connection on `/`.
+    pub async fn start_connected() -> (Self, Ws) {
+        let server = Self::start().await;
+        let ws = server.connect().await;
+        (server, ws)
+    }
+
     /// Starts a server after `adjust` has changed its configuration.
     pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
