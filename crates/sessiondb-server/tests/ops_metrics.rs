@@ -5,6 +5,27 @@ mod common;
 
 use common::ops::*;
 
+/// Scrapes `metrics` up to `tries` times, 20 ms apart, until `series` reads `want` (the
+/// server updates some series asynchronously); returns the last value read and its scrape.
+async fn poll_sample(
+    metrics: std::net::SocketAddr,
+    series: &str,
+    want: f64,
+    tries: usize,
+) -> TestResult<(Option<f64>, String)> {
+    let mut last = (None, String::new());
+    for _ in 0..tries {
+        let text = scrape(metrics).await?;
+        let value = sample(&text, series);
+        if value == Some(want) {
+            return Ok((value, text));
+        }
+        last = (value, text);
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    Ok(last)
+}
+
 #[tokio::test]
 async fn counters_move_as_commands_run() -> TestResult {
     let server = start(|c| c.metrics_addr = "127.0.0.1:0".parse().ok()).await?;
@@ -81,14 +102,7 @@ async fn counters_move_as_commands_run() -> TestResult {
 
     drop(ws);
     // The close is seen by the server asynchronously.
-    let mut open = None;
-    for _ in 0..100 {
-        open = sample(&scrape(metrics).await?, "sessiondb_connections_open");
-        if open == Some(0.0) {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    let (open, _) = poll_sample(metrics, "sessiondb_connections_open", 0.0, 100).await?;
     assert_eq!(open, Some(0.0));
     Ok(())
 }
@@ -108,24 +122,18 @@ async fn expired_sessions_and_refusals_are_counted() -> TestResult {
         r#"{"SH_NEW":{"expiry":{"duration":1,"deleteSession":true}}}"#,
     )
     .await?;
-    let mut expired = None;
-    for _ in 0..150 {
-        let text = scrape(metrics).await?;
-        expired = sample(&text, "sessiondb_sessions_expired_total");
-        if expired == Some(1.0) {
-            assert_eq!(sample(&text, "sessiondb_sessions"), Some(0.0));
-            assert_eq!(
-                sample(
-                    &text,
-                    r#"sessiondb_connections_refused_total{reason="connection_limit"}"#
-                ),
-                Some(1.0)
-            );
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    let (expired, text) =
+        poll_sample(metrics, "sessiondb_sessions_expired_total", 1.0, 150).await?;
     assert_eq!(expired, Some(1.0));
+    // Read from the same scrape that saw the expiry.
+    assert_eq!(sample(&text, "sessiondb_sessions"), Some(0.0));
+    assert_eq!(
+        sample(
+            &text,
+            r#"sessiondb_connections_refused_total{reason="connection_limit"}"#
+        ),
+        Some(1.0)
+    );
     Ok(())
 }
 
