@@ -211,19 +211,29 @@ impl Dispatcher {
             };
             (Handled::Replied, head)
         };
-        // Step 3: strict JSON.
-        let Ok(root) = json::parse(msg) else {
-            let rej = Rejection {
-                name: ReplyName::Err,
-                status: Status::JsonInvalid,
-            };
-            return rejected(out, gate(rej));
-        };
-        // Steps 4–7 and validation. The scratch buffer allocates only if a value needs minifying.
+        // The scratch buffer allocates only if a value needs minifying.
         let mut scratch = String::new();
-        let req = match parse::parse_request(&root, self.settings.persist_enabled, &mut scratch) {
-            Ok(req) => req,
-            Err(rej) => return rejected(out, gate(rej)),
+        // Hot commands in their plain shape are read without a tree; every other message takes
+        // the full path below, which gives the same request wherever both apply.
+        let root;
+        let req = match parse::fast_request(msg, &mut scratch) {
+            Some(req) => req,
+            None => {
+                // Step 3: strict JSON.
+                let Ok(parsed) = json::parse(msg) else {
+                    let rej = Rejection {
+                        name: ReplyName::Err,
+                        status: Status::JsonInvalid,
+                    };
+                    return rejected(out, gate(rej));
+                };
+                root = parsed;
+                // Steps 4–7 and validation.
+                match parse::parse_request(&root, self.settings.persist_enabled, &mut scratch) {
+                    Ok(req) => req,
+                    Err(rej) => return rejected(out, gate(rej)),
+                }
+            }
         };
         if !admitted && !matches!(req.action, Action::SvAuth { .. }) {
             let rej = gate(Rejection {

@@ -6,8 +6,8 @@
 
 use std::borrow::Cow;
 
-use sessiondb_core::json::Json;
-use sessiondb_core::{Command, Entries, Expiry, Keys, Token};
+use sessiondb_core::json::{Json, Pull};
+use sessiondb_core::{Command, Entries, Expiry, Keys, Token, Value};
 
 use crate::dataset_name_allowed;
 use crate::persist_cmds::PersistRequest;
@@ -241,6 +241,139 @@ pub fn parse_request<'j>(
     };
     let action = validate(kind, body, persist_enabled, scratch).map_err(rsp)?;
     Ok(Request { name, kind, action })
+}
+
+/// Dispatch and validation of the hot commands (`SH_GET`, `KV_GET`, `SH_SET`, `KV_SET`,
+/// `SH_ADD`, `KV_ADD`, `SH_CLEAR_SET`, `KV_CLEAR_SET`) read straight from the message text with
+/// [`Pull`]: no `Json` tree, key names borrowed from the message, each value's minified text
+/// written once. Only the plain shape is read: exactly one command, a body holding `keys` (and
+/// `tkn` for `SH_`) once each, unescaped command, member and get-key names, string items in a
+/// get's `keys`. Anything else returns `None` and the caller runs [`parse_request`] on the
+/// tree, which decides every other case (invalid JSON included); where this returns a request,
+/// it is the one [`parse_request`] returns for the same message.
+pub fn fast_request<'m>(msg: &'m str, scratch: &mut String) -> Option<Request<'m>> {
+    let mut p = Pull::new(msg);
+    if !p.eat(b'{') {
+        return None;
+    }
+    let Cow::Borrowed(name) = p.string().ok()?? else {
+        return None;
+    };
+    let kind = match name {
+        "SH_GET" => Kind::ShGet,
+        "KV_GET" => Kind::KvGet,
+        "SH_SET" => Kind::ShSet,
+        "KV_SET" => Kind::KvSet,
+        "SH_ADD" => Kind::ShAdd,
+        "KV_ADD" => Kind::KvAdd,
+        "SH_CLEAR_SET" => Kind::ShClearSet,
+        "KV_CLEAR_SET" => Kind::KvClearSet,
+        _ => return None,
+    };
+    let takes_tkn = !kind.is_kv();
+    let is_get = matches!(kind, Kind::ShGet | Kind::KvGet);
+    if !p.eat(b':') || !p.eat(b'{') {
+        return None;
+    }
+    let mut tkn: Option<Option<Token>> = None;
+    let mut list: Option<Vec<&'m str>> = None;
+    let mut entries: Option<Entries<'m>> = None;
+    loop {
+        let Cow::Borrowed(member) = p.string().ok()?? else {
+            return None;
+        };
+        if !p.eat(b':') {
+            return None;
+        }
+        match member {
+            "tkn" if takes_tkn && tkn.is_none() => tkn = Some(p.scalar().ok()??.as_uint()),
+            "keys" if is_get && list.is_none() => list = Some(pull_key_list(&mut p)?),
+            "keys" if !is_get && entries.is_none() => {
+                entries = Some(pull_entries(&mut p, scratch)?);
+            }
+            _ => return None,
+        }
+        if p.eat(b'}') {
+            break;
+        }
+        if !p.eat(b',') {
+            return None;
+        }
+    }
+    if !p.eat(b'}') || !p.at_end() {
+        return None;
+    }
+    let tkn = tkn.flatten();
+    let action = if is_get {
+        let names = list?;
+        let keys: Keys<'m> = names.iter().map(|k| Cow::Borrowed(*k)).collect();
+        let cmd = match kind {
+            Kind::ShGet => Command::ShGet { tkn, keys },
+            _ => Command::KvGet(keys),
+        };
+        engine_with(cmd, KeyNames::Filtered(names), None, None)
+    } else {
+        let keys = entries?;
+        engine(match kind {
+            Kind::ShSet => Command::ShSet { tkn, keys },
+            Kind::ShAdd => Command::ShAdd { tkn, keys },
+            Kind::ShClearSet => Command::ShClearSet { tkn, keys },
+            Kind::KvSet => Command::KvSet(keys),
+            Kind::KvAdd => Command::KvAdd(keys),
+            _ => Command::KvClearSet(keys),
+        })
+    };
+    Some(Request { name, kind, action })
+}
+
+/// A get's `keys` array of unescaped strings (`None` for anything else).
+fn pull_key_list<'m>(p: &mut Pull<'m>) -> Option<Vec<&'m str>> {
+    if !p.eat(b'[') {
+        return None;
+    }
+    let mut names = Vec::new();
+    if p.eat(b']') {
+        return Some(names);
+    }
+    loop {
+        let Cow::Borrowed(k) = p.string().ok()?? else {
+            return None;
+        };
+        names.push(k);
+        if p.eat(b']') {
+            return Some(names);
+        }
+        if !p.eat(b',') {
+            return None;
+        }
+    }
+}
+
+/// A `keys` object: names, and values minified once through `scratch` (they sit at nesting
+/// level 3: message, body, `keys`).
+fn pull_entries<'m>(p: &mut Pull<'m>, scratch: &mut String) -> Option<Entries<'m>> {
+    if !p.eat(b'{') {
+        return None;
+    }
+    let mut entries = Vec::new();
+    if p.eat(b'}') {
+        return Some(entries);
+    }
+    loop {
+        let key = p.string().ok()??;
+        if !p.eat(b':') {
+            return None;
+        }
+        scratch.clear();
+        p.value_to(3, scratch).ok()?;
+        entries.push((key, Value::from_json_unchecked(scratch)));
+        if p.eat(b'}') {
+            return Some(entries);
+        }
+        if !p.eat(b',') {
+            return None;
+        }
+    }
 }
 
 /// Parameter types of §6.1.

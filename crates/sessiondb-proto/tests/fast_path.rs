@@ -1,0 +1,108 @@
+//! `parse::fast_request` (the tree-free path for hot commands) gives exactly the request the
+//! full path gives, takes the plain shapes, and leaves everything else to the full path.
+
+use sessiondb_core::json;
+use sessiondb_proto::parse::{fast_request, parse_request, Action, Request};
+
+/// The request as comparable text: name, kind, command, and the context's key names by index.
+fn describe(req: &Request<'_>) -> String {
+    match &req.action {
+        Action::Engine { cmd, ctx } => {
+            let names: Vec<Option<&str>> = (0..8).map(|i| ctx.keys.get(i)).collect();
+            format!(
+                "{} {:?} {cmd:?} tkn={:?} name={:?} names={names:?}",
+                req.name, req.kind, ctx.tkn, ctx.name
+            )
+        }
+        other => format!("{} {:?} {other:?}", req.name, req.kind),
+    }
+}
+
+/// The full path's request, or `None` where it rejects the message.
+fn full(msg: &str) -> Option<String> {
+    let root = json::parse(msg).ok()?;
+    let mut scratch = String::new();
+    parse_request(&root, true, &mut scratch)
+        .ok()
+        .map(|r| describe(&r))
+}
+
+fn fast(msg: &str) -> Option<String> {
+    let mut scratch = String::new();
+    fast_request(msg, &mut scratch).map(|r| describe(&r))
+}
+
+#[test]
+fn plain_hot_shapes_take_the_fast_path_with_the_same_request() {
+    let taken = [
+        r#"{"SH_GET":{"tkn":12,"keys":["a","b"]}}"#,
+        r#"{"SH_GET":{"keys":["a","b","a"],"tkn":12}}"#,
+        r#" { "SH_GET" : { "tkn" : 12 , "keys" : [ ] } } "#,
+        r#"{"SH_GET":{"tkn":"12","keys":["a"]}}"#,
+        r#"{"SH_GET":{"tkn":-1,"keys":["a"]}}"#,
+        r#"{"SH_GET":{"tkn":1.5,"keys":["a"]}}"#,
+        r#"{"SH_GET":{"tkn":null,"keys":["a"]}}"#,
+        r#"{"SH_GET":{"keys":["a"]}}"#,
+        r#"{"KV_GET":{"keys":["x","y"]}}"#,
+        r#"{"SH_SET":{"tkn":7,"keys":{"a":"v","b":{ "n" : 1, "s":[1, 2,3] },"c":null}}}"#,
+        r#"{"SH_SET":{"tkn":7,"keys":{}}}"#,
+        r#"{"SH_SET":{"tkn":7,"keys":{"a":1,"a":2}}}"#,
+        r#"{"SH_SET":{"tkn":7,"keys":{"e\u0301":"\u00e9\ud83d\ude00\/","t":true,"f":-0.5e+3}}}"#,
+        r#"{"SH_ADD":{"tkn":7,"keys":{"a":[]}}}"#,
+        r#"{"SH_CLEAR_SET":{"keys":{"a":"x"},"tkn":7}}"#,
+        r#"{"KV_SET":{"keys":{"a":"v"}}}"#,
+        r#"{"KV_ADD":{"keys":{"a":{"b":{"c":[[[]]]}}}}}"#,
+        r#"{"KV_CLEAR_SET":{"keys":{}}}"#,
+    ];
+    for msg in taken {
+        let got = fast(msg);
+        assert!(got.is_some(), "{msg} should take the fast path");
+        assert_eq!(got, full(msg), "{msg}");
+    }
+}
+
+#[test]
+fn everything_else_is_left_to_the_full_path() {
+    let deep = |n: usize| {
+        format!(
+            r#"{{"KV_SET":{{"keys":{{"v":{}{}}}}}}}"#,
+            "[".repeat(n),
+            "]".repeat(n)
+        )
+    };
+    let left = [
+        // Not valid JSON: the full path answers 3.
+        r#"{"SH_GET":{"tkn":12,"keys":["a","b"]}"#,
+        r#"{"SH_GET":{"tkn":12,"keys":["a","b"]}} x"#,
+        r#"{"SH_GET":{"tkn":12,"keys":["a",]}}"#,
+        r#"{"SH_GET":{"tkn":01,"keys":["a"]}}"#,
+        r#"{"SH_SET":{"tkn":7,"keys":{"a":1e400}}}"#,
+        r#"{"SH_SET":{"tkn":7,"keys":{"a":"\ud800"}}}"#,
+        "{\"SH_SET\":{\"tkn\":7,\"keys\":{\"a\":\"x\u{1}\"}}}",
+        "\u{feff}{\"KV_GET\":{\"keys\":[]}}",
+        &deep(126),
+        // Valid JSON in a shape the fast path does not read.
+        r#"{"SH_GET":{"tkn":12}}"#,
+        r#"{"SH_GET":{}}"#,
+        r#"{"SH_GET":{"tkn":12,"keys":["a",1,"b"]}}"#,
+        r#"{"SH_GET":{"tkn":12,"keys":["\u0061"]}}"#,
+        r#"{"SH_GET":{"tkn":12,"keys":{"a":1}}}"#,
+        r#"{"SH_GET":{"tkn":12,"tkn":13,"keys":["a"]}}"#,
+        r#"{"SH_GET":{"tkn":12,"keys":["a"],"keys":["b"]}}"#,
+        r#"{"SH_GET":{"tkn":[12],"keys":["a"]}}"#,
+        r#"{"SH_GET":{"tkn":12,"keys":["a"],"extra":1}}"#,
+        r#"{"KV_GET":{"tkn":12,"keys":["a"]}}"#,
+        r#"{"SH_SET":{"tkn":7,"keys":[]}}"#,
+        r#"{"SH_GET":{"tkn":12,"keys":["a"]},"KV_COUNT":{}}"#,
+        r#"{"SH\u005fGET":{"tkn":12,"keys":["a"]}}"#,
+        r#"{"SH_GET":[]}"#,
+        r#"{"SH_COUNT":{"tkn":12}}"#,
+        r#"["SH_GET"]"#,
+    ];
+    for msg in left {
+        assert_eq!(fast(msg), None, "{msg} must be left to the full path");
+    }
+    // Depth is judged as the full path judges it: 125 nested arrays fit under a stored key.
+    assert_eq!(fast(&deep(125)), full(&deep(125)));
+    assert!(fast(&deep(125)).is_some());
+}
