@@ -266,6 +266,13 @@ impl Packed {
     /// Replaces the value of entry `e` (keeping its place); false (nothing changed) if the
     /// block would exceed [`SMALL_BYTES_MAX`].
     fn replace(&mut self, e: PackedEntry, value: &str) -> bool {
+        // Same length (a counter, a timestamp, a fixed-size token): overwrite in place.
+        if let Some(old) = self.0.get_mut(e.value..e.end) {
+            if old.len() == value.len() {
+                old.copy_from_slice(value.as_bytes());
+                return true;
+            }
+        }
         let Some((key, _, _)) = self.entry_at(e.start) else {
             return false;
         };
@@ -483,6 +490,26 @@ mod tests {
         assert!(e.add("big", &v(&big)));
         assert!(matches!(e, Data::Map(_)));
         assert_eq!(keys(&e), ["a", "big"]);
+    }
+
+    #[test]
+    fn same_length_overwrite_keeps_the_block_and_order() {
+        let mut d = Data::default();
+        d.set("a", &v("11"));
+        d.set("b", &v("22"));
+        let before = match &d {
+            Data::Small(p) => p.0.as_ptr(),
+            Data::Map(_) => panic!("packed expected"),
+        };
+        assert_eq!(d.set("a", &v("33")), Some(2));
+        match &d {
+            Data::Small(p) => assert_eq!(p.0.as_ptr(), before, "rewritten in place"),
+            Data::Map(_) => panic!("packed expected"),
+        }
+        assert_eq!(d.iter().collect::<Vec<_>>(), [("a", "33"), ("b", "22")]);
+        // A different length rewrites the block, still in place order-wise.
+        assert_eq!(d.set("a", &v("4")), Some(2));
+        assert_eq!(d.iter().collect::<Vec<_>>(), [("a", "4"), ("b", "22")]);
     }
 
     #[test]

@@ -272,6 +272,10 @@ pub fn fast_request<'m>(msg: &'m str, scratch: &mut String) -> Option<Request<'m
     };
     let takes_tkn = !kind.is_kv();
     let is_get = matches!(kind, Kind::ShGet | Kind::KvGet);
+    if !is_get {
+        // Minified values are never longer than the message: one allocation, no regrowth.
+        scratch.reserve(msg.len());
+    }
     if !p.eat(b':') || !p.eat(b'{') {
         return None;
     }
