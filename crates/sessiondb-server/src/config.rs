@@ -71,6 +71,9 @@ pub struct Config {
     pub repair: bool,
     /// Journal bytes since the last snapshot that trigger a compaction.
     pub journal_compact_bytes: u64,
+    /// Connection threads, each a single-threaded runtime; `None` = one per available core,
+    /// `Some(0)` = connections run on the caller's runtime.
+    pub threads: Option<usize>,
 }
 
 impl Default for Config {
@@ -97,6 +100,7 @@ impl Default for Config {
             fsync: FsyncMode::EverySec,
             repair: false,
             journal_compact_bytes: DEFAULT_COMPACT_BYTES,
+            threads: None,
         }
     }
 }
@@ -200,6 +204,10 @@ pub struct Cli {
     /// Most open connections; more are refused at the upgrade with HTTP 503 [default: no limit]
     #[arg(long, value_name = "N", env = "SESSIONDB_MAX_CONNECTIONS")]
     pub max_connections: Option<usize>,
+    /// Connection threads, each running its share of the connections; 0 runs them on the
+    /// main runtime's work-stealing pool instead [default: one per available core]
+    #[arg(long, value_name = "N", env = "SESSIONDB_THREADS")]
+    pub threads: Option<usize>,
     /// Serve Prometheus metrics (GET /metrics) on this address, e.g. 127.0.0.1:9187 [default: off]
     #[arg(long, value_name = "ADDR:PORT", env = "SESSIONDB_METRICS_ADDR")]
     pub metrics_addr: Option<SocketAddr>,
@@ -254,6 +262,7 @@ struct FileConfig {
     max_keys_per_session: Option<u64>,
     max_memory: Option<u64>,
     max_connections: Option<usize>,
+    threads: Option<usize>,
     metrics_addr: Option<SocketAddr>,
     fsync: Option<String>,
     repair: Option<bool>,
@@ -363,6 +372,7 @@ fn resolve(cli: &Cli, matches: &ArgMatches, file: FileConfig) -> Result<Config, 
         max_keys_per_session: cli.max_keys_per_session.or(file.max_keys_per_session),
         max_memory: cli.max_memory.or(file.max_memory),
         max_connections: cli.max_connections.or(file.max_connections),
+        threads: cli.threads.or(file.threads),
         metrics_addr: cli.metrics_addr.or(file.metrics_addr),
         fsync,
         repair,
@@ -442,6 +452,15 @@ mod tests {
         assert!(c.persist);
         assert_eq!(c.log_level, "info");
         assert_eq!(c.idle_timeout_secs, 180);
+        Ok(())
+    }
+
+    #[test]
+    fn threads_from_file_and_command_line() -> Result<(), ConfigError> {
+        assert_eq!(load(&[], "")?.threads, None);
+        assert_eq!(load(&[], "threads = 3\n")?.threads, Some(3));
+        assert_eq!(load(&["--threads", "0"], "threads = 3\n")?.threads, Some(0));
+        assert!(load(&["--threads", "-1"], "").is_err());
         Ok(())
     }
 

@@ -2,13 +2,16 @@
 //! `SV_INFO` asks the transport for.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use sessiondb_proto::{Dispatcher, ServerStats};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tracing::{debug, error, info, warn};
 
@@ -129,6 +132,8 @@ pub(crate) async fn serve(
     // Every connection task holds a sender; `recv` returns `None` once all of them are gone.
     let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
     let sweeper = tokio::spawn(sweep_loop(dispatcher, metrics, stop_rx.clone()));
+    let threads = config.threads.unwrap_or_else(available_cores);
+    let mut workers = Workers::start(threads, &ctx, &stop_rx, &done_tx);
 
     tokio::pin!(shutdown);
     loop {
@@ -136,13 +141,17 @@ pub(crate) async fn serve(
             () = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
-                    tokio::spawn(connection::serve(
-                        stream,
-                        peer,
-                        ctx.clone(),
-                        stop_rx.clone(),
-                        done_tx.clone(),
-                    ));
+                    // Without connection threads (or if the chosen one is gone), the
+                    // connection runs here.
+                    if let Some((stream, peer)) = workers.hand_over(stream, peer) {
+                        tokio::spawn(connection::serve(
+                            stream,
+                            peer,
+                            ctx.clone(),
+                            stop_rx.clone(),
+                            done_tx.clone(),
+                        ));
+                    }
                 }
                 Err(e) => {
                     warn!(error = %e, "accept failed");
@@ -156,13 +165,170 @@ pub(crate) async fn serve(
     info!("shutting down: no new connections; closing open ones");
     // Ignoring the error is right: it only means no receiver is left to tell.
     let _ = stop_tx.send(true);
+    let threads = workers.finish();
     drop(done_tx);
     let _ = done_rx.recv().await;
+    // The threads end once their connections have; joining them is a blocking call.
+    let joined = tokio::task::spawn_blocking(move || {
+        for thread in threads {
+            if thread.join().is_err() {
+                error!("a connection thread panicked");
+            }
+        }
+    });
+    if let Err(e) = joined.await {
+        error!(error = %e, "joining connection threads failed");
+    }
     if let Err(e) = sweeper.await {
         error!(error = %e, "expiry sweep task failed");
     }
     info!("shutdown complete");
     Ok(())
+}
+
+/// Cores this process may run on (its CPU affinity), at least 1.
+fn available_cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// A connection handed to a connection thread. The socket leaves the accepting runtime's
+/// reactor and joins the thread's.
+type Handoff = (std::net::TcpStream, SocketAddr);
+
+/// Thread per core: each connection thread runs a single-threaded runtime serving the
+/// connections it is handed, round-robin, so a connection's wake-ups stay on one thread and
+/// there is no work-stealing scheduler to pay for on every request (BENCHMARKS.md item 7).
+struct Workers {
+    senders: Vec<mpsc::UnboundedSender<Handoff>>,
+    threads: Vec<JoinHandle<()>>,
+    next: usize,
+}
+
+impl Workers {
+    /// Starts `n` connection threads (none for 0). A thread that cannot be started is left
+    /// out, with an error logged: its share is served by the others.
+    fn start(
+        n: usize,
+        ctx: &Arc<ConnCtx>,
+        stop: &watch::Receiver<bool>,
+        done: &mpsc::Sender<()>,
+    ) -> Self {
+        let mut workers = Self {
+            senders: Vec::with_capacity(n),
+            threads: Vec::with_capacity(n),
+            next: 0,
+        };
+        for i in 0..n {
+            let (tx, rx) = mpsc::unbounded_channel();
+            let (ctx, stop, done) = (ctx.clone(), stop.clone(), done.clone());
+            let spawned = std::thread::Builder::new()
+                .name(format!("sessiondb-conn-{i}"))
+                .spawn(move || connection_thread(rx, ctx, stop, done));
+            match spawned {
+                Ok(thread) => {
+                    workers.senders.push(tx);
+                    workers.threads.push(thread);
+                }
+                Err(e) => error!(error = %e, "cannot start a connection thread"),
+            }
+        }
+        workers
+    }
+
+    /// Hands a connection to the next thread; gives it back if there is none to take it.
+    fn hand_over(
+        &mut self,
+        stream: TcpStream,
+        peer: SocketAddr,
+    ) -> Option<(TcpStream, SocketAddr)> {
+        let std_stream = match stream.into_std() {
+            Ok(s) => s,
+            Err(e) => {
+                debug!(%peer, error = %e, "cannot hand the connection over");
+                return None;
+            }
+        };
+        let mut handoff = (std_stream, peer);
+        while !self.senders.is_empty() {
+            let i = self.next % self.senders.len();
+            self.next = self.next.wrapping_add(1);
+            match self.senders[i].send(handoff) {
+                Ok(()) => return None,
+                Err(mpsc::error::SendError(back)) => {
+                    // That thread's runtime is gone; stop handing it connections.
+                    error!("connection thread {i} is gone; serving its share elsewhere");
+                    self.senders.swap_remove(i);
+                    handoff = back;
+                }
+            }
+        }
+        let (std_stream, peer) = handoff;
+        match TcpStream::from_std(std_stream) {
+            Ok(stream) => Some((stream, peer)),
+            Err(e) => {
+                debug!(%peer, error = %e, "cannot serve the connection");
+                None
+            }
+        }
+    }
+
+    /// Stops handing out connections (each thread ends once its connections have) and
+    /// returns the threads to join.
+    fn finish(self) -> Vec<JoinHandle<()>> {
+        drop(self.senders);
+        self.threads
+    }
+}
+
+/// Body of a connection thread: serves what it is handed until the accept loop is done, then
+/// until its connections have closed.
+fn connection_thread(
+    mut handed: mpsc::UnboundedReceiver<Handoff>,
+    ctx: Arc<ConnCtx>,
+    stop: watch::Receiver<bool>,
+    done: mpsc::Sender<()>,
+) {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        // Dropping `handed` makes the accept loop serve this thread's share itself.
+        Err(e) => return error!(error = %e, "cannot start a connection thread's runtime"),
+    };
+    runtime.block_on(async move {
+        let mut conns = JoinSet::new();
+        loop {
+            tokio::select! {
+                next = handed.recv() => {
+                    let Some((std_stream, peer)) = next else { break };
+                    match TcpStream::from_std(std_stream) {
+                        Ok(stream) => {
+                            conns.spawn(connection::serve(
+                                stream,
+                                peer,
+                                ctx.clone(),
+                                stop.clone(),
+                                done.clone(),
+                            ));
+                        }
+                        Err(e) => debug!(%peer, error = %e, "cannot serve the connection"),
+                    }
+                }
+                // Reaps finished connections so the set does not grow with every one served.
+                Some(joined) = conns.join_next(), if !conns.is_empty() => {
+                    if let Err(e) = joined {
+                        error!(error = %e, "connection task failed");
+                    }
+                }
+            }
+        }
+        while let Some(joined) = conns.join_next().await {
+            if let Err(e) = joined {
+                error!(error = %e, "connection task failed");
+            }
+        }
+    });
 }
 
 /// Calls the dispatcher's sweep every [`SWEEP_INTERVAL`] on a blocking thread, so a large
