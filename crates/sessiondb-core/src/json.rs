@@ -321,6 +321,11 @@ impl<'a> Pull<'a> {
         self.p.copy_value(depth, out)
     }
 
+    /// Bytes not read yet.
+    pub fn remaining(&self) -> usize {
+        self.p.bytes.len().saturating_sub(self.p.pos)
+    }
+
     /// Whether only whitespace is left.
     pub fn at_end(&mut self) -> bool {
         self.p.skip_ws();

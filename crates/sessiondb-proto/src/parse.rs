@@ -272,10 +272,6 @@ pub fn fast_request<'m>(msg: &'m str, scratch: &mut String) -> Option<Request<'m
     };
     let takes_tkn = !kind.is_kv();
     let is_get = matches!(kind, Kind::ShGet | Kind::KvGet);
-    if !is_get {
-        // Minified values are never longer than the message: one allocation, no regrowth.
-        scratch.reserve(msg.len());
-    }
     if !p.eat(b':') || !p.eat(b'{') {
         return None;
     }
@@ -359,6 +355,9 @@ fn pull_entries<'m>(p: &mut Pull<'m>, scratch: &mut String) -> Option<Entries<'m
     if !p.eat(b'{') {
         return None;
     }
+    // Minified values are never longer than what is left of the message: one allocation
+    // instead of regrowing byte by byte.
+    scratch.reserve(p.remaining());
     let mut entries = Vec::new();
     if p.eat(b'}') {
         return Some(entries);
