@@ -21,8 +21,10 @@ const SMALL_MAX: usize = 8;
 /// so sessions with large values move to a [`KeyMap`], where a change touches one value.
 const SMALL_BYTES_MAX: usize = 1024;
 
-/// Approximate bytes one stored key costs besides its text and its value's text: the slot
-/// (two fat pointers) plus the value's reference-count header.
+/// Approximate bytes one stored key costs besides its text and its value's text: a map slot
+/// (two fat pointers) plus the value's reference-count header. A packed key costs less (its two
+/// length prefixes); the figure is kept as it is so that `max_memory_bytes` means the same for
+/// every layout and the limit errs on the safe side.
 pub const ENTRY_OVERHEAD: u64 = 48;
 
 /// Approximate bytes a stored key costs, for memory accounting (`value_len`: bytes of the
@@ -180,10 +182,10 @@ impl Data {
     }
 }
 
-/// Up to [`SMALL_MAX`] keys packed in one exactly-sized heap block: a count byte, then per key
+/// Up to 8 keys packed in one exactly-sized heap block: a count byte, then per key
 /// `varint(key len) key varint(value len) value` (key text, then the value's minified JSON
 /// text), in insertion order. A get follows one pointer; an empty session allocates nothing.
-/// Every change rewrites the block (it is at most [`SMALL_BYTES_MAX`] bytes).
+/// A change rewrites the block (at most 1 KiB), except a same-length overwrite, done in place.
 #[derive(Debug, Clone, Default)]
 pub struct Packed(Box<[u8]>);
 

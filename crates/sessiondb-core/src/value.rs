@@ -1,11 +1,13 @@
-//! Stored values: validated, minified JSON text, cheap to clone into replies.
+//! Stored values: validated, minified JSON text.
 
 use std::sync::Arc;
 
 /// One stored JSON value as validated, minified JSON text (object member order preserved).
 ///
-/// Cloning is a reference-count increment, so a get copies no bytes until the reply is rendered.
-/// Only the protocol layer (and dataset loading) creates values, after validating the JSON.
+/// Commands carry values to store as `Value`s; top-level keys and sessions with many keys keep
+/// them so (cloning is a reference-count increment), while small sessions copy the text into
+/// their packed block (`session::Packed`). Gets hand out the text itself (`ValueSink`). Only the
+/// protocol layer (and dataset loading) creates values, after validating the JSON.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Value(Arc<str>);
 

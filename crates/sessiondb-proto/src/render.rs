@@ -32,7 +32,7 @@ impl<'o> ReplyWriter<'o> {
         Self { out }
     }
 
-    /// Starts a member; the caller writes its value into [`ReplyWriter::buf`]. Member names are
+    /// Starts a member; the caller writes its value into the returned buffer. Member names are
     /// protocol constants that need no escaping.
     pub fn member(&mut self, name: &str) -> &mut Vec<u8> {
         self.out.extend_from_slice(b",\"");
