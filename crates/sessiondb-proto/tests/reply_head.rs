@@ -74,7 +74,11 @@ fn head_reports_refused_requests() {
 #[test]
 fn expiry_is_judged_at_the_callers_now() {
     let mut h = Harness::new();
-    let (reply, _) = run(&mut h, r#"{"SH_NEW":{"expiry":{"duration":2,"deleteSession":true}}}"#, START_MS);
+    let (reply, _) = run(
+        &mut h,
+        r#"{"SH_NEW":{"expiry":{"duration":2,"deleteSession":true}}}"#,
+        START_MS,
+    );
     let new: serde_json::Value = serde_json::from_str(&reply).expect("JSON");
     let tkn = new["SH_NEW_RSP"]["tkn"].as_u64().expect("token");
     let get = format!(r#"{{"SH_GET":{{"tkn":{tkn},"keys":["a"]}}}}"#);
