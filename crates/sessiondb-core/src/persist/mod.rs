@@ -6,6 +6,7 @@ pub mod fsutil;
 pub mod journal;
 pub mod name;
 pub mod ops;
+mod pull;
 pub mod read;
 pub mod write;
 

@@ -6,6 +6,7 @@ use std::io;
 use std::path::Path;
 
 use super::fsutil::digit_entries;
+use super::pull;
 use super::SaveKind;
 use crate::command::{Expiry, Token};
 use crate::json::{self, Json};
@@ -192,18 +193,24 @@ fn parse_file(data_dir: &Path, file: &str, kind: SaveKind) -> Result<Dataset, Lo
         reason,
     };
     let text = read_text(&data_dir.join(file)).map_err(malformed)?;
-    let doc = json::parse(&text).map_err(|e| malformed(format!("invalid JSON: {e}")))?;
-    match kind {
-        SaveKind::Keys => {
-            let mut keys = Vec::new();
-            collect_keys(&doc, &mut keys).map_err(malformed)?;
-            Ok(Dataset::Keys(keys))
-        }
-        SaveKind::Sessions => {
-            let mut sessions = Vec::new();
-            collect_sessions(&doc, &mut sessions).map_err(malformed)?;
-            Ok(Dataset::Sessions(sessions))
-        }
+    let parsed = match kind {
+        SaveKind::Keys => pull::key_file(&text).map(Dataset::Keys),
+        SaveKind::Sessions => pull::session_file(&text).map(Dataset::Sessions),
+    };
+    parsed.map_err(|fail| malformed(diagnose(&text, fail)))
+}
+
+/// The reason a file failed, as the tree reader words it. The pull reader stops at the first
+/// problem it meets; invalid JSON anywhere in the file takes precedence over a record rule (a
+/// file that is not JSON is reported as such), so on failure only, the tree parser runs again
+/// over the whole text to name the JSON error and its position.
+fn diagnose(text: &str, fail: pull::Fail) -> String {
+    match (json::parse(text), fail) {
+        (Err(e), _) => format!("invalid JSON: {e}"),
+        (Ok(_), pull::Fail::Rule(reason)) => reason,
+        // The pull reader runs the tree parser's code, so this is not expected; refusing the
+        // file is the safe answer either way.
+        (Ok(_), pull::Fail::Json) => "invalid JSON".to_owned(),
     }
 }
 
@@ -233,12 +240,12 @@ fn read_metadata(path: &Path) -> Result<SaveKind, String> {
     let Json::Object(members) = &md else {
         return Err("md/md.json is not an object".to_owned());
     };
-    match member(members, "status").and_then(uint) {
+    match member(members, "status").and_then(Json::as_uint) {
         Some(1) => {}
         Some(_) => return Err("save is not complete (status is not 1)".to_owned()),
         None => return Err("md/md.json has no uint status".to_owned()),
     }
-    match member(members, "saveDataType").and_then(uint) {
+    match member(members, "saveDataType").and_then(Json::as_uint) {
         Some(0) => Ok(SaveKind::Keys),
         Some(1) => Ok(SaveKind::Sessions),
         Some(other) => Err(format!("unknown saveDataType {other}")),
@@ -255,116 +262,4 @@ fn member<'j, 'a>(
         .iter()
         .find(|(k, _)| k.as_ref() == name)
         .map(|(_, v)| v)
-}
-
-/// A uint (§6.1): an unsigned integer literal with no sign, fraction or exponent, ≤ 2^64−1.
-fn uint(j: &Json<'_>) -> Option<u64> {
-    match j {
-        Json::Number(text) if text.bytes().all(|b| b.is_ascii_digit()) => text.parse().ok(),
-        _ => None,
-    }
-}
-
-fn bool_or_false(j: Option<&Json<'_>>, what: &str) -> Result<bool, String> {
-    match j {
-        None => Ok(false),
-        Some(Json::Bool(b)) => Ok(*b),
-        Some(_) => Err(format!("{what} is not a bool")),
-    }
-}
-
-/// Top-level key file: an object; its `keys` member, when an object, holds the keys.
-fn collect_keys(doc: &Json<'_>, out: &mut Vec<(String, Value)>) -> Result<(), String> {
-    let Json::Object(members) = doc else {
-        return Err("a top-level key file must be a JSON object".to_owned());
-    };
-    if let Some(Json::Object(keys)) = member(members, "keys") {
-        out.reserve(keys.len());
-        let mut scratch = String::new();
-        for (k, v) in keys {
-            out.push((k.to_string(), v.to_value_with(&mut scratch)));
-        }
-    }
-    Ok(())
-}
-
-/// Session file: an array of records; items that are not objects or have no `sh` are skipped.
-fn collect_sessions(doc: &Json<'_>, out: &mut Vec<LoadedSession>) -> Result<(), String> {
-    let Json::Array(items) = doc else {
-        return Err("a session file must be a JSON array".to_owned());
-    };
-    out.reserve(items.len());
-    // One minification buffer for every value of the file.
-    let mut scratch = String::new();
-    for (index, item) in items.iter().enumerate() {
-        let Json::Object(record) = item else { continue };
-        let Some(sh) = member(record, "sh") else {
-            continue;
-        };
-        let session = parse_record(record, sh, &mut scratch)
-            .map_err(|reason| format!("record {index}: {reason}"))?;
-        out.push(session);
-    }
-    Ok(())
-}
-
-fn parse_record(
-    record: &[(std::borrow::Cow<'_, str>, Json<'_>)],
-    sh: &Json<'_>,
-    scratch: &mut String,
-) -> Result<LoadedSession, String> {
-    let Json::Object(sh) = sh else {
-        return Err("sh is not an object".to_owned());
-    };
-    let tkn = member(sh, "tkn")
-        .and_then(uint)
-        .filter(|&t| t >= 1)
-        .ok_or("sh.tkn is not a uint ≥ 1")?;
-    let shared = bool_or_false(member(sh, "shared"), "sh.shared")?;
-    let name = match member(sh, "name") {
-        None => None,
-        Some(Json::String(s)) => Some(s.to_string()),
-        Some(_) => return Err("sh.name is not a string".to_owned()),
-    };
-    let expiry = match member(sh, "expiry") {
-        None => Expiry::default(),
-        Some(Json::Object(e)) => {
-            let duration_secs = member(e, "duration")
-                .and_then(uint)
-                .ok_or("sh.expiry.duration is not a uint")?;
-            let expiry = Expiry {
-                duration_secs,
-                delete_session: bool_or_false(
-                    member(e, "deleteSession"),
-                    "sh.expiry.deleteSession",
-                )?,
-                extend_on_set_add: bool_or_false(
-                    member(e, "extendOnSetAdd"),
-                    "sh.expiry.extendOnSetAdd",
-                )?,
-                extend_on_get: bool_or_false(member(e, "extendOnGet"), "sh.expiry.extendOnGet")?,
-            };
-            // A session that never expires keeps no flags (§13.7 step 7).
-            if duration_secs == 0 {
-                Expiry::default()
-            } else {
-                expiry
-            }
-        }
-        Some(_) => return Err("sh.expiry is not an object".to_owned()),
-    };
-    let keys = match member(record, "keys") {
-        Some(Json::Object(keys)) => keys
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_value_with(scratch)))
-            .collect(),
-        _ => Vec::new(),
-    };
-    Ok(LoadedSession {
-        tkn,
-        shared,
-        name,
-        expiry,
-        keys,
-    })
 }
