@@ -114,11 +114,13 @@ impl FrameReader {
             }
             if self.end == self.buf.len() {
                 // Full of one incomplete frame: its header passed the size check, so growing
-                // is bounded by the message limit.
+                // is bounded by the message limit. A zero-capacity buffer grows to a header's
+                // room, else doubling it would leave no room at all.
                 let want = self
                     .pending_frame_len()
                     .unwrap_or(0)
-                    .max(self.buf.len() * 2);
+                    .max(self.buf.len() * 2)
+                    .max(MAX_HEADER);
                 let cap = self
                     .max_message
                     .saturating_add(MAX_HEADER)
@@ -432,6 +434,23 @@ mod tests {
         let text = "a".repeat(300);
         assert_eq!(r.next_event(), Ok(Some(Event::Text(&text))));
         assert_eq!(r.buffered(), 0);
+    }
+
+    #[test]
+    fn a_zero_capacity_reader_still_makes_room() {
+        // Found by tests/frame_props.rs: `spare()` was empty for ever, so a read into it
+        // would return 0 bytes and look like the peer hanging up.
+        let frame = client_frame(FIN | OP_TEXT, b"hi");
+        let mut r = FrameReader::new(0, 1 << 20, &[]);
+        for (i, &byte) in frame.iter().enumerate() {
+            assert_eq!(r.next_event(), Ok(None));
+            let spare = r.spare();
+            assert!(!spare.is_empty(), "no room after {i} bytes");
+            spare[0] = byte;
+            r.filled(1);
+        }
+        assert_eq!(r.next_event(), Ok(Some(Event::Text("hi"))));
+        assert!(!r.spare().is_empty());
     }
 
     #[test]
