@@ -9,7 +9,7 @@
 //!   [`Journal::durable_seq`] covers [`Journal::appended_seq`] never acknowledges a write that
 //!   is not on disk. `EverySec` writes at once and fsyncs once a second; `No` leaves the fsync
 //!   to the operating system.
-//! * Compaction rotates to a new segment, writes a snapshot of the live store shard by shard
+//! * Compaction rotates to a new segment, writes a snapshot of the live store in small chunks
 //!   (service continues; changes made meanwhile go to the new segment, and replay is idempotent),
 //!   then deletes what the snapshot covers.
 //! * Recovery ([`recover`]): newest snapshot, then the later segments; see [`replay`].
@@ -31,6 +31,7 @@ use parking_lot::{Condvar, Mutex};
 use crate::change::{Change, ChangeSink};
 use crate::clock::Clock;
 use crate::persist::fsutil::fsync_dir;
+use crate::persist::ops::SAVE_CHUNK;
 use crate::store::Store;
 
 pub use replay::{recover, Recovered, RecoveryReport};
@@ -446,6 +447,11 @@ fn create_segment(dir: &Path, idx: u64) -> Result<(File, u64), JournalError> {
 }
 
 /// Writes a snapshot of `store` to `path` (fsynced); returns its size.
+///
+/// Sessions are encoded straight from the store, at most [`SAVE_CHUNK`] per shard lock hold, so
+/// compaction never stalls a shard's clients for a whole shard. Sessions created, changed or
+/// ended while the snapshot runs are also in the segment that `compact` rotated to before
+/// calling this, and replay applies that segment over the snapshot idempotently.
 fn write_snapshot(path: &Path, store: &Store, now_ms: u64) -> Result<u64, JournalError> {
     let io = |e| JournalError::io(path, e);
     let mut f = io::BufWriter::with_capacity(1 << 20, File::create(path).map_err(io)?);
@@ -453,20 +459,24 @@ fn write_snapshot(path: &Path, store: &Store, now_ms: u64) -> Result<u64, Journa
     let mut size = SNAPSHOT_MAGIC.len() as u64;
     let mut buf = Vec::with_capacity(1 << 20);
     for shard in 0..store.shard_count() {
-        for s in store.snapshot_shard(shard, now_ms, None) {
-            record::encode_session(
-                &mut buf,
-                s.tkn,
-                s.shared,
-                s.name.as_deref(),
-                &s.expiry,
-                s.deadline_ms,
-                &s.keys,
-            );
+        let tokens = store.shard_tokens(shard, None);
+        for chunk in tokens.chunks(SAVE_CHUNK) {
+            store.visit_sessions(shard, chunk, now_ms, |tkn, s| {
+                record::encode_session(
+                    &mut buf,
+                    tkn,
+                    s.shared,
+                    s.name.as_deref(),
+                    &s.expiry,
+                    s.deadline_ms,
+                    s.data.iter(),
+                );
+            });
+            // Written outside the lock; the buffer is reused for the next chunk.
+            f.write_all(&buf).map_err(io)?;
+            size += buf.len() as u64;
+            buf.clear();
         }
-        f.write_all(&buf).map_err(io)?;
-        size += buf.len() as u64;
-        buf.clear();
     }
     record::encode_kv_snapshot(&mut buf, &store.snapshot_kv());
     f.write_all(&buf).map_err(io)?;

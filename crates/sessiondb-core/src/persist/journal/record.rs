@@ -166,28 +166,42 @@ pub fn encode(change: &Change<'_>, out: &mut Vec<u8>) {
 }
 
 /// Appends the records that recreate one session (a snapshot entry): `Created`, then `ShSet`
-/// when it has keys.
-pub fn encode_session(
+/// when it has keys. `keys` yields `(key, value JSON text)` pairs, as [`crate::session::Data`]
+/// stores them, so a session can be encoded straight from the store under its shard lock.
+pub fn encode_session<'k>(
     out: &mut Vec<u8>,
     tkn: Token,
     shared: bool,
     name: Option<&str>,
     expiry: &Expiry,
     deadline_ms: u64,
-    keys: &[(String, Value)],
+    keys: impl IntoIterator<Item = (&'k str, &'k str)>,
 ) {
     let start = out.len();
     out.extend_from_slice(&[0; FRAME_HEADER]);
     out.push(K_CREATED);
     put_created(out, tkn, shared, name, expiry, deadline_ms);
     seal(out, start);
-    if !keys.is_empty() {
-        let start = out.len();
-        out.extend_from_slice(&[0; FRAME_HEADER]);
-        tkn_only(out, K_SH_SET, tkn);
-        put_entries(out, keys.iter().map(|(k, v)| (k.as_str(), v)), keys.len());
-        seal(out, start);
+    // The count precedes the entries, so it is written as a placeholder and filled in after;
+    // a session without keys gets no `ShSet` record at all.
+    let start = out.len();
+    out.extend_from_slice(&[0; FRAME_HEADER]);
+    tkn_only(out, K_SH_SET, tkn);
+    let count_at = out.len();
+    put_u32(out, 0);
+    let mut n = 0usize;
+    for (k, v) in keys {
+        put_str(out, k);
+        put_str(out, v);
+        n += 1;
     }
+    if n == 0 {
+        out.truncate(start);
+        return;
+    }
+    let count = u32::try_from(n).unwrap_or(u32::MAX).to_le_bytes();
+    out[count_at..count_at + 4].copy_from_slice(&count);
+    seal(out, start);
 }
 
 /// Appends a `KvClearSet` record holding the whole top-level store (a snapshot entry).
@@ -448,6 +462,77 @@ mod tests {
             Frame::Record(op, n) => {
                 assert_eq!(n, buf.len());
                 op
+            }
+            other => panic!("not a record: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn snapshot_session_is_created_then_its_keys_as_a_change_would_be() {
+        let exp = Expiry {
+            duration_secs: 4,
+            delete_session: false,
+            extend_on_set_add: true,
+            extend_on_get: false,
+        };
+        let mut buf = Vec::new();
+        encode_session(
+            &mut buf,
+            7,
+            false,
+            Some("n"),
+            &exp,
+            40,
+            [("k", "1"), ("é\"x", r#"{"a":[2]}"#)],
+        );
+        let first = match decode(&buf) {
+            Frame::Record(op, n) => {
+                assert_eq!(
+                    op,
+                    Op::Created {
+                        tkn: 7,
+                        shared: false,
+                        name: Some("n".into()),
+                        expiry: exp,
+                        deadline_ms: 40
+                    }
+                );
+                n
+            }
+            other => panic!("not a record: {other:?}"),
+        };
+        // The keys record is byte for byte what journaling the same `ShKeysSet` writes.
+        let v = |s: &str| Value::from_json_unchecked(s);
+        let entries = [
+            (Cow::Borrowed("k"), v("1")),
+            (Cow::Borrowed("é\"x"), v(r#"{"a":[2]}"#)),
+        ];
+        let mut expected = Vec::new();
+        encode(
+            &Change::ShKeysSet {
+                tkn: 7,
+                entries: &entries,
+            },
+            &mut expected,
+        );
+        assert_eq!(&buf[first..], &expected[..]);
+
+        // Without keys there is no `ShSet` record at all.
+        let mut bare = Vec::new();
+        encode_session(&mut bare, 8, true, None, &Expiry::default(), u64::MAX, []);
+        match decode(&bare) {
+            Frame::Record(op, n) => {
+                assert_eq!(n, bare.len());
+                assert_eq!(
+                    op,
+                    Op::Created {
+                        tkn: 8,
+                        shared: true,
+                        name: None,
+                        expiry: Expiry::default(),
+                        deadline_ms: u64::MAX
+                    }
+                );
             }
             other => panic!("not a record: {other:?}"),
         }
