@@ -18,18 +18,8 @@ pub fn encode_command(args: &[&[u8]], out: &mut Vec<u8>) {
 }
 
 /// Appends the decimal digits of `n` to `out` without allocating.
-pub fn push_decimal(mut n: u64, out: &mut Vec<u8>) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&digits[i..]);
+pub fn push_decimal(n: u64, out: &mut Vec<u8>) {
+    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
 }
 
 /// Most array elements a reply may have: the generator only asks HMGET for two fields.
