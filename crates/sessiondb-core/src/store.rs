@@ -76,6 +76,24 @@ pub struct SessionRecord {
     pub keys: Vec<(String, Value)>,
 }
 
+impl SessionRecord {
+    /// An owned copy of session `tkn` as it is now.
+    pub fn capture(tkn: Token, s: &Session) -> Self {
+        Self {
+            tkn,
+            shared: s.shared,
+            name: s.name.as_deref().map(str::to_owned),
+            expiry: s.expiry,
+            deadline_ms: s.deadline_ms,
+            keys: s
+                .data
+                .iter()
+                .map(|(k, v)| (k.to_owned(), Value::from_json_unchecked(v)))
+                .collect(),
+        }
+    }
+}
+
 /// How [`Store::load_sessions`] arms restored sessions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Arming {
@@ -356,39 +374,14 @@ impl Store {
         now_ms: u64,
         filter: Option<&HashSet<Token>>,
     ) -> Vec<SessionRecord> {
-        let Some(shard) = self.shards.get(i) else {
-            return Vec::new();
-        };
-        let mut garbage: Vec<Data> = Vec::new();
-        let mut records = Vec::new();
-        {
-            let mut guard = shard.inner.lock();
-            let ShardInner { table, index } = &mut *guard;
-            table.retain(|(tkn, s)| {
-                if filter.is_some_and(|f| !f.contains(tkn)) {
-                    return true;
-                }
-                match self.apply_due(shard, index, *tkn, s, now_ms, &mut garbage) {
-                    false => false,
-                    true => {
-                        records.push(SessionRecord {
-                            tkn: *tkn,
-                            shared: s.shared,
-                            name: s.name.as_deref().map(str::to_owned),
-                            expiry: s.expiry,
-                            deadline_ms: s.deadline_ms,
-                            keys: s
-                                .data
-                                .iter()
-                                .map(|(k, v)| (k.to_owned(), Value::from_json_unchecked(v)))
-                                .collect(),
-                        });
-                        true
-                    }
-                }
+        // The same chunked path as a save, so no caller ever holds a shard's lock for all of it.
+        let tkns = self.shard_tokens(i, filter);
+        let mut records = Vec::with_capacity(tkns.len());
+        for chunk in tkns.chunks(SWEEP_BATCH) {
+            self.visit_sessions(i, chunk, now_ms, |tkn, s| {
+                records.push(SessionRecord::capture(tkn, s));
             });
         }
-        drop(garbage);
         records
     }
 
@@ -627,38 +620,6 @@ impl Store {
         match self.limits.max_memory_bytes {
             None => true,
             Some(max) => added == 0 || self.stored_bytes().saturating_add(added) <= max,
-        }
-    }
-
-    /// Applies a due expiry to session `s` of `shard` (§9.4); returns false if it must be removed
-    /// from the table (the caller removes it; this has already accounted and recorded it).
-    fn apply_due(
-        &self,
-        shard: &Shard,
-        index: &mut DeadlineIndex,
-        tkn: Token,
-        s: &mut Session,
-        now_ms: u64,
-        garbage: &mut Vec<Data>,
-    ) -> bool {
-        match expiry::check(s, now_ms) {
-            Checked::Live => true,
-            Checked::Emptied(data) => {
-                shard.stats.sub_bytes(data.bytes());
-                self.record(&Change::SessionEmptied {
-                    tkn,
-                    rearmed_deadline_ms: s.deadline_ms,
-                });
-                index.file(tkn, s);
-                garbage.push(data);
-                true
-            }
-            Checked::Expired => {
-                shard.stats.sub_session(session_cost(s));
-                self.record(&Change::SessionExpired { tkn });
-                garbage.push(s.data.take());
-                false
-            }
         }
     }
 

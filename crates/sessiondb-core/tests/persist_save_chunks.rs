@@ -85,18 +85,7 @@ fn chunked_save_matches_the_entry_writer_byte_for_byte() {
     for shard in 0..store.shard_count() {
         let tkns = store.shard_tokens(shard, None);
         store.visit_sessions(shard, &tkns, 1_000_000, |tkn, s| {
-            order.push(SessionRecord {
-                tkn,
-                shared: s.shared,
-                name: s.name.as_deref().map(str::to_owned),
-                expiry: s.expiry,
-                deadline_ms: s.deadline_ms,
-                keys: s
-                    .data
-                    .iter()
-                    .map(|(k, v)| (k.to_owned(), Value::from_json_unchecked(v)))
-                    .collect(),
-            });
+            order.push(SessionRecord::capture(tkn, s));
         });
     }
     assert_eq!(order.len(), 1000);
