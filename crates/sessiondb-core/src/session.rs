@@ -33,6 +33,35 @@ pub fn entry_bytes(key: &str, value_len: usize) -> u64 {
     (key.len() + value_len) as u64 + ENTRY_OVERHEAD
 }
 
+/// A value to store: a command's [`Value`] (a map keeps it by reference count) or JSON text read
+/// from disk (copied; wrapped in a `Value` only when it lands in a map).
+pub trait ValueText {
+    /// The value's JSON text.
+    fn json(&self) -> &str;
+    /// The value as a [`Value`], for the map form.
+    fn to_value(&self) -> Value;
+}
+
+impl ValueText for Value {
+    fn json(&self) -> &str {
+        self.as_json()
+    }
+
+    fn to_value(&self) -> Value {
+        self.clone()
+    }
+}
+
+impl ValueText for str {
+    fn json(&self) -> &str {
+        self
+    }
+
+    fn to_value(&self) -> Value {
+        Value::from_json_unchecked(self)
+    }
+}
+
 /// A map of keys to JSON values that keeps insertion order while nothing is removed.
 #[derive(Debug, Clone)]
 pub enum Data {
@@ -77,11 +106,11 @@ impl Data {
 
     /// Stores `value` under `key`, overwriting; returns the length of the previous value's text.
     /// Hashes the key once and allocates the key only when it is new.
-    pub fn set(&mut self, key: &str, value: &Value) -> Option<usize> {
+    pub fn set<V: ValueText + ?Sized>(&mut self, key: &str, value: &V) -> Option<usize> {
         match self {
             Data::Small(p) => match p.find(key) {
                 Some(e) => {
-                    if !p.replace(e, value.as_json()) {
+                    if !p.replace(e, value.json()) {
                         self.map_insert(key, value);
                     }
                     Some(e.value_len())
@@ -92,9 +121,9 @@ impl Data {
                 }
             },
             Data::Map(m) => match m.raw_entry_mut_v1().from_key(key) {
-                RawEntryMut::Occupied(mut o) => Some(o.insert(value.clone()).len()),
+                RawEntryMut::Occupied(mut o) => Some(o.insert(value.to_value()).len()),
                 RawEntryMut::Vacant(vac) => {
-                    vac.insert(Box::from(key), value.clone());
+                    vac.insert(Box::from(key), value.to_value());
                     None
                 }
             },
@@ -154,9 +183,9 @@ impl Data {
     }
 
     /// Appends a key known to be absent, moving to a map when the packed form would be too big.
-    fn push_new(&mut self, key: &str, value: &Value) {
+    fn push_new<V: ValueText + ?Sized>(&mut self, key: &str, value: &V) {
         if let Data::Small(p) = self {
-            if p.len() < SMALL_MAX && p.push(key, value.as_json()) {
+            if p.len() < SMALL_MAX && p.push(key, value.json()) {
                 return;
             }
         }
@@ -164,7 +193,7 @@ impl Data {
     }
 
     /// Stores `key` in the map form, moving packed keys into a map first (same order).
-    fn map_insert(&mut self, key: &str, value: &Value) {
+    fn map_insert<V: ValueText + ?Sized>(&mut self, key: &str, value: &V) {
         let mut map = match mem::take(self) {
             Data::Map(m) => m,
             Data::Small(p) => {
@@ -177,7 +206,7 @@ impl Data {
             }
         };
         // An existing key keeps its place.
-        map.insert(Box::from(key), value.clone());
+        map.insert(Box::from(key), value.to_value());
         *self = Data::Map(map);
     }
 }
@@ -219,19 +248,7 @@ impl Packed {
 
     /// The entry of `key`. Compares bytes: only the text this returns is checked as UTF-8.
     fn find(&self, key: &str) -> Option<PackedEntry> {
-        let mut at = 1;
-        loop {
-            let (k, value_at) = field(&self.0, at)?;
-            let (v, end) = field(&self.0, value_at)?;
-            if k == key.as_bytes() {
-                return Some(PackedEntry {
-                    start: at,
-                    value: end - v.len(),
-                    end,
-                });
-            }
-            at = end;
-        }
+        find_entry(&self.0, key)
     }
 
     /// The key, value and end offset of the entry at `at` (`None` past the last).
@@ -316,6 +333,87 @@ impl Packed {
             buf.extend_from_slice(&self.0[e.end..last]);
         }
         self.0 = buf.into_boxed_slice();
+    }
+}
+
+/// The entry of `key` in packed block bytes `block` (count byte first).
+fn find_entry(block: &[u8], key: &str) -> Option<PackedEntry> {
+    let mut at = 1;
+    loop {
+        let (k, value_at) = field(block, at)?;
+        let (v, end) = field(block, value_at)?;
+        if k == key.as_bytes() {
+            return Some(PackedEntry {
+                start: at,
+                value: end - v.len(),
+                end,
+            });
+        }
+        at = end;
+    }
+}
+
+impl From<Vec<(String, Value)>> for Data {
+    /// The keys set in order, as [`Data::set`] would.
+    fn from(keys: Vec<(String, Value)>) -> Self {
+        let mut data = DataBuilder::default();
+        for (k, v) in &keys {
+            data.set(k, v);
+        }
+        data.finish()
+    }
+}
+
+/// Builds one session's keys at a time from records read in bulk (dataset loads, journal
+/// replay), reusing one buffer: a packed session is allocated once, at its final size, instead
+/// of once per key as [`Data::set`] must. The result is what setting the keys in order with
+/// [`Data::set`] gives, duplicates and the move to a map included.
+#[derive(Debug, Default)]
+pub struct DataBuilder {
+    /// The packed block so far (count byte first; empty while no key is packed).
+    packed: Vec<u8>,
+    /// Set once a key does not fit the packed form (or repeats one): the rest goes through
+    /// [`Data::set`].
+    spilled: Option<Data>,
+}
+
+impl DataBuilder {
+    /// Sets `key` to `value` (JSON text already validated and minified, or a [`Value`]).
+    pub fn set<V: ValueText + ?Sized>(&mut self, key: &str, value: &V) {
+        if let Some(data) = &mut self.spilled {
+            data.set(key, value);
+            return;
+        }
+        let json = value.json();
+        let count = self.packed.first().map_or(0, |&n| usize::from(n));
+        let body = self.packed.len().max(1);
+        let fits = count < SMALL_MAX && body + field_len(key) + field_len(json) <= SMALL_BYTES_MAX;
+        if fits && find_entry(&self.packed, key).is_none() {
+            if self.packed.is_empty() {
+                self.packed.push(0);
+            }
+            self.packed[0] = count as u8 + 1;
+            put_field(&mut self.packed, key);
+            put_field(&mut self.packed, json);
+            return;
+        }
+        let mut data = self.take_packed();
+        data.set(key, value);
+        self.spilled = Some(data);
+    }
+
+    /// The keys set since the last `finish`; the builder is empty again afterwards.
+    pub fn finish(&mut self) -> Data {
+        match self.spilled.take() {
+            Some(data) => data,
+            None => self.take_packed(),
+        }
+    }
+
+    fn take_packed(&mut self) -> Data {
+        let data = Data::Small(Packed(self.packed.as_slice().into()));
+        self.packed.clear();
+        data
     }
 }
 
@@ -584,5 +682,49 @@ mod tests {
             assert_eq!(taken.len(), n);
             assert!(d.is_empty());
         }
+    }
+
+    #[test]
+    fn builder_gives_what_sets_in_order_give() {
+        let big = format!("\"{}\"", "x".repeat(600));
+        let cases: Vec<Vec<(String, String)>> = vec![
+            vec![],
+            (0..5)
+                .map(|i| (format!("key{i}"), format!("\"v{i}\"")))
+                .collect(),
+            (0..12).map(|i| (format!("k{i}"), i.to_string())).collect(),
+            vec![
+                ("a".into(), "1".into()),
+                ("b".into(), "2".into()),
+                ("a".into(), "3".into()),
+            ],
+            vec![
+                ("a".into(), big.clone()),
+                ("b".into(), big.clone()),
+                ("c".into(), "1".into()),
+            ],
+            vec![("a".into(), "1".into()), ("a".into(), big)],
+        ];
+        let mut builder = DataBuilder::default();
+        for keys in cases {
+            let mut expected = Data::default();
+            for (k, j) in &keys {
+                expected.set(k, &v(j));
+                builder.set(k, j.as_str());
+            }
+            let built = builder.finish();
+            assert_eq!(
+                built.iter().collect::<Vec<_>>(),
+                expected.iter().collect::<Vec<_>>(),
+                "{keys:?}"
+            );
+            assert_eq!(
+                matches!(built, Data::Small(_)),
+                matches!(expected, Data::Small(_)),
+                "{keys:?}"
+            );
+        }
+        // Reused after finish: nothing carried over.
+        assert!(builder.finish().is_empty());
     }
 }

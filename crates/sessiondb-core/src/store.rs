@@ -59,9 +59,11 @@ impl Default for StoreConfig {
     }
 }
 
-/// A session as saved in a dataset or restored from one (or from the journal).
+/// A session as saved in a dataset or restored from one (or from the journal). `K` holds its
+/// keys: owned pairs in stored order, or a session's built [`Data`] (bulk loads build it on the
+/// parser threads).
 #[derive(Debug, Clone, PartialEq)]
-pub struct SessionRecord {
+pub struct SessionRecord<K = Vec<(String, Value)>> {
     /// Its token (≥ 1).
     pub tkn: Token,
     /// Whether it is shared.
@@ -73,7 +75,7 @@ pub struct SessionRecord {
     /// Its deadline in Unix ms (`u64::MAX` when it never expires).
     pub deadline_ms: u64,
     /// Its keys, in stored order.
-    pub keys: Vec<(String, Value)>,
+    pub keys: K,
 }
 
 impl SessionRecord {
@@ -457,45 +459,125 @@ impl Store {
     /// keys); load into a store without a sink to avoid that (recovery).
     pub fn load_sessions(
         &self,
-        records: Vec<SessionRecord>,
+        mut records: Vec<SessionRecord>,
         now_ms: u64,
         arm: Arming,
     ) -> (u64, u64) {
-        // Bucket by shard (keeping record order within a shard, so the first of two records
-        // with one token wins), then insert each bucket in batches: one lock hold per batch
-        // instead of per session, with the sessions built before the lock is taken.
-        let mut buckets: Vec<Vec<(u64, SessionRecord)>> =
+        // Building the sessions (packing their keys) is most of the work: done on every core,
+        // each thread taking one contiguous run of records so that record order is kept.
+        let threads = parallelism().min(records.len().div_ceil(LOAD_BATCH)).max(1);
+        let run = records.len().div_ceil(threads).max(1);
+        let parts = std::thread::scope(|scope| {
+            let handles: Vec<_> = records
+                .chunks_mut(run)
+                .map(|run| {
+                    scope.spawn(move || {
+                        let taken = run.iter_mut().map(|rec| SessionRecord {
+                            keys: std::mem::take(&mut rec.keys),
+                            name: rec.name.take(),
+                            ..*rec
+                        });
+                        self.prepare_sessions(taken, now_ms, arm)
+                    })
+                })
+                .collect();
+            handles.into_iter().map(join).collect()
+        });
+        self.insert_prepared(parts, now_ms)
+    }
+
+    /// Builds restored sessions (outside any lock) and groups them by shard, in record order,
+    /// for [`Store::insert_prepared`]. Loaders call this on their parser threads.
+    pub fn prepare_sessions<K: Into<Data>>(
+        &self,
+        records: impl IntoIterator<Item = SessionRecord<K>>,
+        now_ms: u64,
+        arm: Arming,
+    ) -> PreparedSessions {
+        let mut by_shard: Vec<Vec<(u64, Token, Session)>> =
             (0..self.shards.len()).map(|_| Vec::new()).collect();
         for rec in records {
             if rec.tkn == 0 {
                 continue;
             }
             let h = self.hash(rec.tkn);
-            if let Some(bucket) = buckets.get_mut(self.shard_index(h)) {
-                bucket.push((h, rec));
+            if let Some(bucket) = by_shard.get_mut(self.shard_index(h)) {
+                bucket.push((h, rec.tkn, restored_session(rec, now_ms, arm)));
             }
         }
-        let (mut created, mut keys) = (0u64, 0u64);
-        for (i, bucket) in buckets.into_iter().enumerate() {
-            let mut recs = bucket.into_iter().peekable();
-            while recs.peek().is_some() {
-                let batch: Vec<(u64, Token, Session)> = recs
-                    .by_ref()
-                    .take(LOAD_BATCH)
-                    .map(|(h, rec)| (h, rec.tkn, restored_session(rec, now_ms, arm)))
-                    .collect();
-                let (c, k) = self.insert_batch(i, batch, now_ms);
-                created += c;
-                keys += k;
+        PreparedSessions { by_shard }
+    }
+
+    /// Inserts prepared sessions (`parts` in record order) like [`Store::load_sessions`], one
+    /// thread per core each taking its own shards, in batches of [`LOAD_BATCH`] per lock hold.
+    /// Returns sessions and keys created.
+    pub fn insert_prepared(&self, parts: Vec<PreparedSessions>, now_ms: u64) -> (u64, u64) {
+        let shards = self.shards.len();
+        let threads = parallelism().min(shards).max(1);
+        // lanes[t]: the shards thread t inserts, each with its buckets in record order.
+        let mut lanes: Vec<Vec<(usize, Vec<PreparedBucket>)>> =
+            (0..threads).map(|_| Vec::new()).collect();
+        let mut per_shard: Vec<Vec<PreparedBucket>> = (0..shards).map(|_| Vec::new()).collect();
+        for part in parts {
+            for (buckets, bucket) in per_shard.iter_mut().zip(part.by_shard) {
+                if !bucket.is_empty() {
+                    buckets.push(bucket);
+                }
             }
         }
-        (created, keys)
+        for (i, buckets) in per_shard.into_iter().enumerate() {
+            if let Some(lane) = lanes.get_mut(i % threads) {
+                lane.push((i, buckets));
+            }
+        }
+        let insert_lane = |lane: Vec<(usize, Vec<PreparedBucket>)>| {
+            let (mut created, mut keys) = (0u64, 0u64);
+            for (i, buckets) in lane {
+                self.reserve(i, buckets.iter().map(Vec::len).sum());
+                for bucket in buckets {
+                    let mut recs = bucket.into_iter();
+                    while recs.len() > 0 {
+                        let (c, k) = self.insert_batch(i, recs.by_ref().take(LOAD_BATCH), now_ms);
+                        created += c;
+                        keys += k;
+                    }
+                }
+            }
+            (created, keys)
+        };
+        if threads == 1 {
+            return lanes.into_iter().map(insert_lane).fold((0, 0), add_pair);
+        }
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = lanes
+                .into_iter()
+                .map(|lane| scope.spawn(move || insert_lane(lane)))
+                .collect();
+            handles.into_iter().map(join).fold((0, 0), add_pair)
+        })
+    }
+
+    /// Makes room in shard `i`'s table for `additional` sessions in one go, so that a bulk
+    /// insert does not rehash the table several times over while it grows.
+    fn reserve(&self, i: usize, additional: usize) {
+        if let Some(shard) = self.shards.get(i) {
+            shard
+                .inner
+                .lock()
+                .table
+                .reserve(additional, |e| self.hasher.hash_one(e.0));
+        }
     }
 
     /// Inserts `batch` (sessions of shard `i`, with their hashes) under one lock hold, skipping
     /// tokens already live; returns sessions and keys created. Skipped sessions are dropped after
     /// the lock is released.
-    fn insert_batch(&self, i: usize, batch: Vec<(u64, Token, Session)>, now_ms: u64) -> (u64, u64) {
+    fn insert_batch(
+        &self,
+        i: usize,
+        batch: impl Iterator<Item = (u64, Token, Session)>,
+        now_ms: u64,
+    ) -> (u64, u64) {
         let Some(shard) = self.shards.get(i) else {
             return (0, 0);
         };
@@ -707,8 +789,33 @@ impl Store {
 /// Sessions inserted per shard lock hold by [`Store::load_sessions`].
 const LOAD_BATCH: usize = 512;
 
+/// Sessions of one shard from one [`PreparedSessions`], in record order, with their hashes.
+type PreparedBucket = Vec<(u64, Token, Session)>;
+
+/// Restored sessions built and grouped by shard ([`Store::prepare_sessions`]), waiting to be
+/// inserted ([`Store::insert_prepared`]).
+pub struct PreparedSessions {
+    by_shard: Vec<PreparedBucket>,
+}
+
+/// Threads for bulk work: one per core.
+fn parallelism() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// A scoped thread's result, its panic carried on to the caller.
+fn join<T>(handle: std::thread::ScopedJoinHandle<'_, T>) -> T {
+    handle
+        .join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+}
+
+fn add_pair(a: (u64, u64), b: (u64, u64)) -> (u64, u64) {
+    (a.0 + b.0, a.1 + b.1)
+}
+
 /// The session a restored record becomes (built outside any lock), armed as `arm` says.
-fn restored_session(rec: SessionRecord, now_ms: u64, arm: Arming) -> Session {
+fn restored_session<K: Into<Data>>(rec: SessionRecord<K>, now_ms: u64, arm: Arming) -> Session {
     // A session that never expires keeps no flags (§13.7).
     let expiry = if rec.expiry.duration_secs == 0 {
         Expiry::default()
@@ -720,10 +827,7 @@ fn restored_session(rec: SessionRecord, now_ms: u64, arm: Arming) -> Session {
         Arming::FromDuration => expiry::arm(now_ms, expiry.duration_secs),
         Arming::KeepDeadline => rec.deadline_ms,
     };
-    let mut data = Data::default();
-    for (k, v) in rec.keys {
-        data.set(&k, &v);
-    }
+    let data = rec.keys.into();
     Session {
         shared: rec.shared,
         name: rec.name.map(String::into_boxed_str),

@@ -4,11 +4,12 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use super::read::{read_dataset_with_progress, Dataset, LoadError};
+use super::read::{read_for_load, ForLoad, LoadError, LoadedSession};
 use super::write::{DatasetWriter, Encoder, SaveError, SessionHead};
 use super::SaveKind;
 use crate::clock::Clock;
 use crate::command::Token;
+use crate::session::Data;
 use crate::store::{Arming, SessionRecord, Store};
 
 /// Saves the whole top-level store as dataset `name` under `root` (the metadata's `start` and
@@ -158,8 +159,19 @@ pub fn load_with_progress(
     now_ms: u64,
     progress: &(dyn Fn(usize, usize) + Sync),
 ) -> Result<Loaded, LoadError> {
-    match read_dataset_with_progress(root, name, want, progress)? {
-        Dataset::Keys(keys) => {
+    let prepare = |sessions: Vec<LoadedSession<Data>>| {
+        let records = sessions.into_iter().map(|s| SessionRecord {
+            tkn: s.tkn,
+            shared: s.shared,
+            name: s.name,
+            expiry: s.expiry,
+            deadline_ms: 0,
+            keys: s.keys,
+        });
+        store.prepare_sessions(records, now_ms, Arming::FromDuration)
+    };
+    match read_for_load(root, name, want, progress, &prepare)? {
+        ForLoad::Keys(keys) => {
             let keys = store.kv_load(keys);
             Ok(Loaded {
                 kind: SaveKind::Keys,
@@ -167,19 +179,8 @@ pub fn load_with_progress(
                 keys,
             })
         }
-        Dataset::Sessions(sessions) => {
-            let records = sessions
-                .into_iter()
-                .map(|s| SessionRecord {
-                    tkn: s.tkn,
-                    shared: s.shared,
-                    name: s.name,
-                    expiry: s.expiry,
-                    deadline_ms: 0,
-                    keys: s.keys,
-                })
-                .collect();
-            let (sessions, keys) = store.load_sessions(records, now_ms, Arming::FromDuration);
+        ForLoad::Sessions(parts) => {
+            let (sessions, keys) = store.insert_prepared(parts, now_ms);
             Ok(Loaded {
                 kind: SaveKind::Sessions,
                 sessions,

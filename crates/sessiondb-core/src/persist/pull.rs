@@ -8,7 +8,48 @@ use std::borrow::Cow;
 use super::read::LoadedSession;
 use crate::command::Expiry;
 use crate::json::{Json, JsonError, Pull, Sink};
+use crate::session::{Data, DataBuilder};
 use crate::value::Value;
+
+/// Where a record's keys go as they are read: owned pairs for [`super::read_dataset`], or a
+/// session's packed keys built in place for a load into the store.
+pub(super) trait KeyCollector {
+    /// The keys of one record.
+    type Keys;
+    /// Takes key `name` with its value's minified JSON text.
+    fn push(&mut self, name: Cow<'_, str>, json: &str);
+    /// The keys pushed since the last call; the collector is empty again afterwards.
+    fn finish(&mut self) -> Self::Keys;
+}
+
+/// Keys as owned `(name, value)` pairs, in file order (duplicates kept).
+#[derive(Default)]
+pub(super) struct Pairs(Vec<(String, Value)>);
+
+impl KeyCollector for Pairs {
+    type Keys = Vec<(String, Value)>;
+
+    fn push(&mut self, name: Cow<'_, str>, json: &str) {
+        self.0
+            .push((name.into_owned(), Value::from_json_unchecked(json)));
+    }
+
+    fn finish(&mut self) -> Self::Keys {
+        std::mem::take(&mut self.0)
+    }
+}
+
+impl KeyCollector for DataBuilder {
+    type Keys = Data;
+
+    fn push(&mut self, name: Cow<'_, str>, json: &str) {
+        self.set(&name, json);
+    }
+
+    fn finish(&mut self) -> Data {
+        DataBuilder::finish(self)
+    }
+}
 
 /// Why the pull reader gave up on a file.
 #[derive(Debug)]
@@ -90,35 +131,23 @@ fn first<'a, T>(
     Ok(())
 }
 
-/// Reads a `keys` object's entries (its `{` just eaten) into `out`, values minified through
-/// `scratch`. `depth` is the `keys` object's own nesting level.
-fn entries(
+/// Reads a value that counts only when it is an object of entries, pushing them to `out` with
+/// values minified through `scratch`. `depth` is the nesting level of the enclosing object.
+fn keys_member<C: KeyCollector>(
     p: &mut Pull<'_>,
     depth: usize,
     scratch: &mut String,
-    out: &mut Vec<(String, Value)>,
+    out: &mut C,
 ) -> Result<(), Fail> {
+    if !p.eat(b'{') {
+        return skip(p, depth);
+    }
     members(p, |p, name| {
         scratch.clear();
-        p.value_to(depth, scratch)?;
-        out.push((name.into_owned(), Value::from_json_unchecked(scratch)));
+        p.value_to(depth + 1, scratch)?;
+        out.push(name, scratch);
         Ok(())
     })
-}
-
-/// Reads a value that counts only when it is an object of entries (`None` otherwise).
-fn keys_member(
-    p: &mut Pull<'_>,
-    depth: usize,
-    scratch: &mut String,
-) -> Result<Option<Vec<(String, Value)>>, Fail> {
-    if !p.eat(b'{') {
-        skip(p, depth)?;
-        return Ok(None);
-    }
-    let mut keys = Vec::new();
-    entries(p, depth + 1, scratch, &mut keys)?;
-    Ok(Some(keys))
 }
 
 /// A whole file that is not the container its kind needs: invalid JSON, or `wrong_shape`.
@@ -136,10 +165,13 @@ pub(super) fn key_file(text: &str) -> Result<Vec<(String, Value)>, Fail> {
         return Err(not_a(&mut p, "a top-level key file must be a JSON object"));
     }
     let mut scratch = String::new();
-    let mut keys: Option<Option<Vec<(String, Value)>>> = None;
+    let mut keys = Pairs::default();
+    let mut seen = None;
     members(&mut p, |p, name| {
         if name == "keys" {
-            first(&mut keys, p, 1, |p| keys_member(p, 1, &mut scratch))
+            first(&mut seen, p, 1, |p| {
+                keys_member(p, 1, &mut scratch, &mut keys)
+            })
         } else {
             skip(p, 1)
         }
@@ -147,12 +179,16 @@ pub(super) fn key_file(text: &str) -> Result<Vec<(String, Value)>, Fail> {
     if !p.at_end() {
         return Err(Fail::Json);
     }
-    Ok(keys.flatten().unwrap_or_default())
+    Ok(keys.finish())
 }
 
 /// A session file: an array of records; items that are not objects or have no `sh` are
-/// skipped. `record N` in a reason counts every item, skipped ones included.
-pub(super) fn session_file(text: &str) -> Result<Vec<LoadedSession>, Fail> {
+/// skipped. `record N` in a reason counts every item, skipped ones included. Each record's
+/// keys go through `keys`.
+pub(super) fn session_file<C: KeyCollector>(
+    text: &str,
+    keys: &mut C,
+) -> Result<Vec<LoadedSession<C::Keys>>, Fail> {
     let mut p = Pull::new(text);
     if !p.eat(b'[') {
         return Err(not_a(&mut p, "a session file must be a JSON array"));
@@ -165,7 +201,7 @@ pub(super) fn session_file(text: &str) -> Result<Vec<LoadedSession>, Fail> {
         loop {
             if p.eat(b'{') {
                 if let Some(session) =
-                    record(&mut p, &mut scratch).map_err(|fail| in_record(fail, index))?
+                    record(&mut p, &mut scratch, keys).map_err(|fail| in_record(fail, index))?
                 {
                     out.push(session);
                 }
@@ -212,16 +248,24 @@ struct ExpiryMembers<'a> {
 }
 
 /// Reads one record object (its `{` just eaten, nesting level 2). `None` when it has no `sh`.
-fn record(p: &mut Pull<'_>, scratch: &mut String) -> Result<Option<LoadedSession>, Fail> {
+fn record<C: KeyCollector>(
+    p: &mut Pull<'_>,
+    scratch: &mut String,
+    collector: &mut C,
+) -> Result<Option<LoadedSession<C::Keys>>, Fail> {
     // `Some(None)`: the first `sh` is not an object.
     let mut sh: Option<Option<Sh<'_>>> = None;
-    let mut keys: Option<Option<Vec<(String, Value)>>> = None;
+    let mut seen_keys = None;
     members(p, |p, name| match name.as_ref() {
         "sh" => first(&mut sh, p, 2, read_sh),
         // Read before knowing whether the record has an `sh`: `keys` may come first.
-        "keys" => first(&mut keys, p, 2, |p| keys_member(p, 2, scratch)),
+        "keys" => first(&mut seen_keys, p, 2, |p| {
+            keys_member(p, 2, scratch, collector)
+        }),
         _ => skip(p, 2),
     })?;
+    // Taken whatever follows, so that a skipped record's keys do not reach the next one.
+    let keys = collector.finish();
     let Some(sh) = sh else { return Ok(None) };
     let Some(Sh {
         tkn,
@@ -275,7 +319,7 @@ fn record(p: &mut Pull<'_>, scratch: &mut String) -> Result<Option<LoadedSession
         shared,
         name,
         expiry,
-        keys: keys.flatten().unwrap_or_default(),
+        keys,
     }))
 }
 

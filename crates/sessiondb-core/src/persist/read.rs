@@ -3,18 +3,20 @@
 
 use std::fs;
 use std::io::{self, Read};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::fsutil::digit_entries;
-use super::pull;
+use super::pull::{self, Pairs};
 use super::SaveKind;
 use crate::command::{Expiry, Token};
 use crate::json::{self, Json};
+use crate::session::{Data, DataBuilder};
 use crate::value::Value;
 
-/// A session read from a dataset, before it is armed.
+/// A session read from a dataset, before it is armed. `K` holds its keys: owned pairs in file
+/// order for [`read_dataset`], the session's built [`Data`] for a load into the store.
 #[derive(Debug, Clone, PartialEq)]
-pub struct LoadedSession {
+pub struct LoadedSession<K = Vec<(String, Value)>> {
     /// Saved token (≥ 1).
     pub tkn: Token,
     /// Saved shared flag.
@@ -24,7 +26,7 @@ pub struct LoadedSession {
     /// Saved settings; `duration_secs == 0` never expires (flags then discarded).
     pub expiry: Expiry,
     /// Keys in file order.
-    pub keys: Vec<(String, Value)>,
+    pub keys: K,
 }
 
 /// The content of a dataset.
@@ -84,6 +86,53 @@ pub fn read_dataset_with_progress(
     want: Option<SaveKind>,
     progress: &(dyn Fn(usize, usize) + Sync),
 ) -> Result<Dataset, LoadError> {
+    let save = locate(root, name, want)?;
+    Ok(match save.kind {
+        SaveKind::Keys => Dataset::Keys(concat(save.parse(progress, pull::key_file)?)),
+        SaveKind::Sessions => Dataset::Sessions(concat(save.parse(progress, |text| {
+            pull::session_file(text, &mut Pairs::default())
+        })?)),
+    })
+}
+
+/// A dataset read for loading into the store: top-level keys, or one `T` per data file (in
+/// file order) made by the loader's `prepare` on the parser threads.
+pub(super) enum ForLoad<T> {
+    /// Top-level keys, in file order.
+    Keys(Vec<(String, Value)>),
+    /// Each data file's sessions as `prepare` made them.
+    Sessions(Vec<T>),
+}
+
+/// Reads the newest save of `name` for a load: each session file's records are built with their
+/// keys already in the store's form and handed to `prepare` on the thread that parsed the file,
+/// so building sessions runs on every core too. Every file is checked before this returns.
+pub(super) fn read_for_load<T: Send>(
+    root: &Path,
+    name: &str,
+    want: Option<SaveKind>,
+    progress: &(dyn Fn(usize, usize) + Sync),
+    prepare: &(dyn Fn(Vec<LoadedSession<Data>>) -> T + Sync),
+) -> Result<ForLoad<T>, LoadError> {
+    let save = locate(root, name, want)?;
+    Ok(match save.kind {
+        SaveKind::Keys => ForLoad::Keys(concat(save.parse(progress, pull::key_file)?)),
+        SaveKind::Sessions => ForLoad::Sessions(save.parse(progress, |text| {
+            pull::session_file(text, &mut DataBuilder::default()).map(prepare)
+        })?),
+    })
+}
+
+/// The save a read uses: its kind and data files.
+struct Save {
+    kind: SaveKind,
+    data_dir: PathBuf,
+    /// Data file names, in numeric order.
+    files: Vec<String>,
+}
+
+/// Finds the newest save of `name` under `root` and checks its metadata against `want`.
+fn locate(root: &Path, name: &str, want: Option<SaveKind>) -> Result<Save, LoadError> {
     let unavailable =
         |reason: String| LoadError::Unavailable(format!("dataset {name:?}: {reason}"));
     let dataset_dir = root.join(name);
@@ -116,108 +165,95 @@ pub fn read_dataset_with_progress(
     }
     let files = digit_entries(&data_dir, |t| t.is_file())
         .map_err(|e| unavailable(format!("cannot list {}: {e}", data_dir.display())))?;
-
-    // Files are independent: parse them on every core, then join them in file order.
-    let parsed = parse_files(&data_dir, &files, kind, progress);
-    // Sized once: growing a million-entry vector by doubling copies it several times over.
-    let total = parsed
-        .iter()
-        .map(|part| match part {
-            Ok(Dataset::Keys(some)) => some.len(),
-            Ok(Dataset::Sessions(some)) => some.len(),
-            Err(_) => 0,
-        })
-        .sum();
-    let mut dataset = match kind {
-        SaveKind::Keys => Dataset::Keys(Vec::with_capacity(total)),
-        SaveKind::Sessions => Dataset::Sessions(Vec::with_capacity(total)),
-    };
-    for part in parsed {
-        match (&mut dataset, part?) {
-            (Dataset::Keys(all), Dataset::Keys(mut some)) => all.append(&mut some),
-            (Dataset::Sessions(all), Dataset::Sessions(mut some)) => all.append(&mut some),
-            // parse_file returns the kind it was asked for.
-            _ => {}
-        }
-    }
-    Ok(dataset)
+    Ok(Save {
+        kind,
+        data_dir,
+        files,
+    })
 }
 
-/// Parses `files` (in `data_dir`) on up to one thread per core; results are in `files` order.
-fn parse_files(
-    data_dir: &Path,
-    files: &[String],
-    kind: SaveKind,
-    progress: &(dyn Fn(usize, usize) + Sync),
-) -> Vec<Result<Dataset, LoadError>> {
-    let parsed = std::sync::atomic::AtomicUsize::new(0);
-    let parse_file = |data_dir: &Path, file: &str, kind: SaveKind, buf: &mut Vec<u8>| {
-        let result = parse_file(data_dir, file, kind, buf);
-        let done = parsed.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-        progress(done, files.len());
-        result
-    };
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(files.len());
-    if threads <= 1 {
-        let mut buf = Vec::new();
-        return files
-            .iter()
-            .map(|f| parse_file(data_dir, f, kind, &mut buf))
-            .collect();
-    }
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let mut results: Vec<Option<Result<Dataset, LoadError>>> = files.iter().map(|_| None).collect();
-    let done = std::sync::Mutex::new(&mut results);
-    std::thread::scope(|scope| {
-        for _ in 0..threads {
-            scope.spawn(|| {
-                // One read buffer per thread: a fresh 10 MiB buffer per file would be
-                // page-faulted and zeroed by the kernel every time.
-                let mut buf = Vec::new();
-                loop {
-                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    let Some(file) = files.get(i) else { break };
-                    let result = parse_file(data_dir, file, kind, &mut buf);
-                    // A poisoned lock means another parser panicked; its slot stays empty.
-                    let mut slots = done.lock().unwrap_or_else(|p| p.into_inner());
-                    slots[i] = Some(result);
-                }
-            });
+impl Save {
+    /// Reads and parses every data file with `parse`, on up to one thread per core (files are
+    /// independent). Results are in file order; the first failing file (in file order) is the
+    /// error.
+    fn parse<T: Send>(
+        &self,
+        progress: &(dyn Fn(usize, usize) + Sync),
+        parse: impl Fn(&str) -> Result<T, pull::Fail> + Sync,
+    ) -> Result<Vec<T>, LoadError> {
+        let files = &self.files;
+        let parsed = std::sync::atomic::AtomicUsize::new(0);
+        let parse_file = |file: &str, buf: &mut Vec<u8>| {
+            let result = parse_file(&self.data_dir, file, buf, &parse);
+            let done = parsed.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            progress(done, files.len());
+            result
+        };
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(files.len());
+        if threads <= 1 {
+            let mut buf = Vec::new();
+            return files.iter().map(|f| parse_file(f, &mut buf)).collect();
         }
-    });
-    results
-        .into_iter()
-        .zip(files)
-        .map(|(r, file)| {
-            r.unwrap_or_else(|| {
-                Err(LoadError::Malformed {
-                    file: file.clone(),
-                    reason: "parser failed".to_owned(),
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let mut results: Vec<Option<Result<T, LoadError>>> = files.iter().map(|_| None).collect();
+        let done = std::sync::Mutex::new(&mut results);
+        std::thread::scope(|scope| {
+            for _ in 0..threads {
+                scope.spawn(|| {
+                    // One read buffer per thread: a fresh 10 MiB buffer per file would be
+                    // page-faulted and zeroed by the kernel every time.
+                    let mut buf = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(file) = files.get(i) else { break };
+                        let result = parse_file(file, &mut buf);
+                        // A poisoned lock means another parser panicked; its slot stays empty.
+                        let mut slots = done.lock().unwrap_or_else(|p| p.into_inner());
+                        slots[i] = Some(result);
+                    }
+                });
+            }
+        });
+        results
+            .into_iter()
+            .zip(files)
+            .map(|(r, file)| {
+                r.unwrap_or_else(|| {
+                    Err(LoadError::Malformed {
+                        file: file.clone(),
+                        reason: "parser failed".to_owned(),
+                    })
                 })
             })
-        })
-        .collect()
+            .collect()
+    }
+}
+
+/// Joins per-file vectors, sized once: growing a million-entry vector by doubling copies it
+/// several times over.
+fn concat<X>(parts: Vec<Vec<X>>) -> Vec<X> {
+    let mut all = Vec::with_capacity(parts.iter().map(Vec::len).sum());
+    for mut part in parts {
+        all.append(&mut part);
+    }
+    all
 }
 
 /// Reads and checks one data file, reading it into `buf` (reused across files).
-fn parse_file(
+fn parse_file<T>(
     data_dir: &Path,
     file: &str,
-    kind: SaveKind,
     buf: &mut Vec<u8>,
-) -> Result<Dataset, LoadError> {
+    parse: impl Fn(&str) -> Result<T, pull::Fail>,
+) -> Result<T, LoadError> {
     let malformed = |reason: String| LoadError::Malformed {
         file: file.to_owned(),
         reason,
     };
     let text = read_text_into(&data_dir.join(file), buf).map_err(malformed)?;
-    let parsed = match kind {
-        SaveKind::Keys => pull::key_file(text).map(Dataset::Keys),
-        SaveKind::Sessions => pull::session_file(text).map(Dataset::Sessions),
-    };
-    parsed.map_err(|fail| malformed(diagnose(text, fail)))
+    parse(text).map_err(|fail| malformed(diagnose(text, fail)))
 }
 
 /// The reason a file failed, as the tree reader words it. The pull reader stops at the first
