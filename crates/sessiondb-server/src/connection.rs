@@ -8,6 +8,9 @@
 //! Backpressure comes from the shape of the loop: the next batch is read only after the previous
 //! one is written, so a client that never reads its replies stops being read and its memory is
 //! bounded by one batch.
+//!
+//! The buffer, batch and timeout constants are public so that the benchmark's echo floor
+//! (`sessiondb-echo`, which mirrors this loop without a dispatcher) uses the same values.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -33,11 +36,11 @@ use crate::transport::{wait_shutdown, Stats};
 use crate::upgrade::HeadOnly;
 
 /// Most requests taken into one batch before its replies are written.
-const MAX_BATCH_MESSAGES: usize = 256;
+pub const MAX_BATCH_MESSAGES: usize = 256;
 /// A batch stops taking requests once its replies reach this size.
-const MAX_BATCH_REPLY_BYTES: usize = 256 * 1024;
+pub const MAX_BATCH_REPLY_BYTES: usize = 256 * 1024;
 /// An output buffer grown past this by large replies is not kept for the next batch.
-const MAX_KEPT_OUTPUT_BYTES: usize = 2 * MAX_BATCH_REPLY_BYTES;
+pub const MAX_KEPT_OUTPUT_BYTES: usize = 2 * MAX_BATCH_REPLY_BYTES;
 /// What [`Dispatcher::handle_binary`] replies: `{"ERR":{"st":2}}`.
 const BINARY_REPLY_HEAD: ReplyHead = ReplyHead {
     err: true,
@@ -45,12 +48,12 @@ const BINARY_REPLY_HEAD: ReplyHead = ReplyHead {
     status: Some(2),
 };
 /// A TCP connection must complete the WebSocket upgrade within this time.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest we spend on a closing handshake (close frame out, peer's data drained).
-const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
+pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Per-connection read buffer. Small, because it is allocated for every connection (10,000
 /// idle connections × 8 KiB = 80 MiB); it grows for a larger message and shrinks back after.
-const READ_BUFFER_BYTES: usize = 8 * 1024;
+pub const READ_BUFFER_BYTES: usize = 8 * 1024;
 /// Close code a peer's close frame gets back when its own code may not be echoed.
 const CLOSE_PROTOCOL: u16 = 1002;
 
