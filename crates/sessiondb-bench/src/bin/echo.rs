@@ -1,76 +1,60 @@
-//! `sessiondb-echo`: a minimal WebSocket echo server, the floor sessiondb is measured against.
+//! `sessiondb-echo`: the WebSocket echo floor sessiondb is measured against.
 //!
-//! It uses the same transport stack as the sessiondb server (tokio multi-thread runtime,
-//! tokio-tungstenite) and the same batching rule (answer every request already received, then
-//! flush once), and does no work per message beyond echoing it: whatever sessiondb costs above
-//! this is parsing, executing and rendering.
+//! It is sessiondb's own transport with the dispatcher replaced by "reply with the request's
+//! payload, same opcode" ([`sessiondb_bench::echo`]): the same tungstenite upgrade
+//! (`sessiondb_server::upgrade`), frame codec (`sessiondb_server::frame`), read buffer,
+//! batching rule (answer every complete request already received, one write per batch, read
+//! again only after it) and runtime model (current-thread runtimes fed by one acceptor), and
+//! the same allocator as the `sessiondb` binary. Whatever sessiondb costs above this floor is
+//! parsing, executing, rendering and the server's bookkeeping (metrics, policies).
+//!
+//! By default one connection thread, because `scripts/bench.sh` pins the floor to one CPU
+//! (the server's own default, one per available core, comes to the same there).
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use futures_util::{FutureExt, SinkExt, StreamExt};
-use tokio::net::{TcpListener, TcpStream};
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio::net::TcpListener;
 
-/// Minimal WebSocket echo server (benchmark floor).
+// As the `sessiondb` binary: the floor should not differ from it in how it allocates.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// WebSocket echo server on sessiondb's transport (benchmark floor).
 #[derive(Debug, Parser)]
 #[command(version, about)]
 struct Args {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1")]
     ip: String,
-    /// Port to listen on.
+    /// Port to listen on (0: any free port, printed on stdout).
     #[arg(long, default_value_t = 1988)]
     port: u16,
+    /// Connection threads, each a single-threaded runtime; 0 serves connections on the
+    /// accepting runtime (multi-threaded), like the server's `--threads 0`.
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
 }
 
-/// Largest message accepted, the same default as sessiondb's.
-const MAX_MESSAGE_BYTES: usize = 1024 * 1024;
-/// tungstenite's read buffer, as sessiondb sizes it: the 128 KiB default is initialised on every
-/// read and would make this floor cost more per request than the server it is a floor for.
-const READ_BUFFER_BYTES: usize = 8 * 1024;
-
-#[tokio::main]
-async fn main() -> Result<()> {
+fn main() -> Result<()> {
     let args = Args::parse();
-    let listener = TcpListener::bind((args.ip.as_str(), args.port))
-        .await
-        .with_context(|| format!("binding {}:{}", args.ip, args.port))?;
-    loop {
-        let (stream, _) = listener.accept().await?;
-        tokio::spawn(async move {
-            // A client that misbehaves only ends its own connection.
-            let _ = serve(stream).await;
-        });
+    // As the server's `main`: with connection threads this runtime only accepts.
+    let runtime = if args.threads == 0 {
+        tokio::runtime::Builder::new_multi_thread()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
     }
-}
-
-async fn serve(stream: TcpStream) -> Result<()> {
-    stream.set_nodelay(true)?;
-    let config = WebSocketConfig::default()
-        .read_buffer_size(READ_BUFFER_BYTES)
-        .max_message_size(Some(MAX_MESSAGE_BYTES))
-        .max_frame_size(Some(MAX_MESSAGE_BYTES));
-    let mut ws = tokio_tungstenite::accept_async_with_config(stream, Some(config)).await?;
-    // Not split into sink and stream: like the server, one task reads a batch, then writes it.
-    while let Some(msg) = ws.next().await {
-        let mut msg = msg?;
-        loop {
-            if msg.is_text() || msg.is_binary() {
-                ws.feed(msg).await?;
-            } else if msg.is_close() {
-                return Ok(());
-            }
-            // Echo everything already received before flushing: one write per batch.
-            match ws.next().now_or_never() {
-                Some(Some(next)) => msg = next?,
-                Some(None) => {
-                    ws.flush().await?;
-                    return Ok(());
-                }
-                None => break,
-            }
-        }
-        ws.flush().await?;
-    }
-    Ok(())
+    .enable_all()
+    .build()
+    .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let listener = TcpListener::bind((args.ip.as_str(), args.port))
+            .await
+            .with_context(|| format!("binding {}:{}", args.ip, args.port))?;
+        println!(
+            "sessiondb-echo listening on ws://{}",
+            listener.local_addr()?
+        );
+        sessiondb_bench::echo::serve(listener, args.threads, sessiondb_server::shutdown::signal())
+            .await
+    })
 }
