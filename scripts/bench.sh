@@ -2,7 +2,8 @@
 # Side-by-side benchmark of sessiondb against Redis and a WebSocket echo floor (issue 5).
 #
 # Builds in release, starts `sessiondb --no-persist`, `redis-server` (installed from Debian when
-# missing) and `sessiondb-echo` on loopback, each pinned to one CPU, runs `sessiondb-bench` pinned
+# missing) and `sessiondb-echo` (sessiondb's own transport with the dispatcher replaced by an echo,
+# one connection thread) on loopback, each pinned to one CPU, runs `sessiondb-bench` pinned
 # to the other CPU over every workload at pipeline 1 and 16, targets interleaved round by round
 # (A B C A B C ...), and prints a markdown table of medians. Also measures memory per session
 # (1,000,000 sessions of 2 keys with 20-byte values) and, optionally, sessiondb unpinned.
@@ -191,6 +192,7 @@ start_sessiondb sessiondb "$SDB_PORT"
 SDB_PID=$STARTED_PID
 start_redis
 REDIS_PID=$STARTED_PID
+# The floor: same upgrade, framing, batching and runtime model as sessiondb, no request work.
 start echo taskset -c "$SERVER_CPU" "$ECHO" --ip 127.0.0.1 --port "$ECHO_PORT"
 ECHO_PID=$STARTED_PID
 wait_port "$ECHO_PORT"
