@@ -244,13 +244,14 @@ pub fn parse_request<'j>(
 }
 
 /// Dispatch and validation of the hot commands (`SH_GET`, `KV_GET`, `SH_SET`, `KV_SET`,
-/// `SH_ADD`, `KV_ADD`, `SH_CLEAR_SET`, `KV_CLEAR_SET`) read straight from the message text with
-/// [`Pull`]: no `Json` tree, key names borrowed from the message, each value's minified text
-/// written once. Only the plain shape is read: exactly one command, a body holding `keys` (and
-/// `tkn` for `SH_`) once each, unescaped command, member and get-key names, string items in a
-/// get's `keys`. Anything else returns `None` and the caller runs [`parse_request`] on the
-/// tree, which decides every other case (invalid JSON included); where this returns a request,
-/// it is the one [`parse_request`] returns for the same message.
+/// `SH_ADD`, `KV_ADD`, `SH_CLEAR_SET`, `KV_CLEAR_SET`, and a session's life: `SH_NEW`,
+/// `SH_END`) read straight from the message text with [`Pull`]: no `Json` tree, key names
+/// borrowed from the message, each value's minified text written once. Only the plain shape is
+/// read: exactly one command, a body holding `keys` (and `tkn` for `SH_`) once each, unescaped
+/// command, member and get-key names, string items in a get's `keys`; for `SH_NEW`, members of
+/// the right types, each once. Anything else returns `None` and the caller runs
+/// [`parse_request`] on the tree, which decides every other case (invalid JSON included); where
+/// this returns a request, it is the one [`parse_request`] returns for the same message.
 pub fn fast_request<'m>(msg: &'m str, scratch: &mut String) -> Option<Request<'m>> {
     let mut p = Pull::new(msg);
     if !p.eat(b'{') {
@@ -268,6 +269,8 @@ pub fn fast_request<'m>(msg: &'m str, scratch: &mut String) -> Option<Request<'m
         "KV_ADD" => Kind::KvAdd,
         "SH_CLEAR_SET" => Kind::ShClearSet,
         "KV_CLEAR_SET" => Kind::KvClearSet,
+        "SH_NEW" => return fast_sh_new(name, p),
+        "SH_END" => Kind::ShEnd,
         _ => return None,
     };
     let takes_tkn = !kind.is_kv();
@@ -304,7 +307,13 @@ pub fn fast_request<'m>(msg: &'m str, scratch: &mut String) -> Option<Request<'m
         return None;
     }
     let tkn = tkn.flatten();
-    let action = if is_get {
+    let action = if kind == Kind::ShEnd {
+        // Only `tkn`: `keys` is not a member of `SH_END`.
+        if list.is_some() || entries.is_some() {
+            return None;
+        }
+        engine_with(Command::ShEnd { tkn }, KeyNames::None, tkn, None)
+    } else if is_get {
         let names = list?;
         let keys: Keys<'m> = names.iter().map(|k| Cow::Borrowed(*k)).collect();
         let cmd = match kind {
@@ -324,6 +333,111 @@ pub fn fast_request<'m>(msg: &'m str, scratch: &mut String) -> Option<Request<'m
         })
     };
     Some(Request { name, kind, action })
+}
+
+/// `SH_NEW`'s body (after its name) in the plain shape: `expiry` (an object with a uint
+/// `duration` and bool flags), an unescaped `name` and a bool `shared`, each at most once.
+/// The request is [`sh_new`]'s; any other shape, and every error, is left to the full path.
+fn fast_sh_new<'m>(name: &'m str, mut p: Pull<'m>) -> Option<Request<'m>> {
+    if !p.eat(b':') || !p.eat(b'{') {
+        return None;
+    }
+    let mut expiry: Option<Option<Expiry>> = None;
+    let mut session_name: Option<&'m str> = None;
+    let mut shared: Option<bool> = None;
+    if !p.eat(b'}') {
+        loop {
+            let Cow::Borrowed(member) = p.string().ok()?? else {
+                return None;
+            };
+            if !p.eat(b':') {
+                return None;
+            }
+            match member {
+                "expiry" if expiry.is_none() => expiry = Some(pull_expiry(&mut p)?),
+                "name" if session_name.is_none() => {
+                    let Cow::Borrowed(n) = p.string().ok()?? else {
+                        return None;
+                    };
+                    session_name = Some(n);
+                }
+                "shared" if shared.is_none() => shared = Some(p.scalar().ok()??.as_bool()?),
+                _ => return None,
+            }
+            if p.eat(b'}') {
+                break;
+            }
+            if !p.eat(b',') {
+                return None;
+            }
+        }
+    }
+    if !p.eat(b'}') || !p.at_end() {
+        return None;
+    }
+    let shared = shared.unwrap_or(false);
+    // A shared session needs a non-empty name: the full path words those errors.
+    if shared && session_name.is_none_or(str::is_empty) {
+        return None;
+    }
+    let cmd = Command::ShNew {
+        expiry: expiry.flatten(),
+        name: session_name.map(Cow::Borrowed),
+        shared,
+    };
+    Some(Request {
+        name,
+        kind: Kind::ShNew,
+        action: engine_with(cmd, KeyNames::None, None, session_name),
+    })
+}
+
+/// `SH_NEW`'s `expiry` object: a uint `duration` and bool flags, each once. `Some(None)` for a
+/// duration of 0 (never expires; flags discarded, §9.1).
+fn pull_expiry(p: &mut Pull<'_>) -> Option<Option<Expiry>> {
+    if !p.eat(b'{') {
+        return None;
+    }
+    let (mut duration, mut delete_session, mut extend_on_get, mut extend_on_set_add) =
+        (None, None, None, None);
+    loop {
+        let Cow::Borrowed(member) = p.string().ok()?? else {
+            return None;
+        };
+        if !p.eat(b':') {
+            return None;
+        }
+        let v = p.scalar().ok()??;
+        let slot = match member {
+            "duration" if duration.is_none() => {
+                duration = Some(v.as_uint()?);
+                None
+            }
+            "deleteSession" => Some(&mut delete_session),
+            "extendOnGet" => Some(&mut extend_on_get),
+            "extendOnSetAdd" => Some(&mut extend_on_set_add),
+            _ => return None,
+        };
+        if let Some(slot) = slot {
+            if slot.is_some() {
+                return None;
+            }
+            *slot = Some(v.as_bool()?);
+        }
+        if p.eat(b'}') {
+            break;
+        }
+        if !p.eat(b',') {
+            return None;
+        }
+    }
+    let duration_secs = duration?;
+    Some((duration_secs > 0).then(|| Expiry {
+        duration_secs,
+        delete_session: delete_session.unwrap_or(false),
+        extend_on_set_add: extend_on_set_add.unwrap_or(false),
+        extend_on_get: extend_on_get.unwrap_or(false),
+    }))
 }
 
 /// A get's `keys` array of unescaped strings (`None` for anything else).

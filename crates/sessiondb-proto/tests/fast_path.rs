@@ -53,6 +53,18 @@ fn plain_hot_shapes_take_the_fast_path_with_the_same_request() {
         r#"{"KV_SET":{"keys":{"a":"v"}}}"#,
         r#"{"KV_ADD":{"keys":{"a":{"b":{"c":[[[]]]}}}}}"#,
         r#"{"KV_CLEAR_SET":{"keys":{}}}"#,
+        r#"{"SH_END":{"tkn":12}}"#,
+        r#"{"SH_END":{"tkn":"12"}}"#,
+        r#"{"SH_END":{"tkn":null}}"#,
+        r#"{"SH_NEW":{}}"#,
+        r#" {"SH_NEW":{}} "#,
+        r#"{"SH_NEW":{"expiry":{"duration":60,"deleteSession":true}}}"#,
+        r#"{"SH_NEW":{"expiry":{"extendOnGet":true,"duration":5,"extendOnSetAdd":false,"deleteSession":false}}}"#,
+        r#"{"SH_NEW":{"expiry":{"duration":0,"deleteSession":true}}}"#,
+        r#"{"SH_NEW":{"name":"basket","expiry":{"duration":1}}}"#,
+        r#"{"SH_NEW":{"name":"","shared":false}}"#,
+        r#"{"SH_NEW":{"name":"orders","shared":true}}"#,
+        r#"{ "SH_NEW" : { "shared" : true , "name" : "x" } }"#,
     ];
     for msg in taken {
         let got = fast(msg);
@@ -98,6 +110,27 @@ fn everything_else_is_left_to_the_full_path() {
         r#"{"SH_GET":[]}"#,
         r#"{"SH_COUNT":{"tkn":12}}"#,
         r#"["SH_GET"]"#,
+        r#"{"SH_END":{}}"#,
+        r#"{"SH_END":{"tkn":12,"tkn":13}}"#,
+        r#"{"SH_END":{"tkn":12,"keys":["a"]}}"#,
+        r#"{"SH_END":{"tkn":12,"other":1}}"#,
+        r#"{"SH_NEW":{"expiry":{}}}"#,
+        r#"{"SH_NEW":{"expiry":{"deleteSession":true}}}"#,
+        r#"{"SH_NEW":{"expiry":{"duration":-1}}}"#,
+        r#"{"SH_NEW":{"expiry":{"duration":"5"}}}"#,
+        r#"{"SH_NEW":{"expiry":{"duration":5,"deleteSession":1}}}"#,
+        r#"{"SH_NEW":{"expiry":{"duration":5,"duration":6}}}"#,
+        r#"{"SH_NEW":{"expiry":{"duration":5,"extendOnGet":true,"extendOnGet":false}}}"#,
+        r#"{"SH_NEW":{"expiry":{"duration":5,"other":true}}}"#,
+        r#"{"SH_NEW":{"expiry":5}}"#,
+        r#"{"SH_NEW":{"expiry":{"duration":5},"expiry":{"duration":6}}}"#,
+        r#"{"SH_NEW":{"shared":true}}"#,
+        r#"{"SH_NEW":{"shared":true,"name":""}}"#,
+        r#"{"SH_NEW":{"shared":"yes","name":"x"}}"#,
+        r#"{"SH_NEW":{"name":7}}"#,
+        r#"{"SH_NEW":{"name":"\u0061"}}"#,
+        r#"{"SH_NEW":{"name":"a","name":"b"}}"#,
+        r#"{"SH_NEW":{"tkn":1}}"#,
     ];
     for msg in left {
         assert_eq!(fast(msg), None, "{msg} must be left to the full path");
@@ -105,4 +138,59 @@ fn everything_else_is_left_to_the_full_path() {
     // Depth is judged as the full path judges it: 125 nested arrays fit under a stored key.
     assert_eq!(fast(&deep(125)), full(&deep(125)));
     assert!(fast(&deep(125)).is_some());
+}
+
+/// Bodies built from fragments of right and wrong members (repeats and unknown members
+/// included): wherever the fast path answers, it answers as the full path does.
+mod mixed_bodies {
+    use super::{fast, full};
+    use proptest::prelude::*;
+
+    const EXPIRY_MEMBERS: &[&str] = &[
+        r#""duration":0"#,
+        r#""duration":5"#,
+        r#""duration":-1"#,
+        r#""duration":"5""#,
+        r#""deleteSession":true"#,
+        r#""deleteSession":1"#,
+        r#""extendOnGet":false"#,
+        r#""extendOnSetAdd":true"#,
+        r#""other":1"#,
+    ];
+    const MEMBERS: &[&str] = &[
+        r#""name":"n""#,
+        r#""name":"""#,
+        r#""name":7"#,
+        r#""shared":true"#,
+        r#""shared":false"#,
+        r#""shared":null"#,
+        r#""tkn":3"#,
+        r#""tkn":"3""#,
+        r#""keys":["a"]"#,
+        r#""keys":{"a":1}"#,
+        r#""expiry":7"#,
+    ];
+
+    fn body() -> impl Strategy<Value = String> {
+        let expiry = prop::collection::vec(prop::sample::select(EXPIRY_MEMBERS), 0..4)
+            .prop_map(|m| format!(r#""expiry":{{{}}}"#, m.join(",")));
+        let member = prop_oneof![
+            prop::sample::select(MEMBERS).prop_map(str::to_owned),
+            expiry
+        ];
+        prop::collection::vec(member, 0..4).prop_map(|m| m.join(","))
+    }
+
+    proptest! {
+        #[test]
+        fn fast_answers_agree_with_the_full_path(
+            name in prop::sample::select(&["SH_NEW", "SH_END", "SH_GET", "SH_SET"][..]),
+            body in body(),
+        ) {
+            let msg = format!(r#"{{"{name}":{{{body}}}}}"#);
+            if let Some(got) = fast(&msg) {
+                prop_assert_eq!(Some(got), full(&msg), "{}", msg);
+            }
+        }
+    }
 }
