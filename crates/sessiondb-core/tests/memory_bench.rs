@@ -1,0 +1,128 @@
+//! Memory per session for BENCHMARKS.md (issue 5; ignored by default; run in release mode):
+//!
+//! ```text
+//! cargo test --release -p sessiondb-core --test memory_bench -- --ignored --nocapture
+//! ```
+//!
+//! Fills a store with 1,000,000 sessions the way `scripts/bench.sh` does (`SH_NEW` with a 3600 s
+//! expiry, then `SH_SET` of `k0` and `k1` to a 20-character string) and prints the growth of the
+//! process's resident set per session, 200 ms after the fill, as the bench reads the server's.
+//! Each configuration runs in a process of its own (this test re-runs its own executable), so one
+//! configuration's freed memory does not lower the next one's figure.
+
+use std::borrow::Cow;
+use std::process::Command as Process;
+use std::time::{Duration, Instant};
+
+use sessiondb_core::{Command, Expiry, Outcome, Store, StoreConfig, Value};
+
+// Measure with the allocator the `sessiondb` binary ships with.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+const SESSIONS: u64 = 1_000_000;
+
+/// Names the configuration a child process measures.
+const CONFIG_VAR: &str = "SESSIONDB_MEMORY_BENCH_CONFIG";
+
+/// Marks the lines a child prints for the parent to pass on.
+const RESULT: &str = "memory_bench:";
+
+/// What each session gets: (name, expiry, keys).
+const CONFIGS: [(&str, bool, bool); 3] = [
+    ("bench: expiry + 2 keys", true, true),
+    ("expiry, no keys", true, false),
+    ("no expiry, no keys", false, false),
+];
+
+/// The process's resident set in bytes (`VmRSS` of `/proc/self/status`).
+fn rss_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("read /proc/self/status");
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS in /proc/self/status");
+    kib * 1024
+}
+
+/// Fills a store as configuration `(name, expires, keys)` says and prints the figures.
+fn measure(name: &str, expires: bool, keys: bool) {
+    let store = Store::new(StoreConfig::default());
+    let expiry = expires.then_some(Expiry {
+        duration_secs: 3600,
+        delete_session: true,
+        ..Expiry::default()
+    });
+    let now = 1_000_000;
+    let before = rss_bytes();
+    let start = Instant::now();
+    for _ in 0..SESSIONS {
+        let created = store.execute(
+            Command::ShNew {
+                expiry,
+                name: None,
+                shared: false,
+            },
+            now,
+        );
+        let Outcome::Created { tkn } = created else {
+            panic!("SH_NEW: {created:?}");
+        };
+        if keys {
+            // Fresh values per command, as the protocol layer parses them from each request.
+            let value = || Value::from_json_unchecked("\"abcdefghijklmnopqrst\"");
+            let set = Command::ShSet {
+                tkn: Some(tkn),
+                keys: vec![
+                    (Cow::Borrowed("k0"), value()),
+                    (Cow::Borrowed("k1"), value()),
+                ],
+            };
+            assert_eq!(store.execute(set, now), Outcome::Done);
+        }
+    }
+    let fill = start.elapsed();
+    std::thread::sleep(Duration::from_millis(200));
+    let grown = rss_bytes().saturating_sub(before);
+    println!(
+        "{RESULT} {name}: {} B/session (RSS +{:.1} MiB), fill {:.0} ms ({:.0} ns/session)",
+        grown / SESSIONS,
+        grown as f64 / (1 << 20) as f64,
+        fill.as_secs_f64() * 1e3,
+        fill.as_nanos() as f64 / SESSIONS as f64
+    );
+    // Keep the store alive until after the reading.
+    drop(store);
+}
+
+#[test]
+#[ignore = "1M-session memory figure; run in release with --ignored --nocapture"]
+fn memory_per_session() {
+    if let Ok(config) = std::env::var(CONFIG_VAR) {
+        let (name, expires, keys) = CONFIGS
+            .iter()
+            .copied()
+            .find(|c| c.0 == config)
+            .expect("known configuration");
+        measure(name, expires, keys);
+        return;
+    }
+    let exe = std::env::current_exe().expect("own executable");
+    for (name, _, _) in CONFIGS {
+        let out = Process::new(&exe)
+            .args(["memory_per_session", "--exact", "--ignored", "--nocapture"])
+            .env(CONFIG_VAR, name)
+            .output()
+            .expect("run the configuration's process");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{name}: {}\n{stdout}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let lines: Vec<&str> = stdout.lines().filter(|l| l.starts_with(RESULT)).collect();
+        assert_eq!(lines.len(), 1, "{name}: {stdout}");
+        println!("{}", lines[0]);
+    }
+}
