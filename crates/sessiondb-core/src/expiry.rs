@@ -18,13 +18,13 @@ pub fn arm(now_ms: u64, duration_secs: u64) -> u64 {
 
 /// Whether `s` is due at `now_ms` (§9.3): it expires and `now ≥ deadline`.
 pub fn is_due(s: &Session, now_ms: u64) -> bool {
-    s.expiry.duration_secs > 0 && now_ms >= s.deadline_ms
+    s.expiry().duration_secs > 0 && now_ms >= s.deadline_ms
 }
 
 /// Whole seconds left (§9.6): `floor((deadline − now) / 1000)`, never negative, at most the
 /// duration (the clock may have gone back since arming).
 pub fn remaining_secs(s: &Session, now_ms: u64) -> u64 {
-    (s.deadline_ms.saturating_sub(now_ms) / 1000).min(s.expiry.duration_secs)
+    (s.deadline_ms.saturating_sub(now_ms) / 1000).min(s.expiry().duration_secs)
 }
 
 /// What the due check did to a session.
@@ -45,11 +45,12 @@ pub fn check(s: &mut Session, now_ms: u64) -> Checked {
     if !is_due(s, now_ms) {
         return Checked::Live;
     }
-    if s.expiry.delete_session {
+    let expiry = s.expiry();
+    if expiry.delete_session {
         return Checked::Expired;
     }
     let data = s.data.take();
-    s.deadline_ms = arm(now_ms, s.expiry.duration_secs);
+    s.deadline_ms = arm(now_ms, expiry.duration_secs);
     // The index entry (≤ the old deadline) still covers the later deadline: nothing to file.
     Checked::Emptied(data)
 }
@@ -66,11 +67,11 @@ pub struct DeadlineIndex {
 }
 
 impl DeadlineIndex {
-    /// Files `s` (token `tkn`) after its deadline was set, if the current entry no longer
-    /// covers it. `s.indexed_ms` must be `u64::MAX` for a session with no entry.
-    pub fn file(&mut self, tkn: Token, s: &mut Session) {
-        if s.expiry.duration_secs > 0 && s.deadline_ms < s.indexed_ms {
-            self.heap.push(Reverse((s.deadline_ms, tkn)));
+    /// Files `s` after its deadline was set, if the current entry no longer covers it.
+    /// `s.indexed_ms` must be `u64::MAX` for a session with no entry.
+    pub fn file(&mut self, s: &mut Session) {
+        if s.expiry().duration_secs > 0 && s.deadline_ms < s.indexed_ms {
+            self.heap.push(Reverse((s.deadline_ms, s.tkn)));
             s.indexed_ms = s.deadline_ms;
         }
     }
@@ -106,12 +107,12 @@ impl DeadlineIndex {
     }
 
     /// Rebuilds the index from the shard's sessions, dropping every stale entry (O(n)).
-    pub fn rebuild<'a>(&mut self, sessions: impl Iterator<Item = (Token, &'a mut Session)>) {
+    pub fn rebuild<'a>(&mut self, sessions: impl Iterator<Item = &'a mut Session>) {
         let mut entries = std::mem::take(&mut self.heap).into_vec();
         entries.clear();
-        for (tkn, s) in sessions {
-            if s.expiry.duration_secs > 0 {
-                entries.push(Reverse((s.deadline_ms, tkn)));
+        for s in sessions {
+            if s.expiry().duration_secs > 0 {
+                entries.push(Reverse((s.deadline_ms, s.tkn)));
                 s.indexed_ms = s.deadline_ms;
             } else {
                 s.indexed_ms = u64::MAX;
@@ -130,19 +131,20 @@ mod tests {
     use crate::value::Value;
     use std::borrow::Cow;
 
-    fn session(duration_secs: u64, delete_session: bool, now: u64) -> Session {
-        Session {
-            shared: false,
-            name: None,
-            expiry: Expiry {
-                duration_secs,
-                delete_session,
-                ..Expiry::default()
-            },
-            deadline_ms: arm(now, duration_secs),
-            indexed_ms: u64::MAX,
-            data: Data::default(),
-        }
+    fn session(tkn: Token, duration_secs: u64, delete_session: bool, now: u64) -> Session {
+        let expiry = Expiry {
+            duration_secs,
+            delete_session,
+            ..Expiry::default()
+        };
+        Session::new(
+            tkn,
+            false,
+            None,
+            expiry,
+            arm(now, duration_secs),
+            Data::default(),
+        )
     }
 
     #[test]
@@ -151,31 +153,31 @@ mod tests {
         assert_eq!(arm(1_000, u64::MAX), u64::MAX);
         assert_eq!(arm(u64::MAX - 5, 1), u64::MAX);
         assert_eq!(arm(5, 0), u64::MAX);
-        assert!(!is_due(&session(0, true, 0), u64::MAX));
+        assert!(!is_due(&session(1, 0, true, 0), u64::MAX));
     }
 
     #[test]
     fn due_exactly_at_the_deadline() {
-        let s = session(2, true, 0);
+        let s = session(1, 2, true, 0);
         assert!(!is_due(&s, 1_999));
         assert!(is_due(&s, 2_000));
     }
 
     #[test]
     fn remaining_is_floored_and_bounded() {
-        let s = session(10, false, 0);
+        let s = session(1, 10, false, 0);
         assert_eq!(remaining_secs(&s, 0), 10);
         assert_eq!(remaining_secs(&s, 1), 9);
         assert_eq!(remaining_secs(&s, 9_999), 0);
         assert_eq!(remaining_secs(&s, 50_000), 0);
-        let mut back = session(10, false, 0);
+        let mut back = session(1, 10, false, 0);
         back.deadline_ms = 100_000; // the clock went back after arming
         assert_eq!(remaining_secs(&back, 0), 10);
     }
 
     #[test]
     fn check_empties_and_rearms_or_expires() {
-        let mut s = session(2, false, 0);
+        let mut s = session(1, 2, false, 0);
         s.data
             .set(&Cow::Borrowed("a"), &Value::from_json_unchecked("1"));
         assert!(matches!(check(&mut s, 1_999), Checked::Live));
@@ -185,24 +187,24 @@ mod tests {
         }
         assert!(s.data.is_empty());
         assert_eq!(s.deadline_ms, 4_100);
-        let mut d = session(2, true, 0);
+        let mut d = session(1, 2, true, 0);
         assert!(matches!(check(&mut d, 2_000), Checked::Expired));
     }
 
     #[test]
     fn index_pops_in_deadline_order_and_refiles_only_earlier_deadlines() {
         let mut idx = DeadlineIndex::default();
-        let mut a = session(5, true, 0);
-        let mut b = session(2, true, 0);
-        idx.file(1, &mut a);
-        idx.file(2, &mut b);
+        let mut a = session(1, 5, true, 0);
+        let mut b = session(2, 2, true, 0);
+        idx.file(&mut a);
+        idx.file(&mut b);
         // Extension to a later deadline: no new entry.
         b.deadline_ms = 9_000;
-        idx.file(2, &mut b);
+        idx.file(&mut b);
         assert_eq!(idx.len(), 2);
         // Clock went back: an earlier deadline gets an entry of its own.
         a.deadline_ms = 1_000;
-        idx.file(1, &mut a);
+        idx.file(&mut a);
         assert_eq!(idx.len(), 3);
         assert_eq!(idx.pop_due(999), None);
         assert_eq!(idx.pop_due(10_000), Some((1_000, 1)));

@@ -84,8 +84,8 @@ impl SessionRecord {
         Self {
             tkn,
             shared: s.shared,
-            name: s.name.as_deref().map(str::to_owned),
-            expiry: s.expiry,
+            name: s.name().map(str::to_owned),
+            expiry: s.expiry(),
             deadline_ms: s.deadline_ms,
             keys: s
                 .data
@@ -154,7 +154,10 @@ impl ShardStats {
 
 /// What a shard lock protects.
 pub(crate) struct ShardInner {
-    pub(crate) table: HashTable<(Token, Session)>,
+    /// The shard's sessions, boxed: a slot costs 8 bytes, and the table's spare slots (it is
+    /// between half and seven eighths full) and the old tables it leaves behind as it grows
+    /// cost as little.
+    pub(crate) table: HashTable<Box<Session>>,
     pub(crate) index: DeadlineIndex,
 }
 
@@ -313,28 +316,28 @@ impl Store {
                         };
                         popped += 1;
                         let h = self.hash(tkn);
-                        let Ok(mut entry) = table.find_entry(h, |e| e.0 == tkn) else {
+                        let Ok(mut entry) = table.find_entry(h, |e| e.tkn == tkn) else {
                             continue; // ended since: a stale entry
                         };
-                        let s = &mut entry.get_mut().1;
+                        let s: &mut Session = entry.get_mut();
                         if s.indexed_ms != indexed {
                             continue; // a stale entry of an earlier session with this token
                         }
                         s.indexed_ms = u64::MAX;
                         match expiry::check(s, now_ms) {
-                            Checked::Live => index.file(tkn, s), // extended: file it again
+                            Checked::Live => index.file(s), // extended: file it again
                             Checked::Emptied(data) => {
                                 shard.stats.sub_bytes(data.bytes());
                                 self.record(&Change::SessionEmptied {
                                     tkn,
                                     rearmed_deadline_ms: s.deadline_ms,
                                 });
-                                index.file(tkn, s);
+                                index.file(s);
                                 garbage.push(data);
                                 reclaimed += 1;
                             }
                             Checked::Expired => {
-                                let ((_, gone), _) = entry.remove();
+                                let (gone, _) = entry.remove();
                                 shard.stats.sub_session(session_cost(&gone));
                                 self.record(&Change::SessionExpired { tkn });
                                 garbage.push(gone.data);
@@ -345,7 +348,7 @@ impl Store {
                     full_batch = popped == SWEEP_BATCH;
                     if !full_batch {
                         if index.needs_compaction(table.len()) {
-                            index.rebuild(table.iter_mut().map(|(t, s)| (*t, s)));
+                            index.rebuild(table.iter_mut().map(|s| &mut **s));
                         }
                         index.shrink_if_sparse();
                     }
@@ -396,11 +399,11 @@ impl Store {
         };
         let guard = shard.inner.lock();
         match filter {
-            None => guard.table.iter().map(|(tkn, _)| *tkn).collect(),
+            None => guard.table.iter().map(|s| s.tkn).collect(),
             Some(f) => guard
                 .table
                 .iter()
-                .map(|(tkn, _)| *tkn)
+                .map(|s| s.tkn)
                 .filter(|tkn| f.contains(tkn))
                 .collect(),
         }
@@ -494,7 +497,7 @@ impl Store {
         now_ms: u64,
         arm: Arming,
     ) -> PreparedSessions {
-        let mut by_shard: Vec<Vec<(u64, Token, Session)>> =
+        let mut by_shard: Vec<PreparedBucket> =
             (0..self.shards.len()).map(|_| Vec::new()).collect();
         for rec in records {
             if rec.tkn == 0 {
@@ -502,7 +505,7 @@ impl Store {
             }
             let h = self.hash(rec.tkn);
             if let Some(bucket) = by_shard.get_mut(self.shard_index(h)) {
-                bucket.push((h, rec.tkn, restored_session(rec, now_ms, arm)));
+                bucket.push((h, restored_session(rec, now_ms, arm)));
             }
         }
         PreparedSessions { by_shard }
@@ -565,7 +568,7 @@ impl Store {
                 .inner
                 .lock()
                 .table
-                .reserve(additional, |e| self.hasher.hash_one(e.0));
+                .reserve(additional, |s| self.hasher.hash_one(s.tkn));
         }
     }
 
@@ -575,19 +578,20 @@ impl Store {
     fn insert_batch(
         &self,
         i: usize,
-        batch: impl Iterator<Item = (u64, Token, Session)>,
+        batch: impl Iterator<Item = (u64, Box<Session>)>,
         now_ms: u64,
     ) -> (u64, u64) {
         let Some(shard) = self.shards.get(i) else {
             return (0, 0);
         };
         let (mut created, mut keys) = (0u64, 0u64);
-        let mut garbage: Vec<Session> = Vec::new();
+        let mut garbage: Vec<Box<Session>> = Vec::new();
         let mut freed: Vec<Data> = Vec::new();
         let journaling = self.journaling();
         let mut guard = shard.inner.lock();
         let inner = &mut *guard;
-        for (h, tkn, s) in batch {
+        for (h, s) in batch {
+            let tkn = s.tkn;
             let mut gone = None;
             let live = self
                 .live_mut(&mut inner.table, shard, h, tkn, now_ms, &mut gone)
@@ -603,8 +607,8 @@ impl Store {
                 self.record(&Change::SessionCreated {
                     tkn,
                     shared: s.shared,
-                    name: s.name.as_deref(),
-                    expiry: s.expiry,
+                    name: s.name(),
+                    expiry: s.expiry(),
                     deadline_ms: s.deadline_ms,
                 });
                 if !s.data.is_empty() {
@@ -619,7 +623,7 @@ impl Store {
                     });
                 }
             }
-            self.insert_new(inner, shard, h, tkn, s);
+            self.insert_new(inner, shard, h, s);
         }
         drop(guard);
         drop(garbage);
@@ -709,19 +713,19 @@ impl Store {
     /// (§9.4). Freed keys are moved into `garbage` so the caller drops them after unlocking.
     pub(crate) fn live_mut<'i>(
         &self,
-        table: &'i mut HashTable<(Token, Session)>,
+        table: &'i mut HashTable<Box<Session>>,
         shard: &Shard,
         hash: u64,
         tkn: Token,
         now_ms: u64,
         garbage: &mut Option<Data>,
     ) -> Option<&'i mut Session> {
-        let mut entry = table.find_entry(hash, |e| e.0 == tkn).ok()?;
-        match expiry::check(&mut entry.get_mut().1, now_ms) {
+        let mut entry = table.find_entry(hash, |e| e.tkn == tkn).ok()?;
+        match expiry::check(entry.get_mut(), now_ms) {
             Checked::Live => {}
             Checked::Emptied(data) => {
                 shard.stats.sub_bytes(data.bytes());
-                let s = &mut entry.get_mut().1;
+                let s = entry.get_mut();
                 self.record(&Change::SessionEmptied {
                     tkn,
                     rearmed_deadline_ms: s.deadline_ms,
@@ -730,30 +734,30 @@ impl Store {
                 *garbage = Some(data);
             }
             Checked::Expired => {
-                let ((_, gone), _) = entry.remove();
+                let (gone, _) = entry.remove();
                 shard.stats.sub_session(session_cost(&gone));
                 self.record(&Change::SessionExpired { tkn });
                 *garbage = Some(gone.data);
                 return None;
             }
         }
-        Some(&mut entry.into_mut().1)
+        Some(&mut **entry.into_mut())
     }
 
-    /// Inserts a session known to be absent from `inner` (the locked `shard`).
+    /// Inserts a session known to be absent from `inner` (the locked `shard`); `hash` is its
+    /// token's. Boxed by the caller, so that the allocation can happen before the lock is taken.
     pub(crate) fn insert_new(
         &self,
         inner: &mut ShardInner,
         shard: &Shard,
         hash: u64,
-        tkn: Token,
-        mut s: Session,
+        mut s: Box<Session>,
     ) {
         shard.stats.add_session(session_cost(&s));
-        inner.index.file(tkn, &mut s);
+        inner.index.file(&mut s);
         inner
             .table
-            .insert_unique(hash, (tkn, s), |e| self.hasher.hash_one(e.0));
+            .insert_unique(hash, s, |e| self.hasher.hash_one(e.tkn));
     }
 
     /// Writes `entries` into the top-level map (held locked by the caller), overwriting, with
@@ -790,7 +794,7 @@ impl Store {
 const LOAD_BATCH: usize = 512;
 
 /// Sessions of one shard from one [`PreparedSessions`], in record order, with their hashes.
-type PreparedBucket = Vec<(u64, Token, Session)>;
+type PreparedBucket = Vec<(u64, Box<Session>)>;
 
 /// Restored sessions built and grouped by shard ([`Store::prepare_sessions`]), waiting to be
 /// inserted ([`Store::insert_prepared`]).
@@ -815,7 +819,11 @@ fn add_pair(a: (u64, u64), b: (u64, u64)) -> (u64, u64) {
 }
 
 /// The session a restored record becomes (built outside any lock), armed as `arm` says.
-fn restored_session<K: Into<Data>>(rec: SessionRecord<K>, now_ms: u64, arm: Arming) -> Session {
+fn restored_session<K: Into<Data>>(
+    rec: SessionRecord<K>,
+    now_ms: u64,
+    arm: Arming,
+) -> Box<Session> {
     // A session that never expires keeps no flags (§13.7).
     let expiry = if rec.expiry.duration_secs == 0 {
         Expiry::default()
@@ -827,18 +835,17 @@ fn restored_session<K: Into<Data>>(rec: SessionRecord<K>, now_ms: u64, arm: Armi
         Arming::FromDuration => expiry::arm(now_ms, expiry.duration_secs),
         Arming::KeepDeadline => rec.deadline_ms,
     };
-    let data = rec.keys.into();
-    Session {
-        shared: rec.shared,
-        name: rec.name.map(String::into_boxed_str),
+    Box::new(Session::new(
+        rec.tkn,
+        rec.shared,
+        rec.name.map(String::into_boxed_str),
         expiry,
         deadline_ms,
-        indexed_ms: u64::MAX,
-        data,
-    }
+        rec.keys.into(),
+    ))
 }
 
 /// Approximate bytes a session costs, keys included.
 pub(crate) fn session_cost(s: &Session) -> u64 {
-    session::session_bytes(s.name.as_deref()) + s.data.bytes()
+    session::session_bytes(s.name()) + s.data.bytes()
 }

@@ -170,8 +170,8 @@ fn save_load_and_recover_a_million_sessions() {
                     let head = SessionHead {
                         tkn,
                         shared: s.shared,
-                        name: s.name.as_deref(),
-                        expiry: s.expiry,
+                        name: s.name(),
+                        expiry: s.expiry(),
                     };
                     encoder.session(&mut buf, &head, s.data.iter());
                 });

@@ -29,12 +29,13 @@ pub(crate) struct Ctx<'a> {
 impl Ctx<'_> {
     /// Re-arms the session to `now + duration` (§9.5) and records it.
     fn extend(&mut self, store: &Store) {
-        if self.s.expiry.duration_secs == 0 {
+        let duration_secs = self.s.expiry().duration_secs;
+        if duration_secs == 0 {
             return;
         }
-        self.s.deadline_ms = expiry::arm(self.now_ms, self.s.expiry.duration_secs);
+        self.s.deadline_ms = expiry::arm(self.now_ms, duration_secs);
         // Only a clock that went back makes this earlier than the index entry; `file` handles it.
-        self.index.file(self.tkn, self.s);
+        self.index.file(self.s);
         store.record(&Change::Rearmed {
             tkn: self.tkn,
             deadline_ms: self.s.deadline_ms,
@@ -118,14 +119,15 @@ impl Store {
         if !self.memory_allows(session_bytes(name)) {
             return Outcome::LimitReached;
         }
-        let new_session = || Session {
+        // Allocated before any lock is taken; its token is set once drawn.
+        let mut s = Box::new(Session::new(
+            0,
             shared,
-            name: name.map(Box::from),
+            name.map(Box::from),
             expiry,
-            deadline_ms: expiry::arm(now_ms, expiry.duration_secs),
-            indexed_ms: u64::MAX,
-            data: Data::default(),
-        };
+            expiry::arm(now_ms, expiry.duration_secs),
+            Data::default(),
+        ));
         let mut garbage: Option<Data> = None;
         let (tkn, h, shard, mut guard) = if shared {
             // proto guarantees a non-empty name for shared sessions.
@@ -148,20 +150,20 @@ impl Store {
                 let h = self.hash(tkn);
                 let shard = self.shard_of(h);
                 let guard = shard.inner.lock();
-                if guard.table.find(h, |e| e.0 == tkn).is_none() {
+                if guard.table.find(h, |e| e.tkn == tkn).is_none() {
                     break (tkn, h, shard, guard);
                 }
             }
         };
-        let s = new_session();
+        s.tkn = tkn;
         self.record(&Change::SessionCreated {
             tkn,
             shared,
-            name: s.name.as_deref(),
+            name: s.name(),
             expiry,
             deadline_ms: s.deadline_ms,
         });
-        self.insert_new(&mut guard, shard, h, tkn, s);
+        self.insert_new(&mut guard, shard, h, s);
         drop(guard);
         drop(garbage);
         Outcome::Created { tkn }
@@ -183,15 +185,15 @@ impl Store {
         let h = self.hash(t);
         let shard = self.shard_of(h);
         let mut garbage: Option<Data> = None;
-        let mut ended: Option<Session> = None;
+        let mut ended: Option<Box<Session>> = None;
         let mut guard = shard.inner.lock();
         let table = &mut guard.table;
         if self
             .live_mut(table, shard, h, t, now_ms, &mut garbage)
             .is_some()
         {
-            if let Ok(entry) = table.find_entry(h, |e| e.0 == t) {
-                let ((_, s), _) = entry.remove();
+            if let Ok(entry) = table.find_entry(h, |e| e.tkn == t) {
+                let (s, _) = entry.remove();
                 shard.stats.sub_session(crate::store::session_cost(&s));
                 self.record(&Change::SessionEnded { tkn: t });
                 ended = Some(s);
@@ -215,7 +217,7 @@ impl Store {
                 shard.stats.sessions.store(0, Ordering::Relaxed);
                 shard.stats.bytes.store(0, Ordering::Relaxed);
                 if self.journaling() && !table.is_empty() {
-                    let tkns: Vec<Token> = table.iter().map(|e| e.0).collect();
+                    let tkns: Vec<Token> = table.iter().map(|s| s.tkn).collect();
                     self.record(&Change::EndAll { tkns: &tkns });
                 }
                 (table, index)
@@ -224,7 +226,7 @@ impl Store {
             // state was fixed when they were taken out.
             count += table
                 .iter()
-                .filter(|(_, s)| !(expiry::is_due(s, now_ms) && s.expiry.delete_session))
+                .filter(|s| !(expiry::is_due(s, now_ms) && s.expiry().delete_session))
                 .count() as u64;
             drop((table, index));
         }
@@ -239,8 +241,8 @@ impl Store {
             let guard = self.shard_of(h).inner.lock();
             guard
                 .table
-                .find(h, |e| e.0 == t)
-                .is_some_and(|(_, s)| !(expiry::is_due(s, now_ms) && s.expiry.delete_session))
+                .find(h, |s| s.tkn == t)
+                .is_some_and(|s| !(expiry::is_due(s, now_ms) && s.expiry().delete_session))
         });
         Outcome::Exist(tkns)
     }
@@ -249,13 +251,13 @@ impl Store {
     pub(crate) fn sh_info(&self, tkn: Option<Token>, now_ms: u64) -> Outcome {
         self.with_session(tkn, now_ms, |cx| {
             let s = &*cx.s;
+            let e = s.expiry();
             Outcome::Info(SessionInfo {
                 tkn: cx.tkn,
                 shared: s.shared,
                 key_count: s.data.len() as u64,
-                name: s.name.as_deref().map(str::to_owned),
-                expiry: (s.expiry.duration_secs > 0)
-                    .then(|| (s.expiry, expiry::remaining_secs(s, now_ms))),
+                name: s.name().map(str::to_owned),
+                expiry: (e.duration_secs > 0).then(|| (e, expiry::remaining_secs(s, now_ms))),
             })
         })
         .unwrap_or(Outcome::NoSession { tkn })
@@ -267,11 +269,11 @@ impl Store {
         let (mut sessions, mut keys) = (0u64, 0u64);
         for shard in self.shards.iter() {
             let guard = shard.inner.lock();
-            for (_, s) in guard.table.iter() {
+            for s in guard.table.iter() {
                 if !expiry::is_due(s, now_ms) {
                     sessions += 1;
                     keys += s.data.len() as u64;
-                } else if !s.expiry.delete_session {
+                } else if !s.expiry().delete_session {
                     sessions += 1;
                 }
             }
@@ -296,7 +298,7 @@ impl Store {
                     return Outcome::LimitReached;
                 }
             }
-            if cx.s.expiry.extend_on_set_add {
+            if cx.s.expiry().extend_on_set_add {
                 cx.extend(self);
             }
             if !entries.is_empty() {
@@ -338,7 +340,7 @@ impl Store {
                     return Outcome::LimitReached;
                 }
             }
-            if cx.s.expiry.extend_on_set_add {
+            if cx.s.expiry().extend_on_set_add {
                 cx.extend(self);
             }
             let mut added = 0;
@@ -373,7 +375,7 @@ impl Store {
         sink: &mut dyn ValueSink,
     ) -> Outcome {
         self.with_session(tkn, now_ms, |cx| {
-            if cx.s.expiry.extend_on_get {
+            if cx.s.expiry().extend_on_get {
                 cx.extend(self);
             }
             let data = &cx.s.data;

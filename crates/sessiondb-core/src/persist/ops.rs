@@ -102,8 +102,8 @@ fn capture_sessions(
                 let head = SessionHead {
                     tkn,
                     shared: s.shared,
-                    name: s.name.as_deref(),
-                    expiry: s.expiry,
+                    name: s.name(),
+                    expiry: s.expiry(),
                 };
                 if encoder.session(&mut out.bytes, &head, s.data.iter()) {
                     out.file_ends.push(out.bytes.len());

@@ -480,8 +480,8 @@ fn write_snapshot(path: &Path, store: &Store, now_ms: u64) -> Result<u64, Journa
                     &mut buf,
                     tkn,
                     s.shared,
-                    s.name.as_deref(),
-                    &s.expiry,
+                    s.name(),
+                    &s.expiry(),
                     s.deadline_ms,
                     s.data.iter(),
                 );
