@@ -28,8 +28,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use sessiondb_server::connection::{
-    CLOSE_TIMEOUT, HANDSHAKE_TIMEOUT, MAX_BATCH_MESSAGES, MAX_BATCH_REPLY_BYTES,
-    MAX_KEPT_OUTPUT_BYTES, READ_BUFFER_BYTES,
+    shutdown_signal, Shutdown, CLOSE_TIMEOUT, HANDSHAKE_TIMEOUT, MAX_BATCH_MESSAGES,
+    MAX_BATCH_REPLY_BYTES, MAX_KEPT_OUTPUT_BYTES, READ_BUFFER_BYTES,
 };
 use sessiondb_server::frame::{self, Event, FrameReader, ReadError};
 use sessiondb_server::tls::ServerStream;
@@ -70,11 +70,6 @@ impl Settings {
             ping_interval: ping_interval(idle_timeout),
         }
     }
-}
-
-/// Completes once shutdown has been signalled (or the signalling side is gone).
-async fn wait_shutdown(rx: &mut watch::Receiver<bool>) {
-    let _ = rx.wait_for(|stop| *stop).await;
 }
 
 /// Echoes on `listener` until `shutdown` completes, then closes every connection with 1001 and
@@ -340,15 +335,16 @@ async fn serve_connection(
     stream: TcpStream,
     _peer: SocketAddr,
     settings: Settings,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
     _done: mpsc::Sender<()>,
 ) {
+    let mut shutdown = shutdown_signal(stop);
     // Replies are written once per batch, so Nagle's delay would only add latency. Failing
     // to set it only costs latency.
     let _ = stream.set_nodelay(true);
     let handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, upgrade(stream, settings.ws_config));
     let (stream, early) = tokio::select! {
-        () = wait_shutdown(&mut stop) => return,
+        () = shutdown.as_mut() => return,
         r = handshake => match r {
             Ok(Ok(upgraded)) => upgraded,
             Ok(Err(_)) | Err(_) => return,
@@ -363,7 +359,7 @@ async fn serve_connection(
         last_rx: Instant::now(),
         settings,
     };
-    conn.run(&mut stop).await;
+    conn.run(&mut shutdown).await;
 }
 
 /// The WebSocket upgrade (`connection::upgrade_connection` without TLS, the connection limit
@@ -396,7 +392,7 @@ struct Connection {
 impl Connection {
     /// The loop of `Connection::run`: read when needed, fill a batch from what is buffered,
     /// write it with one write, repeat.
-    async fn run(&mut self, stop: &mut watch::Receiver<bool>) -> End {
+    async fn run(&mut self, shutdown: &mut Shutdown) -> End {
         let start = tokio::time::Instant::now() + self.settings.ping_interval;
         let mut keepalive = tokio::time::interval_at(start, self.settings.ping_interval);
         keepalive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -404,13 +400,13 @@ impl Connection {
             if self.need_read {
                 tokio::select! {
                     biased;
-                    () = wait_shutdown(stop) => return self.close(End::Shutdown).await,
+                    () = shutdown.as_mut() => return self.close(End::Shutdown).await,
                     read = self.stream.read(self.reader.spare()) => match read {
                         Ok(0) | Err(_) => return End::PeerGone,
                         Ok(n) => self.reader.filled(n),
                     },
                     _ = keepalive.tick() => {
-                        if let Some(end) = self.keepalive(stop).await {
+                        if let Some(end) = self.keepalive(shutdown).await {
                             return end;
                         }
                         continue;
@@ -423,7 +419,7 @@ impl Connection {
             self.last_rx = Instant::now();
             let fill = self.fill_batch();
             self.need_read = matches!(fill, Fill::NeedRead);
-            if let Err(end) = self.write_batch(stop).await {
+            if let Err(end) = self.write_batch(shutdown).await {
                 return end;
             }
             if let Fill::End(end) = fill {
@@ -466,7 +462,7 @@ impl Connection {
 
     /// `Connection::write_batch`: the batch's output with one write; a client that does not
     /// read holds us here (and is not read meanwhile) until it does or shutdown.
-    async fn write_batch(&mut self, stop: &mut watch::Receiver<bool>) -> Result<(), End> {
+    async fn write_batch(&mut self, shutdown: &mut Shutdown) -> Result<(), End> {
         if self.batch.out.is_empty() {
             return Ok(());
         }
@@ -479,12 +475,12 @@ impl Connection {
         tokio::select! {
             r = send => r.map_err(|_| End::PeerGone),
             // The client is not reading; it cannot receive a close frame either.
-            () = wait_shutdown(stop) => Err(End::Shutdown),
+            () = shutdown.as_mut() => Err(End::Shutdown),
         }
     }
 
     /// `Connection::keepalive`: close a connection silent for the idle timeout, else ping it.
-    async fn keepalive(&mut self, stop: &mut watch::Receiver<bool>) -> Option<End> {
+    async fn keepalive(&mut self, shutdown: &mut Shutdown) -> Option<End> {
         if let Some(idle) = self.settings.idle_timeout {
             if self.last_rx.elapsed() >= idle {
                 return Some(self.close(End::Idle).await);
@@ -499,7 +495,7 @@ impl Connection {
         };
         tokio::select! {
             r = send => r.err().map(|_| End::PeerGone),
-            () = wait_shutdown(stop) => Some(End::Shutdown),
+            () = shutdown.as_mut() => Some(End::Shutdown),
         }
     }
 

@@ -12,7 +12,9 @@
 //! The buffer, batch and timeout constants are public so that the benchmark's echo floor
 //! (`sessiondb-echo`, which mirrors this loop without a dispatcher) uses the same values.
 
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -213,14 +215,27 @@ enum Fill {
     End(End),
 }
 
+/// The server's shutdown signal as one future kept for a connection's whole life and polled
+/// through `as_mut()` by every wait. Building a fresh wait on the watch channel for each read
+/// and each write registered and dropped a waiter every time, several hundred instructions of
+/// every request at pipeline 1. Every branch that sees it complete returns at once, so it is
+/// never polled after completing.
+pub type Shutdown = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// A [`Shutdown`] that completes once `stop` turns true (or its sender is gone).
+pub fn shutdown_signal(mut stop: watch::Receiver<bool>) -> Shutdown {
+    Box::pin(async move { wait_shutdown(&mut stop).await })
+}
+
 /// Serves one accepted TCP connection until it closes or the server shuts down.
 pub(crate) async fn serve(
     stream: TcpStream,
     peer: SocketAddr,
     ctx: Arc<ConnCtx>,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
     _done: mpsc::Sender<()>,
 ) {
+    let mut shutdown = shutdown_signal(stop);
     // Replies are written once per batch, so Nagle's delay would only add latency.
     if let Err(e) = stream.set_nodelay(true) {
         debug!(%peer, error = %e, "cannot set TCP_NODELAY");
@@ -233,7 +248,7 @@ pub(crate) async fn serve(
         upgrade_connection(stream, &ctx, permit.is_some(), &mut upgrade),
     );
     let (stream, early) = tokio::select! {
-        () = wait_shutdown(&mut stop) => return,
+        () = shutdown.as_mut() => return,
         r = handshake => match r {
             Ok(Ok(upgraded)) => upgraded,
             Ok(Err(e)) => {
@@ -267,7 +282,7 @@ pub(crate) async fn serve(
         delay: None,
         ctx,
     };
-    let end = conn.run(&mut stop).await;
+    let end = conn.run(&mut shutdown).await;
     info!(%peer, reason = ?end, "connection closed");
 }
 
@@ -342,7 +357,7 @@ struct Connection {
 }
 
 impl Connection {
-    async fn run(&mut self, stop: &mut watch::Receiver<bool>) -> End {
+    async fn run(&mut self, shutdown: &mut Shutdown) -> End {
         let start = tokio::time::Instant::now() + self.ctx.ping_interval;
         let mut keepalive = tokio::time::interval_at(start, self.ctx.ping_interval);
         keepalive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -350,7 +365,7 @@ impl Connection {
             if self.need_read {
                 tokio::select! {
                     biased;
-                    () = wait_shutdown(stop) => return self.close(End::Shutdown).await,
+                    () = shutdown.as_mut() => return self.close(End::Shutdown).await,
                     read = self.stream.read(self.reader.spare()) => match read {
                         Ok(0) => return End::PeerGone,
                         Ok(n) => self.reader.filled(n),
@@ -360,7 +375,7 @@ impl Connection {
                         }
                     },
                     _ = keepalive.tick() => {
-                        if let Some(end) = self.keepalive(stop).await {
+                        if let Some(end) = self.keepalive(shutdown).await {
                             return end;
                         }
                         continue;
@@ -378,12 +393,12 @@ impl Connection {
             if !self.batch.replies.is_empty() {
                 self.ctx.ops.durability.wait().await;
             }
-            if let Err(end) = self.write_batch(stop).await {
+            if let Err(end) = self.write_batch(shutdown).await {
                 return end;
             }
             if let Some(delay) = self.delay.take() {
                 tokio::select! {
-                    () = wait_shutdown(stop) => return self.close(End::Shutdown).await,
+                    () = shutdown.as_mut() => return self.close(End::Shutdown).await,
                     () = tokio::time::sleep(delay) => {}
                 }
             }
@@ -486,7 +501,7 @@ impl Connection {
 
     /// Writes the batch's output with one write. A client that does not read holds us here
     /// (and is not read meanwhile) until it does or the server shuts down.
-    async fn write_batch(&mut self, stop: &mut watch::Receiver<bool>) -> Result<(), End> {
+    async fn write_batch(&mut self, shutdown: &mut Shutdown) -> Result<(), End> {
         if self.batch.out.is_empty() {
             return Ok(());
         }
@@ -502,12 +517,12 @@ impl Connection {
                 End::PeerGone
             }),
             // The client is not reading; it cannot receive a close frame either.
-            () = wait_shutdown(stop) => Err(End::Shutdown),
+            () = shutdown.as_mut() => Err(End::Shutdown),
         }
     }
 
     /// On each keep-alive tick: close a connection silent for the idle timeout, else ping it.
-    async fn keepalive(&mut self, stop: &mut watch::Receiver<bool>) -> Option<End> {
+    async fn keepalive(&mut self, shutdown: &mut Shutdown) -> Option<End> {
         if let Some(idle) = self.ctx.idle_timeout {
             if self.last_rx.elapsed() >= idle {
                 self.ctx.ops.metrics.refused(Refusal::Idle);
@@ -523,7 +538,7 @@ impl Connection {
         };
         tokio::select! {
             r = send => r.err().map(|_| End::PeerGone),
-            () = wait_shutdown(stop) => Some(End::Shutdown),
+            () = shutdown.as_mut() => Some(End::Shutdown),
         }
     }
 

@@ -122,6 +122,12 @@ impl ProbeGuard {
     /// Records `misses` misses observed at `now` and says what to do next. Call after every
     /// request (with 0 misses too, so that the delay keeps applying while the score is high).
     pub fn record(&mut self, misses: u64, now: Instant) -> ProbeVerdict {
+        // The common case, costing no clock arithmetic: nothing to decay and nothing to add.
+        // Leaving `last` behind is harmless: decay runs before misses are added, and a score of
+        // 0 cannot go lower.
+        if misses == 0 && self.score == 0 {
+            return ProbeVerdict::Proceed;
+        }
         self.decay(now);
         self.score = self.score.saturating_add(misses);
         if self.score > u64::from(self.policy.close_above) {
