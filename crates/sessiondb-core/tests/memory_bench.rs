@@ -7,6 +7,8 @@
 //! Fills a store with 1,000,000 sessions the way `scripts/bench.sh` does (`SH_NEW` with a 3600 s
 //! expiry, then `SH_SET` of `k0` and `k1` to a 20-character string) and prints the growth of the
 //! process's resident set per session, 200 ms after the fill, as the bench reads the server's.
+//! It also times the fill and, after the reading, one `SH_GET` of both keys per session (a
+//! rough check that lookups did not get slower; the machine is shared).
 //! Each configuration runs in a process of its own (this test re-runs its own executable), so one
 //! configuration's freed memory does not lower the next one's figure.
 
@@ -55,9 +57,11 @@ fn measure(name: &str, expires: bool, keys: bool) {
         ..Expiry::default()
     });
     let now = 1_000_000;
+    // Written through now so that its pages are resident before the first reading.
+    let mut tkns = vec![1u64; SESSIONS as usize];
     let before = rss_bytes();
     let start = Instant::now();
-    for _ in 0..SESSIONS {
+    for slot in tkns.iter_mut() {
         let created = store.execute(
             Command::ShNew {
                 expiry,
@@ -69,6 +73,7 @@ fn measure(name: &str, expires: bool, keys: bool) {
         let Outcome::Created { tkn } = created else {
             panic!("SH_NEW: {created:?}");
         };
+        *slot = tkn;
         if keys {
             // Fresh values per command, as the protocol layer parses them from each request.
             let value = || Value::from_json_unchecked("\"abcdefghijklmnopqrst\"");
@@ -85,8 +90,28 @@ fn measure(name: &str, expires: bool, keys: bool) {
     let fill = start.elapsed();
     std::thread::sleep(Duration::from_millis(200));
     let grown = rss_bytes().saturating_sub(before);
+    let gets = keys.then(|| {
+        let start = Instant::now();
+        let mut found = 0usize;
+        let mut sink = |_: usize, json: &str| found += json.len();
+        for &tkn in &tkns {
+            let get = Command::ShGet {
+                tkn: Some(tkn),
+                keys: vec![Cow::Borrowed("k0"), Cow::Borrowed("k1")],
+            };
+            store.execute_into(get, now, &mut sink);
+        }
+        assert_eq!(found, 2 * 22 * SESSIONS as usize);
+        start.elapsed()
+    });
+    let get_figure = gets.map_or(String::new(), |t| {
+        format!(
+            ", SH_GET {:.0} ns/session",
+            t.as_nanos() as f64 / SESSIONS as f64
+        )
+    });
     println!(
-        "{RESULT} {name}: {} B/session (RSS +{:.1} MiB), fill {:.0} ms ({:.0} ns/session)",
+        "{RESULT} {name}: {} B/session (RSS +{:.1} MiB), fill {:.0} ms ({:.0} ns/session){get_figure}",
         grown / SESSIONS,
         grown as f64 / (1 << 20) as f64,
         fill.as_secs_f64() * 1e3,
