@@ -298,6 +298,26 @@ impl<'a> Pull<'a> {
         self.p.string().map(Some)
     }
 
+    /// Reads a string with no escape in it if one comes next and returns its text, quotes
+    /// included: exactly what [`Pull::value_to`] would write for it (the writer escapes only
+    /// quotes, backslashes and control characters, none of which such a string holds), without
+    /// copying it. `Ok(None)`, nothing consumed, for anything else (a string with an escape, any
+    /// other value).
+    pub fn plain_string_text(&mut self) -> Result<Option<&'a str>, JsonError> {
+        self.p.skip_ws();
+        let start = self.p.pos;
+        if self.p.bytes.get(start) != Some(&b'"') {
+            return Ok(None);
+        }
+        match self.p.string()? {
+            Cow::Borrowed(_) => Ok(self.p.src.get(start..self.p.pos)),
+            Cow::Owned(_) => {
+                self.p.pos = start;
+                Ok(None)
+            }
+        }
+    }
+
     /// Reads a scalar (string, number, `true`, `false`, `null`) if one comes next; `Ok(None)` and
     /// nothing consumed before a container.
     pub fn scalar(&mut self) -> Result<Option<Json<'a>>, JsonError> {
@@ -935,5 +955,34 @@ mod tests {
         assert!(!pull.at_end());
         assert!(pull.eat(b'}'));
         assert!(pull.at_end());
+    }
+
+    #[test]
+    fn plain_string_text_is_what_value_to_writes_or_nothing_is_consumed() {
+        for text in [r#""abc""#, r#"  "é €😀 /""#, r#""""#] {
+            let mut pull = Pull::new(text);
+            let got = pull.plain_string_text().expect("valid").expect("plain");
+            assert_eq!(Some(got.to_owned()), pulled(text), "{text:?}");
+            assert!(pull.at_end());
+        }
+        // Escapes and other values: nothing consumed, value_to reads them as before.
+        for text in [
+            r#""a\"b""#,
+            r#""\u0041""#,
+            "12",
+            "[1]",
+            "{}",
+            "true",
+            "null",
+        ] {
+            let mut pull = Pull::new(text);
+            assert_eq!(pull.plain_string_text(), Ok(None), "{text:?}");
+            let mut out = String::new();
+            pull.value_to(0, &mut out).expect("valid");
+            assert_eq!(Some(out), pulled(text), "{text:?}");
+        }
+        // A broken string is an error, as value_to would report.
+        assert!(Pull::new("\"open").plain_string_text().is_err());
+        assert!(Pull::new("\"a\u{1}b\"").plain_string_text().is_err());
     }
 }
