@@ -859,10 +859,17 @@ mod tests {
             "10.0",
             "1e3",
             "18446744073709551616",
+            "99999999999999999999",
+            "1E3",
             "\"10\"",
             "null",
         ] {
             assert_eq!(uint(t), None, "{t}");
+        }
+        assert_eq!(uint("1844674407370955161"), Some(1_844_674_407_370_955_161));
+        // Hand-built numbers that no parse produces.
+        for n in ["+5", "", "5 ", "0x5"] {
+            assert_eq!(Json::Number(n).as_uint(), None, "{n:?}");
         }
     }
 
