@@ -54,8 +54,12 @@ pub fn save_sessions(
     let now_ms = clock.now_ms();
     let mut w = DatasetWriter::begin(root, name, SaveKind::Sessions, now_ms)?;
     let (tx, rx) = std::sync::mpsc::sync_channel::<Encoded>(1);
+    // Written buffers go back to the capture to be filled again: a fresh 4 MiB buffer per chunk
+    // costs its page faults every time (half a second over a million sessions with some
+    // allocators, which hand large blocks back to the OS at once).
+    let (spare_tx, spare_rx) = std::sync::mpsc::channel::<Encoded>();
     std::thread::scope(|scope| {
-        scope.spawn(move || capture_sessions(store, tkns, now_ms, &tx));
+        scope.spawn(move || capture_sessions(store, tkns, now_ms, &tx, &spare_rx));
         for encoded in rx {
             let mut from = 0;
             for &end in &encoded.file_ends {
@@ -63,6 +67,8 @@ pub fn save_sessions(
                 from = end;
             }
             w.write_encoded(encoded.bytes.get(from..).unwrap_or_default(), false)?;
+            // The capture may have finished; the buffer is then simply dropped.
+            let _ = spare_tx.send(encoded);
         }
         Ok::<(), SaveError>(())
     })?;
@@ -83,15 +89,29 @@ impl Encoded {
             file_ends: Vec::new(),
         }
     }
+
+    /// A written buffer from `spare` emptied for reuse, or a new one.
+    fn reuse_or_new(spare: &std::sync::mpsc::Receiver<Encoded>) -> Self {
+        match spare.try_recv() {
+            Ok(mut e) => {
+                e.bytes.clear();
+                e.file_ends.clear();
+                e
+            }
+            Err(_) => Self::new(),
+        }
+    }
 }
 
-/// Encodes every live session of `store` (or those in `filter`) into buffers sent on `tx`.
-/// Stops early when the receiver is gone (the writer failed).
+/// Encodes every live session of `store` (or those in `filter`) into buffers sent on `tx`,
+/// refilling the written ones that come back on `spare`. Stops early when the receiver is gone
+/// (the writer failed).
 fn capture_sessions(
     store: &Store,
     filter: Option<&HashSet<Token>>,
     now_ms: u64,
     tx: &std::sync::mpsc::SyncSender<Encoded>,
+    spare: &std::sync::mpsc::Receiver<Encoded>,
 ) {
     let mut encoder = Encoder::new(SaveKind::Sessions);
     let mut out = Encoded::new();
@@ -112,7 +132,7 @@ fn capture_sessions(
             let full = out.bytes.len() >= SAVE_BUFFER;
             if full
                 && tx
-                    .send(std::mem::replace(&mut out, Encoded::new()))
+                    .send(std::mem::replace(&mut out, Encoded::reuse_or_new(spare)))
                     .is_err()
             {
                 return;
