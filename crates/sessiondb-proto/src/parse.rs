@@ -281,28 +281,15 @@ pub fn fast_request<'m>(msg: &'m str, scratch: &mut String) -> Option<Request<'m
     let mut tkn: Option<Option<Token>> = None;
     let mut list: Option<Vec<&'m str>> = None;
     let mut entries: Option<Entries<'m>> = None;
-    loop {
-        let Cow::Borrowed(member) = p.string().ok()?? else {
-            return None;
-        };
-        if !p.eat(b':') {
-            return None;
-        }
+    pull_members(&mut p, false, |p, member| {
         match member {
             "tkn" if takes_tkn && tkn.is_none() => tkn = Some(p.scalar().ok()??.as_uint()),
-            "keys" if is_get && list.is_none() => list = Some(pull_key_list(&mut p)?),
-            "keys" if !is_get && entries.is_none() => {
-                entries = Some(pull_entries(&mut p, scratch)?);
-            }
+            "keys" if is_get && list.is_none() => list = Some(pull_key_list(p)?),
+            "keys" if !is_get && entries.is_none() => entries = Some(pull_entries(p, scratch)?),
             _ => return None,
         }
-        if p.eat(b'}') {
-            break;
-        }
-        if !p.eat(b',') {
-            return None;
-        }
-    }
+        Some(())
+    })?;
     if !p.eat(b'}') || !p.at_end() {
         return None;
     }
@@ -345,33 +332,20 @@ fn fast_sh_new<'m>(name: &'m str, mut p: Pull<'m>) -> Option<Request<'m>> {
     let mut expiry: Option<Option<Expiry>> = None;
     let mut session_name: Option<&'m str> = None;
     let mut shared: Option<bool> = None;
-    if !p.eat(b'}') {
-        loop {
-            let Cow::Borrowed(member) = p.string().ok()?? else {
-                return None;
-            };
-            if !p.eat(b':') {
-                return None;
+    pull_members(&mut p, true, |p, member| {
+        match member {
+            "expiry" if expiry.is_none() => expiry = Some(pull_expiry(p)?),
+            "name" if session_name.is_none() => {
+                let Cow::Borrowed(n) = p.string().ok()?? else {
+                    return None;
+                };
+                session_name = Some(n);
             }
-            match member {
-                "expiry" if expiry.is_none() => expiry = Some(pull_expiry(&mut p)?),
-                "name" if session_name.is_none() => {
-                    let Cow::Borrowed(n) = p.string().ok()?? else {
-                        return None;
-                    };
-                    session_name = Some(n);
-                }
-                "shared" if shared.is_none() => shared = Some(p.scalar().ok()??.as_bool()?),
-                _ => return None,
-            }
-            if p.eat(b'}') {
-                break;
-            }
-            if !p.eat(b',') {
-                return None;
-            }
+            "shared" if shared.is_none() => shared = Some(p.scalar().ok()??.as_bool()?),
+            _ => return None,
         }
-    }
+        Some(())
+    })?;
     if !p.eat(b'}') || !p.at_end() {
         return None;
     }
@@ -400,13 +374,7 @@ fn pull_expiry(p: &mut Pull<'_>) -> Option<Option<Expiry>> {
     }
     let (mut duration, mut delete_session, mut extend_on_get, mut extend_on_set_add) =
         (None, None, None, None);
-    loop {
-        let Cow::Borrowed(member) = p.string().ok()?? else {
-            return None;
-        };
-        if !p.eat(b':') {
-            return None;
-        }
+    pull_members(p, false, |p, member| {
         let v = p.scalar().ok()??;
         let slot = match member {
             "duration" if duration.is_none() => {
@@ -424,13 +392,8 @@ fn pull_expiry(p: &mut Pull<'_>) -> Option<Option<Expiry>> {
             }
             *slot = Some(v.as_bool()?);
         }
-        if p.eat(b'}') {
-            break;
-        }
-        if !p.eat(b',') {
-            return None;
-        }
-    }
+        Some(())
+    })?;
     let duration_secs = duration?;
     Some((duration_secs > 0).then(|| Expiry {
         duration_secs,
@@ -438,6 +401,34 @@ fn pull_expiry(p: &mut Pull<'_>) -> Option<Option<Expiry>> {
         extend_on_set_add: extend_on_set_add.unwrap_or(false),
         extend_on_get: extend_on_get.unwrap_or(false),
     }))
+}
+
+/// Reads an object's members (its `{` just eaten) through its `}`, calling `member` with each
+/// unescaped name to read the value; `None` as soon as `member` gives up or the shape is not
+/// plain. `allow_empty`: whether `{}` is read too.
+fn pull_members<'m>(
+    p: &mut Pull<'m>,
+    allow_empty: bool,
+    mut member: impl FnMut(&mut Pull<'m>, &'m str) -> Option<()>,
+) -> Option<()> {
+    if allow_empty && p.eat(b'}') {
+        return Some(());
+    }
+    loop {
+        let Cow::Borrowed(name) = p.string().ok()?? else {
+            return None;
+        };
+        if !p.eat(b':') {
+            return None;
+        }
+        member(p, name)?;
+        if p.eat(b'}') {
+            return Some(());
+        }
+        if !p.eat(b',') {
+            return None;
+        }
+    }
 }
 
 /// A get's `keys` array of unescaped strings (`None` for anything else).
