@@ -28,7 +28,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use sessiondb_server::connection::{
-    shutdown_signal, Shutdown, CLOSE_TIMEOUT, HANDSHAKE_TIMEOUT, MAX_BATCH_MESSAGES,
+    close_and_drain, shutdown_signal, Shutdown, HANDSHAKE_TIMEOUT, MAX_BATCH_MESSAGES,
     MAX_BATCH_REPLY_BYTES, MAX_KEPT_OUTPUT_BYTES, READ_BUFFER_BYTES,
 };
 use sessiondb_server::frame::{self, Event, FrameReader, ReadError};
@@ -499,49 +499,15 @@ impl Connection {
         }
     }
 
-    /// `Connection::close`: sends the close frame for `end`, half-closes, then drains what the
-    /// client still sends until its close frame or EOF, so ours is not lost to a TCP reset.
+    /// `Connection::close`: the close frame for `end`, then the server's own drain.
     async fn close(&mut self, end: End) -> End {
         let Some((code, reason)) = end.close_frame() else {
             return end;
         };
-        let mut out = Vec::new();
-        frame::close(&mut out, code, reason);
         // After an oversized frame or a framing error the stream is no longer at a frame
         // boundary, so what follows can only be discarded as raw bytes.
         let framed = !matches!(end, End::TooBig | End::ProtocolViolation);
-        let (stream, reader) = (&mut self.stream, &mut self.reader);
-        let closing = async move {
-            if stream.write_all(&out).await.is_err() || stream.flush().await.is_err() {
-                return;
-            }
-            if stream.shutdown().await.is_err() {
-                return;
-            }
-            if framed {
-                loop {
-                    loop {
-                        match reader.next_event() {
-                            Ok(Some(Event::Close { .. })) | Err(_) => return,
-                            Ok(Some(_)) => {}
-                            Ok(None) => break,
-                        }
-                    }
-                    match stream.read(reader.spare()).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => reader.filled(n),
-                    }
-                }
-            } else {
-                let mut sink = [0u8; 4096];
-                while let Ok(n) = stream.read(&mut sink).await {
-                    if n == 0 {
-                        break;
-                    }
-                }
-            }
-        };
-        let _ = tokio::time::timeout(CLOSE_TIMEOUT, closing).await;
+        close_and_drain(&mut self.stream, &mut self.reader, code, reason, framed).await;
         end
     }
 }

@@ -542,55 +542,66 @@ impl Connection {
         }
     }
 
-    /// Sends the close frame for `end`, then drains what the client still sends until it
-    /// closes, so our close frame is not destroyed by a TCP reset (closing a socket with
-    /// unread data resets it, and an oversized message is mostly unread). Bounded in time.
+    /// Sends the close frame for `end` and drains the client (see [`close_and_drain`]).
     async fn close(&mut self, end: End) -> End {
         let Some((code, reason)) = end.close_frame() else {
             return end;
         };
-        let mut out = Vec::new();
-        frame::close(&mut out, code, reason);
         // After an oversized frame or a framing error the stream is no longer at a frame
         // boundary, so what follows can only be discarded as raw bytes.
         let framed = !matches!(end, End::TooBig | End::ProtocolViolation);
-        let (stream, reader) = (&mut self.stream, &mut self.reader);
-        let closing = async move {
-            if stream.write_all(&out).await.is_err() || stream.flush().await.is_err() {
-                return;
-            }
-            // Nothing more goes out after a close frame, so half-closing tells the client at
-            // once.
-            if stream.shutdown().await.is_err() {
-                return;
-            }
-            if framed {
-                // Ends at the client's close frame (the handshake is complete) or its EOF.
-                loop {
-                    loop {
-                        match reader.next_event() {
-                            Ok(Some(Event::Close { .. })) | Err(_) => return,
-                            Ok(Some(_)) => {}
-                            Ok(None) => break,
-                        }
-                    }
-                    match stream.read(reader.spare()).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => reader.filled(n),
-                    }
-                }
-            } else {
-                let mut sink = [0u8; 4096];
-                while let Ok(n) = stream.read(&mut sink).await {
-                    if n == 0 {
-                        break;
-                    }
-                }
-            }
-        };
-        let _ = tokio::time::timeout(CLOSE_TIMEOUT, closing).await;
+        close_and_drain(&mut self.stream, &mut self.reader, code, reason, framed).await;
         end
     }
+}
+
+/// Sends a close frame (`code`, `reason`), then drains what the client still sends until it
+/// closes, so our close frame is not destroyed by a TCP reset (closing a socket with unread data
+/// resets it, and an oversized message is mostly unread). `framed`: the stream is still at a
+/// frame boundary, so the drain ends at the client's close frame; otherwise raw bytes are
+/// discarded until EOF. Bounded by [`CLOSE_TIMEOUT`]. Public for the benchmark's echo floor.
+pub async fn close_and_drain(
+    stream: &mut ServerStream,
+    reader: &mut FrameReader,
+    code: u16,
+    reason: &str,
+    framed: bool,
+) {
+    let mut out = Vec::new();
+    frame::close(&mut out, code, reason);
+    let closing = async move {
+        if stream.write_all(&out).await.is_err() || stream.flush().await.is_err() {
+            return;
+        }
+        // Nothing more goes out after a close frame, so half-closing tells the client at once.
+        if stream.shutdown().await.is_err() {
+            return;
+        }
+        if framed {
+            // Ends at the client's close frame (the handshake is complete) or its EOF.
+            loop {
+                loop {
+                    match reader.next_event() {
+                        Ok(Some(Event::Close { .. })) | Err(_) => return,
+                        Ok(Some(_)) => {}
+                        Ok(None) => break,
+                    }
+                }
+                match stream.read(reader.spare()).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => reader.filled(n),
+                }
+            }
+        } else {
+            let mut sink = [0u8; 4096];
+            while let Ok(n) = stream.read(&mut sink).await {
+                if n == 0 {
+                    break;
+                }
+            }
+        }
+    };
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, closing).await;
 }
 
 /// Runs disk-bound work on a blocking thread; `None` if it panicked.
