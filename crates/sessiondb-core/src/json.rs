@@ -298,24 +298,33 @@ impl<'a> Pull<'a> {
         self.p.string().map(Some)
     }
 
-    /// Reads a string with no escape in it if one comes next and returns its text, quotes
-    /// included: exactly what [`Pull::value_to`] would write for it (the writer escapes only
-    /// quotes, backslashes and control characters, none of which such a string holds), without
-    /// copying it. `Ok(None)`, nothing consumed, for anything else (a string with an escape, any
-    /// other value).
-    pub fn plain_string_text(&mut self) -> Result<Option<&'a str>, JsonError> {
+    /// Reads one value (enclosing container at nesting level `depth`) and returns its minified
+    /// text, as [`Pull::value_to`] writes it. A string with no escape is already its own minified
+    /// text (the writer escapes only quotes, backslashes and control characters, none of which it
+    /// holds), so it is returned straight from the source without a copy; anything else is
+    /// minified into `scratch`, which is sized once to what is left of the text.
+    pub fn value_text<'s>(
+        &mut self,
+        depth: usize,
+        scratch: &'s mut String,
+    ) -> Result<&'s str, JsonError>
+    where
+        'a: 's,
+    {
         self.p.skip_ws();
         let start = self.p.pos;
-        if self.p.bytes.get(start) != Some(&b'"') {
-            return Ok(None);
-        }
-        match self.p.string()? {
-            Cow::Borrowed(_) => Ok(self.p.src.get(start..self.p.pos)),
-            Cow::Owned(_) => {
-                self.p.pos = start;
-                Ok(None)
+        if self.p.bytes.get(start) == Some(&b'"') {
+            if let Cow::Borrowed(_) = self.p.string()? {
+                return Ok(self.p.src.get(start..self.p.pos).unwrap_or_default());
             }
+            self.p.pos = start;
         }
+        if scratch.capacity() == 0 {
+            scratch.reserve(self.remaining());
+        }
+        scratch.clear();
+        self.p.copy_value(depth, scratch)?;
+        Ok(scratch)
     }
 
     /// Reads a scalar (string, number, `true`, `false`, `null`) if one comes next; `Ok(None)` and
@@ -965,31 +974,35 @@ mod tests {
     }
 
     #[test]
-    fn plain_string_text_is_what_value_to_writes_or_nothing_is_consumed() {
-        for text in [r#""abc""#, r#"  "é €😀 /""#, r#""""#] {
-            let mut pull = Pull::new(text);
-            let got = pull.plain_string_text().expect("valid").expect("plain");
-            assert_eq!(Some(got.to_owned()), pulled(text), "{text:?}");
-            assert!(pull.at_end());
-        }
-        // Escapes and other values: nothing consumed, value_to reads them as before.
-        for text in [
+    fn value_text_is_what_value_to_writes() {
+        let plain = [r#""abc""#, r#"  "é €😀 /""#, r#""""#];
+        let other = [
             r#""a\"b""#,
             r#""\u0041""#,
-            "12",
-            "[1]",
-            "{}",
+            " 12",
+            "[1, 2]",
+            "{ \"a\" : null }",
             "true",
-            "null",
-        ] {
+        ];
+        let mut scratch = String::new();
+        for text in plain.iter().chain(&other) {
             let mut pull = Pull::new(text);
-            assert_eq!(pull.plain_string_text(), Ok(None), "{text:?}");
-            let mut out = String::new();
-            pull.value_to(0, &mut out).expect("valid");
-            assert_eq!(Some(out), pulled(text), "{text:?}");
+            let got = pull.value_text(0, &mut scratch).expect("valid").to_owned();
+            assert_eq!(Some(got), pulled(text), "{text:?}");
+            assert!(pull.at_end(), "{text:?}");
         }
-        // A broken string is an error, as value_to would report.
-        assert!(Pull::new("\"open").plain_string_text().is_err());
-        assert!(Pull::new("\"a\u{1}b\"").plain_string_text().is_err());
+        // A plain string is borrowed from the source: scratch is not even allocated.
+        let mut fresh = String::new();
+        let text = r#""abc""#;
+        let got = Pull::new(text).value_text(0, &mut fresh).expect("valid");
+        assert_eq!(got.as_ptr(), text.as_ptr());
+        assert_eq!(fresh.capacity(), 0);
+        // Broken values are errors, as value_to reports them.
+        for text in ["\"open", "\"a\u{1}b\"", "[1,", "1e400"] {
+            assert!(
+                Pull::new(text).value_text(0, &mut scratch).is_err(),
+                "{text:?}"
+            );
+        }
     }
 }

@@ -469,20 +469,7 @@ fn pull_entries<'m>(p: &mut Pull<'m>, scratch: &mut String) -> Option<Entries<'m
         if !p.eat(b':') {
             return None;
         }
-        // A string without escapes is already minified: stored straight from the message.
-        let value = match p.plain_string_text().ok()? {
-            Some(text) => Value::from_json_unchecked(text),
-            None => {
-                // Minified values are never longer than what is left of the message: one
-                // allocation instead of regrowing byte by byte.
-                if scratch.capacity() == 0 {
-                    scratch.reserve(p.remaining());
-                }
-                scratch.clear();
-                p.value_to(3, scratch).ok()?;
-                Value::from_json_unchecked(scratch)
-            }
-        };
+        let value = Value::from_json_unchecked(p.value_text(3, scratch).ok()?);
         entries.push((key, value));
         if p.eat(b'}') {
             return Some(entries);

@@ -143,14 +143,7 @@ fn keys_member<C: KeyCollector>(
         return skip(p, depth);
     }
     members(p, |p, name| {
-        // A string without escapes is already minified: taken straight from the file.
-        if let Some(text) = p.plain_string_text()? {
-            out.push(name, text);
-            return Ok(());
-        }
-        scratch.clear();
-        p.value_to(depth + 1, scratch)?;
-        out.push(name, scratch);
+        out.push(name, p.value_text(depth + 1, scratch)?);
         Ok(())
     })
 }
