@@ -469,7 +469,12 @@ impl Store {
         // Building the sessions (packing their keys) is most of the work: done on every core,
         // each thread taking one contiguous run of records so that record order is kept.
         let threads = parallelism().min(records.len().div_ceil(LOAD_BATCH)).max(1);
-        let run = records.len().div_ceil(threads).max(1);
+        if threads == 1 {
+            // A small restore (a short journal, a test) is not worth a thread.
+            let part = self.prepare_sessions(records, now_ms, arm);
+            return self.insert_prepared(vec![part], now_ms);
+        }
+        let run = records.len().div_ceil(threads);
         let parts = std::thread::scope(|scope| {
             let handles: Vec<_> = records
                 .chunks_mut(run)
@@ -512,11 +517,19 @@ impl Store {
     }
 
     /// Inserts prepared sessions (`parts` in record order) like [`Store::load_sessions`], one
-    /// thread per core each taking its own shards, in batches of [`LOAD_BATCH`] per lock hold.
-    /// Returns sessions and keys created.
+    /// thread per core (for more than one batch's worth) each taking its own shards, in batches
+    /// of [`LOAD_BATCH`] per lock hold. Returns sessions and keys created.
     pub fn insert_prepared(&self, parts: Vec<PreparedSessions>, now_ms: u64) -> (u64, u64) {
         let shards = self.shards.len();
-        let threads = parallelism().min(shards).max(1);
+        let total: usize = parts
+            .iter()
+            .flat_map(|part| &part.by_shard)
+            .map(Vec::len)
+            .sum();
+        let threads = parallelism()
+            .min(shards)
+            .min(total.div_ceil(LOAD_BATCH))
+            .max(1);
         // lanes[t]: the shards thread t inserts, each with its buckets in record order.
         let mut lanes: Vec<Vec<(usize, Vec<PreparedBucket>)>> =
             (0..threads).map(|_| Vec::new()).collect();

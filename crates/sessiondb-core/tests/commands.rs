@@ -778,3 +778,36 @@ fn ended_sessions_leave_no_stale_work_for_the_sweep() {
     assert_eq!(st.sweep_expired(5_000), 0);
     assert_eq!(st.stored_bytes(), 0);
 }
+
+#[test]
+fn a_bulk_load_across_threads_keeps_the_first_record_of_a_token() {
+    // 5,000 records (several load batches, so prepared on several threads when there are
+    // cores for it), tokens 1..=4,000, then tokens 1..=1,000 again with other values: the
+    // earlier record of each token wins, as in a dataset read in file order.
+    let record = |tkn: Token, value: &str| sessiondb_core::SessionRecord {
+        tkn,
+        shared: false,
+        name: None,
+        expiry: Expiry::default(),
+        deadline_ms: u64::MAX,
+        keys: vec![("k".to_owned(), v(value))],
+    };
+    let mut records: Vec<_> = (1..=4_000).map(|t| record(t, "\"first\"")).collect();
+    records.extend((1..=1_000).map(|t| record(t, "\"second\"")));
+    let st = store();
+    let created = st.load_sessions(records, 0, sessiondb_core::Arming::FromDuration);
+    assert_eq!(created, (4_000, 4_000));
+    for tkn in [1, 500, 1_000, 1_001, 4_000] {
+        assert_eq!(
+            st.execute(
+                Command::ShGet {
+                    tkn: Some(tkn),
+                    keys: keys(&["k"])
+                },
+                0
+            ),
+            Outcome::Values(vec![(0, v("\"first\""))]),
+            "token {tkn}"
+        );
+    }
+}
