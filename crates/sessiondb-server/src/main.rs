@@ -38,16 +38,8 @@ fn fail(e: &anyhow::Error) -> ExitCode {
 fn start(config: Config) -> anyhow::Result<()> {
     init_logging(&config.log_level)?;
     raise_open_file_limit();
-    // With connection threads (the default) this runtime only accepts, sweeps and serves
-    // metrics, so one thread is enough; `--threads 0` serves connections on it instead.
-    let runtime = if config.threads == Some(0) {
-        tokio::runtime::Builder::new_multi_thread()
-    } else {
-        tokio::runtime::Builder::new_current_thread()
-    }
-    .enable_all()
-    .build()
-    .context("cannot start the async runtime")?;
+    let runtime = sessiondb_server::transport::acceptor_runtime(config.threads == Some(0))
+        .context("cannot start the async runtime")?;
     runtime.block_on(serve(config))
 }
 

@@ -83,6 +83,19 @@ impl Drop for ConnectionGuard {
     }
 }
 
+/// The runtime the acceptor runs on. With connection threads it only accepts (and, in the
+/// server, sweeps and serves metrics), so one thread is enough; with `--threads 0`
+/// (`connections_here`) connections are served on it too, so it is multi-threaded.
+pub fn acceptor_runtime(connections_here: bool) -> std::io::Result<tokio::runtime::Runtime> {
+    if connections_here {
+        tokio::runtime::Builder::new_multi_thread()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+    }
+    .enable_all()
+    .build()
+}
+
 /// tungstenite's settings for the HTTP upgrade. The size limits are the server's, although after
 /// the upgrade [`crate::frame`] enforces them (from frame headers, on whole messages).
 pub fn websocket_config(config: &Config) -> WebSocketConfig {

@@ -37,15 +37,9 @@ struct Args {
 
 fn main() -> Result<()> {
     let args = Args::parse();
-    // As the server's `main`: with connection threads this runtime only accepts.
-    let runtime = if args.threads == 0 {
-        tokio::runtime::Builder::new_multi_thread()
-    } else {
-        tokio::runtime::Builder::new_current_thread()
-    }
-    .enable_all()
-    .build()
-    .context("cannot start the async runtime")?;
+    // The server's own acceptor runtime.
+    let runtime = sessiondb_server::transport::acceptor_runtime(args.threads == 0)
+        .context("cannot start the async runtime")?;
     runtime.block_on(async move {
         let listener = TcpListener::bind((args.ip.as_str(), args.port))
             .await
