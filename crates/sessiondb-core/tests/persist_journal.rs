@@ -210,6 +210,28 @@ fn always_mode_makes_each_change_durable_before_wait_returns() {
     journal.shutdown().expect("shutdown");
 }
 
+#[test]
+fn everysec_and_no_write_batches_without_being_asked() {
+    // These modes gather records for journal::WRITE_DELAY before writing them: a lone change,
+    // with no sync, shutdown or later record to push it, must still reach the file on its own
+    // (a writer that waited for more records would sit on it). Polled, with a deadline far
+    // beyond the 2 ms delay, so the test asserts the outcome, not the timing.
+    for mode in [FsyncMode::EverySec, FsyncMode::No] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (store, journal) = open(dir.path(), mode, u64::MAX);
+        let tkn = new_session(&store, None);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !recover_copy(dir.path()).iter().any(|s| s.tkn == tkn) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{mode:?}: the record never reached the segment file"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        journal.shutdown().expect("shutdown");
+    }
+}
+
 /// Recovers from a copy of `dir`, so the live journal is not disturbed.
 fn recover_copy(dir: &Path) -> Vec<SessionRecord> {
     let copy = tempfile::tempdir().expect("tempdir");

@@ -242,6 +242,28 @@ mod tests {
     }
 
     #[test]
+    fn misses_after_a_long_quiet_spell_count_in_full() {
+        // At score 0, record(0) skips the decay bookkeeping; the decay owed for the quiet
+        // spell must not then eat misses that arrive later.
+        let t0 = Instant::now();
+        let mut guard = ProbeGuard::new(small_policy(), t0);
+        assert_eq!(guard.record(0, t0), ProbeVerdict::Proceed);
+        let later = t0 + Duration::from_secs(60);
+        assert_eq!(guard.record(0, later), ProbeVerdict::Proceed);
+        assert_eq!(
+            guard.record(11, later),
+            ProbeVerdict::Delay(Duration::from_millis(1))
+        );
+        assert_eq!(guard.score(), 11);
+        // And decay resumes from then: one second later, 2 points are gone.
+        assert_eq!(
+            guard.record(0, later + Duration::from_secs(1)),
+            ProbeVerdict::Proceed
+        );
+        assert_eq!(guard.score(), 9);
+    }
+
+    #[test]
     fn one_bulk_probe_closes_at_once() {
         let t0 = Instant::now();
         let mut guard = ProbeGuard::new(ProbePolicy::default(), t0);
