@@ -40,14 +40,14 @@ def wait_until_listening(proc: subprocess.Popen, port: int, timeout: float = 15.
     raise RuntimeError(f"sessiondb did not listen on port {port} within {timeout} s")
 
 
-@pytest.fixture(scope="session")
-def server_url(tmp_path_factory):
-    """URL of a server with persistence in a temporary directory, for the whole test session."""
-    data_dir = tmp_path_factory.mktemp("data")
+def serve(args: list, env_extra: dict):
+    """Runs the server with `args` (and `env_extra` on a clean SESSIONDB_* environment) until
+    the caller is done, yielding its ws:// URL."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SESSIONDB_")}
+    env.update(env_extra)
     proc = subprocess.Popen(
-        [str(server_binary()), "--ip", "127.0.0.1", "--port", str(port), "--data-dir", str(data_dir)],
+        [str(server_binary()), "--ip", "127.0.0.1", "--port", str(port), *args],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
     try:
         wait_until_listening(proc, port)
@@ -59,6 +59,12 @@ def server_url(tmp_path_factory):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@pytest.fixture(scope="session")
+def server_url(tmp_path_factory):
+    """URL of a server with persistence in a temporary directory, for the whole test session."""
+    yield from serve(["--data-dir", str(tmp_path_factory.mktemp("data"))], {})
 
 
 @pytest.fixture
@@ -73,15 +79,5 @@ def db(server_url):
 @pytest.fixture(scope="session")
 def auth_server_url():
     """URL (without credentials) of a server that requires the secret ``s3cr@t``."""
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SESSIONDB_")}
-    env["SESSIONDB_AUTH_SECRET"] = "s3cr@t"  # the environment keeps it off the command line
-    proc = subprocess.Popen(
-        [str(server_binary()), "--ip", "127.0.0.1", "--port", str(port), "--no-persist"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
-    try:
-        wait_until_listening(proc, port)
-        yield f"ws://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    # The environment keeps the secret off the command line.
+    yield from serve(["--no-persist"], {"SESSIONDB_AUTH_SECRET": "s3cr@t"})
