@@ -310,13 +310,25 @@ impl Dispatcher {
 }
 
 /// The `st` of a reply rendered by [`ReplyWriter`]: the digits after the first `{"st":`, which
-/// follows the reply's name (a command name, so it holds no `{`).
+/// follows the reply's name (a command name, so it holds no `{`). Read on every request, so the
+/// search goes from `{` to `{` rather than comparing a window at every byte.
 fn rendered_status(reply: &[u8]) -> Option<u16> {
     const ST: &[u8] = br#"{"st":"#;
-    let at = reply.windows(ST.len()).position(|w| w == ST)? + ST.len();
-    let digits = reply.get(at..)?;
+    let mut from = 0;
+    let digits = loop {
+        let at = from + reply.get(from..)?.iter().position(|&b| b == b'{')?;
+        match reply.get(at..)?.strip_prefix(ST) {
+            Some(rest) => break rest,
+            None => from = at + 1,
+        }
+    };
     let n = digits.iter().take_while(|b| b.is_ascii_digit()).count();
-    std::str::from_utf8(digits.get(..n)?).ok()?.parse().ok()
+    if n == 0 || n > 5 {
+        return None;
+    }
+    digits.get(..n)?.iter().try_fold(0u16, |acc, &d| {
+        acc.checked_mul(10)?.checked_add(u16::from(d - b'0'))
+    })
 }
 
 /// Before a connection authenticates, every reply but `SV_AUTH`'s keeps its usual name and
@@ -341,4 +353,29 @@ fn misses(outcome: &Outcome, asked: usize) -> u64 {
         _ => 0,
     };
     u64::try_from(n).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rendered_status;
+
+    #[test]
+    fn rendered_status_reads_the_first_st_after_the_name() {
+        assert_eq!(
+            rendered_status(br#"{"KV_GET_RSP":{"st":1,"keys":{}}}"#),
+            Some(1)
+        );
+        assert_eq!(rendered_status(br#"{"ERR":{"st":1000}}"#), Some(1000));
+        // A `{` that does not open `{"st":` is passed over, and the first `st` wins.
+        assert_eq!(
+            rendered_status(br#"{"A{B_RSP":{"st":22,"x":{"st":7}}}"#),
+            Some(22)
+        );
+        assert_eq!(rendered_status(br#"{"X_RSP":{"st":65535}}"#), Some(65535));
+        // Not a rendered reply: no status rather than a wrong one.
+        assert_eq!(rendered_status(br#"{"X_RSP":{"st":65536}}"#), None);
+        assert_eq!(rendered_status(br#"{"X_RSP":{"st":}}"#), None);
+        assert_eq!(rendered_status(br#"{"X_RSP":{"tkn":1}}"#), None);
+        assert_eq!(rendered_status(b""), None);
+    }
 }
