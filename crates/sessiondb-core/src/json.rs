@@ -600,12 +600,19 @@ impl<'a> Parser<'a> {
             b'"' => {
                 let s = &self.src[start..self.pos];
                 self.pos += 1;
-                return Ok(Cow::Borrowed(s));
+                Ok(Cow::Borrowed(s))
             }
-            b'\\' => {}
-            _ => return Err(JsonError::ControlCharacter(self.pos)),
+            b'\\' => self.escaped_string(start),
+            _ => Err(JsonError::ControlCharacter(self.pos)),
         }
-        // Slow path: at least one escape. The text so far is copied once.
+    }
+
+    /// The rest of a string that started at `start` and holds an escape at `pos`: decoded into
+    /// an owned string. Kept out of line so that the common escape-free string stays small.
+    #[cold]
+    #[inline(never)]
+    fn escaped_string(&mut self, start: usize) -> Result<Cow<'a, str>, JsonError> {
+        // The text so far is copied once.
         let mut owned = String::with_capacity(self.pos - start + 16);
         owned.push_str(&self.src[start..self.pos]);
         let mut run_start = self.pos;
