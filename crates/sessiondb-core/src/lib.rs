@@ -8,6 +8,7 @@ pub mod clock;
 pub mod command;
 pub mod expiry;
 pub mod json;
+mod kv_map;
 pub mod persist;
 pub mod session;
 pub mod store;

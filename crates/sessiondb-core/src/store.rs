@@ -14,14 +14,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hashbrown::{DefaultHashBuilder, HashTable};
-use indexmap::map::raw_entry_v1::RawEntryMut;
-use indexmap::map::RawEntryApiV1;
 use parking_lot::Mutex;
 
 use crate::change::{Change, ChangeSink};
 use crate::command::{Command, Expiry, Outcome, Token, ValueSink};
 use crate::expiry::{self, Checked, DeadlineIndex};
-use crate::session::{self, Data, KeyMap, Session};
+use crate::kv_map::KvMap;
+use crate::session::{self, Data, Session};
 use crate::value::Value;
 
 /// Most due sessions the sweep handles per shard lock hold: bounds how long a sweep of a million
@@ -168,9 +167,9 @@ pub(crate) struct Shard {
     pub(crate) stats: ShardStats,
 }
 
-/// The top-level store: one ordered map behind one lock.
+/// The top-level store: one map behind one lock.
 pub(crate) struct Kv {
-    pub(crate) map: Mutex<KeyMap>,
+    pub(crate) map: Mutex<KvMap>,
     /// Approximate bytes of the top-level keys (written under `map`'s lock).
     pub(crate) bytes: AtomicU64,
 }
@@ -203,7 +202,7 @@ impl Store {
             shard_mask: n - 1,
             hasher: DefaultHashBuilder::default(),
             kv: Kv {
-                map: Mutex::new(KeyMap::default()),
+                map: Mutex::new(KvMap::default()),
                 bytes: AtomicU64::new(0),
             },
             limits: config.limits,
@@ -445,12 +444,14 @@ impl Store {
         visited
     }
 
-    /// Every top-level key and value, in stored order, as one consistent snapshot.
+    /// Every top-level key and value, in insertion order, as one consistent snapshot.
     pub fn snapshot_kv(&self) -> Vec<(String, Value)> {
-        let map = self.kv.map.lock();
-        map.iter()
-            .map(|(k, v)| (k.to_string(), v.clone()))
-            .collect()
+        let copies = self
+            .kv
+            .map
+            .lock()
+            .copy_out(|k, v| (k.to_owned(), Value::from_json_unchecked(v)));
+        copies.into_sorted()
     }
 
     /// Creates the sessions of `records` (dataset load or journal recovery); returns the numbers
@@ -775,19 +776,12 @@ impl Store {
 
     /// Writes `entries` into the top-level map (held locked by the caller), overwriting, with
     /// accounting.
-    pub(crate) fn kv_write(&self, map: &mut KeyMap, entries: &[(Cow<'_, str>, Value)]) {
+    pub(crate) fn kv_write(&self, map: &mut KvMap, entries: &[(Cow<'_, str>, Value)]) {
         let (mut added, mut freed) = (0u64, 0u64);
         for (k, v) in entries {
             added += session::entry_bytes(k, v.len());
-            // One hash per key; the key is allocated only when it is new.
-            match map.raw_entry_mut_v1().from_key(&**k) {
-                RawEntryMut::Occupied(mut o) => {
-                    let old = o.insert(v.clone());
-                    freed += session::entry_bytes(k, old.len());
-                }
-                RawEntryMut::Vacant(vac) => {
-                    vac.insert(Box::from(&**k), v.clone());
-                }
+            if let Some(old_len) = map.insert(k, v.as_json()) {
+                freed += session::entry_bytes(k, old_len);
             }
         }
         self.kv_account(added, freed);

@@ -2,9 +2,6 @@
 
 use std::borrow::Cow;
 
-use indexmap::map::raw_entry_v1::RawEntryMut;
-use indexmap::map::RawEntryApiV1;
-
 use crate::change::Change;
 use crate::command::{Entries, Keys, Outcome, ValueSink};
 use crate::session::entry_bytes;
@@ -71,7 +68,7 @@ impl Store {
         if self.limits.max_memory_bytes.is_some() {
             let freed: u64 = entries
                 .iter()
-                .filter_map(|(k, _)| map.get(&**k).map(|old| entry_bytes(k, old.len())))
+                .filter_map(|(k, _)| map.get(k).map(|old| entry_bytes(k, old.len())))
                 .sum();
             if !self.memory_allows(entries_bytes(&entries).saturating_sub(freed)) {
                 return Outcome::LimitReached;
@@ -90,7 +87,7 @@ impl Store {
         if self.limits.max_memory_bytes.is_some() {
             let added: u64 = entries
                 .iter()
-                .filter(|(k, _)| !map.contains_key(&**k))
+                .filter(|(k, _)| !map.contains_key(k))
                 .map(|(k, v)| entry_bytes(k, v.len()))
                 .sum();
             if !self.memory_allows(added) {
@@ -100,9 +97,8 @@ impl Store {
         let mut added_bytes = 0;
         let mut written: Vec<(Cow<'_, str>, Value)> = Vec::new();
         for (k, v) in &entries {
-            if let RawEntryMut::Vacant(vac) = map.raw_entry_mut_v1().from_key(&**k) {
+            if map.insert_new(k, v.as_json()) {
                 added_bytes += entry_bytes(k, v.len());
-                vac.insert(Box::from(&**k), v.clone());
                 if self.journaling() {
                     written.push((Cow::Borrowed(&**k), v.clone()));
                 }
@@ -118,7 +114,7 @@ impl Store {
     /// `KV_GET`: the values go to `sink` under the lock.
     pub(crate) fn kv_get(&self, keys: &Keys<'_>, sink: &mut dyn ValueSink) -> Outcome {
         let map = self.kv.map.lock();
-        Outcome::ValuesSent(values(keys, |k| map.get(k).map(Value::as_json), sink))
+        Outcome::ValuesSent(values(keys, |k| map.get(k), sink))
     }
 
     /// `KV_RMV`.
@@ -126,8 +122,8 @@ impl Store {
         let mut map = self.kv.map.lock();
         let mut freed = 0;
         for k in &keys {
-            if let Some(old) = map.swap_remove(&**k) {
-                freed += entry_bytes(k, old.len());
+            if let Some(old_len) = map.remove(k) {
+                freed += entry_bytes(k, old_len);
             }
         }
         if freed > 0 {
@@ -150,8 +146,9 @@ impl Store {
 
     /// `KV_KEYS`.
     pub(crate) fn kv_keys(&self) -> Outcome {
-        let map = self.kv.map.lock();
-        Outcome::KeyList(map.keys().map(|k| k.to_string()).collect())
+        let keys = self.kv.map.lock().copy_out(|k, _| k.to_owned());
+        // Sorted into insertion order after the lock is released.
+        Outcome::KeyList(keys.into_sorted())
     }
 
     /// `KV_CLEAR`.

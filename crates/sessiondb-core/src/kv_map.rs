@@ -1,0 +1,321 @@
+//! The top-level key map (`KV_` commands): each key and its value in one heap block.
+//!
+//! A lookup is on the hot path of `KV_GET`, and with many keys its cost is memory latency: an
+//! `IndexMap<Box<str>, Value>` reads its index table, then its entry vector, then the boxed key,
+//! then the value's `Arc` block, each read depending on the one before. Here the hash table's slot
+//! holds the key's length and one pointer to a block with the key's text followed by the value's
+//! JSON text, so a lookup reads the table and that one block. The slot's key length also lets a
+//! probe skip a slot whose key has another length without touching its block.
+//!
+//! `PROTOCOL.md` §7.2 leaves the order of `KV_KEYS` unspecified; the map still lists keys in
+//! insertion order (an overwrite keeps a key's place, a removal keeps the others' order), as the
+//! ordered map did while nothing was removed, because older client test suites compare lists.
+//! Each slot carries a sequence number for that, and listings sort by it ([`InsertionOrder`]), so
+//! the sort can run after the caller has released the lock.
+
+use std::hash::BuildHasher;
+
+use hashbrown::{DefaultHashBuilder, HashTable};
+
+/// A map of top-level keys to JSON values. `S` is the hasher; the default is seeded per map so
+/// clients cannot aim collisions (tests use a constant one to force them).
+#[derive(Debug, Default)]
+pub(crate) struct KvMap<S = DefaultHashBuilder> {
+    table: HashTable<Slot>,
+    hasher: S,
+    /// The sequence number the next new key gets (a `u64` never wraps).
+    next_seq: u64,
+}
+
+/// One key and its value: 32 bytes in the table, plus the block.
+#[derive(Debug)]
+struct Slot {
+    /// The key's text followed by the value's JSON text, in one allocation.
+    text: Box<str>,
+    /// Bytes of the key at the start of `text`.
+    key_len: usize,
+    /// Insertion order among the map's keys.
+    seq: u64,
+}
+
+impl Slot {
+    fn new(key: &str, value: &str, seq: u64) -> Self {
+        let mut text = String::with_capacity(key.len() + value.len());
+        text.push_str(key);
+        text.push_str(value);
+        Self {
+            text: text.into_boxed_str(),
+            key_len: key.len(),
+            seq,
+        }
+    }
+
+    fn key(&self) -> &str {
+        self.text.get(..self.key_len).unwrap_or_default()
+    }
+
+    fn value(&self) -> &str {
+        self.text.get(self.key_len..).unwrap_or_default()
+    }
+
+    /// Whether this is `key`'s slot; a key of another length is told apart without reading the
+    /// block.
+    fn is(&self, key: &str) -> bool {
+        self.key_len == key.len() && self.key() == key
+    }
+
+    /// Replaces the value, keeping the key where it is: the block is reallocated (in place when
+    /// the allocator can), so the key is not copied again.
+    fn set_value(&mut self, value: &str) -> usize {
+        let old_len = self.text.len() - self.key_len;
+        let mut text = String::from(std::mem::take(&mut self.text));
+        text.truncate(self.key_len);
+        text.reserve_exact(value.len());
+        text.push_str(value);
+        self.text = text.into_boxed_str();
+        old_len
+    }
+}
+
+impl<S: BuildHasher> KvMap<S> {
+    /// Number of keys.
+    pub(crate) fn len(&self) -> usize {
+        self.table.len()
+    }
+
+    /// True when there are no keys.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.table.is_empty()
+    }
+
+    /// The JSON text of `key`'s value.
+    pub(crate) fn get(&self, key: &str) -> Option<&str> {
+        let hash = self.hasher.hash_one(key);
+        self.table.find(hash, |s| s.is(key)).map(Slot::value)
+    }
+
+    /// Whether `key` exists.
+    pub(crate) fn contains_key(&self, key: &str) -> bool {
+        self.get(key).is_some()
+    }
+
+    /// Stores `value` under `key`, overwriting; returns the length of the previous value's text.
+    /// Hashes the key once; a new key goes after all others in insertion order, an overwritten
+    /// one keeps its place.
+    pub(crate) fn insert(&mut self, key: &str, value: &str) -> Option<usize> {
+        let hash = self.hasher.hash_one(key);
+        let hasher = &self.hasher;
+        match self
+            .table
+            .entry(hash, |s| s.is(key), |s| hasher.hash_one(s.key()))
+        {
+            hashbrown::hash_table::Entry::Occupied(mut o) => Some(o.get_mut().set_value(value)),
+            hashbrown::hash_table::Entry::Vacant(v) => {
+                v.insert(Slot::new(key, value, self.next_seq));
+                self.next_seq += 1;
+                None
+            }
+        }
+    }
+
+    /// Stores `value` under `key` only if `key` is absent; returns whether it did.
+    pub(crate) fn insert_new(&mut self, key: &str, value: &str) -> bool {
+        let hash = self.hasher.hash_one(key);
+        let hasher = &self.hasher;
+        match self
+            .table
+            .entry(hash, |s| s.is(key), |s| hasher.hash_one(s.key()))
+        {
+            hashbrown::hash_table::Entry::Occupied(_) => false,
+            hashbrown::hash_table::Entry::Vacant(v) => {
+                v.insert(Slot::new(key, value, self.next_seq));
+                self.next_seq += 1;
+                true
+            }
+        }
+    }
+
+    /// Removes `key`; returns the length of its value's text. A table left mostly empty by
+    /// removals is shrunk (hash tables do not shrink by themselves), so a store that once held
+    /// many keys does not keep their slots.
+    pub(crate) fn remove(&mut self, key: &str) -> Option<usize> {
+        let hash = self.hasher.hash_one(key);
+        let (gone, _) = self.table.find_entry(hash, |s| s.is(key)).ok()?.remove();
+        let len = self.len();
+        if self.table.capacity() > SHRINK_ABOVE && len < self.table.capacity() / 8 {
+            let hasher = &self.hasher;
+            self.table.shrink_to(len * 2, |s| hasher.hash_one(s.key()));
+        }
+        Some(gone.value().len())
+    }
+
+    /// Copies every key and value out with `copy`, for the caller to put in insertion order with
+    /// [`InsertionOrder::into_sorted`] once it has released the lock.
+    pub(crate) fn copy_out<T>(&self, mut copy: impl FnMut(&str, &str) -> T) -> InsertionOrder<T> {
+        InsertionOrder(
+            self.table
+                .iter()
+                .map(|s| (s.seq, copy(s.key(), s.value())))
+                .collect(),
+        )
+    }
+}
+
+/// Tables with at most this many slots are never shrunk: too small to matter.
+const SHRINK_ABOVE: usize = 64;
+
+/// Copies of a map's entries, tagged with their keys' insertion order ([`KvMap::copy_out`]).
+pub(crate) struct InsertionOrder<T>(Vec<(u64, T)>);
+
+impl<T> InsertionOrder<T> {
+    /// The copies in the order their keys were inserted.
+    pub(crate) fn into_sorted(mut self) -> Vec<T> {
+        self.0.sort_unstable_by_key(|(seq, _)| *seq);
+        self.0.into_iter().map(|(_, t)| t).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::hash::{BuildHasherDefault, Hasher};
+
+    use super::*;
+
+    /// Hashes everything to 0: every key collides, so only the key comparison tells them apart.
+    #[derive(Default)]
+    struct Zero;
+
+    impl Hasher for Zero {
+        fn finish(&self) -> u64 {
+            0
+        }
+        fn write(&mut self, _: &[u8]) {}
+    }
+
+    type Colliding = KvMap<BuildHasherDefault<Zero>>;
+
+    fn keys<S: BuildHasher>(m: &KvMap<S>) -> Vec<String> {
+        m.copy_out(|k, _| k.to_owned()).into_sorted()
+    }
+
+    /// Keys that are prefixes of one another, and values that continue them, so that a wrong
+    /// split between key and value would show.
+    const PREFIXED: [(&str, &str); 5] = [
+        ("", "0"),
+        ("a", "\"b\""),
+        ("ab", "1"),
+        ("abc", "[\"abc\"]"),
+        ("a\"b", "{\"a\":\"b\"}"),
+    ];
+
+    fn prefixed_map<S: BuildHasher>(m: &mut KvMap<S>) {
+        for (k, v) in PREFIXED {
+            assert_eq!(m.insert(k, v), None);
+        }
+        assert_eq!(m.len(), PREFIXED.len());
+        for (k, v) in PREFIXED {
+            assert_eq!(m.get(k), Some(v), "{k}");
+        }
+        assert_eq!(m.get("abcd"), None);
+        assert_eq!(m.get("b"), None);
+    }
+
+    #[test]
+    fn keys_that_prefix_each_other_stay_apart() {
+        prefixed_map(&mut KvMap::<DefaultHashBuilder>::default());
+        // The same with every hash colliding.
+        let mut m = Colliding::default();
+        prefixed_map(&mut m);
+        assert_eq!(m.remove("a"), Some(3));
+        assert_eq!(m.get("a"), None);
+        assert_eq!(m.get("ab"), Some("1"));
+        assert_eq!(m.remove("a"), None);
+        assert_eq!(m.insert("ab", "22"), Some(1));
+        assert_eq!(m.get("ab"), Some("22"));
+        assert!(m.contains_key(""));
+        assert_eq!(keys(&m), ["", "ab", "abc", "a\"b"]);
+    }
+
+    #[test]
+    fn overwrite_keeps_the_key_and_its_place() {
+        let mut m = KvMap::<DefaultHashBuilder>::default();
+        m.insert("x", "1");
+        m.insert("y", "2");
+        assert_eq!(m.insert("x", "\"longer value\""), Some(1));
+        assert_eq!(m.get("x"), Some("\"longer value\""));
+        assert_eq!(m.insert("x", "3"), Some(14));
+        assert_eq!(m.get("x"), Some("3"));
+        assert_eq!(m.len(), 2);
+        assert_eq!(keys(&m), ["x", "y"]);
+        // insert_new leaves an existing key alone.
+        assert!(!m.insert_new("x", "4"));
+        assert_eq!(m.get("x"), Some("3"));
+        assert!(m.insert_new("z", "5"));
+        assert_eq!(keys(&m), ["x", "y", "z"]);
+    }
+
+    #[test]
+    fn long_values_and_keys() {
+        let mut m = KvMap::<DefaultHashBuilder>::default();
+        let key = "k".repeat(1000);
+        let big = format!("\"{}\"", "é".repeat(100_000));
+        assert_eq!(m.insert(&key, &big), None);
+        assert_eq!(m.get(&key), Some(big.as_str()));
+        assert_eq!(m.get(&key[1..]), None);
+        assert_eq!(m.insert(&key, "1"), Some(big.len()));
+        assert_eq!(m.get(&key), Some("1"));
+        assert_eq!(m.insert(&key, &big), Some(1));
+        assert_eq!(m.remove(&key), Some(big.len()));
+        assert!(m.is_empty());
+    }
+
+    #[test]
+    fn many_keys_grow_then_shrink_in_insertion_order() {
+        let mut m = KvMap::<DefaultHashBuilder>::default();
+        let n = 20_000;
+        let names: Vec<String> = (0..n).map(|i| format!("key:{i}")).collect();
+        for (i, k) in names.iter().enumerate() {
+            assert_eq!(m.insert(k, &i.to_string()), None);
+        }
+        assert_eq!(m.len(), n);
+        assert_eq!(keys(&m), names);
+        let grown = m.table.capacity();
+        assert!(grown >= n);
+        // Remove all but every 100th key: the order of the others stays, the table shrinks.
+        for (i, k) in names.iter().enumerate() {
+            if i % 100 != 0 {
+                assert_eq!(m.remove(k), Some(i.to_string().len()));
+            }
+        }
+        let kept: Vec<String> = names.iter().step_by(100).cloned().collect();
+        assert_eq!(keys(&m), kept);
+        assert!(m.table.capacity() < grown / 8, "{}", m.table.capacity());
+        for (i, k) in names.iter().enumerate() {
+            let want = (i % 100 == 0).then(|| i.to_string());
+            assert_eq!(m.get(k), want.as_deref(), "{k}");
+        }
+        // Re-added keys go last.
+        m.insert(&names[1], "\"back\"");
+        assert_eq!(keys(&m).last(), Some(&names[1]));
+        for k in &kept {
+            assert!(m.remove(k).is_some());
+        }
+        assert_eq!(m.remove(&names[1]), Some(6));
+        assert!(m.is_empty());
+        assert!(m.table.capacity() <= SHRINK_ABOVE);
+    }
+
+    #[test]
+    fn copy_out_pairs_keys_with_their_values() {
+        let mut m = Colliding::default();
+        prefixed_map(&mut m);
+        let pairs = m
+            .copy_out(|k, v| (k.to_owned(), v.to_owned()))
+            .into_sorted();
+        let want: Vec<(String, String)> = PREFIXED
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        assert_eq!(pairs, want);
+    }
+}
