@@ -23,7 +23,7 @@ const SMALL_BYTES_MAX: usize = 1024;
 
 /// Approximate bytes one stored key costs besides its text and its value's text: a map slot
 /// (two fat pointers) plus the value's reference-count header. A packed key costs less (its two
-/// length prefixes), a top-level key about as much (a 32-byte table slot, `kv_map`); the figure
+/// length prefixes), a top-level key about as much (a 24-byte table slot, `kv_map`); the figure
 /// is kept as it is so that `max_memory_bytes` means the same for every layout and the limit errs
 /// on the safe side.
 pub const ENTRY_OVERHEAD: u64 = 48;

@@ -444,14 +444,11 @@ impl Store {
         visited
     }
 
-    /// Every top-level key and value, in insertion order, as one consistent snapshot.
+    /// Every top-level key and value (in no particular order), as one consistent snapshot.
     pub fn snapshot_kv(&self) -> Vec<(String, Value)> {
-        let copies = self
-            .kv
-            .map
-            .lock()
-            .copy_out(|k, v| (k.to_owned(), Value::from_json_unchecked(v)));
-        copies.into_sorted()
+        let copied = self.kv.map.lock().copy_out(true);
+        // Made owned after the lock is released.
+        copied.entries()
     }
 
     /// Creates the sessions of `records` (dataset load or journal recovery); returns the numbers

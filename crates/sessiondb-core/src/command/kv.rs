@@ -146,9 +146,9 @@ impl Store {
 
     /// `KV_KEYS`.
     pub(crate) fn kv_keys(&self) -> Outcome {
-        let keys = self.kv.map.lock().copy_out(|k, _| k.to_owned());
-        // Sorted into insertion order after the lock is released.
-        Outcome::KeyList(keys.into_sorted())
+        let copied = self.kv.map.lock().copy_out(false);
+        // Made owned after the lock is released.
+        Outcome::KeyList(copied.keys())
     }
 
     /// `KV_CLEAR`.
