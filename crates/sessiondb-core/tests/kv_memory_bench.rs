@@ -8,7 +8,7 @@
 //! string, as `sessiondb-bench --workload kv-set` names them), and prints the growth of the
 //! process's resident set per key, 200 ms after the fill. It also times the fill and one `KV_GET`
 //! per key in a shuffled order (a rough check of lookup cost once the keys no longer fit in the
-//! caches; the machine is shared).
+//! caches; the machine is shared), then one `snapshot_kv` and one `KV_KEYS` of all keys.
 
 use std::borrow::Cow;
 use std::time::{Duration, Instant};
@@ -64,12 +64,26 @@ fn memory_per_top_level_key() {
     }
     let gets = start.elapsed();
     assert_eq!(found, 22 * KEYS);
+    // What a save (or journal compaction) and a KV_KEYS of the whole store cost, lock hold and
+    // ordering included.
+    let start = Instant::now();
+    assert_eq!(store.snapshot_kv().len(), KEYS);
+    let snapshot = start.elapsed();
+    let start = Instant::now();
+    let Outcome::KeyList(listed) = store.execute(Command::KvKeys, 0) else {
+        panic!("KV_KEYS");
+    };
+    assert_eq!(listed.len(), KEYS);
+    let keys = start.elapsed();
     println!(
-        "kv_memory_bench: {} B/key (RSS +{:.1} MiB), fill {:.0} ns/key, KV_GET {:.0} ns/key",
+        "kv_memory_bench: {} B/key (RSS +{:.1} MiB), fill {:.0} ns/key, KV_GET {:.0} ns/key, \
+         snapshot_kv {:.0} ms, KV_KEYS {:.0} ms",
         grown / KEYS as u64,
         grown as f64 / (1 << 20) as f64,
         fill.as_nanos() as f64 / KEYS as f64,
-        gets.as_nanos() as f64 / KEYS as f64
+        gets.as_nanos() as f64 / KEYS as f64,
+        snapshot.as_secs_f64() * 1e3,
+        keys.as_secs_f64() * 1e3
     );
     drop(store);
 }
