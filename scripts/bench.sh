@@ -294,6 +294,7 @@ PY
     cat "$OUT/machine.txt"
     echo
     cat "$OUT/table.md"
-    [ -f "$OUT/memory.md" ] && cat "$OUT/memory.md"
+    # (An `if`: a bare `[ -f ] && cat` would fail the script under pipefail with --no-memory.)
+    if [ -f "$OUT/memory.md" ]; then cat "$OUT/memory.md"; fi
 } | tee "$OUT/report.md"
 echo "Results in $OUT" >&2
