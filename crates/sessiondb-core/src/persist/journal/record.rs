@@ -86,6 +86,10 @@ pub enum Op {
 
 /// Appends one framed record for `change` to `out`.
 pub fn encode(change: &Change<'_>, out: &mut Vec<u8>) {
+    if let Change::EndAll { tkns } = change {
+        encode_end_all(out, tkns, END_ALL_CHUNK);
+        return;
+    }
     let start = out.len();
     out.extend_from_slice(&[0; FRAME_HEADER]);
     match change {
@@ -154,13 +158,8 @@ pub fn encode(change: &Change<'_>, out: &mut Vec<u8>) {
                 entries.len(),
             );
         }
-        Change::EndAll { tkns } => {
-            out.push(K_END_ALL);
-            put_u32(out, tkns.len());
-            for t in tkns.iter() {
-                put_u64(out, *t);
-            }
-        }
+        // Written above, as one record per chunk of tokens.
+        Change::EndAll { .. } => {}
     }
     seal(out, start);
 }
@@ -206,15 +205,66 @@ pub fn encode_session<'k>(
 
 /// Appends a `KvClearSet` record holding the whole top-level store (a snapshot entry).
 pub fn encode_kv_snapshot(out: &mut Vec<u8>, entries: &[(String, Value)]) {
-    let start = out.len();
-    out.extend_from_slice(&[0; FRAME_HEADER]);
-    out.push(K_KV_CLEAR_SET);
-    put_entries(
-        out,
-        entries.iter().map(|(k, v)| (k.as_str(), v)),
-        entries.len(),
-    );
-    seal(out, start);
+    encode_kv_snapshot_in(out, entries, SNAPSHOT_CHUNK_BYTES);
+}
+
+/// Most bytes of keys and values one record of a top-level snapshot holds. A reader refuses a
+/// record longer than [`MAX_RECORD`] as corruption, and the whole top-level store (or an
+/// `SH_END_ALL` of every session) can be longer than that: such a change is written as several
+/// records, each well under the bound, that replay to the same state.
+const SNAPSHOT_CHUNK_BYTES: usize = 64 << 20;
+
+/// Most tokens one `SH_END_ALL` record holds (8 MiB of tokens); see [`SNAPSHOT_CHUNK_BYTES`].
+/// `SH_END_ALL` is atomic per session (`PROTOCOL.md` §7.2), so its records may be replayed in part.
+const END_ALL_CHUNK: usize = 1 << 20;
+
+/// [`encode_kv_snapshot`] with records of about `chunk_bytes`: the first clears and sets, the
+/// others set. A snapshot file is adopted only once complete, so it is never read in part.
+fn encode_kv_snapshot_in(out: &mut Vec<u8>, entries: &[(String, Value)], chunk_bytes: usize) {
+    let mut first = true;
+    let mut rest = entries;
+    loop {
+        // At least one entry per record; an entry is bounded by the message size limit.
+        let mut bytes = 0;
+        let n = rest
+            .iter()
+            .position(|(k, v)| {
+                bytes += 8 + k.len() + v.len();
+                bytes > chunk_bytes
+            })
+            .map_or(rest.len(), |i| i.max(1));
+        let (part, after) = rest.split_at(n);
+        let start = out.len();
+        out.extend_from_slice(&[0; FRAME_HEADER]);
+        out.push(if first { K_KV_CLEAR_SET } else { K_KV_SET });
+        put_entries(out, part.iter().map(|(k, v)| (k.as_str(), v)), part.len());
+        seal(out, start);
+        first = false;
+        rest = after;
+        if rest.is_empty() {
+            return;
+        }
+    }
+}
+
+/// `SH_END_ALL`'s tokens as records of at most `chunk` tokens (one empty record for none).
+fn encode_end_all(out: &mut Vec<u8>, tkns: &[Token], chunk: usize) {
+    let mut rest = tkns;
+    loop {
+        let (part, after) = rest.split_at(rest.len().min(chunk));
+        let start = out.len();
+        out.extend_from_slice(&[0; FRAME_HEADER]);
+        out.push(K_END_ALL);
+        put_u32(out, part.len());
+        for t in part {
+            put_u64(out, *t);
+        }
+        seal(out, start);
+        rest = after;
+        if rest.is_empty() {
+            return;
+        }
+    }
 }
 
 /// Fills in `len` and `crc` of the record that starts at `start` and runs to the end of `out`.
@@ -454,6 +504,76 @@ impl<'b> Reader<'b> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every record in `buf`, in order.
+    fn records(buf: &[u8]) -> Vec<Op> {
+        let mut ops = Vec::new();
+        let mut at = 0;
+        while at < buf.len() {
+            match decode(&buf[at..]) {
+                Frame::Record(op, n) => {
+                    ops.push(op);
+                    at += n;
+                }
+                other => panic!("not a record at {at}: {other:?}"),
+            }
+        }
+        ops
+    }
+
+    #[test]
+    fn a_large_kv_snapshot_is_split_into_records_that_replay_to_the_same_keys() {
+        let entries: Vec<(String, Value)> = (0..10)
+            .map(|i| {
+                (
+                    format!("k{i}"),
+                    Value::from_json_unchecked(&format!("\"{}\"", "v".repeat(i))),
+                )
+            })
+            .collect();
+        // Each entry is 8 + 2 + (i + 2) bytes of record: about three per 40-byte chunk.
+        let mut buf = Vec::new();
+        encode_kv_snapshot_in(&mut buf, &entries, 40);
+        let ops = records(&buf);
+        assert!(ops.len() > 2, "{ops:?}");
+        let mut replayed = Vec::new();
+        for (i, op) in ops.into_iter().enumerate() {
+            match (i, op) {
+                (0, Op::KvClearSet { entries }) => replayed.extend(entries),
+                (1.., Op::KvSet { entries }) => {
+                    assert!(!entries.is_empty());
+                    replayed.extend(entries);
+                }
+                (i, op) => panic!("record {i}: {op:?}"),
+            }
+        }
+        assert_eq!(replayed, entries);
+        // An entry larger than the chunk still gets a record of its own; none is one record.
+        let mut buf = Vec::new();
+        encode_kv_snapshot_in(&mut buf, &entries, 1);
+        assert_eq!(records(&buf).len(), entries.len());
+        let mut buf = Vec::new();
+        encode_kv_snapshot(&mut buf, &[]);
+        assert!(matches!(&records(&buf)[..], [Op::KvClearSet { entries }] if entries.is_empty()));
+    }
+
+    #[test]
+    fn end_all_of_many_tokens_is_split_into_records() {
+        let tkns: Vec<Token> = (1..=7).collect();
+        let mut buf = Vec::new();
+        encode_end_all(&mut buf, &tkns, 3);
+        let parts: Vec<Vec<Token>> = records(&buf)
+            .into_iter()
+            .map(|op| match op {
+                Op::EndAll { tkns } => tkns,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(parts, vec![vec![1, 2, 3], vec![4, 5, 6], vec![7]]);
+        let mut buf = Vec::new();
+        encode(&Change::EndAll { tkns: &[] }, &mut buf);
+        assert!(matches!(&records(&buf)[..], [Op::EndAll { tkns }] if tkns.is_empty()));
+    }
 
     fn roundtrip(change: Change<'_>) -> Op {
         let mut buf = Vec::new();
