@@ -22,6 +22,11 @@ pub const DEFAULT_PORT: u16 = 1987;
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 1 << 20;
 /// Smallest message limit accepted: below it not even a short command fits.
 pub const MIN_MAX_MESSAGE_BYTES: usize = 64;
+/// Largest message limit accepted (256 MiB). A change is journaled as one record, which can take
+/// up to about twice its message's bytes (a length prefix per key and value), and recovery
+/// refuses a record over 1 GiB as corruption: a larger limit could acknowledge a write that a
+/// restart would then not read back.
+pub const MAX_MAX_MESSAGE_BYTES: usize = 256 << 20;
 /// Default idle timeout in seconds (PROTOCOL.md §2.2 allows closing after 180 s of silence).
 pub const DEFAULT_IDLE_TIMEOUT_SECS: u64 = 180;
 
@@ -150,7 +155,8 @@ pub struct Cli {
     /// Port to listen on [default: 1987]
     #[arg(long, value_name = "N", env = "SESSIONDB_PORT")]
     pub port: Option<u16>,
-    /// Largest incoming message in bytes, at least 64; larger ones close the connection (1009)
+    /// Largest incoming message in bytes, 64 to 268435456 (256 MiB); larger ones close the
+    /// connection (1009)
     /// [default: 1048576]
     #[arg(long, value_name = "N", env = "SESSIONDB_MAX_MESSAGE_BYTES")]
     pub max_message_bytes: Option<usize>,
@@ -388,9 +394,10 @@ fn resolve(cli: &Cli, matches: &ArgMatches, file: FileConfig) -> Result<Config, 
 impl Config {
     /// Checks the rules that span settings or values (PROTOCOL.md §14, §15).
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if self.max_message_bytes < MIN_MAX_MESSAGE_BYTES {
+        if !(MIN_MAX_MESSAGE_BYTES..=MAX_MAX_MESSAGE_BYTES).contains(&self.max_message_bytes) {
             return Err(ConfigError::Invalid(format!(
-                "--max-message-bytes must be at least {MIN_MAX_MESSAGE_BYTES}, got {}",
+                "--max-message-bytes must be between {MIN_MAX_MESSAGE_BYTES} and \
+                 {MAX_MAX_MESSAGE_BYTES}, got {}",
                 self.max_message_bytes
             )));
         }
@@ -550,15 +557,20 @@ mod tests {
     }
 
     #[test]
-    fn message_limit_below_64_is_an_error() -> Result<(), ConfigError> {
-        assert!(matches!(
-            load(&["--max-message-bytes", "63"], ""),
-            Err(ConfigError::Invalid(_))
-        ));
-        assert_eq!(
-            load(&["--max-message-bytes", "64"], "")?.max_message_bytes,
-            64
-        );
+    fn message_limit_outside_64_to_256_mib_is_an_error() -> Result<(), ConfigError> {
+        for refused in ["63", "268435457"] {
+            assert!(matches!(
+                load(&["--max-message-bytes", refused], ""),
+                Err(ConfigError::Invalid(_))
+            ));
+        }
+        for accepted in [64, 268_435_456] {
+            let arg = accepted.to_string();
+            assert_eq!(
+                load(&["--max-message-bytes", &arg], "")?.max_message_bytes,
+                accepted
+            );
+        }
         Ok(())
     }
 
