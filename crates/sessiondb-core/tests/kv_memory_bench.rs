@@ -15,22 +15,14 @@ use std::time::{Duration, Instant};
 
 use sessiondb_core::{Command, Outcome, Store, StoreConfig, Value};
 
+mod support;
+use support::rss_bytes;
+
 // Measure with the allocator the `sessiondb` binary ships with.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const KEYS: usize = 1_000_000;
-
-/// The process's resident set in bytes (`VmRSS` of `/proc/self/status`).
-fn rss_bytes() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("read /proc/self/status");
-    let kib: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS in /proc/self/status");
-    kib * 1024
-}
 
 #[test]
 #[ignore = "1M-key memory figure; run in release with --ignored --nocapture"]

@@ -18,6 +18,9 @@ use std::time::{Duration, Instant};
 
 use sessiondb_core::{Command, Expiry, Outcome, Store, StoreConfig, Value};
 
+mod support;
+use support::rss_bytes;
+
 // Measure with the allocator the `sessiondb` binary ships with.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -36,17 +39,6 @@ const CONFIGS: [(&str, bool, bool); 3] = [
     ("expiry, no keys", true, false),
     ("no expiry, no keys", false, false),
 ];
-
-/// The process's resident set in bytes (`VmRSS` of `/proc/self/status`).
-fn rss_bytes() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("read /proc/self/status");
-    let kib: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS in /proc/self/status");
-    kib * 1024
-}
 
 /// Fills a store as configuration `(name, expires, keys)` says and prints the figures.
 fn measure(name: &str, expires: bool, keys: bool) {
