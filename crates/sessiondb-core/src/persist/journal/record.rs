@@ -181,36 +181,56 @@ pub fn encode_session<'k>(
     out.push(K_CREATED);
     put_created(out, tkn, shared, name, expiry, deadline_ms);
     seal(out, start);
-    // The count precedes the entries, so it is written as a placeholder and filled in after;
-    // a session without keys gets no `ShSet` record at all.
-    let start = out.len();
-    out.extend_from_slice(&[0; FRAME_HEADER]);
-    tkn_only(out, K_SH_SET, tkn);
-    let count_at = out.len();
-    put_u32(out, 0);
-    let mut n = 0usize;
-    for (k, v) in keys {
-        put_str(out, k);
-        put_str(out, v);
-        n += 1;
-    }
-    if n == 0 {
-        out.truncate(start);
-        return;
-    }
-    let count = u32::try_from(n).unwrap_or(u32::MAX).to_le_bytes();
-    out[count_at..count_at + 4].copy_from_slice(&count);
-    seal(out, start);
+    put_session_keys(out, tkn, keys, SNAPSHOT_CHUNK_BYTES);
 }
 
-/// Appends a `KvClearSet` record holding the whole top-level store (a snapshot entry).
+/// A session's keys as `ShSet` records of about `chunk_bytes` each (none for no keys): one
+/// session can hold more than a record may (see [`SNAPSHOT_CHUNK_BYTES`]).
+fn put_session_keys<'k>(
+    out: &mut Vec<u8>,
+    tkn: Token,
+    keys: impl IntoIterator<Item = (&'k str, &'k str)>,
+    chunk_bytes: usize,
+) {
+    // The count precedes the entries, so it is written as a placeholder and filled in when the
+    // record is complete: (record start, where its count goes, entries so far).
+    let mut open: Option<(usize, usize, usize)> = None;
+    let close = |out: &mut Vec<u8>, (start, count_at, n): (usize, usize, usize)| {
+        let count = u32::try_from(n).unwrap_or(u32::MAX).to_le_bytes();
+        out[count_at..count_at + 4].copy_from_slice(&count);
+        seal(out, start);
+    };
+    for (k, v) in keys {
+        let (start, count_at, n) = open.unwrap_or_else(|| {
+            let start = out.len();
+            out.extend_from_slice(&[0; FRAME_HEADER]);
+            tkn_only(out, K_SH_SET, tkn);
+            let count_at = out.len();
+            put_u32(out, 0);
+            (start, count_at, 0)
+        });
+        put_str(out, k);
+        put_str(out, v);
+        open = Some((start, count_at, n + 1));
+        if out.len() - start > chunk_bytes {
+            close(out, (start, count_at, n + 1));
+            open = None;
+        }
+    }
+    if let Some(record) = open {
+        close(out, record);
+    }
+}
+
+/// Appends a snapshot of the top-level keys, which replaces whatever came before on replay: a
+/// `KvClearSet` record, then `KvSet` records when the keys take more than one record's worth.
 pub fn encode_kv_snapshot(out: &mut Vec<u8>, entries: &[(String, Value)]) {
     encode_kv_snapshot_in(out, entries, SNAPSHOT_CHUNK_BYTES);
 }
 
-/// Most bytes of keys and values one record of a top-level snapshot holds. A reader refuses a
-/// record longer than [`MAX_RECORD`] as corruption, and the whole top-level store (or an
-/// `SH_END_ALL` of every session) can be longer than that: such a change is written as several
+/// About the most bytes of keys and values one snapshot record holds. A reader refuses a record
+/// longer than [`MAX_RECORD`] as corruption, and the whole top-level store, one session's keys
+/// (or an `SH_END_ALL` of every session) can be longer than that: they are written as several
 /// records, each well under the bound, that replay to the same state.
 const SNAPSHOT_CHUNK_BYTES: usize = 64 << 20;
 
@@ -555,6 +575,46 @@ mod tests {
         let mut buf = Vec::new();
         encode_kv_snapshot(&mut buf, &[]);
         assert!(matches!(&records(&buf)[..], [Op::KvClearSet { entries }] if entries.is_empty()));
+    }
+
+    #[test]
+    fn a_large_session_is_split_into_set_records() {
+        let keys: Vec<(String, String)> =
+            (0..10).map(|i| (format!("k{i}"), i.to_string())).collect();
+        let pairs = || keys.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+        // 21 bytes of frame header, kind, token and count, then 11 per entry: a record closes
+        // once past 40 bytes, that is, after two entries.
+        let mut buf = Vec::new();
+        put_session_keys(&mut buf, 7, pairs(), 40);
+        let mut replayed = Vec::new();
+        let ops = records(&buf);
+        assert_eq!(ops.len(), 5, "{ops:?}");
+        for op in ops {
+            match op {
+                Op::ShSet { tkn: 7, entries } => replayed.extend(
+                    entries
+                        .into_iter()
+                        .map(|(k, v)| (k, v.as_json().to_owned())),
+                ),
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(replayed, keys);
+        // No keys, no record; the public form starts with `Created`.
+        let mut buf = Vec::new();
+        put_session_keys(&mut buf, 7, std::iter::empty(), 40);
+        assert!(buf.is_empty());
+        let mut buf = Vec::new();
+        let expiry = Expiry {
+            duration_secs: 0,
+            delete_session: false,
+            extend_on_get: false,
+            extend_on_set_add: false,
+        };
+        encode_session(&mut buf, 7, false, None, &expiry, 0, pairs());
+        let ops = records(&buf);
+        assert!(matches!(ops[0], Op::Created { tkn: 7, .. }), "{ops:?}");
+        assert!(matches!(&ops[1..], [Op::ShSet { entries, .. }] if entries.len() == 10));
     }
 
     #[test]
