@@ -590,21 +590,13 @@ impl<'a> Parser<'a> {
     fn string(&mut self) -> Result<Cow<'a, str>, JsonError> {
         self.pos += 1; // '"'
         let start = self.pos;
-        // Fast path: scan to the closing quote; borrow if there was no escape.
-        let rest = self.bytes.get(start..).unwrap_or_default();
-        let Some(i) = find_special(rest) else {
-            return Err(JsonError::UnexpectedEnd);
-        };
-        self.pos = start + i;
-        match rest[i] {
-            b'"' => {
-                let s = &self.src[start..self.pos];
-                self.pos += 1;
-                Ok(Cow::Borrowed(s))
-            }
-            b'\\' => self.escaped_string(start),
-            _ => Err(JsonError::ControlCharacter(self.pos)),
+        // Fast path: no escape, so the string is borrowed.
+        if self.skip_to_quote_or_escape()? == b'"' {
+            let s = &self.src[start..self.pos];
+            self.pos += 1;
+            return Ok(Cow::Borrowed(s));
         }
+        self.escaped_string(start)
     }
 
     /// The rest of a string that started at `start` and holds an escape at `pos`: decoded into
@@ -612,26 +604,30 @@ impl<'a> Parser<'a> {
     #[cold]
     #[inline(never)]
     fn escaped_string(&mut self, start: usize) -> Result<Cow<'a, str>, JsonError> {
-        // The text so far is copied once.
+        // The text so far is copied once, then each run between escapes.
         let mut owned = String::with_capacity(self.pos - start + 16);
         owned.push_str(&self.src[start..self.pos]);
-        let mut run_start = self.pos;
         loop {
-            match self.bytes.get(self.pos) {
-                None => return Err(JsonError::UnexpectedEnd),
-                Some(b'"') => {
-                    owned.push_str(&self.src[run_start..self.pos]);
-                    self.pos += 1;
-                    return Ok(Cow::Owned(owned));
-                }
-                Some(b'\\') => {
-                    owned.push_str(&self.src[run_start..self.pos]);
-                    self.escape(&mut owned)?;
-                    run_start = self.pos;
-                }
-                Some(0x00..=0x1f) => return Err(JsonError::ControlCharacter(self.pos)),
-                Some(_) => self.pos += 1,
+            self.escape(&mut owned)?;
+            let run_start = self.pos;
+            let end = self.skip_to_quote_or_escape()?;
+            owned.push_str(&self.src[run_start..self.pos]);
+            if end == b'"' {
+                self.pos += 1;
+                return Ok(Cow::Owned(owned));
             }
+        }
+    }
+
+    /// Moves `pos` to the next `"` or `\` of the string being read and returns that byte; a raw
+    /// control character before it, or the end of the text, is an error.
+    fn skip_to_quote_or_escape(&mut self) -> Result<u8, JsonError> {
+        let rest = self.bytes.get(self.pos..).unwrap_or_default();
+        let i = find_special(rest).ok_or(JsonError::UnexpectedEnd)?;
+        self.pos += i;
+        match rest[i] {
+            b @ (b'"' | b'\\') => Ok(b),
+            _ => Err(JsonError::ControlCharacter(self.pos)),
         }
     }
 
