@@ -84,14 +84,17 @@ pub enum Op {
     EndAll { tkns: Vec<Token> },
 }
 
-/// Appends one framed record for `change` to `out`.
+/// Appends the framed record for `change` to `out` (several for an `SH_END_ALL` of very many
+/// sessions, see [`END_ALL_CHUNK`]).
 pub fn encode(change: &Change<'_>, out: &mut Vec<u8>) {
-    if let Change::EndAll { tkns } = change {
-        encode_end_all(out, tkns, END_ALL_CHUNK);
-        return;
+    match change {
+        Change::EndAll { tkns } => encode_end_all(out, tkns, END_ALL_CHUNK),
+        _ => framed(out, |out| put_change(out, change)),
     }
-    let start = out.len();
-    out.extend_from_slice(&[0; FRAME_HEADER]);
+}
+
+/// The body (kind byte and payload) of `change`'s record.
+fn put_change(out: &mut Vec<u8>, change: &Change<'_>) {
     match change {
         Change::SessionCreated {
             tkn,
@@ -158,9 +161,21 @@ pub fn encode(change: &Change<'_>, out: &mut Vec<u8>) {
                 entries.len(),
             );
         }
-        // Written above, as one record per chunk of tokens.
-        Change::EndAll { .. } => {}
+        Change::EndAll { tkns } => {
+            out.push(K_END_ALL);
+            put_u32(out, tkns.len());
+            for t in tkns.iter() {
+                put_u64(out, *t);
+            }
+        }
     }
+}
+
+/// Appends one framed record whose body (kind byte and payload) `body` writes.
+fn framed(out: &mut Vec<u8>, body: impl FnOnce(&mut Vec<u8>)) {
+    let start = out.len();
+    out.extend_from_slice(&[0; FRAME_HEADER]);
+    body(out);
     seal(out, start);
 }
 
@@ -176,11 +191,10 @@ pub fn encode_session<'k>(
     deadline_ms: u64,
     keys: impl IntoIterator<Item = (&'k str, &'k str)>,
 ) {
-    let start = out.len();
-    out.extend_from_slice(&[0; FRAME_HEADER]);
-    out.push(K_CREATED);
-    put_created(out, tkn, shared, name, expiry, deadline_ms);
-    seal(out, start);
+    framed(out, |out| {
+        out.push(K_CREATED);
+        put_created(out, tkn, shared, name, expiry, deadline_ms);
+    });
     put_session_keys(out, tkn, keys, SNAPSHOT_CHUNK_BYTES);
 }
 
@@ -192,33 +206,26 @@ fn put_session_keys<'k>(
     keys: impl IntoIterator<Item = (&'k str, &'k str)>,
     chunk_bytes: usize,
 ) {
-    // The count precedes the entries, so it is written as a placeholder and filled in when the
-    // record is complete: (record start, where its count goes, entries so far).
-    let mut open: Option<(usize, usize, usize)> = None;
-    let close = |out: &mut Vec<u8>, (start, count_at, n): (usize, usize, usize)| {
-        let count = u32::try_from(n).unwrap_or(u32::MAX).to_le_bytes();
-        out[count_at..count_at + 4].copy_from_slice(&count);
-        seal(out, start);
-    };
-    for (k, v) in keys {
-        let (start, count_at, n) = open.unwrap_or_else(|| {
+    let mut keys = keys.into_iter().peekable();
+    while keys.peek().is_some() {
+        framed(out, |out| {
             let start = out.len();
-            out.extend_from_slice(&[0; FRAME_HEADER]);
             tkn_only(out, K_SH_SET, tkn);
+            // The count precedes the entries: a placeholder, filled in when the record is full.
             let count_at = out.len();
             put_u32(out, 0);
-            (start, count_at, 0)
+            let mut n = 0usize;
+            for (k, v) in keys.by_ref() {
+                put_str(out, k);
+                put_str(out, v);
+                n += 1;
+                if out.len() - start > chunk_bytes {
+                    break;
+                }
+            }
+            let count = u32::try_from(n).unwrap_or(u32::MAX).to_le_bytes();
+            out[count_at..count_at + 4].copy_from_slice(&count);
         });
-        put_str(out, k);
-        put_str(out, v);
-        open = Some((start, count_at, n + 1));
-        if out.len() - start > chunk_bytes {
-            close(out, (start, count_at, n + 1));
-            open = None;
-        }
-    }
-    if let Some(record) = open {
-        close(out, record);
     }
 }
 
@@ -254,11 +261,10 @@ fn encode_kv_snapshot_in(out: &mut Vec<u8>, entries: &[(String, Value)], chunk_b
             })
             .map_or(rest.len(), |i| i.max(1));
         let (part, after) = rest.split_at(n);
-        let start = out.len();
-        out.extend_from_slice(&[0; FRAME_HEADER]);
-        out.push(if first { K_KV_CLEAR_SET } else { K_KV_SET });
-        put_entries(out, part.iter().map(|(k, v)| (k.as_str(), v)), part.len());
-        seal(out, start);
+        framed(out, |out| {
+            out.push(if first { K_KV_CLEAR_SET } else { K_KV_SET });
+            put_entries(out, part.iter().map(|(k, v)| (k.as_str(), v)), part.len());
+        });
         first = false;
         rest = after;
         if rest.is_empty() {
@@ -269,21 +275,11 @@ fn encode_kv_snapshot_in(out: &mut Vec<u8>, entries: &[(String, Value)], chunk_b
 
 /// `SH_END_ALL`'s tokens as records of at most `chunk` tokens (one empty record for none).
 fn encode_end_all(out: &mut Vec<u8>, tkns: &[Token], chunk: usize) {
-    let mut rest = tkns;
-    loop {
-        let (part, after) = rest.split_at(rest.len().min(chunk));
-        let start = out.len();
-        out.extend_from_slice(&[0; FRAME_HEADER]);
-        out.push(K_END_ALL);
-        put_u32(out, part.len());
-        for t in part {
-            put_u64(out, *t);
-        }
-        seal(out, start);
-        rest = after;
-        if rest.is_empty() {
-            return;
-        }
+    if tkns.is_empty() {
+        framed(out, |out| put_change(out, &Change::EndAll { tkns }));
+    }
+    for part in tkns.chunks(chunk) {
+        framed(out, |out| put_change(out, &Change::EndAll { tkns: part }));
     }
 }
 
@@ -582,13 +578,13 @@ mod tests {
         let keys: Vec<(String, String)> =
             (0..10).map(|i| (format!("k{i}"), i.to_string())).collect();
         let pairs = || keys.iter().map(|(k, v)| (k.as_str(), v.as_str()));
-        // 21 bytes of frame header, kind, token and count, then 11 per entry: a record closes
-        // once past 40 bytes, that is, after two entries.
+        // A body of 13 bytes (kind, token, count), then 11 per entry: a record closes once its
+        // body passes 40 bytes, that is, after three entries.
         let mut buf = Vec::new();
         put_session_keys(&mut buf, 7, pairs(), 40);
         let mut replayed = Vec::new();
         let ops = records(&buf);
-        assert_eq!(ops.len(), 5, "{ops:?}");
+        assert_eq!(ops.len(), 4, "{ops:?}");
         for op in ops {
             match op {
                 Op::ShSet { tkn: 7, entries } => replayed.extend(
