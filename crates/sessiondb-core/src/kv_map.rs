@@ -15,6 +15,20 @@
 //! The price of the layout is in listings: they visit the blocks in table order, scattered in
 //! memory, where the `IndexMap` walked keys allocated in insertion order. With 1M keys a listing
 //! holds the lock about twice as long as it did (see [`KvMap::copy_out`]).
+//!
+//! The keys are split into [`PARTS`] hash tables, a key's part chosen by bits of its hash that the
+//! tables do not use ([`part`]). A hash table grows by doubling, and the insert that makes it
+//! grow moves every slot it holds, under the map's lock, while every `KV_` command on every
+//! connection waits: in one table, the `KV_SET` that took the map past 1.8M keys took 260–550 ms
+//! (`tests/kv_growth_bench.rs`). A part holds about 1/64 of the keys, so its growth moves about
+//! 1/64 of them and the pause is roughly 1/64 as long: the slowest `KV_SET` of that benchmark took
+//! 6–17 ms. The parts fill evenly and so grow at nearly the same key counts (most of the 64
+//! pauses fell between 1.8M and 1.86M keys), but each `KV_SET` pays for at most one of them, and
+//! other commands get the lock in between. The total work of growing is the same as one table's
+//! (each slot is still moved once per doubling), and so is the memory per key on average (each
+//! part's load swings between the same bounds as one table's would); the parts' 64 table headers
+//! cost 2 KiB per store, and empty parts allocate nothing. Listings visit the parts one by one,
+//! each in its table order.
 
 use std::hash::BuildHasher;
 
@@ -24,10 +38,50 @@ use crate::value::Value;
 
 /// A map of top-level keys to JSON values. `S` is the hasher; the default is seeded per map so
 /// clients cannot aim collisions (tests use a constant one to force them).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct KvMap<S = DefaultHashBuilder> {
-    table: HashTable<Slot>,
+    /// The keys, in [`PARTS`] tables; a key is in `parts[part(hash)]`.
+    parts: Box<[HashTable<Slot>; PARTS]>,
+    /// Keys in all the parts.
+    len: usize,
     hasher: S,
+}
+
+impl<S: Default> Default for KvMap<S> {
+    fn default() -> Self {
+        Self {
+            // An empty `HashTable` allocates nothing: this is the one 2 KiB block of headers.
+            parts: Box::new(std::array::from_fn(|_| HashTable::new())),
+            len: 0,
+            hasher: S::default(),
+        }
+    }
+}
+
+/// How many tables the keys are split into: the growth of one part moves about `1 / PARTS` of
+/// the keys, so the longest pause an insert can cause is about `1 / PARTS` of one table's. 64, as
+/// many as the store's default number of session shards: enough to bring the pause at 2M keys to
+/// a few milliseconds, while more parts would mostly add headers and partly-filled tables to small
+/// stores. A power of two, so that [`part`] takes bits of the hash.
+const PARTS: usize = 64;
+
+/// The lowest of the hash bits that choose a key's part (bits 50..56 for 64 parts). Every key of
+/// a part has the same part bits, so they must be bits the part's table does not use: hashbrown
+/// takes a key's bucket from the LOW bits of its hash (as many as the table has buckets: it would
+/// need 2^50 buckets to reach bit 50) and the 7-bit tag it keeps in the control bytes from the
+/// TOP 7 bits (57..64). Part bits taken from the low end would leave each part's keys 1/64 of its
+/// buckets, and from the top end 1/64 of the tag values (so more key comparisons per probe).
+const PART_SHIFT: u32 = 50;
+
+// The part bits stay clear of the tag bits.
+const _: () = assert!(
+    PARTS.is_power_of_two() && PART_SHIFT + PARTS.trailing_zeros() <= 64 - 7,
+    "part bits overlap hashbrown's tag bits"
+);
+
+/// The part of a key whose hash is `hash`.
+fn part(hash: u64) -> usize {
+    (hash >> PART_SHIFT) as usize & (PARTS - 1)
 }
 
 /// One key and its value: 24 bytes in the table, plus the block.
@@ -80,18 +134,20 @@ impl Slot {
 impl<S: BuildHasher> KvMap<S> {
     /// Number of keys.
     pub(crate) fn len(&self) -> usize {
-        self.table.len()
+        self.len
     }
 
     /// True when there are no keys.
     pub(crate) fn is_empty(&self) -> bool {
-        self.table.is_empty()
+        self.len == 0
     }
 
     /// The JSON text of `key`'s value.
     pub(crate) fn get(&self, key: &str) -> Option<&str> {
         let hash = self.hasher.hash_one(key);
-        self.table.find(hash, |s| s.is(key)).map(Slot::value)
+        self.parts[part(hash)]
+            .find(hash, |s| s.is(key))
+            .map(Slot::value)
     }
 
     /// Whether `key` exists.
@@ -104,13 +160,11 @@ impl<S: BuildHasher> KvMap<S> {
     pub(crate) fn insert(&mut self, key: &str, value: &str) -> Option<usize> {
         let hash = self.hasher.hash_one(key);
         let hasher = &self.hasher;
-        match self
-            .table
-            .entry(hash, |s| s.is(key), |s| hasher.hash_one(s.key()))
-        {
+        match self.parts[part(hash)].entry(hash, |s| s.is(key), |s| hasher.hash_one(s.key())) {
             hashbrown::hash_table::Entry::Occupied(mut o) => Some(o.get_mut().set_value(value)),
             hashbrown::hash_table::Entry::Vacant(v) => {
                 v.insert(Slot::new(key, value));
+                self.len += 1;
                 None
             }
         }
@@ -120,35 +174,36 @@ impl<S: BuildHasher> KvMap<S> {
     pub(crate) fn insert_new(&mut self, key: &str, value: &str) -> bool {
         let hash = self.hasher.hash_one(key);
         let hasher = &self.hasher;
-        match self
-            .table
-            .entry(hash, |s| s.is(key), |s| hasher.hash_one(s.key()))
-        {
+        match self.parts[part(hash)].entry(hash, |s| s.is(key), |s| hasher.hash_one(s.key())) {
             hashbrown::hash_table::Entry::Occupied(_) => false,
             hashbrown::hash_table::Entry::Vacant(v) => {
                 v.insert(Slot::new(key, value));
+                self.len += 1;
                 true
             }
         }
     }
 
-    /// Removes `key`; returns the length of its value's text. A table left mostly empty by
+    /// Removes `key`; returns the length of its value's text. A part left mostly empty by
     /// removals is shrunk (hash tables do not shrink by themselves), so a store that once held
     /// many keys does not keep their slots.
     pub(crate) fn remove(&mut self, key: &str) -> Option<usize> {
         let hash = self.hasher.hash_one(key);
-        let (gone, _) = self.table.find_entry(hash, |s| s.is(key)).ok()?.remove();
-        let len = self.len();
-        if self.table.capacity() > SHRINK_ABOVE && len < self.table.capacity() / 8 {
+        let table = &mut self.parts[part(hash)];
+        let (gone, _) = table.find_entry(hash, |s| s.is(key)).ok()?.remove();
+        self.len -= 1;
+        let len = table.len();
+        if table.capacity() > SHRINK_ABOVE && len < table.capacity() / 8 {
             let hasher = &self.hasher;
-            self.table.shrink_to(len * 2, |s| hasher.hash_one(s.key()));
+            table.shrink_to(len * 2, |s| hasher.hash_one(s.key()));
         }
         Some(gone.value().len())
     }
 
     /// Copies every key (with its value when `values`) into one buffer, for the caller to turn
     /// into owned results ([`Copied`]) once it has released the lock: however many keys there
-    /// are, the lock is held for two allocations and a copy of their text.
+    /// are, the lock is held for two allocations and a copy of their text. The keys come part by
+    /// part, each part's in its table order.
     pub(crate) fn copy_out(&self, values: bool) -> Copied {
         let part = |s: &Slot| if values { s.text.len() } else { s.key_len };
         // First where everything goes, from the lengths in the slots (reading no block), then a
@@ -157,24 +212,35 @@ impl<S: BuildHasher> KvMap<S> {
         // (with 1M keys this took about two thirds of the time of pushing onto a `String`).
         let mut ends = Vec::with_capacity(self.len());
         let mut total = 0;
-        for s in &self.table {
+        for s in self.parts.iter().flatten() {
             ends.push((total + s.key_len, total + part(s)));
             total += part(s);
         }
         let mut bytes = vec![0; total];
         let mut start = 0;
-        for (s, &(_, end)) in self.table.iter().zip(&ends) {
-            let from = s.text.as_bytes().get(..end - start);
-            if let (Some(to), Some(from)) = (bytes.get_mut(start..end), from) {
-                to.copy_from_slice(from);
+        let mut next = ends.iter();
+        for table in self.parts.iter() {
+            // `zip` asks `table` first, so a part's end takes nothing from `next`.
+            for (s, &(_, end)) in table.iter().zip(&mut next) {
+                let from = s.text.as_bytes().get(..end - start);
+                if let (Some(to), Some(from)) = (bytes.get_mut(start..end), from) {
+                    to.copy_from_slice(from);
+                }
+                start = end;
             }
-            start = end;
         }
         Copied { bytes, ends }
     }
+
+    /// Slots allocated in all the parts.
+    #[cfg(test)]
+    fn capacity(&self) -> usize {
+        self.parts.iter().map(HashTable::capacity).sum()
+    }
 }
 
-/// Tables with at most this many slots are never shrunk: too small to matter.
+/// Parts with at most this many slots are never shrunk: too small to matter (all [`PARTS`] of
+/// them at this size hold about 100 KiB of slots).
 const SHRINK_ABOVE: usize = 64;
 
 /// A map's keys (and values), copied out under its lock by [`KvMap::copy_out`]: their text one
@@ -329,7 +395,7 @@ mod tests {
         }
         assert_eq!(m.len(), n);
         assert_eq!(keys(&m), names);
-        let grown = m.table.capacity();
+        let grown = m.capacity();
         assert!(grown >= n);
         // Remove all but every 100th key: the table shrinks.
         for (i, k) in names.iter().enumerate() {
@@ -339,7 +405,11 @@ mod tests {
         }
         let kept: Vec<String> = names.iter().step_by(100).cloned().collect();
         assert_eq!(keys(&m), kept);
-        assert!(m.table.capacity() < grown / 8, "{}", m.table.capacity());
+        assert!(m.capacity() < grown / 8, "{}", m.capacity());
+        // Each part was shrunk by its own rule.
+        for t in m.parts.iter() {
+            assert!(t.capacity() <= SHRINK_ABOVE || t.len() >= t.capacity() / 8);
+        }
         for (i, k) in names.iter().enumerate() {
             let want = (i % 100 == 0).then(|| i.to_string());
             assert_eq!(m.get(k), want.as_deref(), "{k}");
@@ -352,7 +422,76 @@ mod tests {
         }
         assert_eq!(m.remove(&names[1]), Some(6));
         assert!(m.is_empty());
-        assert!(m.table.capacity() <= SHRINK_ABOVE);
+        assert!(m.parts.iter().all(|t| t.capacity() <= SHRINK_ABOVE));
+    }
+
+    /// Inserts, overwrites, inserts if new and removes `n` keys, checking `len` and lookups as it
+    /// goes; returns how many keys each part held when all were in.
+    fn churn<S: BuildHasher>(m: &mut KvMap<S>, n: usize) -> Vec<usize> {
+        let names: Vec<String> = (0..n).map(|i| format!("k{i}")).collect();
+        for (i, k) in names.iter().enumerate() {
+            assert_eq!(m.insert(k, "1"), None);
+            assert_eq!(m.len(), i + 1);
+        }
+        for k in &names {
+            assert_eq!(m.insert(k, "22"), Some(1));
+            assert!(!m.insert_new(k, "3"));
+        }
+        assert_eq!(m.len(), n);
+        // Every key is in the part its hash names, and the count matches the parts.
+        for (i, t) in m.parts.iter().enumerate() {
+            assert!(t.iter().all(|s| part(m.hasher.hash_one(s.key())) == i));
+        }
+        let lens: Vec<usize> = m.parts.iter().map(HashTable::len).collect();
+        assert_eq!(lens.iter().sum::<usize>(), n);
+        assert_eq!(keys(m).len(), n);
+        for (i, k) in names.iter().enumerate() {
+            assert_eq!(m.get(k), Some("22"));
+            if i % 2 == 0 {
+                assert_eq!(m.remove(k), Some(2));
+                assert_eq!(m.remove(k), None);
+            }
+        }
+        assert_eq!(m.len(), n / 2);
+        for (i, k) in names.iter().enumerate() {
+            assert_eq!(m.contains_key(k), i % 2 == 1, "{k}");
+            assert_eq!(m.insert_new(k, "4"), i % 2 == 0);
+        }
+        assert_eq!(m.len(), n);
+        for k in &names {
+            assert!(m.remove(k).is_some());
+        }
+        assert!(m.is_empty());
+        assert_eq!(m.parts.iter().map(HashTable::len).sum::<usize>(), 0);
+        lens
+    }
+
+    #[test]
+    fn colliding_keys_share_part_zero() {
+        let lens = churn(&mut Colliding::default(), 300);
+        assert_eq!(lens[0], 300);
+        assert!(lens[1..].iter().all(|&l| l == 0));
+    }
+
+    #[test]
+    fn keys_spread_over_the_parts() {
+        let lens = churn(&mut KvMap::<DefaultHashBuilder>::default(), 1_000);
+        // About 16 keys a part; a part left empty has odds of (63/64)^1000, about 1e-7.
+        let used = lens.iter().filter(|&&l| l > 0).count();
+        assert!(used >= 32, "{lens:?}");
+        assert!(lens.iter().all(|&l| l < 100), "{lens:?}");
+    }
+
+    #[test]
+    fn part_bits_miss_the_bucket_and_tag_bits() {
+        assert_eq!(part(0), 0);
+        assert_eq!(part(u64::MAX), PARTS - 1);
+        // The low 50 bits (buckets) and the top 7 (tags) choose nothing.
+        assert_eq!(part((1 << 50) - 1), 0);
+        assert_eq!(part(0x7f << 57), 0);
+        assert_eq!(part(1 << 50), 1);
+        assert_eq!(part(1 << 55), 32);
+        assert_eq!(part(1 << 56), 0);
     }
 
     #[test]
