@@ -19,7 +19,7 @@ use parking_lot::Mutex;
 use crate::change::{Change, ChangeSink};
 use crate::command::{Command, Expiry, Outcome, Token, ValueSink};
 use crate::expiry::{self, Checked, DeadlineIndex};
-use crate::kv_map::KvMap;
+use crate::kv_map::{self, KvMap};
 use crate::session::{self, Data, Session};
 use crate::value::Value;
 
@@ -202,7 +202,7 @@ impl Store {
             shard_mask: n - 1,
             hasher: DefaultHashBuilder::default(),
             kv: Kv {
-                map: Mutex::new(KvMap::default()),
+                map: Mutex::new(KvMap::new()),
                 bytes: AtomicU64::new(0),
             },
             limits: config.limits,
@@ -446,9 +446,8 @@ impl Store {
 
     /// Every top-level key and value (in no particular order), as one consistent snapshot.
     pub fn snapshot_kv(&self) -> Vec<(String, Value)> {
-        let copied = self.kv.map.lock().copy_out(true);
-        // Made owned after the lock is released.
-        copied.entries()
+        // Copied a part per lock hold, made owned with no lock held.
+        kv_map::snapshot(&self.kv.map, true).entries()
     }
 
     /// Creates the sessions of `records` (dataset load or journal recovery); returns the numbers

@@ -4,6 +4,7 @@ use std::borrow::Cow;
 
 use crate::change::Change;
 use crate::command::{Entries, Keys, Outcome, ValueSink};
+use crate::kv_map;
 use crate::session::entry_bytes;
 use crate::store::Store;
 use crate::value::Value;
@@ -146,16 +147,15 @@ impl Store {
 
     /// `KV_KEYS`.
     pub(crate) fn kv_keys(&self) -> Outcome {
-        let copied = self.kv.map.lock().copy_out(false);
-        // Made owned after the lock is released.
-        Outcome::KeyList(copied.keys())
+        // Copied a part per lock hold, made owned with no lock held.
+        Outcome::KeyList(kv_map::snapshot(&self.kv.map, false).keys())
     }
 
     /// `KV_CLEAR`.
     pub(crate) fn kv_clear(&self) -> Outcome {
         let old = {
             let mut map = self.kv.map.lock();
-            let old = std::mem::take(&mut *map);
+            let old = map.take_all();
             let bytes = self.kv.bytes.load(std::sync::atomic::Ordering::Relaxed);
             self.kv_account(0, bytes);
             if !old.is_empty() {
@@ -175,7 +175,7 @@ impl Store {
             if !self.memory_allows(entries_bytes(&entries).saturating_sub(old_bytes)) {
                 return Outcome::LimitReached;
             }
-            let old = std::mem::take(&mut *map);
+            let old = map.take_all();
             self.kv_account(0, old_bytes);
             self.kv_write(&mut map, &entries);
             if !old.is_empty() || !entries.is_empty() {

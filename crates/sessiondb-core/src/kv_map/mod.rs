@@ -13,8 +13,9 @@
 //! took two to three times as long).
 //!
 //! The price of the layout is in listings: they visit the blocks in table order, scattered in
-//! memory, where the `IndexMap` walked keys allocated in insertion order. With 1M keys a listing
-//! holds the lock about twice as long as it did (see [`KvMap::copy_out`]).
+//! memory, where the `IndexMap` walked keys allocated in insertion order (with 1M keys, about
+//! twice as long). Listings and saves copy the map a part at a time, without stopping other
+//! clients for the whole copy ([`snapshot()`]).
 //!
 //! The keys are split into [`PARTS`] hash tables, a key's part chosen by bits of its hash that the
 //! tables do not use ([`part`]). A hash table grows by doubling, and the insert that makes it
@@ -34,7 +35,10 @@ use std::hash::BuildHasher;
 
 use hashbrown::{DefaultHashBuilder, HashTable};
 
-use crate::value::Value;
+mod snapshot;
+
+pub(crate) use snapshot::snapshot;
+use snapshot::Pending;
 
 /// A map of top-level keys to JSON values. `S` is the hasher; the default is seeded per map so
 /// clients cannot aim collisions (tests use a constant one to force them).
@@ -45,17 +49,31 @@ pub(crate) struct KvMap<S = DefaultHashBuilder> {
     /// Keys in all the parts.
     len: usize,
     hasher: S,
+    /// Snapshots being copied ([`snapshot()`]), each owed a copy of the parts it has not copied
+    /// yet; a write to such a part copies it first ([`KvMap::before_write`]).
+    snapshots: Vec<Pending>,
+    /// The id the next snapshot gets.
+    next_snapshot: u64,
 }
 
-impl<S: Default> Default for KvMap<S> {
-    fn default() -> Self {
+impl<S: Default> KvMap<S> {
+    /// An empty map. (No `Default`: `std::mem::take` of a map would take its registered
+    /// snapshots with it; [`KvMap::take_all`] keeps them.)
+    pub(crate) fn new() -> Self {
         Self {
-            // An empty `HashTable` allocates nothing: this is the one 2 KiB block of headers.
-            parts: Box::new(std::array::from_fn(|_| HashTable::new())),
+            parts: empty_parts(),
             len: 0,
             hasher: S::default(),
+            snapshots: Vec::new(),
+            next_snapshot: 0,
         }
     }
+}
+
+/// [`PARTS`] empty tables. An empty `HashTable` allocates nothing: this is the one 2 KiB block of
+/// headers.
+fn empty_parts() -> Box<[HashTable<Slot>; PARTS]> {
+    Box::new(std::array::from_fn(|_| HashTable::new()))
 }
 
 /// How many tables the keys are split into: the growth of one part moves about `1 / PARTS` of
@@ -138,7 +156,8 @@ impl<S: BuildHasher> KvMap<S> {
     }
 
     /// True when there are no keys.
-    pub(crate) fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    fn is_empty(&self) -> bool {
         self.len == 0
     }
 
@@ -159,6 +178,7 @@ impl<S: BuildHasher> KvMap<S> {
     /// Hashes the key once.
     pub(crate) fn insert(&mut self, key: &str, value: &str) -> Option<usize> {
         let hash = self.hasher.hash_one(key);
+        self.before_write(part(hash));
         let hasher = &self.hasher;
         match self.parts[part(hash)].entry(hash, |s| s.is(key), |s| hasher.hash_one(s.key())) {
             hashbrown::hash_table::Entry::Occupied(mut o) => Some(o.get_mut().set_value(value)),
@@ -173,6 +193,7 @@ impl<S: BuildHasher> KvMap<S> {
     /// Stores `value` under `key` only if `key` is absent; returns whether it did.
     pub(crate) fn insert_new(&mut self, key: &str, value: &str) -> bool {
         let hash = self.hasher.hash_one(key);
+        self.before_write(part(hash));
         let hasher = &self.hasher;
         match self.parts[part(hash)].entry(hash, |s| s.is(key), |s| hasher.hash_one(s.key())) {
             hashbrown::hash_table::Entry::Occupied(_) => false,
@@ -189,6 +210,7 @@ impl<S: BuildHasher> KvMap<S> {
     /// many keys does not keep their slots.
     pub(crate) fn remove(&mut self, key: &str) -> Option<usize> {
         let hash = self.hasher.hash_one(key);
+        self.before_write(part(hash));
         let table = &mut self.parts[part(hash)];
         let (gone, _) = table.find_entry(hash, |s| s.is(key)).ok()?.remove();
         self.len -= 1;
@@ -200,36 +222,23 @@ impl<S: BuildHasher> KvMap<S> {
         Some(gone.value().len())
     }
 
-    /// Copies every key (with its value when `values`) into one buffer, for the caller to turn
-    /// into owned results ([`Copied`]) once it has released the lock: however many keys there
-    /// are, the lock is held for two allocations and a copy of their text. The keys come part by
-    /// part, each part's in its table order.
-    pub(crate) fn copy_out(&self, values: bool) -> Copied {
-        let part = |s: &Slot| if values { s.text.len() } else { s.key_len };
-        // First where everything goes, from the lengths in the slots (reading no block), then a
-        // loop that does nothing but copy: the blocks, visited in table order, are scattered in
-        // memory, and the fewer instructions between their reads the more of those overlap
-        // (with 1M keys this took about two thirds of the time of pushing onto a `String`).
-        let mut ends = Vec::with_capacity(self.len());
-        let mut total = 0;
-        for s in self.parts.iter().flatten() {
-            ends.push((total + s.key_len, total + part(s)));
-            total += part(s);
+    /// Called before anything in part `i` changes: a snapshot being copied that has not copied
+    /// that part yet copies it now, as it still is. (A part is copied at the latest before its
+    /// first change since the snapshot began, so every copy shows the map as it was then.)
+    #[inline]
+    fn before_write(&mut self, i: usize) {
+        if !self.snapshots.is_empty() {
+            self.copy_owed(i);
         }
-        let mut bytes = vec![0; total];
-        let mut start = 0;
-        let mut next = ends.iter();
-        for table in self.parts.iter() {
-            // `zip` asks `table` first, so a part's end takes nothing from `next`.
-            for (s, &(_, end)) in table.iter().zip(&mut next) {
-                let from = s.text.as_bytes().get(..end - start);
-                if let (Some(to), Some(from)) = (bytes.get_mut(start..end), from) {
-                    to.copy_from_slice(from);
-                }
-                start = end;
-            }
+    }
+
+    /// [`KvMap::before_write`] while snapshots are being copied: rare, so out of line.
+    #[cold]
+    #[inline(never)]
+    fn copy_owed(&mut self, i: usize) {
+        for pending in &mut self.snapshots {
+            pending.copy_if_owed(i, &self.parts[i]);
         }
-        Copied { bytes, ends }
     }
 
     /// Slots allocated in all the parts.
@@ -243,56 +252,13 @@ impl<S: BuildHasher> KvMap<S> {
 /// them at this size hold about 100 KiB of slots).
 const SHRINK_ABOVE: usize = 64;
 
-/// A map's keys (and values), copied out under its lock by [`KvMap::copy_out`]: their text one
-/// after another, and where each key and each entry ends in it.
-pub(crate) struct Copied {
-    bytes: Vec<u8>,
-    ends: Vec<(usize, usize)>,
-}
-
-impl Copied {
-    /// The keys.
-    pub(crate) fn keys(self) -> Vec<String> {
-        let (text, ends) = self.text();
-        parts(&text, &ends).map(|(key, _)| key.to_owned()).collect()
-    }
-
-    /// The keys and their values (copied with `copy_out(true)`).
-    pub(crate) fn entries(self) -> Vec<(String, Value)> {
-        let (text, ends) = self.text();
-        parts(&text, &ends)
-            .map(|(key, value)| (key.to_owned(), Value::from_json_unchecked(value)))
-            .collect()
-    }
-
-    /// The copied text (whole `str`s one after another: valid UTF-8, which this checks rather
-    /// than assumes because the crate has no `unsafe`).
-    fn text(self) -> (String, Vec<(usize, usize)>) {
-        let text = String::from_utf8(self.bytes)
-            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
-        (text, self.ends)
-    }
-}
-
-/// Each key in `text` and what follows it up to its entry's end.
-fn parts<'t>(
-    text: &'t str,
-    ends: &'t [(usize, usize)],
-) -> impl Iterator<Item = (&'t str, &'t str)> + 't {
-    let mut start = 0;
-    ends.iter().map(move |&(key_end, end)| {
-        let key = text.get(start..key_end).unwrap_or_default();
-        let rest = text.get(key_end..end).unwrap_or_default();
-        start = end;
-        (key, rest)
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use std::hash::{BuildHasherDefault, Hasher};
 
+    use super::snapshot::Copied;
     use super::*;
+    use crate::value::Value;
 
     /// Hashes everything to 0: every key collides, so only the key comparison tells them apart.
     #[derive(Default)]
@@ -309,7 +275,7 @@ mod tests {
 
     fn keys<S: BuildHasher>(m: &KvMap<S>) -> Vec<String> {
         // Table order: sorted to compare.
-        let mut keys = m.copy_out(false).keys();
+        let mut keys = Copied::of(m, false).keys();
         keys.sort();
         keys
     }
@@ -338,9 +304,9 @@ mod tests {
 
     #[test]
     fn keys_that_prefix_each_other_stay_apart() {
-        prefixed_map(&mut KvMap::<DefaultHashBuilder>::default());
+        prefixed_map(&mut KvMap::<DefaultHashBuilder>::new());
         // The same with every hash colliding.
-        let mut m = Colliding::default();
+        let mut m = Colliding::new();
         prefixed_map(&mut m);
         assert_eq!(m.remove("a"), Some(3));
         assert_eq!(m.get("a"), None);
@@ -354,7 +320,7 @@ mod tests {
 
     #[test]
     fn overwrite_keeps_the_key() {
-        let mut m = KvMap::<DefaultHashBuilder>::default();
+        let mut m = KvMap::<DefaultHashBuilder>::new();
         m.insert("x", "1");
         m.insert("y", "2");
         assert_eq!(m.insert("x", "\"longer value\""), Some(1));
@@ -372,7 +338,7 @@ mod tests {
 
     #[test]
     fn long_values_and_keys() {
-        let mut m = KvMap::<DefaultHashBuilder>::default();
+        let mut m = KvMap::<DefaultHashBuilder>::new();
         let key = "k".repeat(1000);
         let big = format!("\"{}\"", "é".repeat(100_000));
         assert_eq!(m.insert(&key, &big), None);
@@ -387,7 +353,7 @@ mod tests {
 
     #[test]
     fn many_keys_grow_then_shrink() {
-        let mut m = KvMap::<DefaultHashBuilder>::default();
+        let mut m = KvMap::<DefaultHashBuilder>::new();
         let n = 20_000;
         let names: Vec<String> = (0..n).map(|i| format!("key:{i:05}")).collect();
         for (i, k) in names.iter().enumerate() {
@@ -468,14 +434,14 @@ mod tests {
 
     #[test]
     fn colliding_keys_share_part_zero() {
-        let lens = churn(&mut Colliding::default(), 300);
+        let lens = churn(&mut Colliding::new(), 300);
         assert_eq!(lens[0], 300);
         assert!(lens[1..].iter().all(|&l| l == 0));
     }
 
     #[test]
     fn keys_spread_over_the_parts() {
-        let lens = churn(&mut KvMap::<DefaultHashBuilder>::default(), 1_000);
+        let lens = churn(&mut KvMap::<DefaultHashBuilder>::new(), 1_000);
         // About 16 keys a part; a part left empty has odds of (63/64)^1000, about 1e-7.
         let used = lens.iter().filter(|&&l| l > 0).count();
         assert!(used >= 32, "{lens:?}");
@@ -496,9 +462,9 @@ mod tests {
 
     #[test]
     fn copy_out_pairs_keys_with_their_values() {
-        let mut m = Colliding::default();
+        let mut m = Colliding::new();
         prefixed_map(&mut m);
-        let mut pairs = m.copy_out(true).entries();
+        let mut pairs = Copied::of(&m, true).entries();
         pairs.sort_by(|a, b| a.0.cmp(&b.0));
         let mut want: Vec<(String, Value)> = PREFIXED
             .iter()
@@ -506,6 +472,6 @@ mod tests {
             .collect();
         want.sort_by(|a, b| a.0.cmp(&b.0));
         assert_eq!(pairs, want);
-        assert!(Colliding::default().copy_out(true).entries().is_empty());
+        assert!(Copied::of(&Colliding::new(), true).entries().is_empty());
     }
 }
