@@ -97,6 +97,9 @@ struct Report {
     requests: u64,
     errors: u64,
     first_error: Option<String>,
+    /// Replies from sessiondb verified by parsing them, not by comparing them with the reply it
+    /// renders (only a surprise makes this non-zero; each such reply costs the generator more).
+    full_checks: u64,
     rps: f64,
     latency_us: Latency,
     /// Server CPU microseconds per request (user + system), with --server-pid.
@@ -270,6 +273,7 @@ fn report(
         requests: stats.completed,
         errors: stats.errors,
         first_error: stats.first_error.clone(),
+        full_checks: stats.full_checks,
         rps: stats.completed as f64 / elapsed.max(1e-9),
         latency_us: Latency {
             p50: us(0.5),
@@ -301,6 +305,7 @@ fn empty_report(args: &Args, setup_secs: f64) -> Report {
         requests: 0,
         errors: 0,
         first_error: None,
+        full_checks: 0,
         rps: 0.0,
         latency_us: Latency {
             p50: 0.0,
@@ -356,6 +361,9 @@ fn print_report(r: &Report, json: bool) {
         r.client_cpu_us_per_req,
         r.client_cpu_util_per_thread * 100.0
     );
+    if r.full_checks > 0 {
+        println!("  replies verified by a full parse: {}", r.full_checks);
+    }
     if let Some(e) = &r.first_error {
         println!("  first error: {e}");
     }

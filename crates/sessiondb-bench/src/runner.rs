@@ -95,6 +95,8 @@ pub struct Stats {
     pub errors: u64,
     /// The first verification failure, to show the user.
     pub first_error: Option<String>,
+    /// Replies that got the sessiondb codec's full check ([`crate::codec::Codec::full_checks`]).
+    pub full_checks: u64,
     /// Latency of each completed request, in nanoseconds.
     pub hist: Histogram<u64>,
     /// When the measuring window started.
@@ -110,6 +112,7 @@ impl Stats {
             late: 0,
             errors: 0,
             first_error: None,
+            full_checks: 0,
             hist: Histogram::new_with_bounds(1, 3_600_000_000_000, 3)?,
             started: None,
             finished: None,
@@ -120,6 +123,7 @@ impl Stats {
         self.completed += other.completed;
         self.late += other.late;
         self.errors += other.errors;
+        self.full_checks += other.full_checks;
         if self.first_error.is_none() {
             self.first_error = other.first_error;
         }
@@ -348,6 +352,7 @@ async fn drive<C: Codec>(
         }
         stats.finished = Some(now);
     }
+    stats.full_checks = codec.full_checks();
     Ok(stats)
 }
 
