@@ -71,7 +71,7 @@ pub(super) struct Pending {
     /// The parts not copied yet, bit `i` for part `i`.
     owed: u64,
     /// Copies made so far, with their parts' numbers.
-    copies: Vec<(usize, PartCopy)>,
+    copies: Vec<(usize, Chunk)>,
 }
 
 impl Pending {
@@ -79,7 +79,8 @@ impl Pending {
     pub(super) fn copy_if_owed(&mut self, i: usize, table: &HashTable<Slot>) {
         let bit = 1 << i;
         if self.owed & bit != 0 {
-            self.copies.push((i, PartCopy::of(table, self.values)));
+            let copy = Chunk::of(std::slice::from_ref(table), self.values);
+            self.copies.push((i, copy));
             self.owed &= !bit;
         }
     }
@@ -121,7 +122,7 @@ impl<S: BuildHasher> KvMap<S> {
         }
         pending.copies.sort_unstable_by_key(|&(i, _)| i);
         Some(Copied {
-            parts: pending.copies.into_iter().map(|(_, c)| c).collect(),
+            chunks: pending.copies.into_iter().map(|(_, c)| c).collect(),
         })
     }
 
@@ -156,24 +157,24 @@ impl Taken {
     }
 }
 
-/// A map's keys (and values), copied out by [`snapshot()`], part by part.
+/// A map's keys (and values), copied out by [`snapshot()`]: a chunk per part, or one chunk.
 pub(crate) struct Copied {
-    parts: Vec<PartCopy>,
+    chunks: Vec<Chunk>,
 }
 
 impl Copied {
-    /// Every part of `map` in one go (the caller holds its lock).
+    /// Every part of `map` in one go, into one buffer (the caller holds its lock).
     pub(super) fn of<S>(map: &KvMap<S>, values: bool) -> Self {
         Self {
-            parts: map.parts.iter().map(|t| PartCopy::of(t, values)).collect(),
+            chunks: vec![Chunk::of(&map.parts[..], values)],
         }
     }
 
     /// The keys.
     pub(crate) fn keys(self) -> Vec<String> {
         let mut keys = Vec::with_capacity(self.len());
-        for part in self.parts {
-            let (text, ends) = part.text();
+        for chunk in self.chunks {
+            let (text, ends) = chunk.text();
             keys.extend(pairs(&text, &ends).map(|(key, _)| key.to_owned()));
         }
         keys
@@ -182,8 +183,8 @@ impl Copied {
     /// The keys and their values (copied with `values`).
     pub(crate) fn entries(self) -> Vec<(String, Value)> {
         let mut entries = Vec::with_capacity(self.len());
-        for part in self.parts {
-            let (text, ends) = part.text();
+        for chunk in self.chunks {
+            let (text, ends) = chunk.text();
             entries.extend(
                 pairs(&text, &ends)
                     .map(|(key, value)| (key.to_owned(), Value::from_json_unchecked(value))),
@@ -193,35 +194,36 @@ impl Copied {
     }
 
     fn len(&self) -> usize {
-        self.parts.iter().map(|p| p.ends.len()).sum()
+        self.chunks.iter().map(|c| c.ends.len()).sum()
     }
 }
 
-/// One part's keys (and values): their text one after another, and where each key and each
-/// entry ends in it.
+/// The keys (and values) of one part, or of several: their text one after another, and where
+/// each key and each entry ends in it.
 #[derive(Debug)]
-pub(super) struct PartCopy {
+pub(super) struct Chunk {
     bytes: Vec<u8>,
     ends: Vec<(usize, usize)>,
 }
 
-impl PartCopy {
-    /// Copies `table`'s keys, with their values when `values`.
-    fn of(table: &HashTable<Slot>, values: bool) -> Self {
+impl Chunk {
+    /// Copies the keys of `tables`, with their values when `values`.
+    fn of(tables: &[HashTable<Slot>], values: bool) -> Self {
         let part = |s: &Slot| if values { s.text.len() } else { s.key_len };
+        let slots = || tables.iter().flatten();
         // First where everything goes, from the lengths in the slots (reading no block), then a
         // loop that does nothing but copy: the blocks, visited in table order, are scattered in
         // memory, and the fewer instructions between their reads the more of those overlap
         // (with 1M keys this took about two thirds of the time of pushing onto a `String`).
-        let mut ends = Vec::with_capacity(table.len());
+        let mut ends = Vec::with_capacity(tables.iter().map(HashTable::len).sum());
         let mut total = 0;
-        for s in table {
+        for s in slots() {
             ends.push((total + s.key_len, total + part(s)));
             total += part(s);
         }
         let mut bytes = vec![0; total];
         let mut start = 0;
-        for (s, &(_, end)) in table.iter().zip(&ends) {
+        for (s, &(_, end)) in slots().zip(&ends) {
             let from = s.text.as_bytes().get(..end - start);
             if let (Some(to), Some(from)) = (bytes.get_mut(start..end), from) {
                 to.copy_from_slice(from);
