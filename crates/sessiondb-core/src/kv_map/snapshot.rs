@@ -45,8 +45,8 @@ pub(crate) fn snapshot<S: BuildHasher>(map: &Mutex<KvMap<S>>, values: bool) -> C
     while map.lock().snapshot_step(id) {}
     let finished = map.lock().end_snapshot(id);
     drop(registration);
-    // Only a snapshot missing from the registry has no result, which nothing but `take_all` and
-    // `end_snapshot` could do; copy in one hold rather than answer with nothing.
+    // The loop ran until no part was owed, and only this function unregisters its snapshot, so
+    // `finished` holds the copy; were that ever not so, a copy in one hold beats no answer.
     finished.unwrap_or_else(|| Copied::of(&map.lock(), values))
 }
 
