@@ -40,20 +40,6 @@ fn ws_payload(op: &Op, value: &[u8], out: &mut Vec<u8>) {
         out.extend_from_slice(b"\":{\"tkn\":");
         push_decimal(tkn, out);
     };
-    let set_keys = |out: &mut Vec<u8>| {
-        out.extend_from_slice(b",\"keys\":{");
-        for (i, key) in SESSION_KEYS.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            out.push(b'"');
-            out.extend_from_slice(key.as_bytes());
-            out.extend_from_slice(b"\":\"");
-            out.extend_from_slice(value);
-            out.push(b'"');
-        }
-        out.extend_from_slice(b"}}}");
-    };
     match *op {
         Op::Life { step: 0, .. } => {
             out.extend_from_slice(b"{\"SH_NEW\":{\"expiry\":{\"duration\":");
@@ -62,7 +48,7 @@ fn ws_payload(op: &Op, value: &[u8], out: &mut Vec<u8>) {
         }
         Op::Life { step: 1, sess } | Op::Set(sess) => {
             session_cmd(out, "SH_SET", sess);
-            set_keys(out);
+            session_keys(value, out);
         }
         Op::Life { step: 2, sess } | Op::Get(sess) => {
             session_cmd(out, "SH_GET", sess);
@@ -83,13 +69,37 @@ fn ws_payload(op: &Op, value: &[u8], out: &mut Vec<u8>) {
             out.extend_from_slice(b"\"]}}");
         }
         Op::KvSet(n) => {
-            out.extend_from_slice(b"{\"KV_SET\":{\"keys\":{\"kv:");
-            push_decimal(n, out);
-            out.extend_from_slice(b"\":\"");
-            out.extend_from_slice(value);
-            out.extend_from_slice(b"\"}}}");
+            out.extend_from_slice(b"{\"KV_SET\":{\"keys\":{");
+            kv_member(n, value, out);
+            out.extend_from_slice(b"}}}");
         }
     }
+}
+
+/// `,"keys":{"k0":"<value>","k1":"<value>"}}}`: the end of an `SH_SET` request, and of the
+/// `SH_GET` reply sessiondb renders.
+fn session_keys(value: &[u8], out: &mut Vec<u8>) {
+    out.extend_from_slice(b",\"keys\":{");
+    for (i, key) in SESSION_KEYS.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.push(b'"');
+        out.extend_from_slice(key.as_bytes());
+        out.extend_from_slice(b"\":\"");
+        out.extend_from_slice(value);
+        out.push(b'"');
+    }
+    out.extend_from_slice(b"}}}");
+}
+
+/// `"kv:<n>":"<value>"`: top-level key `n` in a `KV_SET` request or a `KV_GET` reply.
+fn kv_member(n: u64, value: &[u8], out: &mut Vec<u8>) {
+    out.extend_from_slice(b"\"kv:");
+    push_decimal(n, out);
+    out.extend_from_slice(b"\":\"");
+    out.extend_from_slice(value);
+    out.push(b'"');
 }
 
 /// WebSocket framing shared by the sessiondb and echo codecs.
@@ -238,28 +248,14 @@ fn check_reply(text: &[u8], op: &Op, value_len: usize, keys: &mut Vec<String>) -
 /// measured the generator. A reply equal to this text is correct as it stands (it says more than
 /// the full check asks: the values' bytes too); any other text gets the full check.
 fn canonical_reply(op: &Op, value: &[u8], out: &mut Vec<u8>) {
-    // `"<name>":"<value>"`, a member of the reply's `keys`.
-    let member = |out: &mut Vec<u8>, name: &mut dyn FnMut(&mut Vec<u8>)| {
-        out.push(b'"');
-        name(out);
-        out.extend_from_slice(b"\":\"");
-        out.extend_from_slice(value);
-        out.push(b'"');
-    };
     match *op {
         Op::Life { step: 0, .. } => out.extend_from_slice(br#"{"SH_NEW_RSP":{"st":1,"tkn":"#),
         Op::Life { step: 1, .. } | Op::Set(_) => {
             out.extend_from_slice(br#"{"SH_SET_RSP":{"st":1}}"#);
         }
         Op::Life { step: 2, .. } | Op::Get(_) => {
-            out.extend_from_slice(br#"{"SH_GET_RSP":{"st":1,"keys":{"#);
-            for (i, key) in SESSION_KEYS.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                member(out, &mut |out| out.extend_from_slice(key.as_bytes()));
-            }
-            out.extend_from_slice(b"}}}");
+            out.extend_from_slice(br#"{"SH_GET_RSP":{"st":1"#);
+            session_keys(value, out);
         }
         Op::Life { sess, .. } => {
             out.extend_from_slice(br#"{"SH_END_RSP":{"st":1,"tkn":"#);
@@ -268,10 +264,7 @@ fn canonical_reply(op: &Op, value: &[u8], out: &mut Vec<u8>) {
         }
         Op::KvGet(n) => {
             out.extend_from_slice(br#"{"KV_GET_RSP":{"st":1,"keys":{"#);
-            member(out, &mut |out| {
-                out.extend_from_slice(b"kv:");
-                push_decimal(n, out);
-            });
+            kv_member(n, value, out);
             out.extend_from_slice(b"}}}");
         }
         Op::KvSet(_) => out.extend_from_slice(br#"{"KV_SET_RSP":{"st":1}}"#),
