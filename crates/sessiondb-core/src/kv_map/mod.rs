@@ -461,7 +461,7 @@ mod tests {
     }
 
     #[test]
-    fn copy_out_pairs_keys_with_their_values() {
+    fn copied_entries_pair_keys_with_their_values() {
         let mut m = Colliding::new();
         prefixed_map(&mut m);
         let mut pairs = Copied::of(&m, true).entries();
