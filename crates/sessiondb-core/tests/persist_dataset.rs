@@ -11,7 +11,7 @@ use sessiondb_core::{Expiry, Value};
 
 const FIXTURES: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/fixtures/nemesisdb-0.8"
+    "/../../tests/fixtures/nemesisdb-0.8"
 );
 
 /// Copies a directory tree (the fixtures are read-only in CI; tests work on a copy).

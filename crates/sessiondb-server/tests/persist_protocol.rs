@@ -13,7 +13,7 @@ use sessiondb_server::Config;
 
 const FIXTURES: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/fixtures/nemesisdb-0.8"
+    "/../../tests/fixtures/nemesisdb-0.8"
 );
 
 /// A temporary copy of the fixtures (they are read-only) and its path.
