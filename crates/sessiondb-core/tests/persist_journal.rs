@@ -1,6 +1,6 @@
 //! The journal against the real engine: replay rebuilds exactly what was acknowledged, a torn
-//! tail is cut, corruption in the middle is refused (or cut with repair), compaction under
-//! concurrent writes loses nothing, deadlines are kept.
+//! tail is cut, compaction under concurrent writes loses nothing, deadlines are kept. Damage
+//! before the end of the log and `repair` are in `persist_recovery.rs`.
 
 use std::borrow::Cow;
 use std::fs::{self, OpenOptions};
@@ -322,51 +322,6 @@ fn truncation_inside_the_last_record_loses_only_that_record() {
 }
 
 #[test]
-fn corruption_in_the_middle_is_refused_then_repaired() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    two_runs(dir.path());
-    let listing = files::list(dir.path()).expect("list");
-    assert!(listing.segments.len() >= 2);
-    let first = files::segment_path(dir.path(), listing.segments[0]);
-    let first_len = fs::metadata(&first).expect("meta").len();
-    // Flip a byte inside the third record of the first (not last) segment.
-    let mut bytes = fs::read(&first).expect("read");
-    let mut off = 8usize;
-    for _ in 0..2 {
-        off += 8 + u32::from_le_bytes([bytes[off], bytes[off + 1], bytes[off + 2], bytes[off + 3]])
-            as usize;
-    }
-    bytes[off + 9] ^= 0xff;
-    fs::write(&first, &bytes).expect("write");
-    match recover(dir.path(), false) {
-        Err(JournalError::Corrupt { path, offset, .. }) => {
-            assert_eq!(path, first);
-            assert_eq!(offset, off as u64);
-        }
-        other => panic!("expected a corruption error, got {other:?}"),
-    }
-    // Refusing changed nothing on disk.
-    assert_eq!(fs::read(&first).expect("read"), bytes);
-    let later: u64 = listing.segments[1..]
-        .iter()
-        .map(|&i| {
-            fs::metadata(files::segment_path(dir.path(), i))
-                .expect("meta")
-                .len()
-        })
-        .sum();
-    let repaired = recover(dir.path(), true).expect("repair");
-    let (path, offset, dropped) = repaired.report.repaired.clone().expect("repair report");
-    assert_eq!((path, offset), (first.clone(), off as u64));
-    assert_eq!(dropped, first_len - off as u64 + later);
-    // Only the first two records (two SH_NEWs) survive.
-    assert_eq!(repaired.sessions.len(), 2);
-    assert!(repaired.sessions.iter().all(|s| s.keys.is_empty()));
-    // And the repaired journal now recovers cleanly.
-    assert_eq!(recover(dir.path(), false).expect("clean").sessions.len(), 2);
-}
-
-#[test]
 fn compaction_under_concurrent_writes_loses_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (store, journal) = open(dir.path(), FsyncMode::No, u64::MAX);
@@ -462,23 +417,4 @@ fn needs_compaction_follows_the_threshold() {
     assert!(!journal.needs_compaction());
     journal.shutdown().expect("shutdown");
     assert_eq!(recovered_state(dir.path()), state(&store));
-}
-
-#[test]
-fn a_damaged_length_in_the_last_segment_is_corruption_not_a_torn_tail() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (store, journal) = open(dir.path(), FsyncMode::Always, u64::MAX);
-    workload(&store);
-    journal.shutdown().expect("shutdown");
-    drop(journal);
-    let seg = last_segment(dir.path());
-    let mut bytes = fs::read(&seg).expect("read");
-    // Make the first record claim to run past the end of the file: valid records follow it.
-    let past_the_end = (bytes.len() as u32).to_le_bytes();
-    bytes[8..12].copy_from_slice(&past_the_end);
-    fs::write(&seg, &bytes).expect("write");
-    match recover(dir.path(), false) {
-        Err(JournalError::Corrupt { offset: 8, .. }) => {}
-        other => panic!("expected corruption at byte 8, got {other:?}"),
-    }
 }

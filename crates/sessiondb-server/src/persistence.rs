@@ -164,8 +164,9 @@ pub fn open_store(
         if let Some((path, bytes)) = &report.torn_tail {
             warn!(file = %path.display(), bytes, "journal ended in a torn record (a crash during a write); cut it off");
         }
-        if let Some((path, offset, dropped)) = &report.repaired {
-            warn!(file = %path.display(), offset, dropped_bytes = dropped, "--repair: cut the corrupt journal; every change after the damage is lost");
+        for s in &report.skipped {
+            let records = s.records.map_or("at least 1".to_owned(), |n| n.to_string());
+            warn!(file = %s.path.display(), offset = s.offset, skipped_bytes = s.bytes, skipped_records = %records, quarantine = %s.quarantine.display(), "--repair: skipped damaged journal bytes (moved aside for inspection); the valid records after them are kept");
         }
         let next_index = report.next_index;
         let (records, segments) = (report.records, report.segments);

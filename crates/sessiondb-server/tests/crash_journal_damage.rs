@@ -1,6 +1,7 @@
 //! A damaged journal at startup, with the real binary: a torn last record is cut with a warning
-//! and the server starts; corruption in the middle makes it refuse to start with a clear error,
-//! unless `--repair`, which cuts the journal there and reports how much was dropped.
+//! and the server starts (also when an empty newer segment follows it); damage with valid records
+//! after it makes it refuse to start naming file and offset, unless `--repair`, which skips the
+//! damaged bytes (moved beside the journal), keeps every valid record and logs what it skipped.
 
 mod common;
 
@@ -10,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use common::binary::{Exited, Running};
 use common::{connect_url, request, token};
+use sessiondb_core::persist::journal::header::HEADER_LEN;
 
 /// Starts the binary with `--fsync always` on `data`, or returns how it exited instead.
 fn start(data: &Path, extra: &[&str]) -> Result<Running, Exited> {
@@ -61,7 +63,11 @@ fn only_segment(data: &Path) -> PathBuf {
     segs.sort();
     // The last start created an empty segment after the one holding the writes.
     segs.into_iter()
-        .find(|p| fs::metadata(p).map(|m| m.len() > 8).unwrap_or(false))
+        .find(|p| {
+            fs::metadata(p)
+                .map(|m| m.len() > HEADER_LEN as u64)
+                .unwrap_or(false)
+        })
         .expect("a segment with records")
 }
 
@@ -97,14 +103,49 @@ async fn torn_tail_is_cut_with_a_warning_and_the_server_starts() {
     server.kill9();
 }
 
+/// Byte ranges of the records of a segment (after its header), from their length fields.
+fn record_ranges(bytes: &[u8]) -> Vec<std::ops::Range<usize>> {
+    let mut at = HEADER_LEN;
+    let mut out = Vec::new();
+    while at < bytes.len() {
+        let len = u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
+        out.push(at..at + 8 + len as usize);
+        at += 8 + len as usize;
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_torn_tail_before_an_empty_newer_segment_is_cut_and_the_server_starts() {
+    let (_dir, data, tokens) = populated(20).await;
+    // A clean start and stop leaves a header-only segment after the one holding the writes.
+    let server = start(&data, &[]).expect("clean start");
+    server.terminate().await;
+    let seg = only_segment(&data);
+    let mut f = fs::OpenOptions::new()
+        .append(true)
+        .open(&seg)
+        .expect("open");
+    f.write_all(&[200, 0, 0, 0, 1, 2, 3, 4, 6, 9])
+        .expect("append half a record");
+    drop(f);
+    let server = start(&data, &[]).expect("a torn tail must not stop the start");
+    let log = &server.startup_log;
+    assert!(log.iter().any(|l| l.contains("torn record")), "{log:?}");
+    assert_eq!(live(&server, &tokens).await, 20);
+    server.kill9();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn corruption_in_the_middle_refuses_to_start_unless_repair() {
     let (_dir, data, tokens) = populated(20).await;
     let seg = only_segment(&data);
     let mut bytes = fs::read(&seg).expect("read");
-    // Damage a byte in the middle of the log (records follow it).
-    let middle = bytes.len() / 2;
-    bytes[middle] ^= 0x5a;
+    // Each session is two records, SH_NEW's then SH_SET's: damage the tenth session's first.
+    let ranges = record_ranges(&bytes);
+    assert_eq!(ranges.len(), 40);
+    let damaged = ranges[20].clone();
+    bytes[damaged.start + 9] ^= 0x5a;
     fs::write(&seg, &bytes).expect("write");
     let Exited { code, log } = match start(&data, &[]) {
         // Dropping the server kills it.
@@ -114,27 +155,40 @@ async fn corruption_in_the_middle_refuses_to_start_unless_repair() {
         ),
         Err(e) => e,
     };
-    assert_ne!(code, 0);
+    assert_eq!(code, 1);
     let text = log.join("\n");
+    let file = seg.display().to_string();
     assert!(
-        text.contains("corrupt") && text.contains("--repair"),
+        text.contains("corrupt")
+            && text.contains("--repair")
+            && text.contains(&file)
+            && text.contains(&format!("at byte {}", damaged.start)),
         "{text}"
     );
     let server = start(&data, &["--repair"]).expect("--repair starts");
     let log = &server.startup_log;
+    let skipped = format!("skipped_bytes={}", damaged.len());
     assert!(
-        log.iter()
-            .any(|l| l.contains("--repair") && l.contains("dropped_bytes")),
+        log.iter().any(|l| l.contains("--repair")
+            && l.contains(&skipped)
+            && l.contains("skipped_records=1")),
         "{log:?}"
     );
-    let survivors = live(&server, &tokens).await;
-    assert!(
-        survivors > 0 && survivors < 20,
-        "{survivors} sessions survived the cut"
+    let quarantine = seg.with_file_name(format!(
+        "{}.damaged-{}",
+        seg.file_name().and_then(|n| n.to_str()).expect("name"),
+        damaged.start
+    ));
+    assert_eq!(
+        fs::read(&quarantine).expect("quarantine"),
+        bytes[damaged.clone()]
     );
+    // Only the damaged session is gone: every record after the damage was kept.
+    assert_eq!(live(&server, &tokens).await, 19);
+    assert_eq!(live(&server, &tokens[10..11]).await, 0);
     server.kill9();
     // After the repair the journal is clean: a plain start works and keeps the survivors.
     let server = start(&data, &[]).expect("clean start after repair");
-    assert_eq!(live(&server, &tokens).await, survivors);
+    assert_eq!(live(&server, &tokens).await, 19);
     server.kill9();
 }

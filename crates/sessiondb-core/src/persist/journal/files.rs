@@ -1,5 +1,7 @@
 //! Names of the journal's files: `seg-<index>.log` segments, `snap-<index>.log` snapshots (the
-//! state of every segment below `<index>`), `snap-<index>.tmp` while a snapshot is written.
+//! state of every segment below `<index>`), `snap-<index>.tmp` while a snapshot is written,
+//! `<file>.repair` while a repair rewrites a file, and `<file>.damaged-<offset>`, the bytes a
+//! repair skipped (kept for inspection, never read).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -21,6 +23,13 @@ pub fn snapshot_tmp_path(dir: &Path, idx: u64) -> PathBuf {
     dir.join(format!("snap-{idx:020}.tmp"))
 }
 
+/// Path of the rewritten `path` while a repair writes it.
+pub fn repair_tmp_path(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".repair");
+    path.with_file_name(name)
+}
+
 /// The journal files present in a directory.
 #[derive(Debug, Default)]
 pub struct Listing {
@@ -28,7 +37,7 @@ pub struct Listing {
     pub segments: Vec<u64>,
     /// Snapshot indices, ascending.
     pub snapshots: Vec<u64>,
-    /// Unfinished snapshots.
+    /// Unfinished snapshots and repairs.
     pub temporaries: Vec<PathBuf>,
 }
 
@@ -61,7 +70,12 @@ pub fn list(dir: &Path) -> Result<Listing, JournalError> {
             listing.segments.push(i);
         } else if let Some(i) = index_of(&name, "snap-", ".log") {
             listing.snapshots.push(i);
-        } else if index_of(&name, "snap-", ".tmp").is_some() {
+        } else if index_of(&name, "snap-", ".tmp").is_some()
+            || name.strip_suffix(".repair").is_some_and(|file| {
+                index_of(file, "seg-", ".log").is_some()
+                    || index_of(file, "snap-", ".log").is_some()
+            })
+        {
             listing.temporaries.push(entry.path());
         }
     }

@@ -13,9 +13,12 @@
 //! * Compaction rotates to a new segment, writes a snapshot of the live store in small chunks
 //!   (service continues; changes made meanwhile go to the new segment, and replay is idempotent),
 //!   then deletes what the snapshot covers.
-//! * Recovery ([`recover`]): newest snapshot, then the later segments; see [`replay`].
+//! * Recovery ([`recover`]): newest snapshot, then the later segments, read as one sequence of
+//!   records; a torn tail is cut, other damage refused or (`repair`) skipped; see [`replay`].
 
 pub mod files;
+pub mod header;
+mod model;
 pub mod record;
 pub mod replay;
 
@@ -35,12 +38,10 @@ use crate::persist::fsutil::fsync_dir;
 use crate::persist::ops::SAVE_CHUNK;
 use crate::store::Store;
 
-pub use replay::{recover, Recovered, RecoveryReport};
+use header::FileKind;
+use record::Seed;
 
-/// First bytes of a segment file (format version 1).
-pub const SEGMENT_MAGIC: &[u8; 8] = b"SDBJSEG1";
-/// First bytes of a snapshot file (format version 1).
-pub const SNAPSHOT_MAGIC: &[u8; 8] = b"SDBJSNP1";
+pub use replay::{recover, Recovered, RecoveryReport, Skipped};
 
 /// With `EverySec` and `No`, how long records may wait in memory before the writer hands them to
 /// the file: one write per this interval instead of one wake-up, write and sleep of the writer
@@ -90,15 +91,16 @@ pub enum JournalError {
         /// The cause.
         source: io::Error,
     },
-    /// Damage before the end of the log (refused without `--repair`).
+    /// Damage with valid records after it (refused without `--repair`).
     #[error(
-        "journal {path} is corrupt at byte {offset} ({reason}), before the end of the log; \
-         start with --repair to cut the journal there and drop everything after it"
+        "journal {path} is corrupt at byte {offset} ({reason}), with valid records after it; \
+         start with --repair to skip the damaged bytes (kept beside the journal for inspection) \
+         and keep every valid record"
     )]
     Corrupt {
         /// The damaged file.
         path: PathBuf,
-        /// Byte offset of the first bad record.
+        /// Byte offset of the first damaged byte.
         offset: u64,
         /// What is wrong.
         reason: &'static str,
@@ -172,6 +174,8 @@ pub struct JournalOptions {
 /// The append-only journal. It is the store's [`ChangeSink`].
 pub struct Journal {
     dir: PathBuf,
+    /// Checksum seed of every file this journal writes.
+    seed: Seed,
     shared: Arc<Shared>,
     options: JournalOptions,
     writer: Mutex<Option<JoinHandle<()>>>,
@@ -189,7 +193,8 @@ impl Journal {
         options: JournalOptions,
         events: Arc<dyn JournalEvents>,
     ) -> Result<Arc<Journal>, JournalError> {
-        let (file, _) = create_segment(dir, next_index)?;
+        let seed = Seed::random();
+        let (file, _) = create_segment(dir, next_index, seed)?;
         let existing: u64 = files::list(dir)?
             .segments
             .iter()
@@ -232,10 +237,11 @@ impl Journal {
         let thread_dir = dir.to_path_buf();
         let writer = std::thread::Builder::new()
             .name("journal-writer".into())
-            .spawn(move || writer_loop(&thread_shared, &thread_dir, file, next_index))
+            .spawn(move || writer_loop(&thread_shared, &thread_dir, file, next_index, seed))
             .map_err(|e| JournalError::io(dir, e))?;
         Ok(Arc::new(Journal {
             dir: dir.to_path_buf(),
+            seed,
             shared,
             options,
             writer: Mutex::new(Some(writer)),
@@ -304,7 +310,7 @@ impl Journal {
         let started = Instant::now();
         let index = self.rotate()?;
         let tmp = files::snapshot_tmp_path(&self.dir, index);
-        let written = write_snapshot(&tmp, store, now_ms);
+        let written = write_snapshot(&tmp, store, now_ms, self.seed);
         let size = match written {
             Ok(size) => size,
             Err(e) => {
@@ -426,7 +432,7 @@ impl ChangeSink for Journal {
     fn record(&self, change: &Change<'_>) {
         let mut p = self.shared.pending.lock();
         let first = p.bytes.is_empty();
-        record::encode(change, &mut p.bytes);
+        record::encode(change, &mut p.bytes, self.seed);
         p.seq += 1;
         self.shared.appended.store(p.seq, Ordering::Release);
         // `Always` writes every batch at once (replies wait for it). The other modes wake the
@@ -446,18 +452,18 @@ impl Drop for Journal {
 }
 
 /// Creates segment `idx` with its header, fsynced, and fsyncs the directory.
-fn create_segment(dir: &Path, idx: u64) -> Result<(File, u64), JournalError> {
+fn create_segment(dir: &Path, idx: u64, seed: Seed) -> Result<(File, u64), JournalError> {
     let path = files::segment_path(dir, idx);
     let mut f = OpenOptions::new()
         .create_new(true)
         .append(true)
         .open(&path)
         .map_err(|e| JournalError::io(&path, e))?;
-    f.write_all(SEGMENT_MAGIC)
-        .map_err(|e| JournalError::io(&path, e))?;
+    let head = header::encode(FileKind::Segment, seed);
+    f.write_all(&head).map_err(|e| JournalError::io(&path, e))?;
     f.sync_all().map_err(|e| JournalError::io(&path, e))?;
     fsync_dir(dir).map_err(|e| JournalError::io(dir, e))?;
-    Ok((f, SEGMENT_MAGIC.len() as u64))
+    Ok((f, head.len() as u64))
 }
 
 /// Writes a snapshot of `store` to `path` (fsynced); returns its size.
@@ -466,25 +472,30 @@ fn create_segment(dir: &Path, idx: u64) -> Result<(File, u64), JournalError> {
 /// compaction never stalls a shard's clients for a whole shard. Sessions created, changed or
 /// ended while the snapshot runs are also in the segment that `compact` rotated to before
 /// calling this, and replay applies that segment over the snapshot idempotently.
-fn write_snapshot(path: &Path, store: &Store, now_ms: u64) -> Result<u64, JournalError> {
+fn write_snapshot(
+    path: &Path,
+    store: &Store,
+    now_ms: u64,
+    seed: Seed,
+) -> Result<u64, JournalError> {
     let io = |e| JournalError::io(path, e);
     let mut f = io::BufWriter::with_capacity(1 << 20, File::create(path).map_err(io)?);
-    f.write_all(SNAPSHOT_MAGIC).map_err(io)?;
-    let mut size = SNAPSHOT_MAGIC.len() as u64;
+    let head = header::encode(FileKind::Snapshot, seed);
+    f.write_all(&head).map_err(io)?;
+    let mut size = head.len() as u64;
     let mut buf = Vec::with_capacity(1 << 20);
     for shard in 0..store.shard_count() {
         let tokens = store.shard_tokens(shard, None);
         for chunk in tokens.chunks(SAVE_CHUNK) {
             store.visit_sessions(shard, chunk, now_ms, |tkn, s| {
-                record::encode_session(
-                    &mut buf,
+                let head = record::SessionHead {
                     tkn,
-                    s.shared,
-                    s.name(),
-                    &s.expiry(),
-                    s.deadline_ms,
-                    s.data.iter(),
-                );
+                    shared: s.shared,
+                    name: s.name(),
+                    expiry: s.expiry(),
+                    deadline_ms: s.deadline_ms,
+                };
+                record::encode_session(&mut buf, seed, &head, s.data.iter());
             });
             // Written outside the lock; the buffer is reused for the next chunk.
             f.write_all(&buf).map_err(io)?;
@@ -492,7 +503,7 @@ fn write_snapshot(path: &Path, store: &Store, now_ms: u64) -> Result<u64, Journa
             buf.clear();
         }
     }
-    record::encode_kv_snapshot(&mut buf, &store.snapshot_kv());
+    record::encode_kv_snapshot(&mut buf, seed, &store.snapshot_kv());
     f.write_all(&buf).map_err(io)?;
     size += buf.len() as u64;
     let f = f
@@ -503,7 +514,7 @@ fn write_snapshot(path: &Path, store: &Store, now_ms: u64) -> Result<u64, Journa
 }
 
 /// The writer thread: moves batches from memory to the segment file and fsyncs per the mode.
-fn writer_loop(shared: &Shared, dir: &Path, mut file: File, mut index: u64) {
+fn writer_loop(shared: &Shared, dir: &Path, mut file: File, mut index: u64, seed: Seed) {
     let mut spare: Vec<u8> = Vec::with_capacity(1 << 16);
     let mut written_seq = 0u64;
     let mut synced_seq = 0u64;
@@ -587,7 +598,7 @@ fn writer_loop(shared: &Shared, dir: &Path, mut file: File, mut index: u64) {
             shared.done.notify_all();
         }
         if let Some(new_index) = rotate_to {
-            let outcome = create_segment(dir, new_index).map(|(f, size)| {
+            let outcome = create_segment(dir, new_index, seed).map(|(f, size)| {
                 file = f;
                 index = new_index;
                 shared.segment_bytes.store(size, Ordering::Relaxed);
