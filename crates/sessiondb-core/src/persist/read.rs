@@ -1,11 +1,15 @@
 //! Reading a dataset (`PROTOCOL.md` §13.7): the newest all-digit timestamp directory, its
 //! metadata, then every data file in numeric order, all checked before anything is returned.
+//!
+//! No path below the root follows a symbolic link: the dataset directory, the timestamp
+//! directory, `md`, `md.json`, `data` and every data file must be what they are, not links
+//! to them (status 142). A link is not skipped either: skipping a newest save that is a link
+//! would load an older one, and skipping a data file would load part of a save.
 
-use std::fs;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
-use super::fsutil::digit_entries;
+use super::fsutil::{self, digit_entries, refuse_link_entry, refuse_symlink};
 use super::pull::{self, Pairs};
 use super::SaveKind;
 use crate::command::{Expiry, Token};
@@ -136,19 +140,31 @@ fn locate(root: &Path, name: &str, want: Option<SaveKind>) -> Result<Save, LoadE
     let unavailable =
         |reason: String| LoadError::Unavailable(format!("dataset {name:?}: {reason}"));
     let dataset_dir = root.join(name);
-    if !dataset_dir.is_dir() {
+    let is_dir = |path: &Path| -> Result<bool, LoadError> {
+        refuse_symlink(path).map_err(|e| unavailable(e.to_string()))?;
+        Ok(path.is_dir())
+    };
+    if !is_dir(&dataset_dir)? {
         return Err(unavailable(format!(
             "{} is not a directory",
             dataset_dir.display()
         )));
     }
-    let saves = digit_entries(&dataset_dir, |t| t.is_dir())
+    let saves = digit_entries(&dataset_dir)
         .map_err(|e| unavailable(format!("cannot list {}: {e}", dataset_dir.display())))?;
-    let Some(newest) = saves.last() else {
+    // A link is a candidate like a directory, so that a linked newest save is refused.
+    let Some(newest) = saves
+        .iter()
+        .rfind(|e| e.file_type.is_dir() || e.file_type.is_symlink())
+    else {
         return Err(unavailable("no save in it".to_owned()));
     };
+    refuse_link_entry(&dataset_dir, newest).map_err(|e| unavailable(e.to_string()))?;
+    let newest = &newest.name;
     let save_dir = dataset_dir.join(newest);
-    let kind = read_metadata(&save_dir.join("md").join("md.json"))
+    let md_dir = save_dir.join("md");
+    refuse_symlink(&md_dir).map_err(|e| unavailable(e.to_string()))?;
+    let kind = read_metadata(&md_dir.join("md.json"))
         .map_err(|reason| unavailable(format!("save {newest}: {reason}")))?;
     if let Some(want) = want {
         if want != kind {
@@ -160,11 +176,18 @@ fn locate(root: &Path, name: &str, want: Option<SaveKind>) -> Result<Save, LoadE
         }
     }
     let data_dir = save_dir.join("data");
-    if !data_dir.is_dir() {
+    if !is_dir(&data_dir)? {
         return Err(unavailable(format!("save {newest} has no data directory")));
     }
-    let files = digit_entries(&data_dir, |t| t.is_file())
-        .map_err(|e| unavailable(format!("cannot list {}: {e}", data_dir.display())))?;
+    let mut files = Vec::new();
+    for entry in digit_entries(&data_dir)
+        .map_err(|e| unavailable(format!("cannot list {}: {e}", data_dir.display())))?
+    {
+        refuse_link_entry(&data_dir, &entry).map_err(|e| unavailable(e.to_string()))?;
+        if entry.file_type.is_file() {
+            files.push(entry.name);
+        }
+    }
     Ok(Save {
         kind,
         data_dir,
@@ -280,7 +303,7 @@ fn kind_label(kind: SaveKind) -> &'static str {
 /// Reads a whole file into `buf` (replacing what it held) and checks it is UTF-8 text.
 fn read_text_into<'b>(path: &Path, buf: &'b mut Vec<u8>) -> Result<&'b str, String> {
     buf.clear();
-    fs::File::open(path)
+    fsutil::open_nofollow(path)
         .and_then(|mut f| f.read_to_end(buf))
         .map_err(|e| format!("cannot read: {e}"))?;
     std::str::from_utf8(buf).map_err(|_| "not valid UTF-8".to_owned())
@@ -288,8 +311,10 @@ fn read_text_into<'b>(path: &Path, buf: &'b mut Vec<u8>) -> Result<&'b str, Stri
 
 /// Checks `md/md.json` (status 1, a known `saveDataType`) and returns the dataset kind.
 fn read_metadata(path: &Path) -> Result<SaveKind, String> {
-    let text = match fs::read(path) {
-        Ok(bytes) => String::from_utf8(bytes).map_err(|_| "md.json is not UTF-8".to_owned())?,
+    let mut bytes = Vec::new();
+    let read = fsutil::open_nofollow(path).and_then(|mut f| f.read_to_end(&mut bytes));
+    let text = match read {
+        Ok(_) => String::from_utf8(bytes).map_err(|_| "md.json is not UTF-8".to_owned())?,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             return Err("md/md.json is missing".to_owned())
         }

@@ -1,6 +1,11 @@
 //! Writing a dataset (`PROTOCOL.md` §13.3–§13.6): staged under `<root>/.sessiondb-tmp/`, every
 //! file and directory fsynced, then renamed into `<root>/<name>/<timestamp>` in one step, so a
 //! timestamp directory that exists is always complete and durable.
+//!
+//! No path below the root follows a symbolic link: `.sessiondb-tmp` and `<root>/<name>` are
+//! checked before use (a link there is status 122), and every directory and file the save makes
+//! is created new (`mkdir`, `O_EXCL`), which never follows one. The root itself may be a link:
+//! it is the operator's choice of where data lives.
 
 use std::collections::HashMap;
 use std::fs::{self, File};
@@ -8,7 +13,7 @@ use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
-use super::fsutil::{digit_entries, fsync_dir, now_ns};
+use super::fsutil::{self, digit_entries, fsync_dir, now_ns, refuse_symlink};
 use super::name::is_valid_dataset_name;
 use super::{SaveKind, TMP_DIR};
 use crate::command::{Expiry, Token};
@@ -63,7 +68,7 @@ fn issued_timestamps() -> &'static Mutex<HashMap<PathBuf, u128>> {
 /// Picks the `<timestamp>` for a new save of `dataset_dir`: now in ns, raised above every
 /// existing timestamp directory and every timestamp issued earlier in this process.
 fn choose_timestamp(dataset_dir: &Path) -> io::Result<u128> {
-    let existing = match digit_entries(dataset_dir, |t| t.is_dir()) {
+    let existing = match digit_entries(dataset_dir) {
         Ok(names) => names,
         Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
         Err(e) => return Err(e),
@@ -73,6 +78,7 @@ fn choose_timestamp(dataset_dir: &Path) -> io::Result<u128> {
         None => None,
         Some(newest) => Some(
             newest
+                .name
                 .parse::<u128>()
                 .map_err(|_| io::Error::other("an existing timestamp directory is too large"))?,
         ),
@@ -228,7 +234,10 @@ impl DatasetWriter {
         }
         let tmp = root.join(TMP_DIR);
         fs::create_dir_all(&tmp).map_err(SaveError::DirWrite)?;
-        let timestamp = choose_timestamp(&root.join(name)).map_err(SaveError::DirWrite)?;
+        refuse_symlink(&tmp).map_err(SaveError::DirWrite)?;
+        let dataset_dir = root.join(name);
+        refuse_symlink(&dataset_dir).map_err(SaveError::DirWrite)?;
+        let timestamp = choose_timestamp(&dataset_dir).map_err(SaveError::DirWrite)?;
         let staging = tmp.join(format!("{name}.{timestamp}"));
         let writer = DatasetWriter {
             kind,
@@ -293,7 +302,7 @@ impl DatasetWriter {
                 .staging
                 .join("data")
                 .join(self.files_written.to_string());
-            let f = File::create(&path).map_err(SaveError::Data)?;
+            let f = fsutil::create_new(&path).map_err(SaveError::Data)?;
             self.file = Some(OpenFile {
                 out: BufWriter::with_capacity(1 << 20, f),
             });
@@ -358,9 +367,15 @@ impl DatasetWriter {
         fsync_dir(&self.root.join(TMP_DIR)).map_err(SaveError::Data)?;
 
         let dataset_dir = self.root.join(&self.name);
+        // Checked again just before the rename: the link may have appeared during the save.
+        refuse_symlink(&dataset_dir).map_err(SaveError::DirWrite)?;
         match fs::create_dir(&dataset_dir) {
             Ok(()) => fsync_dir(&self.root).map_err(SaveError::DirWrite)?,
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && dataset_dir.is_dir() => {}
+            Err(e)
+                if e.kind() == io::ErrorKind::AlreadyExists
+                    && fsutil::entry_type(&dataset_dir)
+                        .map_err(SaveError::DirWrite)?
+                        .is_some_and(|t| t.is_dir()) => {}
             Err(e) => return Err(SaveError::DirWrite(e)),
         }
         let target = dataset_dir.join(self.timestamp.to_string());
@@ -380,9 +395,9 @@ impl Drop for DatasetWriter {
     }
 }
 
-/// Creates `path` with `bytes` and fsyncs it.
+/// Creates `path` (which must not exist) with `bytes` and fsyncs it.
 fn write_synced(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let mut f = File::create(path)?;
+    let mut f = fsutil::create_new(path)?;
     f.write_all(bytes)?;
     f.sync_all()
 }
@@ -453,9 +468,11 @@ fn encode_session<'k>(
 }
 
 /// Removes leftovers of interrupted saves under `<root>/.sessiondb-tmp/` (at startup, before any
-/// save can run). Returns how many entries were removed.
+/// save can run). Returns how many entries were removed. A `.sessiondb-tmp` that is a symbolic
+/// link is refused: cleaning it would delete whatever it points to.
 pub fn clean_staging(root: &Path) -> io::Result<usize> {
     let tmp = root.join(TMP_DIR);
+    refuse_symlink(&tmp)?;
     let entries = match fs::read_dir(&tmp) {
         Ok(entries) => entries,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
@@ -463,8 +480,10 @@ pub fn clean_staging(root: &Path) -> io::Result<usize> {
     };
     let mut removed = 0;
     for entry in entries {
-        let path = entry?.path();
-        if path.is_dir() {
+        let entry = entry?;
+        let path = entry.path();
+        // A link in there is removed itself, never what it points to.
+        if entry.file_type()?.is_dir() {
             fs::remove_dir_all(&path)?;
         } else {
             fs::remove_file(&path)?;
