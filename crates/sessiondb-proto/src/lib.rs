@@ -7,6 +7,7 @@
 pub mod parse;
 pub mod persist_cmds;
 pub mod render;
+pub mod request;
 pub mod status;
 
 use std::path::PathBuf;
@@ -15,8 +16,9 @@ use std::sync::Arc;
 use sessiondb_core::clock::Clock;
 use sessiondb_core::{json, Command, Outcome, Store, StoreConfig};
 
-use crate::parse::{Action, Kind, Rejection, ReplyName};
-use crate::render::{ReplyWriter, ServerInfo};
+use crate::render::{ReplyWriter, ServerInfo, Written};
+pub use crate::request::Kind;
+use crate::request::{Action, Rejection, ReplyName};
 pub use crate::status::Status;
 
 /// True if `name` is an allowed dataset name (`PROTOCOL.md` §13.2):
@@ -100,8 +102,9 @@ impl ConnState {
     }
 }
 
-/// Work that must run off the async runtime (disk I/O); it appends exactly one reply to the buffer.
-pub type DeferredWork = Box<dyn FnOnce(&mut Vec<u8>) + Send + 'static>;
+/// Work that must run off the async runtime (disk I/O); it appends exactly one reply to the
+/// buffer and returns that reply's status.
+pub type DeferredWork = Box<dyn FnOnce(&mut Vec<u8>) -> Status + Send + 'static>;
 
 /// Outcome of handling one message.
 pub enum Handled {
@@ -117,11 +120,22 @@ pub enum Handled {
 pub struct ReplyHead {
     /// Whether the reply is named `ERR` (else `<command>_RSP`, the command as received).
     pub err: bool,
-    /// The command, when the request passed dispatch and validation; `None` for requests
-    /// refused before (their reply names the command as received, which is not kept here).
+    /// The command the request named; `None` when its name is none of the protocol's (or it
+    /// had no name: invalid JSON, a malformed envelope).
     pub kind: Option<Kind>,
-    /// The reply's `st`; `None` for deferred work, whose reply does not exist yet.
-    pub status: Option<u16>,
+    /// The reply's `st`; `None` for deferred work, whose reply does not exist yet (the work
+    /// returns it).
+    pub status: Option<Status>,
+}
+
+impl ReplyHead {
+    fn new(kind: Option<Kind>, written: Written) -> Self {
+        Self {
+            err: written.err,
+            kind,
+            status: Some(written.status),
+        }
+    }
 }
 
 /// Executes protocol messages against the store.
@@ -203,13 +217,8 @@ impl Dispatcher {
         let admitted = self.admitted(conn);
         let gate = |rej| gate(admitted, rej);
         let rejected = |out: &mut Vec<u8>, rej: Rejection<'_>| {
-            render::rejection(out, rej);
-            let head = ReplyHead {
-                err: rej.name == ReplyName::Err,
-                kind: None,
-                status: Some(rej.status.code()),
-            };
-            (Handled::Replied, head)
+            let written = render::rejection(out, rej);
+            (Handled::Replied, ReplyHead::new(rej.kind, written))
         };
         // The scratch buffer allocates only if a value needs minifying.
         let mut scratch = String::new();
@@ -224,6 +233,7 @@ impl Dispatcher {
                     let rej = Rejection {
                         name: ReplyName::Err,
                         status: Status::JsonInvalid,
+                        kind: None,
                     };
                     return rejected(out, gate(rej));
                 };
@@ -239,11 +249,11 @@ impl Dispatcher {
             let rej = gate(Rejection {
                 name: ReplyName::Rsp(req.name),
                 status: Status::NotAuthenticated,
+                kind: Some(req.kind),
             });
             return rejected(out, rej);
         }
-        let start = out.len();
-        let handled = match req.action {
+        let written = match req.action {
             Action::Engine { cmd, ctx } => {
                 let asked = match &cmd {
                     Command::ShExists { tkns } => tkns.len(),
@@ -253,48 +263,41 @@ impl Dispatcher {
                 let mut values = render::ValuesWriter::new(out, req.name, req.kind, &ctx.keys);
                 let outcome = self.store.execute_into(cmd, now_ms, &mut values);
                 conn.probe_misses = conn.probe_misses.saturating_add(misses(&outcome, asked));
-                if !values.finish(&outcome) {
-                    render::outcome(out, req.name, req.kind, &ctx, &outcome);
+                match values.finish(&outcome) {
+                    Some(written) => written,
+                    None => render::outcome(out, req.name, req.kind, &ctx, &outcome),
                 }
-                Handled::Replied
             }
-            Action::Persist(p) => persist_cmds::execute(self, req.name, p, out),
-            Action::SvInfo => {
-                match self.store.execute(Command::Stats, now_ms) {
-                    Outcome::Stats { sessions, keys } => {
-                        let info = ServerInfo {
-                            version: self.settings.server_version,
-                            persist_enabled: self.settings.persist_enabled,
-                            uptime_secs: self.settings.stats.uptime_secs(),
-                            sessions,
-                            keys,
-                            connections: self.settings.stats.connections(),
-                            memory_bytes: self.settings.stats.memory_bytes(),
-                        };
-                        render::sv_info(out, req.name, &info);
-                    }
-                    _ => render::internal_failure(out, req.name, req.kind),
+            Action::Persist(p) => {
+                let work = persist_cmds::execute(self, req.name, p, out);
+                let head = ReplyHead {
+                    err: false,
+                    kind: Some(req.kind),
+                    status: None,
+                };
+                return (work, head);
+            }
+            Action::SvInfo => match self.store.execute(Command::Stats, now_ms) {
+                Outcome::Stats { sessions, keys } => {
+                    let info = ServerInfo {
+                        version: self.settings.server_version,
+                        persist_enabled: self.settings.persist_enabled,
+                        uptime_secs: self.settings.stats.uptime_secs(),
+                        sessions,
+                        keys,
+                        connections: self.settings.stats.connections(),
+                        memory_bytes: self.settings.stats.memory_bytes(),
+                    };
+                    render::sv_info(out, req.name, &info)
                 }
-                Handled::Replied
-            }
+                _ => render::internal_failure(out, req.name, req.kind),
+            },
             Action::SvAuth { secret } => {
                 let status = self.sv_auth(conn, secret);
-                ReplyWriter::new(out, ReplyName::Rsp(req.name), status).finish();
-                Handled::Replied
+                ReplyWriter::new(out, ReplyName::Rsp(req.name), status).finish()
             }
         };
-        // The reply just rendered starts `{"<name>":{"st":<N>` (ReplyWriter); `KV_` internal
-        // failures are named `ERR`, so that is read back too; both in O(name length).
-        let rendered = out.get(start..).unwrap_or_default();
-        let head = ReplyHead {
-            err: rendered.starts_with(br#"{"ERR""#),
-            kind: Some(req.kind),
-            status: match handled {
-                Handled::Replied => rendered_status(rendered),
-                Handled::Deferred(_) => None,
-            },
-        };
-        (handled, head)
+        (Handled::Replied, ReplyHead::new(Some(req.kind), written))
     }
 
     /// Appends the reply to a binary message: `{"ERR":{"st":2}}`.
@@ -309,28 +312,6 @@ impl Dispatcher {
     }
 }
 
-/// The `st` of a reply rendered by [`ReplyWriter`]: the digits after the first `{"st":`, which
-/// follows the reply's name (a command name, so it holds no `{`). Read on every request, so the
-/// search goes from `{` to `{` rather than comparing a window at every byte.
-fn rendered_status(reply: &[u8]) -> Option<u16> {
-    const ST: &[u8] = br#"{"st":"#;
-    let mut from = 0;
-    let digits = loop {
-        let at = from + reply.get(from..)?.iter().position(|&b| b == b'{')?;
-        match reply.get(at..)?.strip_prefix(ST) {
-            Some(rest) => break rest,
-            None => from = at + 1,
-        }
-    };
-    let n = digits.iter().take_while(|b| b.is_ascii_digit()).count();
-    if n == 0 || n > 5 {
-        return None;
-    }
-    digits.get(..n)?.iter().try_fold(0u16, |acc, &d| {
-        acc.checked_mul(10)?.checked_add(u16::from(d - b'0'))
-    })
-}
-
 /// Before a connection authenticates, every reply but `SV_AUTH`'s keeps its usual name and
 /// gets status 200 (PROTOCOL.md §2.6).
 fn gate(admitted: bool, rej: Rejection<'_>) -> Rejection<'_> {
@@ -338,8 +319,8 @@ fn gate(admitted: bool, rej: Rejection<'_>) -> Rejection<'_> {
         rej
     } else {
         Rejection {
-            name: rej.name,
             status: Status::NotAuthenticated,
+            ..rej
         }
     }
 }
@@ -353,29 +334,4 @@ fn misses(outcome: &Outcome, asked: usize) -> u64 {
         _ => 0,
     };
     u64::try_from(n).unwrap_or(u64::MAX)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::rendered_status;
-
-    #[test]
-    fn rendered_status_reads_the_first_st_after_the_name() {
-        assert_eq!(
-            rendered_status(br#"{"KV_GET_RSP":{"st":1,"keys":{}}}"#),
-            Some(1)
-        );
-        assert_eq!(rendered_status(br#"{"ERR":{"st":1000}}"#), Some(1000));
-        // A `{` that does not open `{"st":` is passed over, and the first `st` wins.
-        assert_eq!(
-            rendered_status(br#"{"A{B_RSP":{"st":22,"x":{"st":7}}}"#),
-            Some(22)
-        );
-        assert_eq!(rendered_status(br#"{"X_RSP":{"st":65535}}"#), Some(65535));
-        // Not a rendered reply: no status rather than a wrong one.
-        assert_eq!(rendered_status(br#"{"X_RSP":{"st":65536}}"#), None);
-        assert_eq!(rendered_status(br#"{"X_RSP":{"st":}}"#), None);
-        assert_eq!(rendered_status(br#"{"X_RSP":{"tkn":1}}"#), None);
-        assert_eq!(rendered_status(b""), None);
-    }
 }

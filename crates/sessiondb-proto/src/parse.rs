@@ -10,191 +10,10 @@ use sessiondb_core::json::{Json, Pull};
 use sessiondb_core::{Command, Entries, Expiry, Keys, Token, Value};
 
 use crate::dataset_name_allowed;
-use crate::persist_cmds::PersistRequest;
+use crate::request::{
+    Action, Context, Family, KeyNames, Kind, PersistRequest, Rejection, ReplyName, Request,
+};
 use crate::status::Status;
-
-/// The member name a reply is filed under.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReplyName<'j> {
-    /// The generic `"ERR"`.
-    Err,
-    /// `"<command>_RSP"`, with the command name exactly as received (unescaped).
-    Rsp(&'j str),
-}
-
-/// A request answered before it reaches the engine: `{"<name>":{"st":<status>}}`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Rejection<'j> {
-    /// Reply member name.
-    pub name: ReplyName<'j>,
-    /// The failure status.
-    pub status: Status,
-}
-
-/// Every command of the protocol.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[allow(missing_docs)] // the variants are the protocol's command names
-pub enum Kind {
-    KvSet,
-    KvAdd,
-    KvGet,
-    KvRmv,
-    KvContains,
-    KvCount,
-    KvKeys,
-    KvClear,
-    KvClearSet,
-    KvSave,
-    KvLoad,
-    ShNew,
-    ShOpen,
-    ShEnd,
-    ShEndAll,
-    ShExists,
-    ShInfo,
-    ShInfoAll,
-    ShSave,
-    ShLoad,
-    ShSet,
-    ShAdd,
-    ShGet,
-    ShRmv,
-    ShContains,
-    ShCount,
-    ShKeys,
-    ShClear,
-    ShClearSet,
-    SvInfo,
-    SvAuth,
-}
-
-impl Kind {
-    /// The `KV_` command with this exact name.
-    fn kv(name: &str) -> Option<Kind> {
-        Some(match name {
-            "KV_SET" => Kind::KvSet,
-            "KV_ADD" => Kind::KvAdd,
-            "KV_GET" => Kind::KvGet,
-            "KV_RMV" => Kind::KvRmv,
-            "KV_CONTAINS" => Kind::KvContains,
-            "KV_COUNT" => Kind::KvCount,
-            "KV_KEYS" => Kind::KvKeys,
-            "KV_CLEAR" => Kind::KvClear,
-            "KV_CLEAR_SET" => Kind::KvClearSet,
-            "KV_SAVE" => Kind::KvSave,
-            "KV_LOAD" => Kind::KvLoad,
-            _ => return None,
-        })
-    }
-
-    /// The `SH_` command with this exact name.
-    fn sh(name: &str) -> Option<Kind> {
-        Some(match name {
-            "SH_NEW" => Kind::ShNew,
-            "SH_OPEN" => Kind::ShOpen,
-            "SH_END" => Kind::ShEnd,
-            "SH_END_ALL" => Kind::ShEndAll,
-            "SH_EXISTS" => Kind::ShExists,
-            "SH_INFO" => Kind::ShInfo,
-            "SH_INFO_ALL" => Kind::ShInfoAll,
-            "SH_SAVE" => Kind::ShSave,
-            "SH_LOAD" => Kind::ShLoad,
-            "SH_SET" => Kind::ShSet,
-            "SH_ADD" => Kind::ShAdd,
-            "SH_GET" => Kind::ShGet,
-            "SH_RMV" => Kind::ShRmv,
-            "SH_CONTAINS" => Kind::ShContains,
-            "SH_COUNT" => Kind::ShCount,
-            "SH_KEYS" => Kind::ShKeys,
-            "SH_CLEAR" => Kind::ShClear,
-            "SH_CLEAR_SET" => Kind::ShClearSet,
-            _ => return None,
-        })
-    }
-
-    /// `KV_` commands report internal failures as `ERR` rather than `<CMD>_RSP` (§4).
-    pub fn is_kv(self) -> bool {
-        matches!(
-            self,
-            Kind::KvSet
-                | Kind::KvAdd
-                | Kind::KvGet
-                | Kind::KvRmv
-                | Kind::KvContains
-                | Kind::KvCount
-                | Kind::KvKeys
-                | Kind::KvClear
-                | Kind::KvClearSet
-                | Kind::KvSave
-                | Kind::KvLoad
-        )
-    }
-}
-
-/// The request's key names, for turning the engine's indices back into names when rendering.
-#[derive(Debug)]
-pub enum KeyNames<'j> {
-    /// The command has no `keys` array.
-    None,
-    /// Every item of the `keys` array is a string: index `i` is item `i` (no copy needed).
-    Direct(&'j [Json<'j>]),
-    /// Some items were not strings: the string items, in order.
-    Filtered(Vec<&'j str>),
-}
-
-impl<'j> KeyNames<'j> {
-    /// The name at index `i` of the engine's [`Keys`] list.
-    pub fn get(&self, i: usize) -> Option<&'j str> {
-        match self {
-            KeyNames::None => None,
-            KeyNames::Direct(items) => items.get(i)?.as_str(),
-            KeyNames::Filtered(names) => names.get(i).copied(),
-        }
-    }
-}
-
-/// What rendering needs to know about the request besides the outcome.
-#[derive(Debug)]
-pub struct Context<'j> {
-    /// Key names of a `keys` array, for `Values` and `Contains` outcomes.
-    pub keys: KeyNames<'j>,
-    /// The request's `tkn` when it was a uint.
-    pub tkn: Option<Token>,
-    /// The request's `name` (`SH_NEW`, `SH_OPEN`).
-    pub name: Option<&'j str>,
-}
-
-/// What to do with a valid request.
-#[derive(Debug)]
-pub enum Action<'j> {
-    /// Run on the engine, then render the outcome with the context.
-    Engine {
-        /// The typed command.
-        cmd: Command<'j>,
-        /// Request details the reply needs.
-        ctx: Context<'j>,
-    },
-    /// A save or load, handled by [`crate::persist_cmds`].
-    Persist(PersistRequest<'j>),
-    /// `SV_INFO`.
-    SvInfo,
-    /// `SV_AUTH` with its secret.
-    SvAuth {
-        /// The secret as sent.
-        secret: &'j str,
-    },
-}
-
-/// A request that passed dispatch and validation.
-#[derive(Debug)]
-pub struct Request<'j> {
-    /// The command name as received (the reply is `<name>_RSP`).
-    pub name: &'j str,
-    /// Which command.
-    pub kind: Kind,
-    /// What to do.
-    pub action: Action<'j>,
-}
 
 /// Dispatch steps 4–7 and validation for a message that is valid JSON (step 3 passed).
 ///
@@ -212,32 +31,39 @@ pub fn parse_request<'j>(
             return Err(Rejection {
                 name: ReplyName::Err,
                 status: Status::CommandSyntax,
+                kind: None,
             })
         }
+    };
+    // Failures before step 7 still name a known command for the counts (a cold path).
+    let refused_before_routing = |status| Rejection {
+        name: ReplyName::Rsp(name),
+        status,
+        kind: Kind::from_name(name),
+    };
+    // Step 5: the body is an object. Step 6: the name has a `_`.
+    if !matches!(body, Json::Object(_)) {
+        return Err(refused_before_routing(Status::CommandSyntax));
+    }
+    let Some((prefix, _)) = name.split_once('_') else {
+        return Err(refused_before_routing(Status::CommandSyntax));
+    };
+    // Step 7: routing by prefix; an unknown `KV_` command is answered as `ERR`.
+    let Some(kind) = Kind::from_name(name) else {
+        return Err(Rejection {
+            name: if prefix == Family::Kv.prefix() {
+                ReplyName::Err
+            } else {
+                ReplyName::Rsp(name)
+            },
+            status: Status::CommandNotExist,
+            kind: None,
+        });
     };
     let rsp = |status| Rejection {
         name: ReplyName::Rsp(name),
         status,
-    };
-    // Step 5: the body is an object. Step 6: the name has a `_`.
-    if !matches!(body, Json::Object(_)) {
-        return Err(rsp(Status::CommandSyntax));
-    }
-    let Some((prefix, _)) = name.split_once('_') else {
-        return Err(rsp(Status::CommandSyntax));
-    };
-    // Step 7: routing by prefix.
-    let kind = match prefix {
-        "KV" => Kind::kv(name).ok_or(Rejection {
-            name: ReplyName::Err,
-            status: Status::CommandNotExist,
-        })?,
-        "SH" => Kind::sh(name).ok_or(rsp(Status::CommandNotExist))?,
-        _ => match name {
-            "SV_INFO" => Kind::SvInfo,
-            "SV_AUTH" => Kind::SvAuth,
-            _ => return Err(rsp(Status::CommandNotExist)),
-        },
+        kind: Some(kind),
     };
     let action = validate(kind, body, persist_enabled, scratch).map_err(rsp)?;
     Ok(Request { name, kind, action })
@@ -260,17 +86,17 @@ pub fn fast_request<'m>(msg: &'m str, scratch: &mut String) -> Option<Request<'m
     let Cow::Borrowed(name) = p.string().ok()?? else {
         return None;
     };
-    let kind = match name {
-        "SH_GET" => Kind::ShGet,
-        "KV_GET" => Kind::KvGet,
-        "SH_SET" => Kind::ShSet,
-        "KV_SET" => Kind::KvSet,
-        "SH_ADD" => Kind::ShAdd,
-        "KV_ADD" => Kind::KvAdd,
-        "SH_CLEAR_SET" => Kind::ShClearSet,
-        "KV_CLEAR_SET" => Kind::KvClearSet,
-        "SH_NEW" => return fast_sh_new(name, p),
-        "SH_END" => Kind::ShEnd,
+    let kind = match Kind::from_name(name)? {
+        Kind::ShNew => return fast_sh_new(name, p),
+        kind @ (Kind::ShGet
+        | Kind::KvGet
+        | Kind::ShSet
+        | Kind::KvSet
+        | Kind::ShAdd
+        | Kind::KvAdd
+        | Kind::ShClearSet
+        | Kind::KvClearSet
+        | Kind::ShEnd) => kind,
         _ => return None,
     };
     let takes_tkn = !kind.is_kv();

@@ -15,37 +15,10 @@ use sessiondb_core::clock::Clock;
 use sessiondb_core::persist::{ops, LoadError, SaveError, SaveKind};
 use sessiondb_core::{Store, Token};
 
-use crate::parse::ReplyName;
 use crate::render::ReplyWriter;
+use crate::request::{PersistRequest, ReplyName};
 use crate::status::Status;
 use crate::{Dispatcher, Handled};
-
-/// A validated persistence request. Names are allowed dataset names (§13.2).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PersistRequest<'j> {
-    /// `KV_SAVE`.
-    KvSave {
-        /// Dataset name.
-        name: &'j str,
-    },
-    /// `SH_SAVE`; `tkns` is `None` for "every live session", else non-empty.
-    ShSave {
-        /// Dataset name.
-        name: &'j str,
-        /// Tokens to save.
-        tkns: Option<Vec<Token>>,
-    },
-    /// `KV_LOAD`.
-    KvLoad {
-        /// Dataset name.
-        name: &'j str,
-    },
-    /// `SH_LOAD`.
-    ShLoad {
-        /// Dataset name.
-        name: &'j str,
-    },
-}
 
 /// Runs a persistence request; `cmd_name` is the command name as received (for the reply name).
 /// Always deferred: the work and its reply happen off the async runtime.
@@ -66,7 +39,7 @@ pub fn execute(
             Box::new(move |out: &mut Vec<u8>| {
                 let started = Instant::now();
                 let result = ops::save_kv(&store, &root, &name, clock.as_ref());
-                save_reply(out, &cmd, &name, started, result.map(|_| ()));
+                save_reply(out, &cmd, &name, started, result.map(|_| ()))
             })
         }
         PersistRequest::ShSave { name, tkns } => {
@@ -76,7 +49,7 @@ pub fn execute(
                 let filter: Option<HashSet<Token>> = tkns.map(|t| t.into_iter().collect());
                 let result =
                     ops::save_sessions(&store, &root, &name, filter.as_ref(), clock.as_ref());
-                save_reply(out, &cmd, &name, started, result.map(|_| ()));
+                save_reply(out, &cmd, &name, started, result.map(|_| ()))
             })
         }
         PersistRequest::KvLoad { name } => {
@@ -90,7 +63,7 @@ pub fn execute(
                     &store,
                     &root,
                     clock.as_ref(),
-                );
+                )
             })
         }
         PersistRequest::ShLoad { name } => {
@@ -104,7 +77,7 @@ pub fn execute(
                     &store,
                     &root,
                     clock.as_ref(),
-                );
+                )
             })
         }
     };
@@ -123,7 +96,7 @@ fn save_reply(
     name: &str,
     started: Instant,
     result: Result<(), SaveError>,
-) {
+) -> Status {
     let duration = elapsed_ms(started);
     let status = match &result {
         Ok(()) => Status::SaveComplete,
@@ -135,7 +108,7 @@ fn save_reply(
         w.str_member("name", name);
         w.uint_member("duration", duration);
     }
-    w.finish();
+    w.finish().status
 }
 
 /// Loads and writes the reply: 141 with counts (`KV_LOAD` also `duration`), or 142 (§10.11,
@@ -148,7 +121,7 @@ fn load_reply(
     store: &Store,
     root: &Path,
     clock: &dyn Clock,
-) {
+) -> Status {
     let started = Instant::now();
     let result = ops::load(store, root, name, Some(kind), clock.now_ms());
     let duration = elapsed_ms(started);
@@ -166,5 +139,5 @@ fn load_reply(
         w.uint_member("sessions", sessions);
         w.uint_member("keys", keys);
     }
-    w.finish();
+    w.finish().status
 }

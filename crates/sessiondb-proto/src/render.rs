@@ -1,17 +1,28 @@
 //! Replies as JSON bytes (`PROTOCOL.md` §10–§12, Appendix A), written straight into the
 //! connection's output buffer: stored values are already JSON text, and names are escaped with
-//! [`write_str`].
+//! [`write_str`]. Every function that completes a reply returns what it wrote ([`Written`]),
+//! so nobody reads a reply back to learn its status.
 
 use sessiondb_core::json::write_str;
 use sessiondb_core::{Outcome, SessionInfo, ValueSink};
 
-use crate::parse::{Context, KeyNames, Kind, Rejection, ReplyName};
+use crate::request::{Context, KeyNames, Kind, Rejection, ReplyName};
 use crate::status::Status;
 
+/// What a completed reply was, as data: whether it is named `ERR`, and its `st`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Written {
+    /// The reply is named `ERR` (else `<command>_RSP`).
+    pub err: bool,
+    /// The reply's `st`.
+    pub status: Status,
+}
+
 /// Writes one reply object: `{"<name>":{"st":N` on creation, then members, then `}}` on
-/// [`ReplyWriter::finish`].
+/// [`ReplyWriter::finish`], which returns what was written.
 pub struct ReplyWriter<'o> {
     out: &'o mut Vec<u8>,
+    written: Written,
 }
 
 impl<'o> ReplyWriter<'o> {
@@ -29,7 +40,11 @@ impl<'o> ReplyWriter<'o> {
         }
         out.extend_from_slice(br#":{"st":"#);
         write_uint(out, u64::from(status.code()));
-        Self { out }
+        let written = Written {
+            err: name == ReplyName::Err,
+            status,
+        };
+        Self { out, written }
     }
 
     /// Starts a member; the caller writes its value into the returned buffer. Member names are
@@ -63,8 +78,9 @@ impl<'o> ReplyWriter<'o> {
     }
 
     /// Closes the reply.
-    pub fn finish(self) {
+    pub fn finish(self) -> Written {
         self.out.extend_from_slice(b"}}");
+        self.written
     }
 }
 
@@ -74,18 +90,18 @@ pub fn write_uint(out: &mut Vec<u8>, v: u64) {
 }
 
 /// `{"<name>":{"st":N}}` for a request refused before execution.
-pub fn rejection(out: &mut Vec<u8>, rej: Rejection<'_>) {
-    ReplyWriter::new(out, rej.name, rej.status).finish();
+pub fn rejection(out: &mut Vec<u8>, rej: Rejection<'_>) -> Written {
+    ReplyWriter::new(out, rej.name, rej.status).finish()
 }
 
 /// `st` 1000: `ERR` for `KV_` commands, `<CMD>_RSP` otherwise (§4).
-pub fn internal_failure(out: &mut Vec<u8>, cmd_name: &str, kind: Kind) {
+pub fn internal_failure(out: &mut Vec<u8>, cmd_name: &str, kind: Kind) -> Written {
     let name = if kind.is_kv() {
         ReplyName::Err
     } else {
         ReplyName::Rsp(cmd_name)
     };
-    ReplyWriter::new(out, name, Status::Unknown).finish();
+    ReplyWriter::new(out, name, Status::Unknown).finish()
 }
 
 /// Writes a get's reply (`SH_GET`, `KV_GET`) while the engine hands it the values under its lock:
@@ -127,27 +143,29 @@ impl<'o, 'c> ValuesWriter<'o, 'c> {
         w.member("keys").push(b'{');
     }
 
-    /// Completes the reply if `o` says the values were sent here, returning true; otherwise
-    /// returns false with `out` as it was, for [`outcome`] to render `o`.
-    pub fn finish(mut self, o: &Outcome) -> bool {
+    /// Completes the reply if `o` says the values were sent here, returning what was written;
+    /// otherwise returns `None` with `out` as it was, for [`outcome`] to render `o`.
+    pub fn finish(mut self, o: &Outcome) -> Option<Written> {
         let sent = match o {
             Outcome::ValuesSent(n) if matches!(self.kind, Kind::KvGet | Kind::ShGet) => *n,
             _ => {
                 // Values with any other outcome would be an engine bug: drop them.
                 self.out.truncate(self.start);
-                return false;
+                return None;
             }
         };
         if self.bad_index || sent != self.written {
             self.out.truncate(self.start);
-            internal_failure(self.out, self.cmd_name, self.kind);
-            return true;
+            return Some(internal_failure(self.out, self.cmd_name, self.kind));
         }
         if self.written == 0 {
             self.open();
         }
         self.out.extend_from_slice(b"}}}");
-        true
+        Some(Written {
+            err: false,
+            status: Status::Ok,
+        })
     }
 }
 
@@ -174,11 +192,20 @@ impl ValueSink for ValuesWriter<'_, '_> {
 
 /// Renders the engine's outcome for a request. An outcome that does not fit the command (an
 /// engine bug) becomes an internal failure (1000) rather than a malformed reply.
-pub fn outcome(out: &mut Vec<u8>, cmd_name: &str, kind: Kind, ctx: &Context<'_>, o: &Outcome) {
+pub fn outcome(
+    out: &mut Vec<u8>,
+    cmd_name: &str,
+    kind: Kind,
+    ctx: &Context<'_>,
+    o: &Outcome,
+) -> Written {
     let start = out.len();
-    if render_outcome(out, cmd_name, kind, ctx, o).is_none() {
-        out.truncate(start);
-        internal_failure(out, cmd_name, kind);
+    match render_outcome(out, cmd_name, kind, ctx, o) {
+        Some(written) => written,
+        None => {
+            out.truncate(start);
+            internal_failure(out, cmd_name, kind)
+        }
     }
 }
 
@@ -188,11 +215,11 @@ fn render_outcome(
     kind: Kind,
     ctx: &Context<'_>,
     o: &Outcome,
-) -> Option<()> {
+) -> Option<Written> {
     use Kind::*;
     let name = ReplyName::Rsp(cmd_name);
     let ok = |out| ReplyWriter::new(out, name, Status::Ok);
-    match (kind, o) {
+    let written = match (kind, o) {
         (KvSet | KvAdd | KvRmv | ShSet | ShAdd | ShRmv, Outcome::Done) => ok(out).finish(),
         (
             KvCount | KvClear | KvClearSet | ShCount | ShClear | ShClearSet | ShEndAll,
@@ -200,7 +227,7 @@ fn render_outcome(
         ) => {
             let mut w = ok(out);
             w.uint_member("cnt", *n);
-            w.finish();
+            w.finish()
         }
         (KvGet | ShGet, Outcome::Values(values)) => {
             let mut w = ok(out);
@@ -215,12 +242,12 @@ fn render_outcome(
                 buf.extend_from_slice(value.as_json().as_bytes());
             }
             buf.push(b'}');
-            w.finish();
+            w.finish()
         }
         (KvKeys | ShKeys, Outcome::KeyList(keys)) => {
             let mut w = ok(out);
             str_array(w.member("keys"), keys.iter().map(|k| Some(k.as_str())))?;
-            w.finish();
+            w.finish()
         }
         (KvContains | ShContains, Outcome::Contains(indices)) => {
             let mut w = ok(out);
@@ -228,7 +255,7 @@ fn render_outcome(
                 w.member("contains"),
                 indices.iter().map(|i| ctx.keys.get(*i)),
             )?;
-            w.finish();
+            w.finish()
         }
         (ShNew, Outcome::Created { tkn }) => {
             let mut w = ok(out);
@@ -236,29 +263,29 @@ fn render_outcome(
             if let Some(n) = ctx.name {
                 w.str_member("name", n);
             }
-            w.finish();
+            w.finish()
         }
         (ShNew, Outcome::NameTaken) => {
             let mut w = ReplyWriter::new(out, name, Status::SessionNewFail);
             w.str_member("name", ctx.name?);
-            w.finish();
+            w.finish()
         }
         (ShOpen, Outcome::Opened { tkn }) => {
             let mut w = ok(out);
             w.uint_member("tkn", *tkn);
             w.str_member("name", ctx.name?);
-            w.finish();
+            w.finish()
         }
         (ShOpen, Outcome::OpenFailed) => {
             let mut w = ReplyWriter::new(out, name, Status::SessionOpenFail);
             w.null_member("tkn");
             w.str_member("name", ctx.name?);
-            w.finish();
+            w.finish()
         }
         (ShEnd, Outcome::Ended { tkn }) => {
             let mut w = ok(out);
             w.uint_member("tkn", *tkn);
-            w.finish();
+            w.finish()
         }
         (ShEnd, Outcome::NoSession { .. }) => {
             // The failure form follows the request: `tkn` only when it sent a uint (§11.4).
@@ -266,7 +293,7 @@ fn render_outcome(
             if let Some(t) = ctx.tkn {
                 w.uint_member("tkn", t);
             }
-            w.finish();
+            w.finish()
         }
         (ShInfo, Outcome::NoSession { .. }) => {
             let mut w = ReplyWriter::new(out, name, Status::SessionNotExist);
@@ -275,7 +302,7 @@ fn render_outcome(
                 w.null_member("shared");
                 w.null_member("keyCnt");
             }
-            w.finish();
+            w.finish()
         }
         (
             ShSet | ShAdd | ShGet | ShRmv | ShContains | ShCount | ShKeys | ShClear | ShClearSet,
@@ -292,21 +319,19 @@ fn render_outcome(
                 write_uint(buf, *t);
             }
             buf.push(b']');
-            w.finish();
+            w.finish()
         }
         (ShInfo, Outcome::Info(info)) => session_info(ok(out), info),
         (ShInfoAll, Outcome::InfoAll { sessions, keys }) => {
             let mut w = ok(out);
             w.uint_member("totalSessions", *sessions);
             w.uint_member("totalKeys", *keys);
-            w.finish();
+            w.finish()
         }
-        (_, Outcome::LimitReached) => {
-            ReplyWriter::new(out, name, Status::LimitReached).finish();
-        }
+        (_, Outcome::LimitReached) => ReplyWriter::new(out, name, Status::LimitReached).finish(),
         _ => return None,
-    }
-    Some(())
+    };
+    Some(written)
 }
 
 /// A JSON array of strings; `None` for any item aborts (an index the request did not have).
@@ -323,7 +348,7 @@ fn str_array<'s>(buf: &mut Vec<u8>, items: impl Iterator<Item = Option<&'s str>>
 }
 
 /// `SH_INFO` success (§11.6).
-fn session_info(mut w: ReplyWriter<'_>, info: &SessionInfo) {
+fn session_info(mut w: ReplyWriter<'_>, info: &SessionInfo) -> Written {
     w.uint_member("tkn", info.tkn);
     w.bool_member("shared", info.shared);
     w.uint_member("keyCnt", info.key_count);
@@ -348,7 +373,7 @@ fn session_info(mut w: ReplyWriter<'_>, info: &SessionInfo) {
     if let Some(n) = &info.name {
         w.str_member("name", n);
     }
-    w.finish();
+    w.finish()
 }
 
 /// Figures of an `SV_INFO` reply (§12).
@@ -370,7 +395,7 @@ pub struct ServerInfo<'a> {
 }
 
 /// `SV_INFO` success.
-pub fn sv_info(out: &mut Vec<u8>, cmd_name: &str, info: &ServerInfo<'_>) {
+pub fn sv_info(out: &mut Vec<u8>, cmd_name: &str, info: &ServerInfo<'_>) -> Written {
     let mut w = ReplyWriter::new(out, ReplyName::Rsp(cmd_name), Status::Ok);
     w.str_member("serverVersion", info.version);
     w.bool_member("persistEnabled", info.persist_enabled);
@@ -381,14 +406,14 @@ pub fn sv_info(out: &mut Vec<u8>, cmd_name: &str, info: &ServerInfo<'_>) {
     if let Some(bytes) = info.memory_bytes {
         w.uint_member("memoryBytes", bytes);
     }
-    w.finish();
+    w.finish()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn text(f: impl FnOnce(&mut Vec<u8>)) -> String {
+    fn text<R>(f: impl FnOnce(&mut Vec<u8>) -> R) -> String {
         let mut out = Vec::new();
         f(&mut out);
         String::from_utf8(out).unwrap_or_default()
@@ -409,6 +434,7 @@ mod tests {
                 Rejection {
                     name: ReplyName::Rsp("A\"B_\\"),
                     status: Status::CommandNotExist,
+                    kind: None,
                 },
             )
         });

@@ -2,7 +2,7 @@
 //! and documents none it does not: a command needs its request form (`{"<CMD>":`) and its reply
 //! name (`"<CMD>_RSP"`), a status its row (code and name) in a "Status codes" table.
 
-use sessiondb_proto::parse::Kind;
+use sessiondb_proto::Kind;
 use sessiondb_proto::Status;
 
 const DOC: &str = include_str!("../../../docs/PROTOCOL.md");

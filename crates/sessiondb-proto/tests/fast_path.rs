@@ -2,7 +2,8 @@
 //! full path gives, takes the plain shapes, and leaves everything else to the full path.
 
 use sessiondb_core::json;
-use sessiondb_proto::parse::{fast_request, parse_request, Action, Request};
+use sessiondb_proto::parse::{fast_request, parse_request};
+use sessiondb_proto::request::{Action, Request};
 
 /// The request as comparable text: name, kind, command, and the context's key names by index.
 fn describe(req: &Request<'_>) -> String {

@@ -4,8 +4,7 @@
 mod common;
 
 use common::{Harness, START_MS};
-use sessiondb_proto::parse::Kind;
-use sessiondb_proto::{Handled, ReplyHead};
+use sessiondb_proto::{Handled, Kind, ReplyHead, Status};
 
 /// Runs `msg` at `now_ms` and returns the reply text with the reported head.
 fn run(h: &mut Harness, msg: &str, now_ms: u64) -> (String, ReplyHead) {
@@ -29,7 +28,7 @@ fn head_reports_command_and_status_of_executed_requests() {
         ReplyHead {
             err: false,
             kind: Some(Kind::KvSet),
-            status: Some(1)
+            status: Some(Status::Ok)
         }
     );
     let (reply, head) = run(&mut h, r#"{"SH_GET":{"tkn":12345,"keys":["a"]}}"#, START_MS);
@@ -39,7 +38,7 @@ fn head_reports_command_and_status_of_executed_requests() {
         ReplyHead {
             err: false,
             kind: Some(Kind::ShGet),
-            status: Some(100)
+            status: Some(Status::SessionNotExist)
         }
     );
 }
@@ -54,19 +53,22 @@ fn head_reports_refused_requests() {
         ReplyHead {
             err: true,
             kind: None,
-            status: Some(3)
+            status: Some(Status::JsonInvalid)
         }
     );
     let (reply, head) = run(&mut h, r#"{"KV_NOPE":{}}"#, START_MS);
     assert_eq!(reply, r#"{"ERR":{"st":10}}"#);
-    assert_eq!((head.err, head.status), (true, Some(10)));
+    assert_eq!(
+        (head.err, head.status),
+        (true, Some(Status::CommandNotExist))
+    );
     // An unknown SH_ command is answered under its own name, before any command is known.
     let (reply, head) = run(&mut h, r#"{"SH_NOPE":{}}"#, START_MS);
     let status = serde_json::from_str::<serde_json::Value>(&reply).expect("JSON")["SH_NOPE_RSP"]
         ["st"]
         .as_u64();
     assert!(status.is_some(), "{reply}");
-    assert_eq!(head.status.map(u64::from), status);
+    assert_eq!(head.status.map(|s| u64::from(s.code())), status);
     assert!(!head.err);
     assert_eq!(head.kind, None);
 }
@@ -84,7 +86,62 @@ fn expiry_is_judged_at_the_callers_now() {
     let get = format!(r#"{{"SH_GET":{{"tkn":{tkn},"keys":["a"]}}}}"#);
     // The harness clock never moves: only the passed time can expire the session.
     let (_, head) = run(&mut h, &get, START_MS + 1_999);
-    assert_eq!(head.status, Some(1));
+    assert_eq!(head.status, Some(Status::Ok));
     let (_, head) = run(&mut h, &get, START_MS + 2_000);
-    assert_eq!(head.status, Some(100));
+    assert_eq!(head.status, Some(Status::SessionNotExist));
+}
+
+#[test]
+fn head_names_known_commands_refused_before_execution() {
+    let mut h = Harness::new();
+    for (msg, reply, status) in [
+        (
+            r#"{"SH_GET":[]}"#,
+            r#"{"SH_GET_RSP":{"st":13}}"#,
+            Status::CommandSyntax,
+        ),
+        (
+            r#"{"SH_GET":{"tkn":1}}"#,
+            r#"{"SH_GET_RSP":{"st":26}}"#,
+            Status::ParamMissing,
+        ),
+    ] {
+        let (got, head) = run(&mut h, msg, START_MS);
+        assert_eq!(got, reply);
+        assert_eq!(
+            head,
+            ReplyHead {
+                err: false,
+                kind: Some(Kind::ShGet),
+                status: Some(status)
+            },
+            "{msg}"
+        );
+    }
+}
+
+#[test]
+fn deferred_work_returns_the_status_of_its_reply() {
+    let mut h = Harness::new();
+    let mut out = Vec::new();
+    let (handled, head) = h.dispatcher.handle_text_at(
+        &mut h.conn,
+        r#"{"KV_SAVE":{"name":"d"}}"#,
+        START_MS,
+        &mut out,
+    );
+    assert_eq!(
+        head,
+        ReplyHead {
+            err: false,
+            kind: Some(Kind::KvSave),
+            status: None
+        }
+    );
+    let Handled::Deferred(work) = handled else {
+        panic!("a save is deferred");
+    };
+    assert_eq!(work(&mut out), Status::SaveComplete);
+    let reply: serde_json::Value = serde_json::from_slice(&out).expect("JSON");
+    assert_eq!(reply["KV_SAVE_RSP"]["st"], 121);
 }

@@ -64,7 +64,9 @@ impl Harness {
         let mut out = Vec::new();
         match self.dispatcher.handle_text(&mut self.conn, msg, &mut out) {
             Handled::Replied => {}
-            Handled::Deferred(work) => work(&mut out),
+            Handled::Deferred(work) => {
+                work(&mut out);
+            }
         }
         match String::from_utf8(out) {
             Ok(s) => s,
