@@ -55,7 +55,32 @@ class SessionDBError(Exception):
 
 
 class DisconnectedError(ConnectionError):
-    """The connection is closed; the request may or may not have run. Connect again to recover."""
+    """No usable connection: it could not be opened, or it closed and was not reopened."""
+
+
+class ConnectionLostError(DisconnectedError):
+    """The connection dropped while this request was in flight: it may or may not have run.
+
+    Raised for writes (and for reads once their retries are used up); a write is never sent a
+    second time by the client, because running it twice could differ from running it once. The
+    client reconnects on the next call. ``command`` is the request's command name.
+    """
+
+    def __init__(self, message: str, command: str = ""):
+        super().__init__(message)
+        self.command = command
+
+
+class RequestTimeoutError(DisconnectedError, TimeoutError):
+    """No reply came within the request timeout. The request may or may not have run.
+
+    The connection is closed (a late reply would otherwise be taken for the next request's) and is
+    reopened by the next call.
+    """
+
+
+class InvalidURLError(ValueError):
+    """The URL is not a ``ws://`` or ``wss://`` URL; the message says what to use instead."""
 
 
 class ProtocolError(Exception):
@@ -70,6 +95,9 @@ class Call:
     body: dict
     success: int = OK
     extract: Callable[[dict], Any] = lambda body: None
+    #: Whether sending it twice has the same effect as sending it once, so that the client may
+    #: send it again on a new connection when the first one dropped before the reply.
+    idempotent: bool = False
 
     def text(self) -> str:
         return json.dumps({self.command: self.body}, separators=(",", ":"), ensure_ascii=False,
@@ -129,6 +157,48 @@ def _without_st(body: dict) -> dict:
     return {k: v for k, v in body.items() if k != "st"}
 
 
+# Schemes people try by habit, and the WebSocket scheme that replaces each.
+_SCHEME_INSTEAD = {"redis": "ws", "rediss": "wss", "http": "ws", "https": "wss", "tcp": "ws",
+                   "tls": "wss", "unix": "ws"}
+
+
+def check_url(url: str) -> str:
+    """Returns ``url`` if it is a ws:// or wss:// URL, else raises InvalidURLError saying what to use."""
+    if not isinstance(url, str):
+        raise InvalidURLError(f"the server URL must be a string like ws://127.0.0.1:1987, not {url!r}")
+    scheme, sep, rest = url.partition("://")
+    if sep and scheme.lower() in ("ws", "wss"):
+        return url
+    if not sep:
+        raise InvalidURLError(
+            f"{url!r} has no scheme: sessiondb speaks JSON over WebSocket, so use ws://{url} "
+            f"(wss://{url} when the server has TLS)")
+    instead = _SCHEME_INSTEAD.get(scheme.lower(), "ws")
+    raise InvalidURLError(
+        f"{scheme}:// URLs are not supported: sessiondb speaks JSON over WebSocket, not the "
+        f"{scheme} protocol; use {instead}://{rest} instead (ws:// plain, wss:// with TLS; the "
+        f"server's default port is 1987)")
+
+
+def touch_call(tkn: int, info: dict) -> Optional[Call]:
+    """The request that re-arms session ``tkn`` to now + its duration, given its ``sh_info``, or
+    None when its settings allow no re-arming.
+
+    The protocol has no command that changes an existing session's expiry; only ``SH_GET`` (with
+    ``extendOnGet``) and ``SH_SET``/``SH_ADD`` (with ``extendOnSetAdd``) re-arm it. An empty
+    ``SH_GET`` reads nothing and an empty ``SH_SET`` writes nothing, so either only re-arms, and
+    sending it twice is the same as once.
+    """
+    expiry = info.get("expiry") if info.get("expires") else None
+    if not isinstance(expiry, dict):
+        return None
+    if expiry.get("extendOnGet"):
+        return Call("SH_GET", {"tkn": _token(tkn), "keys": []}, idempotent=True)
+    if expiry.get("extendOnSetAdd"):
+        return Call("SH_SET", {"tkn": _token(tkn), "keys": {}}, idempotent=True)
+    return None
+
+
 class Commands:
     """One method per command of PROTOCOL.md, each returning ``self._execute(call)``.
 
@@ -150,7 +220,7 @@ class Commands:
 
     def kv_get(self, keys: Iterable[str]):
         """Returns a dict of the listed top-level keys that exist."""
-        return self._execute(Call("KV_GET", {"keys": _key_list(keys)}, OK, _member("keys")))
+        return self._execute(Call("KV_GET", {"keys": _key_list(keys)}, OK, _member("keys"), idempotent=True))
 
     def kv_rmv(self, keys: Iterable[str]):
         """Removes top-level keys; ``keys`` must not be empty (status 42)."""
@@ -158,15 +228,15 @@ class Commands:
 
     def kv_contains(self, keys: Iterable[str]):
         """Returns the listed top-level keys that exist, in request order."""
-        return self._execute(Call("KV_CONTAINS", {"keys": _key_list(keys)}, OK, _member("contains")))
+        return self._execute(Call("KV_CONTAINS", {"keys": _key_list(keys)}, OK, _member("contains"), idempotent=True))
 
     def kv_count(self):
         """Number of top-level keys."""
-        return self._execute(Call("KV_COUNT", {}, OK, _member("cnt")))
+        return self._execute(Call("KV_COUNT", {}, OK, _member("cnt"), idempotent=True))
 
     def kv_keys(self):
         """Every top-level key, in no particular order."""
-        return self._execute(Call("KV_KEYS", {}, OK, _member("keys")))
+        return self._execute(Call("KV_KEYS", {}, OK, _member("keys"), idempotent=True))
 
     def kv_clear(self):
         """Deletes every top-level key; returns how many were deleted."""
@@ -212,7 +282,7 @@ class Commands:
 
     def sh_open(self, name: str):
         """Returns the token of the live shared session ``name`` (status 102 if none)."""
-        return self._execute(Call("SH_OPEN", {"name": name}, OK, _member("tkn")))
+        return self._execute(Call("SH_OPEN", {"name": name}, OK, _member("tkn"), idempotent=True))
 
     def sh_set(self, tkn: int, keys: dict):
         """Sets keys in a session, overwriting existing ones."""
@@ -225,7 +295,7 @@ class Commands:
     def sh_get(self, tkn: int, keys: Iterable[str]):
         """Returns a dict of the listed keys that exist in a session."""
         return self._execute(
-            Call("SH_GET", {"tkn": _token(tkn), "keys": _key_list(keys)}, OK, _member("keys")))
+            Call("SH_GET", {"tkn": _token(tkn), "keys": _key_list(keys)}, OK, _member("keys"), idempotent=True))
 
     def sh_rmv(self, tkn: int, keys: Iterable[str]):
         """Removes keys from a session; ``keys`` must not be empty (status 42)."""
@@ -235,15 +305,15 @@ class Commands:
         """Returns the listed keys that exist in a session, in request order."""
         return self._execute(
             Call("SH_CONTAINS", {"tkn": _token(tkn), "keys": _key_list(keys)}, OK,
-                 _member("contains")))
+                 _member("contains"), idempotent=True))
 
     def sh_count(self, tkn: int):
         """Number of keys in a session."""
-        return self._execute(Call("SH_COUNT", {"tkn": _token(tkn)}, OK, _member("cnt")))
+        return self._execute(Call("SH_COUNT", {"tkn": _token(tkn)}, OK, _member("cnt"), idempotent=True))
 
     def sh_keys(self, tkn: int):
         """Every key of a session, in no particular order."""
-        return self._execute(Call("SH_KEYS", {"tkn": _token(tkn)}, OK, _member("keys")))
+        return self._execute(Call("SH_KEYS", {"tkn": _token(tkn)}, OK, _member("keys"), idempotent=True))
 
     def sh_clear(self, tkn: int):
         """Deletes a session's keys (the session stays); returns how many were deleted."""
@@ -257,16 +327,16 @@ class Commands:
 
     def sh_info(self, tkn: int):
         """Describes a session: the reply body without ``st`` (tkn, shared, keyCnt, expires, ...)."""
-        return self._execute(Call("SH_INFO", {"tkn": _token(tkn)}, OK, _without_st))
+        return self._execute(Call("SH_INFO", {"tkn": _token(tkn)}, OK, _without_st, idempotent=True))
 
     def sh_info_all(self):
         """Returns ``{"totalSessions": n, "totalKeys": n}``."""
-        return self._execute(Call("SH_INFO_ALL", {}, OK, _without_st))
+        return self._execute(Call("SH_INFO_ALL", {}, OK, _without_st, idempotent=True))
 
     def sh_exists(self, tkns: Iterable[int]):
         """Returns the tokens that name live sessions, in request order."""
         return self._execute(
-            Call("SH_EXISTS", {"tkns": [_token(t) for t in tkns]}, OK, _member("exist")))
+            Call("SH_EXISTS", {"tkns": [_token(t) for t in tkns]}, OK, _member("exist"), idempotent=True))
 
     def sh_end(self, tkn: int):
         """Deletes a session and its keys."""
@@ -291,7 +361,7 @@ class Commands:
 
     def sv_info(self):
         """Describes the server: the reply body without ``st`` (serverVersion, persistEnabled, ...)."""
-        return self._execute(Call("SV_INFO", {}, OK, _without_st))
+        return self._execute(Call("SV_INFO", {}, OK, _without_st, idempotent=True))
 
     def sv_auth(self, secret: str):
         """Authenticates this connection (status 201 for a wrong secret)."""

@@ -5,13 +5,23 @@ from __future__ import annotations
 import asyncio
 import collections
 import json
+import random
 from typing import Any, Deque, Optional, Tuple
 
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
-from ._protocol import Call, Commands, DisconnectedError, finish
-from .client import DEFAULT_URL
+from ._protocol import (
+    Call,
+    Commands,
+    ConnectionLostError,
+    DisconnectedError,
+    RequestTimeoutError,
+    check_url,
+    finish,
+    touch_call,
+)
+from .client import DEFAULT_TIMEOUT, DEFAULT_URL
 
 
 class AsyncClient(Commands):
@@ -23,19 +33,36 @@ class AsyncClient(Commands):
         async with sessiondb.AsyncClient("ws://127.0.0.1:1987") as db:
             tkns = await asyncio.gather(*(db.sh_new() for _ in range(100)))
 
-    The client never reconnects by itself: once the connection drops, every pending and later
-    call raises DisconnectedError; create a new client to recover.
+    ``timeout`` bounds each request's wait for its reply (RequestTimeoutError); a reply that comes
+    later is discarded, so the connection stays usable. Recovery works as in Client: a call that
+    finds the connection closed opens a new one (``reconnect_tries`` tries, exponential backoff
+    from ``backoff`` to ``max_backoff`` seconds); reads cut off by a drop are sent again on the
+    new connection (``read_retries``), writes raise ConnectionLostError and are not sent again.
     """
 
-    def __init__(self, url: str = DEFAULT_URL, *, open_timeout: Optional[float] = 10):
-        self.url = url
+    def __init__(self, url: str = DEFAULT_URL, *, timeout: Optional[float] = DEFAULT_TIMEOUT,
+                 open_timeout: Optional[float] = 10, reconnect: bool = True,
+                 reconnect_tries: int = 5, backoff: float = 0.05, max_backoff: float = 2.0,
+                 read_retries: int = 2):
+        self.url = check_url(url)
+        self.timeout = timeout
         self._open_timeout = open_timeout
+        self.reconnect = reconnect
+        self.reconnect_tries = reconnect_tries
+        self.backoff = backoff
+        self.max_backoff = max_backoff
+        self.read_retries = read_retries
+        #: How many times a new connection replaced a closed one.
+        self.reconnects = 0
+        self._secret: Optional[str] = None
         self._ws: Any = None
         # Created in open(): on old Pythons a Queue binds to the loop current at creation.
         self._outbox: "Optional[asyncio.Queue[Tuple[str, asyncio.Future]]]" = None
         self._waiting: Deque[asyncio.Future] = collections.deque()
         self._tasks: list = []
-        self._closed = False
+        self._closed = False  # the current connection has ended
+        self._user_closed = False  # close() was called: no more reconnecting
+        self._reconnecting: Optional[asyncio.Lock] = None
 
     @classmethod
     async def connect(cls, url: str = DEFAULT_URL, **kwargs: Any) -> "AsyncClient":
@@ -51,7 +78,9 @@ class AsyncClient(Commands):
                                      compression=None)
         except (OSError, asyncio.TimeoutError, InvalidHandshake, InvalidURI) as e:
             raise DisconnectedError(f"cannot connect to {self.url}: {e}") from e
+        self._closed = False
         self._outbox = asyncio.Queue()
+        self._waiting = collections.deque()
         self._tasks = [asyncio.create_task(self._write_loop()),
                        asyncio.create_task(self._read_loop())]
 
@@ -65,6 +94,10 @@ class AsyncClient(Commands):
 
     async def close(self) -> None:
         """Closes the connection; pending requests fail with DisconnectedError."""
+        self._user_closed = True
+        await self._shutdown()
+
+    async def _shutdown(self) -> None:
         if self._ws is not None:
             await self._ws.close()
         for task in self._tasks:
@@ -73,20 +106,98 @@ class AsyncClient(Commands):
         self._fail_all()
 
     async def request_text(self, text: str) -> str:
-        """Sends one raw request and returns the reply text as the server sent it."""
-        if self._closed or self._outbox is None:
-            raise DisconnectedError(f"not connected to {self.url}")
-        future = asyncio.get_running_loop().create_future()
-        # Queued synchronously, so requests leave in the order the calls were made.
-        self._outbox.put_nowait((text, future))
-        return await future
+        """Sends one raw request and returns the reply text as the server sent it.
+
+        Raw requests count as writes: they are not sent again after a dropped connection.
+        """
+        return await self._exchange(text, "request", retry=False)
 
     async def request(self, request: dict) -> dict:
         """Sends a request given as a dict and returns the whole reply dict, whatever its status."""
         return json.loads(await self.request_text(json.dumps(request, separators=(",", ":"))))
 
+    async def sh_touch(self, tkn: int) -> bool:
+        """Re-arms session ``tkn``'s deadline if its settings allow it; see Client.sh_touch."""
+        call = touch_call(tkn, await self.sh_info(tkn))
+        if call is None:
+            return False
+        await self._execute(call)
+        return True
+
     async def _execute(self, call: Call) -> Any:
-        return finish(call, await self.request_text(call.text()))
+        reply = await self._exchange(call.text(), call.command, retry=call.idempotent)
+        result = finish(call, reply)
+        if call.command == "SV_AUTH":
+            # Authentication belongs to the connection: remember it for the next ones.
+            self._secret = call.body["secret"]
+        return result
+
+    async def _exchange(self, text: str, command: str, retry: bool) -> str:
+        retries_left = self.read_retries if retry else 0
+        while True:
+            await self._ensure_open()
+            assert self._outbox is not None
+            future = asyncio.get_running_loop().create_future()
+            # Queued synchronously, so requests leave in the order the calls were made.
+            self._outbox.put_nowait((text, future))
+            try:
+                # On timeout wait_for cancels the future, which stays in its place in the queue:
+                # its late reply is still matched to it by position, then discarded.
+                return await asyncio.wait_for(future, self.timeout)
+            except asyncio.TimeoutError:
+                raise RequestTimeoutError(
+                    f"no reply to {command} from {self.url} within {self.timeout} s; "
+                    "it may or may not have run") from None
+            except DisconnectedError as e:
+                if retries_left > 0 and self.reconnect and not self._user_closed:
+                    retries_left -= 1
+                    continue
+                what = ("was not sent again: it changes data and may already have run"
+                        if not retry else "may or may not have run; retries used up")
+                raise ConnectionLostError(
+                    f"connection to {self.url} dropped before the reply to {command}; it {what}",
+                    command) from e
+
+    async def _ensure_open(self) -> None:
+        if not self._closed and self._outbox is not None:
+            return
+        if self._user_closed:
+            raise DisconnectedError(f"client for {self.url} is closed")
+        if self._outbox is None:
+            raise DisconnectedError(f"not connected to {self.url}")
+        if not self.reconnect:
+            raise DisconnectedError(f"connection to {self.url} closed (reconnect is off)")
+        if self._reconnecting is None:
+            self._reconnecting = asyncio.Lock()
+        async with self._reconnecting:
+            if not self._closed:
+                return  # another task reconnected while this one waited
+            await self._shutdown()
+            delay = self.backoff
+            for attempt in range(self.reconnect_tries):
+                try:
+                    await self.open()
+                    break
+                except DisconnectedError:
+                    if attempt + 1 >= self.reconnect_tries:
+                        raise
+                    await asyncio.sleep(delay * random.uniform(0.5, 1.0))
+                    delay = min(delay * 2, self.max_backoff)
+            else:
+                raise DisconnectedError(f"cannot reconnect to {self.url}")
+            self.reconnects += 1
+            if self._secret is not None:
+                await self._reauthenticate()
+
+    async def _reauthenticate(self) -> None:
+        assert self._outbox is not None
+        future = asyncio.get_running_loop().create_future()
+        self._outbox.put_nowait((json.dumps({"SV_AUTH": {"secret": self._secret}}), future))
+        try:
+            finish(Call("SV_AUTH", {}), await asyncio.wait_for(future, self.timeout))
+        except Exception as e:
+            await self._shutdown()
+            raise DisconnectedError(f"{self.url} did not accept the secret on reconnect") from e
 
     async def _write_loop(self) -> None:
         assert self._outbox is not None
