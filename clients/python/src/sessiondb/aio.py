@@ -76,7 +76,8 @@ class AsyncClient(Commands):
         try:
             self._ws = await connect(self.url, max_size=None, open_timeout=self._open_timeout,
                                      compression=None)
-        except (OSError, asyncio.TimeoutError, InvalidHandshake, InvalidURI) as e:
+        except (OSError, asyncio.TimeoutError, InvalidHandshake, InvalidURI,
+                ConnectionClosed) as e:
             raise DisconnectedError(f"cannot connect to {self.url}: {e}") from e
         self._closed = False
         self._outbox = asyncio.Queue()

@@ -222,7 +222,7 @@ class Client(SyncHelpers):
             # (17.1+ warns when connect() is used without it); close() ends it.
             return connect(self.url, max_size=None, open_timeout=self.open_timeout,
                            compression=None).__enter__()
-        except (OSError, TimeoutError, InvalidHandshake, InvalidURI) as e:
+        except (OSError, TimeoutError, InvalidHandshake, InvalidURI, ConnectionClosed) as e:
             raise DisconnectedError(f"cannot connect to {self.url}: {e}") from e
 
     def _drop(self) -> None:
