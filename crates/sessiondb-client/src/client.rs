@@ -2,13 +2,17 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 use crate::conn::Conn;
 use crate::error::{Error, Result, Status};
+use crate::options::ClientOptions;
 use crate::reply::{get_bool, get_string, get_strings, get_u64, get_u64s, take_object, Reply};
 use crate::types::{
     Expiry, ExpiryInfo, LoadInfo, SaveInfo, ServerInfo, SessionInfo, SessionOptions, SessionTotals,
@@ -20,18 +24,118 @@ use crate::types::{
 /// are pipelined on it and each caller gets its own reply. The connection closes when the last
 /// clone is dropped.
 ///
-/// **Reconnection:** the client never reconnects by itself. When the connection drops, requests
-/// in flight and every later request fail with [`Error::Disconnected`] (a request in flight may or
-/// may not have run on the server); call [`Client::connect`] again to get a working client.
+/// **Reconnection and timeouts** depend on how the client was made. [`Client::connect`] makes a
+/// plain client: no timeouts, and once the connection drops, requests in flight and every later
+/// request fail with [`Error::Disconnected`]. [`Client::connect_with`] and [`ClientOptions`] add a
+/// request timeout ([`Error::Timeout`]) and reconnection, which works like redis-rs's
+/// `ConnectionManager`: requests in flight when the connection breaks fail with
+/// [`Error::Disconnected`] (they may or may not have run, and are never sent again), and the next
+/// request opens a new connection, with backoff, and goes through it. Authentication given with
+/// [`Client::sv_auth`] is repeated on each new connection; credentials in the URL are sent at every
+/// connect anyway.
+///
+/// ```no_run
+/// use sessiondb_client::{Client, ClientOptions};
+/// # async fn demo() -> sessiondb_client::Result<()> {
+/// let client = Client::connect_with("ws://127.0.0.1:1987", ClientOptions::default()).await?;
+/// // Survives a server restart: a request cut off fails, the next one reconnects.
+/// let n = client.kv_count().await?;
+/// # Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct Client {
-    conn: Conn,
+    inner: Arc<Inner>,
+}
+
+/// What every clone shares: the current connection and how to replace it.
+struct Inner {
+    url: String,
+    options: ClientOptions,
+    conn: Mutex<Conn>,
+    /// Held while a new connection is being opened, so concurrent requests open only one.
+    reconnecting: tokio::sync::Mutex<()>,
+    reconnects: AtomicU64,
+    /// The secret last accepted by `SV_AUTH`, sent again on each new connection.
+    secret: Mutex<Option<String>>,
+}
+
+fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Poisoning only means a panic elsewhere mid-update of a plain value, which stays usable.
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Inner {
+    fn current(&self) -> Conn {
+        locked(&self.conn).clone()
+    }
+
+    /// The open connection, or a new one when reconnection is on and the current one has closed.
+    async fn connection(&self) -> Result<Conn> {
+        let conn = self.current();
+        let Some(backoff) = self.options.reconnect else {
+            return Ok(conn);
+        };
+        if conn.is_connected() {
+            return Ok(conn);
+        }
+        let _one_at_a_time = self.reconnecting.lock().await;
+        let conn = self.current();
+        if conn.is_connected() {
+            return Ok(conn); // another request reconnected while this one waited
+        }
+        let mut failed = 0;
+        loop {
+            match self.open().await {
+                Ok(conn) => {
+                    *locked(&self.conn) = conn.clone();
+                    self.reconnects.fetch_add(1, Ordering::Relaxed);
+                    return Ok(conn);
+                }
+                Err(e) => {
+                    failed += 1;
+                    if failed >= backoff.attempts {
+                        return Err(e);
+                    }
+                    tokio::time::sleep(backoff.delay(failed)).await;
+                }
+            }
+        }
+    }
+
+    /// Opens a connection within the connect timeout and authenticates it as the last one was.
+    async fn open(&self) -> Result<Conn> {
+        let conn = with_timeout(self.options.connect_timeout, Conn::open(&self.url))
+            .await
+            .map_err(Error::ConnectTimeout)??;
+        let secret = locked(&self.secret).clone();
+        if let Some(secret) = secret {
+            let text = json!({"SV_AUTH": {"secret": secret}}).to_string();
+            let reply = with_timeout(self.options.request_timeout, conn.enqueue(text).await?)
+                .await
+                .map_err(Error::Timeout)?
+                .unwrap_or(Err(Error::Disconnected))?;
+            Reply::parse(&reply)?.expect_status(Status::OK)?;
+        }
+        Ok(conn)
+    }
+}
+
+/// Awaits `f` for at most `limit`; `Err(limit)` when it took longer.
+async fn with_timeout<F: Future>(
+    limit: Option<Duration>,
+    f: F,
+) -> std::result::Result<F::Output, Duration> {
+    match limit {
+        Some(limit) => tokio::time::timeout(limit, f).await.map_err(|_| limit),
+        None => Ok(f.await),
+    }
 }
 
 impl Client {
-    /// Connects to `url`, for example `ws://127.0.0.1:1987`. On a server that requires
-    /// authentication, put the secret in the URL as a password (`ws://any:SECRET@host:1987`, sent
-    /// as HTTP Basic at the upgrade) or call [`Client::sv_auth`] first.
+    /// Connects to `url`, for example `ws://127.0.0.1:1987`, without timeouts or reconnection (see
+    /// [`Client::connect_with`] for those). On a server that requires authentication, put the
+    /// secret in the URL as a password (`ws://any:SECRET@host:1987`, sent as HTTP Basic at the
+    /// upgrade) or call [`Client::sv_auth`] first.
     ///
     /// ```no_run
     /// # async fn demo() -> sessiondb_client::Result<()> {
@@ -40,14 +144,36 @@ impl Client {
     /// # Ok(()) }
     /// ```
     pub async fn connect(url: &str) -> Result<Client> {
+        Client::connect_with(url, ClientOptions::plain()).await
+    }
+
+    /// Connects to `url` with a connect timeout, a request timeout and reconnection as `options`
+    /// say ([`ClientOptions::default`] has all three). The first connection is tried once: a
+    /// wrong URL fails at once.
+    pub async fn connect_with(url: &str, options: ClientOptions) -> Result<Client> {
+        let conn = with_timeout(options.connect_timeout, Conn::open(url))
+            .await
+            .map_err(Error::ConnectTimeout)??;
         Ok(Client {
-            conn: Conn::open(url).await?,
+            inner: Arc::new(Inner {
+                url: url.to_owned(),
+                options,
+                conn: Mutex::new(conn),
+                reconnecting: tokio::sync::Mutex::new(()),
+                reconnects: AtomicU64::new(0),
+                secret: Mutex::new(None),
+            }),
         })
+    }
+
+    /// How many times a new connection has replaced a closed one.
+    pub fn reconnects(&self) -> u64 {
+        self.inner.reconnects.load(Ordering::Relaxed)
     }
 
     /// Whether the connection is still open (it may still drop before the next request).
     pub fn is_connected(&self) -> bool {
-        self.conn.is_connected()
+        self.inner.current().is_connected()
     }
 
     /// Sends raw request text and returns the reply text exactly as the server sent it, whatever its
@@ -79,7 +205,14 @@ impl Client {
     /// # Ok(()) }
     /// ```
     pub async fn send_text(&self, text: impl Into<String>) -> Result<PendingReply> {
-        Ok(PendingReply(self.conn.enqueue(text.into()).await?))
+        let conn = self.inner.connection().await?;
+        let reply = conn.enqueue(text.into()).await?;
+        let timeout = self
+            .inner
+            .options
+            .request_timeout
+            .map(|limit| (Box::pin(tokio::time::sleep(limit)), limit));
+        Ok(PendingReply { reply, timeout })
     }
 
     /// Sends a request given as JSON and returns the whole reply object, whatever its status.
@@ -338,6 +471,40 @@ impl Client {
         session_info(&body)
     }
 
+    /// Re-arms session `tkn`'s deadline to now + its duration, where its settings allow that;
+    /// returns whether it did.
+    ///
+    /// No command of the protocol sets or changes an existing session's expiry: duration and
+    /// flags are fixed by `sh_new`. A deadline is re-armed only by `SH_GET` on a session created
+    /// with `extendOnGet`, and by `SH_SET`/`SH_ADD` with `extendOnSetAdd`. This reads the
+    /// settings with `sh_info`, then sends an empty `SH_GET` (or, failing that flag, an empty
+    /// `SH_SET`), which changes no key. `Ok(false)`: the session never expires or has neither flag,
+    /// and nothing was sent after `sh_info`. Fails with status 100 if the session does not exist.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: sessiondb_client::Client) -> sessiondb_client::Result<()> {
+    /// use sessiondb_client::{Expiry, SessionOptions};
+    /// let tkn = client
+    ///     .sh_new(SessionOptions::new().expiry(Expiry::after(600).extend_on_get(true)))
+    ///     .await?;
+    /// assert!(client.sh_touch(tkn).await?); // 600 s from now again
+    /// # Ok(()) }
+    /// ```
+    pub async fn sh_touch(&self, tkn: u64) -> Result<bool> {
+        let settings = self.sh_info(tkn).await?.expiry.map(|e| e.settings);
+        match settings {
+            Some(e) if e.extend_on_get => {
+                self.sh_get(tkn, Vec::<&str>::new()).await?;
+                Ok(true)
+            }
+            Some(e) if e.extend_on_set_add => {
+                self.sh_set(tkn, json!({})).await?;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
     /// Number of live sessions and of keys in them.
     pub async fn sh_info_all(&self) -> Result<SessionTotals> {
         let body = self.call_ok("SH_INFO_ALL", json!({})).await?;
@@ -401,26 +568,37 @@ impl Client {
         })
     }
 
-    /// Authenticates this connection with `secret` (status 201 if wrong).
+    /// Authenticates this connection with `secret` (status 201 if wrong). With reconnection on,
+    /// each new connection is authenticated with it too.
     pub async fn sv_auth(&self, secret: &str) -> Result<()> {
-        self.call_ok("SV_AUTH", json!({ "secret": secret }))
-            .await
-            .map(drop)
+        self.call_ok("SV_AUTH", json!({ "secret": secret })).await?;
+        *locked(&self.inner.secret) = Some(secret.to_owned());
+        Ok(())
     }
 }
 
-/// The reply to a request queued with [`Client::send_text`]: a future of the reply text.
+/// The reply to a request queued with [`Client::send_text`]: a future of the reply text, or
+/// [`Error::Timeout`] once the client's request timeout has passed since it was queued.
 ///
 /// Dropping it before it resolves discards the reply without disturbing other requests.
-pub struct PendingReply(tokio::sync::oneshot::Receiver<Result<String>>);
+pub struct PendingReply {
+    reply: tokio::sync::oneshot::Receiver<Result<String>>,
+    timeout: Option<(Pin<Box<tokio::time::Sleep>>, Duration)>,
+}
 
 impl Future for PendingReply {
     type Output = Result<String>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        Pin::new(&mut self.0)
-            .poll(cx)
-            .map(|r| r.unwrap_or(Err(Error::Disconnected)))
+        if let Poll::Ready(r) = Pin::new(&mut self.reply).poll(cx) {
+            return Poll::Ready(r.unwrap_or(Err(Error::Disconnected)));
+        }
+        if let Some((sleep, limit)) = &mut self.timeout {
+            if sleep.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Err(Error::Timeout(*limit)));
+            }
+        }
+        Poll::Pending
     }
 }
 

@@ -99,6 +99,13 @@ pub enum Error {
     /// The WebSocket connection could not be opened.
     #[error("cannot connect: {0}")]
     Connect(#[source] Box<tokio_tungstenite::tungstenite::Error>),
+    /// Opening the connection took longer than the connect timeout.
+    #[error("cannot connect: no answer within {0:?}")]
+    ConnectTimeout(std::time::Duration),
+    /// No reply came within the request timeout; the request may or may not have run. The
+    /// connection stays usable (the late reply is discarded when it comes).
+    #[error("no reply within {0:?}")]
+    Timeout(std::time::Duration),
     /// The server sent something that is not a well-formed reply for this request.
     #[error("unexpected reply: {0}")]
     Protocol(String),
@@ -117,18 +124,25 @@ impl Error {
     }
 
     /// Whether retrying can help: a retryable status ([`Status::is_retryable`]), or a connection
-    /// problem (after connecting again; note a request cut off by a disconnect may have run).
+    /// problem or timeout (note a request cut off by a disconnect or a timeout may have run).
     pub fn is_retryable(&self) -> bool {
         match self {
             Error::Status { status, .. } => status.is_retryable(),
-            Error::Disconnected | Error::Connect(_) => true,
+            Error::Disconnected
+            | Error::Connect(_)
+            | Error::ConnectTimeout(_)
+            | Error::Timeout(_) => true,
             Error::Protocol(_) | Error::InvalidArgument(_) => false,
         }
     }
 
-    /// Whether the error comes from the connection rather than from a reply.
+    /// Whether the error comes from the connection rather than from a reply (a timeout counts:
+    /// no reply came).
     pub fn is_connection_error(&self) -> bool {
-        matches!(self, Error::Disconnected | Error::Connect(_))
+        matches!(
+            self,
+            Error::Disconnected | Error::Connect(_) | Error::ConnectTimeout(_) | Error::Timeout(_)
+        )
     }
 }
 

@@ -25,17 +25,50 @@
 //! workspace enables serde_json's `preserve_order`, objects returned by `*_get` are sorted by key
 //! rather than kept in stored order; use [`Client::request_text`] to see the server's text as sent.
 //!
-//! Connections are never re-established behind the caller's back: see [`Client`].
+//! ## Timeouts and reconnection
+//!
+//! [`Client::connect`] gives a plain connection. [`Client::connect_with`] with
+//! [`ClientOptions::default`] adds a 10 s connect timeout, a 10 s request timeout
+//! ([`Error::Timeout`]) and reconnection with exponential [`Backoff`], in the manner of redis-rs's
+//! `ConnectionManager`: requests in flight when the connection breaks fail with
+//! [`Error::Disconnected`] and are never sent again (they may have run); the next request opens a
+//! new connection and goes through it.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use sessiondb_client::{Backoff, Client, ClientOptions};
+//!
+//! # async fn demo() -> sessiondb_client::Result<()> {
+//! let options = ClientOptions::default()
+//!     .request_timeout(Some(Duration::from_secs(2)))
+//!     .reconnect(Some(Backoff { attempts: 20, ..Backoff::default() }));
+//! let client = Client::connect_with("ws://127.0.0.1:1987", options).await?;
+//! client.kv_count().await?;
+//! # Ok(()) }
+//! ```
+//!
+//! ## Changing a session's expiry
+//!
+//! The protocol has no command that changes an existing session's expiry; its duration and
+//! flags are fixed when it is created. [`Client::sh_touch`] re-arms the deadline where the
+//! session's own `extendOnGet` / `extendOnSetAdd` flags allow it, without changing any key.
+//!
+//! ## Tokens
+//!
+//! Tokens are `u64` and most are above 2^53; about half are above 2^63 (the shared session
+//! `settings` has 15900886249489855254). They are never converted to floating point or `i64`.
 
 mod client;
 mod conn;
 mod error;
+mod options;
 mod reply;
 mod types;
 mod url;
 
 pub use client::{Client, PendingReply};
 pub use error::{Error, Result, Status};
+pub use options::{Backoff, ClientOptions};
 pub use reply::Reply;
 pub use types::{
     Expiry, ExpiryInfo, LoadInfo, SaveInfo, ServerInfo, SessionInfo, SessionOptions, SessionTotals,
