@@ -35,15 +35,11 @@ pub struct Request {
     pub render: Render,
 }
 
-/// Command names offered by completion and `help`.
-pub const COMMAND_WORDS: &[&str] = &[
-    "sh",
-    "kv",
-    "info",
-    "use",
-    "help",
-    "quit",
-    "exit",
+/// First words: the groups, `info`, and the shell's own commands.
+pub const FIRST_WORDS: &[&str] = &["sh", "kv", "info", "use", "help", "quit", "exit"];
+
+/// Commands of the `sh` group.
+pub const SH_COMMANDS: &[&str] = &[
     "new",
     "open",
     "set",
@@ -55,13 +51,47 @@ pub const COMMAND_WORDS: &[&str] = &[
     "keys",
     "clear",
     "clear-set",
+    "info",
     "end",
-    "end-all",
     "exists",
     "info-all",
+    "end-all",
     "save",
     "load",
 ];
+
+/// Commands of the `kv` group.
+pub const KV_COMMANDS: &[&str] = &[
+    "set",
+    "add",
+    "get",
+    "rmv",
+    "contains",
+    "count",
+    "keys",
+    "clear",
+    "clear-set",
+    "save",
+    "load",
+];
+
+/// Options of `sh new`.
+pub const NEW_FLAGS: &[&str] = &[
+    "--expiry",
+    "--delete-session",
+    "--extend-on-set-add",
+    "--extend-on-get",
+    "--name",
+    "--shared",
+];
+
+/// Options of the commands that take `key=value` pairs.
+pub const SET_FLAGS: &[&str] = &["--string"];
+
+/// Whether `cmd` (lower case) takes `key=value` pairs.
+pub fn takes_key_values(cmd: &str) -> bool {
+    matches!(cmd, "set" | "add" | "clear-set")
+}
 
 /// Usage text for the command words, shared by `--help` and the shell's `help`.
 pub const USAGE: &str = "\
@@ -69,7 +99,9 @@ Commands (GROUP COMMAND ARGS):
   sh new [--expiry SECS] [--delete-session] [--extend-on-set-add] [--extend-on-get]
          [--name NAME] [--shared]           create a session, print its token
   sh open NAME                              token of the shared session NAME
-  sh set|add TOKEN key=value...             value parsed as JSON, else taken as a string
+  sh set|add TOKEN [--string] key=value...  value parsed as JSON, else taken as a string;
+                                            a value starting with { [ or \" must be valid
+                                            JSON; --string stores every value as a string
   sh get|contains TOKEN key...              sh rmv TOKEN key...
   sh count|keys|clear|info|end TOKEN        sh clear-set TOKEN key=value...
   sh exists TOKEN...                        sh info-all | sh end-all
@@ -77,6 +109,7 @@ Commands (GROUP COMMAND ARGS):
   kv set|add|clear-set key=value...         kv get|contains|rmv key...
   kv count|keys|clear                       kv save NAME | kv load NAME
   info                                      server information (SV_INFO)
+Command names are case-insensitive (`SH GET` = `sh get`); keys, values and names are not.
 A line starting with '{' is sent as a raw JSON request.";
 
 /// Parses command words. `current` is the shell's session (`use TOKEN`): when set, session
@@ -85,26 +118,28 @@ pub fn parse(words: &[String], current: Option<u64>) -> Result<Request, String> 
     let Some((first, rest)) = words.split_first() else {
         return Err("no command given".into());
     };
-    match first.as_str() {
-        "sh" => {
-            let (cmd, args) = rest
-                .split_first()
-                .ok_or("sh needs a command (new, set, get, ...)")?;
-            session(cmd, args, None)
+    let first = command_name(first);
+    let second = rest.first().map(|w| command_name(w));
+    match (first.as_str(), second) {
+        ("sh", Some(cmd)) => session(&cmd, &rest[1..], None),
+        ("sh", None) => Err("sh needs a command (new, set, get, ...)".into()),
+        ("kv", Some(cmd)) => top_level(&cmd, &rest[1..]),
+        ("kv", None) => Err("kv needs a command (set, get, ...)".into()),
+        ("info", None) => Ok(simple("SV_INFO", Render::Members)),
+        ("sv", Some(cmd)) if cmd == "info" && rest.len() == 1 => {
+            Ok(simple("SV_INFO", Render::Members))
         }
-        "kv" => {
-            let (cmd, args) = rest
-                .split_first()
-                .ok_or("kv needs a command (set, get, ...)")?;
-            top_level(cmd, args)
-        }
-        "info" if rest.is_empty() => Ok(simple("SV_INFO", Render::Members)),
-        "sv" if rest.len() == 1 && rest[0] == "info" => Ok(simple("SV_INFO", Render::Members)),
-        cmd => match current {
-            Some(tkn) => session(cmd, rest, Some(tkn)),
-            None => Err(format!("unknown command `{cmd}` (try `help`)")),
+        (cmd, _) => match current {
+            Some(tkn) if SH_COMMANDS.contains(&cmd) => session(cmd, rest, Some(tkn)),
+            _ => Err(format!("unknown command `{}` (try `help`)", words[0])),
         },
     }
+}
+
+/// A command word as the parser matches it: case-insensitive, as in redis-cli (what follows the
+/// command words is data and keeps its case), with `_` accepted for `-` (`clear_set`).
+pub fn command_name(word: &str) -> String {
+    word.to_ascii_lowercase().replace('_', "-")
 }
 
 fn simple(command: &str, render: Render) -> Request {
@@ -133,21 +168,40 @@ fn json_string(s: &str) -> String {
     serde_json::Value::String(s.to_owned()).to_string()
 }
 
-/// `key=value` pairs as a JSON object; a value that is not valid JSON is taken as a string.
+/// `key=value` pairs as a JSON object. A value that parses as JSON is stored as that JSON; one
+/// that looks like JSON but does not parse is an error rather than a silent string; anything else
+/// is a string. `--string` among the pairs makes every value a string.
 fn key_values(args: &[String]) -> Result<String, String> {
+    let as_strings = args.iter().any(|a| a == "--string");
     let mut parts = Vec::with_capacity(args.len());
-    for arg in args {
+    for arg in args.iter().filter(|a| *a != "--string") {
         let (key, value) = arg
             .split_once('=')
             .ok_or_else(|| format!("expected key=value, got `{arg}`"))?;
-        // RawValue keeps the text as typed, so objects keep their member order.
-        let value = match serde_json::from_str::<Box<RawValue>>(value) {
-            Ok(raw) => raw.get().to_owned(),
-            Err(_) => json_string(value),
+        let value = if as_strings {
+            json_string(value)
+        } else {
+            // RawValue keeps the text as typed, so objects keep their member order.
+            match serde_json::from_str::<Box<RawValue>>(value) {
+                Ok(raw) => raw.get().to_owned(),
+                Err(e) if looks_like_json(value) => {
+                    return Err(format!(
+                        "the value of `{key}` looks like JSON but is not valid JSON ({e}); \
+                         correct it, or give --string to store the values as strings"
+                    ))
+                }
+                Err(_) => json_string(value),
+            }
         };
         parts.push(format!("{}:{value}", json_string(key)));
     }
     Ok(format!("{{{}}}", parts.join(",")))
+}
+
+/// Whether `value` was meant as JSON: it opens an object, an array or a string. (Numbers need no
+/// such rule: `2024-01-01`, `01234` or `1.2.3` are not JSON and are meant as strings.)
+fn looks_like_json(value: &str) -> bool {
+    value.trim_start().starts_with(['{', '[', '"'])
 }
 
 fn key_list(args: &[String]) -> String {
@@ -178,7 +232,7 @@ fn no_args(cmd: &str, args: &[String]) -> Result<(), String> {
 fn top_level(cmd: &str, args: &[String]) -> Result<Request, String> {
     let ok = Status::OK;
     Ok(match cmd {
-        "set" | "add" | "clear-set" | "clear_set" => {
+        "set" | "add" | "clear-set" => {
             let (name, render) = match cmd {
                 "set" => ("KV_SET", Render::Ok),
                 "add" => ("KV_ADD", Render::Ok),
@@ -235,7 +289,7 @@ fn session(cmd: &str, args: &[String], current: Option<u64>) -> Result<Request, 
             };
             return Ok(request("SH_OPEN", &[("name", name)], ok, Render::Token));
         }
-        "info-all" | "info_all" | "end-all" | "end_all" => {
+        "info-all" | "end-all" => {
             no_args(cmd, args)?;
             return Ok(if cmd.starts_with("info") {
                 simple("SH_INFO_ALL", Render::Members)
@@ -282,6 +336,7 @@ fn session(cmd: &str, args: &[String], current: Option<u64>) -> Result<Request, 
                 Render::Loaded,
             ))
         }
+        _ if !SH_COMMANDS.contains(&cmd) => return Err(format!("unknown sh command `{cmd}`")),
         _ => {}
     }
     // Everything else acts on one session.
@@ -296,7 +351,7 @@ fn session(cmd: &str, args: &[String], current: Option<u64>) -> Result<Request, 
     };
     let tkn_member = ("tkn", tkn.to_string());
     Ok(match cmd {
-        "set" | "add" | "clear-set" | "clear_set" => {
+        "set" | "add" | "clear-set" => {
             let (name, render) = match cmd {
                 "set" => ("SH_SET", Render::Ok),
                 "add" => ("SH_ADD", Render::Ok),
@@ -454,6 +509,72 @@ mod tests {
             r#"{"SH_OPEN":{"name":"settings"}}"#
         );
         assert!(parse(&words("sh open a b"), None).is_err());
+    }
+
+    #[test]
+    fn command_names_ignore_case_but_data_keeps_it() {
+        assert_eq!(
+            text("SH GET 5 Name"),
+            r#"{"SH_GET":{"tkn":5,"keys":["Name"]}}"#
+        );
+        assert_eq!(text("Kv Set A=Bc"), r#"{"KV_SET":{"keys":{"A":"Bc"}}}"#);
+        assert_eq!(text("INFO"), r#"{"SV_INFO":{}}"#);
+        assert_eq!(text("sh CLEAR_SET 5 a=1"), text("sh clear-set 5 a=1"));
+        assert_eq!(text("SH INFO-ALL"), r#"{"SH_INFO_ALL":{}}"#);
+        let r = parse(&words("GET name"), Some(42)).unwrap();
+        assert_eq!(r.text, r#"{"SH_GET":{"tkn":42,"keys":["name"]}}"#);
+    }
+
+    #[test]
+    fn unknown_commands_say_so() {
+        assert_eq!(
+            parse(&words("sh nope"), None).unwrap_err(),
+            "unknown sh command `nope`"
+        );
+        assert_eq!(
+            parse(&words("sh bogus 5 a"), None).unwrap_err(),
+            "unknown sh command `bogus`"
+        );
+        assert_eq!(
+            parse(&words("kv nope"), None).unwrap_err(),
+            "unknown kv command `nope`"
+        );
+        assert_eq!(
+            parse(&words("Nope x"), None).unwrap_err(),
+            "unknown command `Nope` (try `help`)"
+        );
+        assert_eq!(
+            parse(&words("nope x"), Some(42)).unwrap_err(),
+            "unknown command `nope` (try `help`)"
+        );
+        assert_eq!(
+            parse(&words("sh count"), None).unwrap_err(),
+            "sh count needs a TOKEN"
+        );
+    }
+
+    #[test]
+    fn values_that_look_like_json_must_parse() {
+        for bad in [r#"o={"b":1,}"#, "l=[1,2", r#"s="open"#, "x={", r#"q="a"b"#] {
+            let e = parse(&words(&format!("kv set {bad}")), None).unwrap_err();
+            assert!(
+                e.contains("looks like JSON") && e.contains("--string"),
+                "{e}"
+            );
+        }
+        assert_eq!(
+            text(r#"kv set --string o={"b":1,} n=5 t=true"#),
+            r#"{"KV_SET":{"keys":{"o":"{\"b\":1,}","n":"5","t":"true"}}}"#
+        );
+        assert_eq!(
+            text("sh set 5 a=1 --string b=2"),
+            r#"{"SH_SET":{"tkn":5,"keys":{"a":"1","b":"2"}}}"#
+        );
+        // Not JSON numbers, so plain strings: dates, zip codes, versions, words.
+        assert_eq!(
+            text("kv set d=2024-01-01 z=01234 v=1.2.3 w=hello m=-"),
+            r#"{"KV_SET":{"keys":{"d":"2024-01-01","z":"01234","v":"1.2.3","w":"hello","m":"-"}}}"#
+        );
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! failed or dropped.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+mod address;
 mod command;
 mod raw;
 mod render;
@@ -12,21 +13,38 @@ mod shell;
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::parser::ValueSource;
+use clap::{ArgAction, CommandFactory, FromArgMatches, Parser};
 use sessiondb_client::{Client, Error};
 
 /// Command-line options; the command words follow them.
+///
+/// `-h` is the host, as in redis-cli, so clap's `-h` for help is turned off; `--help` prints help.
 #[derive(Parser, Debug)]
 #[command(
     name = "sessiondb-cli",
     version,
     about = "sessiondb command-line client",
-    after_help = command::USAGE
+    long_about = "sessiondb command-line client.\n\n\
+        Connection options follow redis-cli: -h HOST and -p PORT (or -u/--url). Because -h is \
+        the host, help is --help only.",
+    after_help = command::USAGE,
+    disable_help_flag = true
 )]
 struct Args {
-    /// Server URL.
-    #[arg(long, env = "SESSIONDB_URL", default_value = "ws://127.0.0.1:1987")]
+    /// Server URL: ws://HOST:PORT, wss://HOST:PORT, or HOST:PORT (taken as ws://).
+    #[arg(short = 'u', long, env = "SESSIONDB_URL", default_value = address::DEFAULT_URL)]
     url: String,
+    /// Server host, as in redis-cli: connects to ws://HOST:PORT (PORT from -p, default 1987).
+    /// `-h` means host here, not help, so that redis-cli habits work; use --help for help.
+    #[arg(short = 'h', long = "host", value_name = "HOST")]
+    host: Option<String>,
+    /// Server port, as in redis-cli (host from -h, default 127.0.0.1).
+    #[arg(short = 'p', long = "port", value_name = "PORT")]
+    port: Option<u16>,
+    /// Print help (`-h` is the host, as in redis-cli).
+    #[arg(long, action = ArgAction::Help)]
+    help: Option<bool>,
     /// Print each raw JSON reply instead of the readable form.
     #[arg(long)]
     json: bool,
@@ -44,7 +62,19 @@ pub const EXIT_USAGE: u8 = 2;
 pub const EXIT_CONNECTION: u8 = 3;
 
 fn main() -> ExitCode {
-    let mut args = Args::parse();
+    let matches = Args::command().get_matches();
+    let url_given = matches.value_source("url") == Some(ValueSource::CommandLine);
+    let mut args = match Args::from_arg_matches(&matches) {
+        Ok(args) => args,
+        Err(e) => e.exit(),
+    };
+    args.url = match address::resolve(&args.url, url_given, args.host.as_deref(), args.port) {
+        Ok(url) => url,
+        Err(msg) => {
+            eprintln!("error: {msg}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
     // `--json` is also accepted after the command words (`sessiondb-cli kv get a --json`).
     if let Some(i) = args.command.iter().position(|w| w == "--json") {
         args.command.remove(i);
@@ -61,7 +91,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let code = if args.command.first().is_some_and(|w| w == "help") {
+    let code = if args
+        .command
+        .first()
+        .is_some_and(|w| w.eq_ignore_ascii_case("help"))
+    {
         println!("{}", command::USAGE);
         0
     } else if !args.command.is_empty() {
@@ -69,7 +103,7 @@ fn main() -> ExitCode {
     } else if std::io::stdin().is_terminal() {
         shell::run(&runtime, &args.url, args.json)
     } else {
-        runtime.block_on(raw::run(&args.url))
+        runtime.block_on(raw::run(&args.url, std::io::stdout().is_terminal()))
     };
     ExitCode::from(code)
 }

@@ -1,5 +1,7 @@
-//! The interactive shell: line editing, persistent history, command-name completion, `use TOKEN`.
+//! The interactive shell: line editing, persistent history, completion of command names and
+//! options, `use TOKEN`.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use rustyline::completion::{Completer, Pair};
@@ -12,13 +14,16 @@ use rustyline::{Context, Editor, Helper};
 use sessiondb_client::Client;
 use tokio::runtime::Runtime;
 
-use crate::command::{self, COMMAND_WORDS};
-use crate::{connect, render};
+use crate::command::{self, FIRST_WORDS, KV_COMMANDS, NEW_FLAGS, SET_FLAGS, SH_COMMANDS};
+use crate::{connect, raw, render};
 
-/// Completes the word under the cursor from the command names.
-struct CommandCompleter;
+/// Completes the word under the cursor: command names, then each command's options.
+struct ShellHelper {
+    /// Whether `use TOKEN` is in effect, so session commands may come first.
+    current_session: bool,
+}
 
-impl Completer for CommandCompleter {
+impl Completer for ShellHelper {
     type Candidate = Pair;
 
     fn complete(
@@ -28,31 +33,80 @@ impl Completer for CommandCompleter {
         _ctx: &Context<'_>,
     ) -> rustyline::Result<(usize, Vec<Pair>)> {
         let before = line.get(..pos).unwrap_or(line);
-        // Split on ASCII blanks only, so `i + 1` is always a character boundary.
-        let start = before.rfind([' ', '\t']).map_or(0, |i| i + 1);
-        let word = &before[start..];
-        // Only command positions (the first two words) complete; keys and values are free text.
-        if before[..start].split_whitespace().count() > 1 || word.starts_with('{') {
-            return Ok((start, Vec::new()));
-        }
-        let candidates = COMMAND_WORDS
-            .iter()
-            .filter(|c| c.starts_with(word))
-            .map(|c| Pair {
-                display: (*c).to_owned(),
-                replacement: format!("{c} "),
+        let (start, words) = completions(before, self.current_session);
+        let candidates = words
+            .into_iter()
+            .map(|w| Pair {
+                display: w.to_owned(),
+                replacement: format!("{w} "),
             })
             .collect();
         Ok((start, candidates))
     }
 }
 
-impl Hinter for CommandCompleter {
+/// Where the word being completed starts in `before` (the line up to the cursor), and the words
+/// that may stand there and begin with it (ignoring case, as command names do).
+pub fn completions(before: &str, current_session: bool) -> (usize, Vec<&'static str>) {
+    // Split on ASCII blanks only, so `i + 1` is always a character boundary.
+    let start = before.rfind([' ', '\t']).map_or(0, |i| i + 1);
+    let partial = before[start..].to_ascii_lowercase();
+    let done: Vec<String> = before[..start]
+        .split_whitespace()
+        .map(command::command_name)
+        .collect();
+    if before.trim_start().starts_with('{') {
+        return (start, Vec::new()); // raw JSON: nothing to complete
+    }
+    let done_words: Vec<&str> = done.iter().map(String::as_str).collect();
+    let options: Vec<&'static str> = match done_words.as_slice() {
+        [] if current_session => FIRST_WORDS.iter().chain(SH_COMMANDS).copied().collect(),
+        [] => FIRST_WORDS.to_vec(),
+        ["sh"] => SH_COMMANDS.to_vec(),
+        ["kv"] => KV_COMMANDS.to_vec(),
+        // The value after --expiry or --name is free text.
+        [.., "--expiry" | "--name"] => Vec::new(),
+        ["sh", "new", used @ ..] => unused(NEW_FLAGS, used),
+        [first, used @ ..] if *first == "new" && current_session => unused(NEW_FLAGS, used),
+        ["sh" | "kv", cmd, used @ ..] if command::takes_key_values(cmd) => {
+            flag_when_typed(&partial, unused(SET_FLAGS, used))
+        }
+        [cmd, used @ ..] if current_session && command::takes_key_values(cmd) => {
+            flag_when_typed(&partial, unused(SET_FLAGS, used))
+        }
+        _ => Vec::new(),
+    };
+    let matching = options
+        .into_iter()
+        .filter(|w| w.starts_with(partial.as_str()))
+        .collect();
+    (start, matching)
+}
+
+/// The flags not already on the line.
+fn unused(flags: &[&'static str], used: &[&str]) -> Vec<&'static str> {
+    flags
+        .iter()
+        .copied()
+        .filter(|f| !used.contains(f))
+        .collect()
+}
+
+/// Among keys and values, a flag is offered only once the word starts with `-`.
+fn flag_when_typed(partial: &str, flags: Vec<&'static str>) -> Vec<&'static str> {
+    if partial.starts_with('-') {
+        flags
+    } else {
+        Vec::new()
+    }
+}
+
+impl Hinter for ShellHelper {
     type Hint = String;
 }
-impl Highlighter for CommandCompleter {}
-impl Validator for CommandCompleter {}
-impl Helper for CommandCompleter {}
+impl Highlighter for ShellHelper {}
+impl Validator for ShellHelper {}
+impl Helper for ShellHelper {}
 
 /// Where the history is kept: `$HOME/.sessiondb_cli_history`.
 fn history_path() -> Option<PathBuf> {
@@ -67,18 +121,22 @@ Shell commands:
 
 /// Runs the shell until end of input; returns the exit status.
 pub fn run(runtime: &Runtime, url: &str, json: bool) -> u8 {
+    // Raw replies get their status names when a person reads them.
+    let names = std::io::stdout().is_terminal();
     let mut client = match runtime.block_on(connect(url)) {
         Ok(c) => c,
         Err(code) => return code,
     };
-    let mut editor: Editor<CommandCompleter, FileHistory> = match Editor::new() {
+    let mut editor: Editor<ShellHelper, FileHistory> = match Editor::new() {
         Ok(e) => e,
         Err(e) => {
             eprintln!("error: cannot start line editing: {e}");
             return crate::EXIT_USAGE;
         }
     };
-    editor.set_helper(Some(CommandCompleter));
+    editor.set_helper(Some(ShellHelper {
+        current_session: false,
+    }));
     let history = history_path();
     if let Some(path) = &history {
         // A missing history file is normal on first use.
@@ -87,6 +145,9 @@ pub fn run(runtime: &Runtime, url: &str, json: bool) -> u8 {
     println!("connected to {url}; type `help` for commands");
     let mut current: Option<u64> = None;
     loop {
+        if let Some(helper) = editor.helper_mut() {
+            helper.current_session = current.is_some();
+        }
         let prompt = match current {
             Some(t) => format!("sessiondb [{t}]> "),
             None => "sessiondb> ".to_owned(),
@@ -106,7 +167,7 @@ pub fn run(runtime: &Runtime, url: &str, json: bool) -> u8 {
         }
         let _ = editor.add_history_entry(line);
         let words: Vec<String> = line.split_whitespace().map(str::to_owned).collect();
-        match words[0].as_str() {
+        match command::command_name(&words[0]).as_str() {
             "quit" | "exit" => break,
             "help" => {
                 println!("{}\n{SHELL_HELP}", command::USAGE);
@@ -137,7 +198,12 @@ pub fn run(runtime: &Runtime, url: &str, json: bool) -> u8 {
         }
         if line.starts_with('{') {
             match runtime.block_on(client.request_text(line)) {
-                Ok(reply) => println!("{reply}"),
+                Ok(reply) => {
+                    let status = sessiondb_client::Reply::parse(&reply)
+                        .ok()
+                        .map(|r| r.status());
+                    println!("{}", raw::annotated(&reply, status, names));
+                }
                 Err(e) => eprintln!("error: {e}"),
             }
             continue;
@@ -170,4 +236,60 @@ pub fn run(runtime: &Runtime, url: &str, json: bool) -> u8 {
         }
     }
     0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(before: &str, current: bool) -> Vec<&'static str> {
+        completions(before, current).1
+    }
+
+    #[test]
+    fn first_words_then_subcommands() {
+        assert_eq!(words("", false), FIRST_WORDS);
+        assert_eq!(words("s", false), ["sh"]);
+        assert_eq!(words("S", false), ["sh"], "case-insensitive");
+        assert_eq!(words("sh ", false), SH_COMMANDS);
+        assert_eq!(words("sh cl", false), ["clear", "clear-set"]);
+        assert_eq!(
+            words("KV c", false),
+            ["contains", "count", "clear", "clear-set"]
+        );
+        assert_eq!(completions("sh cl", false).0, 3);
+        // With a current session, session commands may come first.
+        assert!(words("", true).contains(&"get"));
+        assert!(!words("", false).contains(&"get"));
+    }
+
+    #[test]
+    fn options_of_each_command() {
+        assert_eq!(words("sh new ", false), NEW_FLAGS);
+        assert_eq!(
+            words("sh new --ext", false),
+            ["--extend-on-set-add", "--extend-on-get"]
+        );
+        assert_eq!(
+            words("sh new --shared --name x --", false),
+            [
+                "--expiry",
+                "--delete-session",
+                "--extend-on-set-add",
+                "--extend-on-get"
+            ]
+        );
+        assert_eq!(words("sh new --expiry ", false), Vec::<&str>::new());
+        assert_eq!(words("new --sh", true), ["--shared"]);
+        assert_eq!(words("sh set 5 a=1 --", false), ["--string"]);
+        assert_eq!(words("kv set -", false), ["--string"]);
+        assert_eq!(words("set --s", true), ["--string"]);
+        assert_eq!(
+            words("sh set 5 ", false),
+            Vec::<&str>::new(),
+            "keys are free text"
+        );
+        assert_eq!(words("sh get 5 --", false), Vec::<&str>::new());
+        assert_eq!(words(r#"{"KV_"#, false), Vec::<&str>::new());
+    }
 }

@@ -251,3 +251,230 @@ fn raw_mode_many_lines_and_failures() {
     assert_eq!(lines[6001], r#"{"ERR":{"st":3}}"#);
     assert!(String::from_utf8_lossy(&out.stderr).contains("2 request(s) failed"));
 }
+
+impl TestServer {
+    fn port(&self) -> String {
+        self.url.rsplit(':').next().unwrap().to_owned()
+    }
+}
+
+/// Runs `command` (a shell command line) with its standard output on a terminal, as `script`
+/// gives it one, and types each of `lines` once the line editor is ready for it (keys typed
+/// while it switches the terminal's mode could be dropped). Returns what the terminal showed,
+/// without `\r`.
+fn on_terminal(command: &str, lines: &[&str]) -> String {
+    use std::io::Read;
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+
+    /// Sent by the line editor each time it starts reading a line (it turns on bracketed paste).
+    const READY: &str = "\x1b[?2004h";
+    // The bounds below only keep a broken build from hanging the suite; nothing is timed.
+    let bound = Duration::from_secs(60);
+
+    let home = tempfile::tempdir().unwrap(); // the shell's history file goes here
+    let mut child = Command::new("script")
+        .args(["-q", "-e", "-c", command, "/dev/null"])
+        .env("HOME", home.path())
+        .env_remove("SESSIONDB_URL")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("`script` (util-linux) runs a command on a terminal");
+    let shown = Arc::new(Mutex::new(String::new()));
+    let mut stdout = child.stdout.take().unwrap();
+    let reader = {
+        let shown = shown.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n @ 1..) = stdout.read(&mut buf) {
+                shown
+                    .lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        })
+    };
+    let mut stdin = child.stdin.take().unwrap();
+    for (i, line) in lines.iter().enumerate() {
+        let start = Instant::now();
+        while shown.lock().unwrap().matches(READY).count() <= i {
+            if start.elapsed() > bound {
+                let _ = child.kill();
+                panic!("the shell never read line {i}: {}", shown.lock().unwrap());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        stdin.write_all(line.as_bytes()).unwrap();
+    }
+    drop(stdin);
+    let start = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > bound {
+            let _ = child.kill();
+            panic!("the shell did not exit: {}", shown.lock().unwrap());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    reader.join().unwrap();
+    let text = shown.lock().unwrap().replace('\r', "");
+    text
+}
+
+fn cli_path() -> &'static str {
+    env!("CARGO_BIN_EXE_sessiondb-cli")
+}
+
+#[test]
+fn command_names_are_case_insensitive() {
+    let s = TestServer::start();
+    let tkn = s.ok(&["SH", "NEW"]);
+    let tkn = tkn.trim();
+    assert_eq!(s.ok(&["Sh", "Set", tkn, "Name=Alice"]), "OK\n");
+    assert_eq!(s.ok(&["sh", "GET", tkn, "Name"]), "Name: \"Alice\"\n");
+    assert_eq!(
+        s.ok(&["SH", "get", tkn, "name"]),
+        "name: (nil)\n",
+        "keys keep their case"
+    );
+    assert_eq!(s.ok(&["KV", "COUNT"]), "0\n");
+    assert!(s.ok(&["HELP"]).contains("Commands"));
+}
+
+#[test]
+fn host_and_port_like_redis_cli() {
+    let s = TestServer::start();
+    let port = s.port();
+    let out = run_cli(&["-h", "127.0.0.1", "-p", &port, "kv", "count"], "");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "0\n");
+    let out = run_cli(&["-p", &port, "kv", "count"], "");
+    assert!(out.status.success(), "host defaults to 127.0.0.1");
+    // HOST:PORT without a scheme is taken as ws://.
+    let bare = format!("127.0.0.1:{port}");
+    let out = run_cli(&["--url", &bare, "kv", "count"], "");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run_cli(&["--url", &s.url, "-p", &port, "kv", "count"], "");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("either --url or -h/-p"));
+    let out = run_cli(&["--url", "redis://127.0.0.1:6379", "kv", "count"], "");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("use ws://127.0.0.1:6379"));
+}
+
+#[test]
+fn help_is_long_only_and_says_why() {
+    let out = run_cli(&["--help"], "");
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(help.contains("-h, --host <HOST>"), "{help}");
+    assert!(
+        help.contains("Because -h is the host, help is --help only"),
+        "{help}"
+    );
+    // `-h` wants a host, as in redis-cli.
+    let out = run_cli(&["-h"], "");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--host <HOST>"));
+}
+
+#[test]
+fn unknown_subcommands_are_named() {
+    let s = TestServer::start();
+    let out = s.cli(&["sh", "nope", "5"], "");
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "error: unknown sh command `nope`\n"
+    );
+    let out = s.cli(&["sh", "bogus"], "");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "error: unknown sh command `bogus`\n"
+    );
+    let out = s.cli(&["frobnicate"], "");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "error: unknown command `frobnicate` (try `help`)\n"
+    );
+}
+
+#[test]
+fn values_that_look_like_json_but_are_not_fail_unless_string() {
+    let s = TestServer::start();
+    let tkn = s.ok(&["sh", "new"]);
+    let tkn = tkn.trim();
+    let out = s.cli(&["sh", "set", tkn, r#"o={"b":1,"#], "");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("looks like JSON") && err.contains("--string"),
+        "{err}"
+    );
+    assert_eq!(s.ok(&["sh", "count", tkn]), "0\n", "nothing was stored");
+    assert_eq!(
+        s.ok(&["sh", "set", tkn, "--string", r#"o={"b":1,"#, "n=5"]),
+        "OK\n"
+    );
+    assert_eq!(
+        s.ok(&["--json", "sh", "get", tkn, "o"]),
+        "{\"SH_GET_RSP\":{\"st\":1,\"keys\":{\"o\":\"{\\\"b\\\":1,\"}}}\n"
+    );
+    assert_eq!(s.ok(&["sh", "get", tkn, "n"]), "n: \"5\"\n");
+}
+
+#[test]
+fn raw_mode_names_statuses_on_a_terminal_only() {
+    let s = TestServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("requests");
+    std::fs::write(&input, "{\"KV_COUNT\":{}}\n{\"X\":1}\n").unwrap();
+    let shown = on_terminal(
+        &format!("'{}' --url '{}' < '{}'", cli_path(), s.url, input.display()),
+        &[],
+    );
+    assert!(
+        shown.contains("{\"KV_COUNT_RSP\":{\"st\":1,\"cnt\":0}}  st 1 Ok\n"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("{\"X_RSP\":{\"st\":13}}  st 13 CommandSyntax\n"),
+        "{shown}"
+    );
+    // Into a pipe, replies stay exactly as sent.
+    let out = s.cli(&[], "{\"X\":1}\n");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "{\"X_RSP\":{\"st\":13}}\n"
+    );
+}
+
+#[test]
+fn tab_completes_commands_in_the_shell() {
+    let s = TestServer::start();
+    s.ok(&["kv", "set", "a=1", "b=2"]);
+    // `kv cou<Tab>` becomes `kv count `, and an option of `sh new` completes too.
+    let shown = on_terminal(
+        &format!("'{}' --url '{}'", cli_path(), s.url),
+        &["kv cou\t\n", "sh new --sha\t--name cfg\n", "quit\n"],
+    );
+    assert!(shown.contains("kv count "), "{shown}");
+    assert!(shown.lines().any(|l| l == "2"), "{shown}");
+    assert!(shown.contains("sh new --shared "), "{shown}");
+    assert!(!shown.contains("unknown"), "{shown}");
+    assert_eq!(
+        s.ok(&["sh", "info-all"]),
+        "totalKeys: 0\ntotalSessions: 1\n"
+    );
+    let tkn = s.ok(&["sh", "open", "cfg"]);
+    assert!(shown.lines().any(|l| l == tkn.trim()), "{shown}");
+}
