@@ -97,15 +97,17 @@ class KillableServer:
     """The real server on a fixed port and data directory, which the test stops, kills and
     starts again. The journal is fsynced before each reply, so data survives a SIGKILL."""
 
-    def __init__(self, data_dir):
+    def __init__(self, data_dir, env_extra=None):
         self.port = free_port()
         self.url = f"ws://127.0.0.1:{self.port}"
         self.data_dir = str(data_dir)
+        self.env_extra = env_extra or {}
         self.proc = None
         self.start()
 
     def start(self):
         env = {k: v for k, v in os.environ.items() if not k.startswith("SESSIONDB_")}
+        env.update(self.env_extra)
         self.proc = subprocess.Popen(
             [str(server_binary()), "--ip", "127.0.0.1", "--port", str(self.port),
              "--data-dir", self.data_dir, "--fsync", "always"],
@@ -212,10 +214,7 @@ def test_a_write_after_an_idle_drop_goes_to_the_new_connection(killable):
     db = sessiondb.Client(killable.url, reconnect_tries=60, backoff=0.05, max_backoff=0.5)
     tkn = db.sh_new()
     killable.kill()
-    deadline = time.monotonic() + 10
-    while db.connected:  # the client sees the close before any request is sent
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
+    wait_until_disconnected(db)  # the client sees the close before any request is sent
     killable.start()
     db.sh_set(tkn, {"a": 1})  # never sent on the dead connection, so nothing is replayed
     assert db.sh_get(tkn, ["a"]) == {"a": 1}
@@ -254,9 +253,10 @@ def test_async_read_in_flight_is_retried_and_write_raises(killable):
         read = write = None
 
         def send_both():
+            # The write goes first, so it is surely on the wire once any byte has arrived.
             nonlocal read, write
-            read = asyncio.run_coroutine_threadsafe(db.kv_get(["k"]), loop)
             write = asyncio.run_coroutine_threadsafe(db.kv_set({"cut": 1}), loop)
+            read = asyncio.run_coroutine_threadsafe(db.kv_get(["k"]), loop)
         await loop.run_in_executor(None, killable.freeze_until_request_arrives, send_both)
         await loop.run_in_executor(None, killable.kill)
         await loop.run_in_executor(None, killable.start)
@@ -266,4 +266,44 @@ def test_async_read_in_flight_is_retried_and_write_raises(killable):
         assert await db.kv_get(["cut"]) == {}
         assert db.reconnects == 1
         await db.close()
+    asyncio.run(main())
+
+
+def wait_until_disconnected(db):
+    deadline = time.monotonic() + 10
+    while db.connected:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+
+
+def test_the_secret_given_to_sv_auth_is_sent_again_after_a_reconnect(tmp_path):
+    server = KillableServer(tmp_path, {"SESSIONDB_AUTH_SECRET": "s3cr@t"})
+    try:
+        db = sessiondb.Client(server.url, reconnect_tries=60, backoff=0.05, max_backoff=0.5)
+        db.sv_auth("s3cr@t")
+        server.kill()
+        wait_until_disconnected(db)
+        server.start()
+        assert db.kv_count() == 0  # 200 NotAuthenticated without the repeated SV_AUTH
+        assert db.reconnects == 1
+        db.close()
+    finally:
+        server.close()
+
+
+def test_async_write_not_yet_sent_goes_to_the_new_connection(killable):
+    async def main():
+        db = await sessiondb.AsyncClient.connect(
+            killable.url, reconnect_tries=60, backoff=0.05, max_backoff=0.5)
+        killable.kill()
+        while not db._closed:  # the reader task sees the close
+            await asyncio.sleep(0.01)
+        await loop_run(killable.start)
+        await db.kv_set({"a": 1})
+        assert await db.kv_get(["a"]) == {"a": 1}
+        assert db.reconnects == 1
+        await db.close()
+
+    async def loop_run(fn):
+        await asyncio.get_running_loop().run_in_executor(None, fn)
     asyncio.run(main())

@@ -24,6 +24,10 @@ from ._protocol import (
 from .client import DEFAULT_TIMEOUT, DEFAULT_URL
 
 
+class _Unsent(DisconnectedError):
+    """The connection ended before this request was written: it never reached the server."""
+
+
 class AsyncClient(Commands):
     """An asyncio connection to a sessiondb server; every command method returns an awaitable.
 
@@ -135,6 +139,8 @@ class AsyncClient(Commands):
 
     async def _exchange(self, text: str, command: str, retry: bool) -> str:
         retries_left = self.read_retries if retry else 0
+        # A request that was never written may go on a new connection: that is no replay.
+        unsent_retries = 1
         while True:
             await self._ensure_open()
             assert self._outbox is not None
@@ -149,6 +155,12 @@ class AsyncClient(Commands):
                 raise RequestTimeoutError(
                     f"no reply to {command} from {self.url} within {self.timeout} s; "
                     "it may or may not have run") from None
+            except _Unsent as e:
+                if unsent_retries > 0 and self.reconnect and not self._user_closed:
+                    unsent_retries -= 1
+                    continue
+                raise DisconnectedError(f"connection to {self.url} closed before {command} "
+                                        "was sent; it did not run") from e
             except DisconnectedError as e:
                 if retries_left > 0 and self.reconnect and not self._user_closed:
                     retries_left -= 1
@@ -237,7 +249,8 @@ class AsyncClient(Commands):
             future = self._waiting.popleft()
             if not future.done():
                 future.set_exception(error)
+        unsent = _Unsent(f"connection to {self.url} closed before the request was sent")
         while self._outbox is not None and not self._outbox.empty():
             _, future = self._outbox.get_nowait()
             if not future.done():
-                future.set_exception(error)
+                future.set_exception(unsent)

@@ -151,11 +151,15 @@ class Client(SyncHelpers):
     def _exchange(self, texts: List[str], command: str, retry: bool) -> List[str]:
         with self._lock:
             retries_left = self.read_retries if retry else 0
+            # A request whose send failed never left: sending it on a new connection is no replay.
+            unsent_retries = 1
             while True:
                 ws = self._connection()
+                sent = False
                 try:
                     for text in texts:
                         ws.send(text)
+                        sent = True
                     return [self._recv(ws) for _ in texts]
                 except TimeoutError:
                     self._drop()
@@ -164,7 +168,11 @@ class Client(SyncHelpers):
                         "it may or may not have run") from None
                 except (ConnectionClosed, OSError) as e:
                     self._drop()
-                    if retries_left > 0 and self.reconnect and not self._closed:
+                    can_retry = self.reconnect and not self._closed
+                    if not sent and unsent_retries > 0 and can_retry:
+                        unsent_retries -= 1
+                        continue
+                    if retries_left > 0 and can_retry:
                         retries_left -= 1
                         continue
                     what = ("was not sent again: it changes data and may already have run"
