@@ -12,10 +12,11 @@ mod shell;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::parser::ValueSource;
 use clap::{ArgAction, CommandFactory, FromArgMatches, Parser};
-use sessiondb_client::{Client, Error};
+use sessiondb_client::{Client, ClientOptions, Error};
 
 /// Command-line options; the command words follow them.
 ///
@@ -42,6 +43,14 @@ struct Args {
     /// Server port, as in redis-cli (host from -h, default 127.0.0.1).
     #[arg(short = 'p', long = "port", value_name = "PORT")]
     port: Option<u16>,
+    /// Seconds to wait for the server to answer when connecting, as redis-cli's -t.
+    #[arg(
+        short = 't',
+        long = "connect-timeout",
+        value_name = "SECS",
+        default_value_t = 10.0
+    )]
+    connect_timeout: f64,
     /// Print help (`-h` is the host, as in redis-cli).
     #[arg(long, action = ArgAction::Help)]
     help: Option<bool>,
@@ -80,6 +89,13 @@ fn main() -> ExitCode {
         args.command.remove(i);
         args.json = true;
     }
+    let connect_timeout = match Duration::try_from_secs_f64(args.connect_timeout) {
+        Ok(d) if !d.is_zero() => d,
+        _ => {
+            eprintln!("error: --connect-timeout needs a positive number of seconds");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -99,21 +115,30 @@ fn main() -> ExitCode {
         println!("{}", command::USAGE);
         0
     } else if !args.command.is_empty() {
-        runtime.block_on(one_shot(&args))
+        runtime.block_on(one_shot(&args, connect_timeout))
     } else if std::io::stdin().is_terminal() {
-        shell::run(&runtime, &args.url, args.json)
+        shell::run(&runtime, &args.url, args.json, connect_timeout)
     } else {
-        runtime.block_on(raw::run(&args.url, std::io::stdout().is_terminal()))
+        let names = std::io::stdout().is_terminal();
+        runtime.block_on(raw::run(&args.url, names, connect_timeout))
     };
     ExitCode::from(code)
 }
 
+/// How the CLI connects: a bounded wait for the server to answer, and no request timeout,
+/// since a save of a large dataset may rightly take long.
+pub fn options(connect_timeout: Duration) -> ClientOptions {
+    ClientOptions::plain().connect_timeout(Some(connect_timeout))
+}
+
 /// Connects, reporting a failure on standard error.
-pub async fn connect(url: &str) -> Result<Client, u8> {
-    Client::connect(url).await.map_err(|e| {
-        eprintln!("error: {url}: {e}");
-        EXIT_CONNECTION
-    })
+pub async fn connect(url: &str, connect_timeout: Duration) -> Result<Client, u8> {
+    Client::connect_with(url, options(connect_timeout))
+        .await
+        .map_err(|e| {
+            eprintln!("error: {url}: {e}");
+            EXIT_CONNECTION
+        })
 }
 
 /// Exit status for an error from a request.
@@ -125,7 +150,7 @@ pub fn exit_code(e: &Error) -> u8 {
     }
 }
 
-async fn one_shot(args: &Args) -> u8 {
+async fn one_shot(args: &Args, connect_timeout: Duration) -> u8 {
     let request = match command::parse(&args.command, None) {
         Ok(r) => r,
         Err(msg) => {
@@ -133,7 +158,7 @@ async fn one_shot(args: &Args) -> u8 {
             return EXIT_USAGE;
         }
     };
-    let client = match connect(&args.url).await {
+    let client = match connect(&args.url, connect_timeout).await {
         Ok(c) => c,
         Err(code) => return code,
     };

@@ -1,6 +1,7 @@
 //! Raw mode: JSON requests from standard input, one per line, pipelined; replies printed in order.
 
 use std::io::Write;
+use std::time::Duration;
 
 use sessiondb_client::{PendingReply, Reply, Status};
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -15,8 +16,8 @@ const WINDOW: usize = 1024;
 /// any reply was a failure status, 3 if the connection failed. With `names` (standard output is
 /// a terminal, so a person reads it) each reply is followed by its status and the status's name,
 /// `st 13 CommandSyntax`; into a pipe or file the replies go exactly as the server sent them.
-pub async fn run(url: &str, names: bool) -> u8 {
-    let client = match connect(url).await {
+pub async fn run(url: &str, names: bool, connect_timeout: Duration) -> u8 {
+    let client = match connect(url, connect_timeout).await {
         Ok(c) => c,
         Err(code) => return code,
     };

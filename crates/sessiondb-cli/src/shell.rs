@@ -3,6 +3,7 @@
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use rustyline::completion::{Completer, Pair};
 use rustyline::error::ReadlineError;
@@ -120,10 +121,10 @@ Shell commands:
   help             this text          quit / exit / Ctrl-D   leave";
 
 /// Runs the shell until end of input; returns the exit status.
-pub fn run(runtime: &Runtime, url: &str, json: bool) -> u8 {
+pub fn run(runtime: &Runtime, url: &str, json: bool, connect_timeout: Duration) -> u8 {
     // Raw replies get their status names when a person reads them.
     let names = std::io::stdout().is_terminal();
-    let mut client = match runtime.block_on(connect(url)) {
+    let mut client = match runtime.block_on(connect(url, connect_timeout)) {
         Ok(c) => c,
         Err(code) => return code,
     };
@@ -188,7 +189,7 @@ pub fn run(runtime: &Runtime, url: &str, json: bool) -> u8 {
         }
         if !client.is_connected() {
             eprintln!("connection lost; reconnecting to {url}");
-            match runtime.block_on(Client::connect(url)) {
+            match runtime.block_on(Client::connect_with(url, crate::options(connect_timeout))) {
                 Ok(c) => client = c,
                 Err(e) => {
                     eprintln!("error: {e}");

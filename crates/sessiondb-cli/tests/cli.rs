@@ -478,3 +478,20 @@ fn tab_completes_commands_in_the_shell() {
     let tkn = s.ok(&["sh", "open", "cfg"]);
     assert!(shown.lines().any(|l| l == tkn.trim()), "{shown}");
 }
+
+#[test]
+fn a_server_that_never_answers_bounds_the_connect() {
+    // The kernel accepts the TCP connection; nobody answers the WebSocket upgrade.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port().to_string();
+    let out = run_cli(&["-p", &port, "-t", "0.3", "kv", "count"], "");
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no answer within 300ms"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run_cli(&["-t", "0", "kv", "count"], "");
+    assert_eq!(out.status.code(), Some(2));
+    drop(listener);
+}
