@@ -429,7 +429,8 @@ impl Connection {
             self.batch
                 .observe(&self.ctx.ops.metrics, clock.at.elapsed());
             self.need_read = matches!(fill, Fill::NeedRead);
-            // With --fsync always, no reply leaves before the changes it acknowledges are on disk.
+            // No reply leaves before the changes it acknowledges are in the journal file (with
+            // --fsync always, on disk).
             if !self.batch.replies.is_empty() {
                 self.ctx.ops.durability.wait().await;
             }

@@ -21,6 +21,7 @@ pub struct Ops {
     pub probe_policy: ProbePolicy,
     /// Counters the connections update.
     pub metrics: Arc<Metrics>,
-    /// Holds replies until the changes they acknowledge are durable (`--fsync always`).
+    /// Holds replies until the changes they acknowledge are in the journal (on disk with
+    /// `--fsync always`).
     pub durability: crate::persistence::Durability,
 }

@@ -1,5 +1,6 @@
 //! Startup and shutdown of persistence: the persistence root, journal recovery, the journal
-//! itself, `--load-name` / `--load-path`, and the durability wait for `--fsync always`.
+//! itself, `--load-name` / `--load-path`, and what a connection waits for before its replies
+//! leave (the records in the journal file; with `--fsync always`, on disk).
 //!
 //! Order at startup (all before the server listens):
 //! 1. create the root if missing and check it is a writable directory; remove leftovers of
@@ -58,22 +59,30 @@ impl PersistOptions {
     }
 }
 
-/// Lets a connection hold its replies until the changes they acknowledge are durable.
+/// Lets a connection hold its replies until the changes they acknowledge are as durable as the
+/// fsync mode promises.
 #[derive(Clone, Default)]
 pub struct Durability {
     inner: Option<(Arc<Journal>, watch::Receiver<u64>)>,
 }
 
 impl Durability {
-    /// Returns once every change recorded so far is on disk (`--fsync always`); at once in the
-    /// other modes. Called before a batch of replies is flushed: waiting for everything recorded
-    /// (not only this connection's changes) also keeps a client from seeing another client's
-    /// write that a crash could still take back.
+    /// Returns once every change recorded so far survives a crash of the process: written to
+    /// the journal file (`--fsync everysec` and `no`, by this thread if nobody did yet) or, with
+    /// `--fsync always`, on disk. At once without a journal. Called before a batch of replies
+    /// is flushed: covering everything recorded (not only this connection's changes) also keeps
+    /// a client from seeing another client's write that a crash could still take back.
     pub async fn wait(&self) {
         let Some((journal, rx)) = &self.inner else {
             return;
         };
         let target = journal.appended_seq();
+        if journal.mode() != FsyncMode::Always {
+            // A failure has already been reported to `Events::fatal`, which ends the process
+            // before this reply (or any later one) can leave.
+            let _ = journal.write_recorded();
+            return;
+        }
         if journal.durable_seq() >= target {
             return;
         }
@@ -212,12 +221,8 @@ pub fn open_store(
     let (journal, durability) = match journal {
         Some((j, rx)) => {
             j.start_compactor(Arc::downgrade(&store), clock);
-            let durability = if j.mode() == FsyncMode::Always {
-                Durability {
-                    inner: Some((j.clone(), rx)),
-                }
-            } else {
-                Durability::default()
+            let durability = Durability {
+                inner: Some((j.clone(), rx)),
             };
             (Some(j), durability)
         }

@@ -138,6 +138,17 @@ impl Running {
             .expect("wait task")
     }
 
+    /// Waits for the server to exit on its own; its exit code (-1 if killed by a signal) and
+    /// every line it logged. Blocks the thread: call it in `block_in_place` from async code.
+    pub fn wait_exit(&mut self) -> (i32, Vec<String>) {
+        let status = self.child.wait().expect("wait for sessiondb");
+        if let Some(reader) = self.reader.take() {
+            reader.join().expect("log reader panicked");
+        }
+        let log = self.log.lock().expect("log lock").clone();
+        (status.code().unwrap_or(-1), log)
+    }
+
     /// SIGKILL: no shutdown code runs.
     pub fn kill9(mut self) {
         self.child.kill().expect("kill");

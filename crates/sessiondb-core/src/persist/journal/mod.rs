@@ -7,9 +7,14 @@
 //!   it fsyncs after every batch and then publishes the batch's last sequence number as durable:
 //!   concurrent clients share one fsync (group commit), and a server that replies only once
 //!   [`Journal::durable_seq`] covers [`Journal::appended_seq`] never acknowledges a write that
-//!   is not on disk. `EverySec` writes what gathered every [`WRITE_DELAY`] (one write per
-//!   interval, not one wake-up of the writer per few requests) and fsyncs once a second; `No`
-//!   writes the same way and leaves the fsync to the operating system.
+//!   is not on disk. `EverySec` fsyncs once a second; `No` leaves the fsync to the operating
+//!   system.
+//! * In those two modes the server does not wait for the writer thread: before its replies go
+//!   out, a connection calls [`Journal::write_recorded`], which hands everything recorded so far
+//!   (by any connection) to the file with one `write`, unless someone already did. A reply then
+//!   never acknowledges a record that is only in this process's memory, so killing the process
+//!   loses nothing acknowledged, as with Redis's AOF. The writer still writes, every
+//!   [`WRITE_DELAY`], records nobody waits for (the expiry sweep's).
 //! * Compaction rotates to a new segment, writes a snapshot of the live store in small chunks
 //!   (service continues; changes made meanwhile go to the new segment, and replay is idempotent),
 //!   then deletes what the snapshot covers.
@@ -43,10 +48,9 @@ use record::Seed;
 
 pub use replay::{recover, Recovered, RecoveryReport, Skipped};
 
-/// With `EverySec` and `No`, how long records may wait in memory before the writer hands them to
-/// the file: one write per this interval instead of one wake-up, write and sleep of the writer
-/// thread per few requests, which cost the server a tenth of its throughput. A crash of the
-/// process loses at most this much (the modes' promise is about a crash of the machine).
+/// With `EverySec` and `No`, how long records nobody has written with
+/// [`Journal::write_recorded`] may wait in memory before the writer thread hands them to the
+/// file: one wake-up of the writer per this interval, not one per few requests.
 pub const WRITE_DELAY: Duration = Duration::from_millis(2);
 
 /// With `EverySec` and `No`, pending bytes that wake the writer before [`WRITE_DELAY`] is up.
@@ -146,13 +150,25 @@ struct Pending {
     failed: Option<String>,
 }
 
+/// The segment file being appended to. Its lock orders the writes: whoever holds it takes all
+/// pending bytes and writes them before the next writer can take more.
+struct Segment {
+    file: File,
+    index: u64,
+    /// The buffer swapped with [`Pending::bytes`] for each write.
+    spare: Vec<u8>,
+}
+
 struct Shared {
     pending: Mutex<Pending>,
+    segment: Mutex<Segment>,
     /// Wakes the writer (new records, rotation, shutdown).
     wake: Condvar,
     /// Wakes compaction (rotation done) and blocking durability waiters.
     done: Condvar,
     appended: AtomicU64,
+    /// Sequence number of the last record handed to the segment file.
+    written: AtomicU64,
     durable: AtomicU64,
     /// Bytes in segments since the last snapshot, and the size of that snapshot.
     segment_bytes: AtomicU64,
@@ -195,6 +211,10 @@ impl Journal {
     ) -> Result<Arc<Journal>, JournalError> {
         let seed = Seed::random();
         let (file, _) = create_segment(dir, next_index, seed)?;
+        // The writer fsyncs through its own handle, without holding the segment's lock.
+        let sync_file = file
+            .try_clone()
+            .map_err(|e| JournalError::io(&files::segment_path(dir, next_index), e))?;
         let existing: u64 = files::list(dir)?
             .segments
             .iter()
@@ -224,9 +244,15 @@ impl Journal {
                 writer_idle: false,
                 failed: None,
             }),
+            segment: Mutex::new(Segment {
+                file,
+                index: next_index,
+                spare: Vec::with_capacity(1 << 16),
+            }),
             wake: Condvar::new(),
             done: Condvar::new(),
             appended: AtomicU64::new(0),
+            written: AtomicU64::new(0),
             durable: AtomicU64::new(0),
             segment_bytes: AtomicU64::new(existing),
             snapshot_bytes: AtomicU64::new(snapshot_bytes),
@@ -237,7 +263,7 @@ impl Journal {
         let thread_dir = dir.to_path_buf();
         let writer = std::thread::Builder::new()
             .name("journal-writer".into())
-            .spawn(move || writer_loop(&thread_shared, &thread_dir, file, next_index, seed))
+            .spawn(move || writer_loop(&thread_shared, &thread_dir, sync_file, seed))
             .map_err(|e| JournalError::io(dir, e))?;
         Ok(Arc::new(Journal {
             dir: dir.to_path_buf(),
@@ -259,6 +285,40 @@ impl Journal {
     /// Sequence number of the last change recorded.
     pub fn appended_seq(&self) -> u64 {
         self.shared.appended.load(Ordering::Acquire)
+    }
+
+    /// Sequence number of the last change handed to the segment file: it survives a crash of the
+    /// process, and with `Always` (after the fsync that follows) one of the machine.
+    pub fn written_seq(&self) -> u64 {
+        self.shared.written.load(Ordering::Acquire)
+    }
+
+    /// Hands every change recorded so far to the segment file, so that a crash of the process
+    /// cannot lose it; returns at once when that is already so. One `write` takes the records
+    /// of every caller (group commit): a caller that finds the file busy waits for that write
+    /// and usually has nothing left to write. Called on the thread that is about to
+    /// acknowledge the changes; fsyncs stay the writer thread's, as the mode says. A failed
+    /// write stops the journal as a failure of the writer does ([`JournalEvents::fatal`]).
+    pub fn write_recorded(&self) -> Result<(), JournalError> {
+        let target = self.appended_seq();
+        if self.written_seq() >= target {
+            return Ok(());
+        }
+        let mut segment = self.shared.segment.lock();
+        if self.written_seq() >= target {
+            return Ok(());
+        }
+        match self.shared.write_pending(&mut segment) {
+            Ok(()) => Ok(()),
+            Err(WriteFailure::Io(e)) => {
+                let error = JournalError::io(&files::segment_path(&self.dir, segment.index), e);
+                let message = error.to_string();
+                drop(segment);
+                fail(&self.shared, error);
+                Err(JournalError::WriterFailed(message))
+            }
+            Err(WriteFailure::Stopped(message)) => Err(JournalError::WriterFailed(message)),
+        }
     }
 
     /// Every change up to this sequence number is durable (for `Always`; for the other modes,
@@ -513,20 +573,55 @@ fn write_snapshot(
     Ok(size)
 }
 
-/// The writer thread: moves batches from memory to the segment file and fsyncs per the mode.
-fn writer_loop(shared: &Shared, dir: &Path, mut file: File, mut index: u64, seed: Seed) {
-    let mut spare: Vec<u8> = Vec::with_capacity(1 << 16);
-    let mut written_seq = 0u64;
+/// Why pending records could not be written.
+enum WriteFailure {
+    Io(io::Error),
+    /// The journal had already failed; nothing more is written.
+    Stopped(String),
+}
+
+impl Shared {
+    /// Writes every pending record to `segment` (whose lock the caller holds) with one write and
+    /// publishes them as written.
+    fn write_pending(&self, segment: &mut Segment) -> Result<(), WriteFailure> {
+        let seq = {
+            let mut p = self.pending.lock();
+            if let Some(e) = &p.failed {
+                return Err(WriteFailure::Stopped(e.clone()));
+            }
+            if p.bytes.is_empty() {
+                return Ok(());
+            }
+            std::mem::swap(&mut p.bytes, &mut segment.spare);
+            p.seq
+        };
+        segment
+            .file
+            .write_all(&segment.spare)
+            .map_err(WriteFailure::Io)?;
+        self.segment_bytes
+            .fetch_add(segment.spare.len() as u64, Ordering::Relaxed);
+        segment.spare.clear();
+        self.written.store(seq, Ordering::Release);
+        Ok(())
+    }
+}
+
+/// The writer thread: writes what no caller of [`Journal::write_recorded`] wrote, fsyncs per the
+/// mode (through `sync_file`, a handle of the current segment, so writers are not held up by
+/// the fsync), and rotates segments for compaction.
+fn writer_loop(shared: &Shared, dir: &Path, mut sync_file: File, seed: Seed) {
     let mut synced_seq = 0u64;
     let mut last_sync = Instant::now();
     // When the writer first saw the records now pending (`EverySec`/`No` batch them).
     let mut pending_since: Option<Instant> = None;
     loop {
-        let (batch_seq, rotate_to, shutdown, sync_requested) = {
+        let (rotate_to, shutdown, sync_requested) = {
             let mut p = shared.pending.lock();
             loop {
+                let unsynced = shared.written.load(Ordering::Acquire) > synced_seq;
                 let sync_wanted = p.sync_requested
-                    || written_seq > synced_seq
+                    || unsynced
                         && shared.mode == FsyncMode::EverySec
                         && last_sync.elapsed() >= Duration::from_secs(1);
                 let write_now = !p.bytes.is_empty()
@@ -536,12 +631,16 @@ fn writer_loop(shared: &Shared, dir: &Path, mut file: File, mut index: u64, seed
                 if write_now || p.rotate_to.is_some() || p.shutdown || sync_wanted {
                     break;
                 }
+                if p.bytes.is_empty() {
+                    // Written by the connections meanwhile: nothing of ours to wait for.
+                    pending_since = None;
+                }
                 let mut timeout = Duration::from_millis(200);
                 if !p.bytes.is_empty() {
                     let since = *pending_since.get_or_insert_with(Instant::now);
                     timeout = WRITE_DELAY.saturating_sub(since.elapsed());
                 }
-                if shared.mode == FsyncMode::EverySec && written_seq > synced_seq {
+                if shared.mode == FsyncMode::EverySec && unsynced {
                     timeout =
                         timeout.min(Duration::from_secs(1).saturating_sub(last_sync.elapsed()));
                 }
@@ -552,38 +651,42 @@ fn writer_loop(shared: &Shared, dir: &Path, mut file: File, mut index: u64, seed
                 p.writer_idle = false;
             }
             pending_since = None;
-            std::mem::swap(&mut p.bytes, &mut spare);
             let sync_requested = std::mem::take(&mut p.sync_requested);
-            (p.seq, p.rotate_to.take(), p.shutdown, sync_requested)
+            (p.rotate_to.take(), p.shutdown, sync_requested)
         };
-        let result = (|| -> io::Result<()> {
-            if !spare.is_empty() {
-                file.write_all(&spare)?;
-                shared
-                    .segment_bytes
-                    .fetch_add(spare.len() as u64, Ordering::Relaxed);
-                spare.clear();
+        let must_sync = shared.mode == FsyncMode::Always
+            || rotate_to.is_some()
+            || shutdown
+            || sync_requested
+            || shared.mode == FsyncMode::EverySec && last_sync.elapsed() >= Duration::from_secs(1);
+        let mut segment = shared.segment.lock();
+        let index = segment.index;
+        let mut result = shared.write_pending(&mut segment);
+        // A rotation keeps the segment's lock until the new segment is in place, so nothing
+        // lands in the old one after its last fsync. Otherwise the fsync runs unlocked: it
+        // covers everything written before it starts, later writes wait for the next one.
+        let held = rotate_to.is_some().then_some(segment);
+        let written_seq = shared.written.load(Ordering::Acquire);
+        if result.is_ok() && must_sync && written_seq > synced_seq {
+            match sync_file.sync_data() {
+                Ok(()) => {
+                    synced_seq = written_seq;
+                    last_sync = Instant::now();
+                }
+                Err(e) => result = Err(WriteFailure::Io(e)),
             }
-            written_seq = batch_seq;
-            let must_sync = shared.mode == FsyncMode::Always
-                || rotate_to.is_some()
-                || shutdown
-                || sync_requested
-                || shared.mode == FsyncMode::EverySec
-                    && last_sync.elapsed() >= Duration::from_secs(1);
-            if must_sync && written_seq > synced_seq {
-                file.sync_data()?;
-                synced_seq = written_seq;
-                last_sync = Instant::now();
+        }
+        match result {
+            Ok(()) => {}
+            Err(WriteFailure::Io(e)) => {
+                drop(held);
+                fail(
+                    shared,
+                    JournalError::io(&files::segment_path(dir, index), e),
+                );
+                return;
             }
-            Ok(())
-        })();
-        if let Err(e) = result {
-            fail(
-                shared,
-                JournalError::io(&files::segment_path(dir, index), e),
-            );
-            return;
+            Err(WriteFailure::Stopped(_)) => return,
         }
         // `No` never fsyncs on its own: what is written is as durable as that mode promises.
         let durable = if shared.mode == FsyncMode::No {
@@ -597,12 +700,16 @@ fn writer_loop(shared: &Shared, dir: &Path, mut file: File, mut index: u64, seed
             let _p = shared.pending.lock();
             shared.done.notify_all();
         }
-        if let Some(new_index) = rotate_to {
-            let outcome = create_segment(dir, new_index, seed).map(|(f, size)| {
-                file = f;
-                index = new_index;
+        if let (Some(new_index), Some(mut segment)) = (rotate_to, held) {
+            let outcome = create_segment(dir, new_index, seed).and_then(|(f, size)| {
+                let path = files::segment_path(dir, new_index);
+                sync_file = f.try_clone().map_err(|e| JournalError::io(&path, e))?;
+                segment.file = f;
+                segment.index = new_index;
                 shared.segment_bytes.store(size, Ordering::Relaxed);
+                Ok(())
             });
+            drop(segment);
             let mut p = shared.pending.lock();
             p.rotated = Some(outcome.map_err(|e| e.to_string()));
             shared.done.notify_all();
