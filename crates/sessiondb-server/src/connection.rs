@@ -31,6 +31,7 @@ use tracing::{debug, error, info};
 
 use crate::auth::UpgradeAuth;
 use crate::frame::{self, Event, FrameReader, ReadError};
+use crate::http::{self, HeadError};
 use crate::limits::{ProbeGuard, ProbeVerdict};
 use crate::metrics::{Metrics, Refusal};
 use crate::ops::Ops;
@@ -290,7 +291,9 @@ pub(crate) async fn serve(
     let (stream, early) = tokio::select! {
         () = &mut shutdown => return,
         r = handshake => match r {
-            Ok(Ok(upgraded)) => upgraded,
+            Ok(Ok(Some(upgraded))) => upgraded,
+            // Answered over plain HTTP.
+            Ok(Ok(None)) => return,
             Ok(Err(e)) => {
                 debug!(%peer, error = %e, "WebSocket upgrade failed");
                 return;
@@ -327,7 +330,8 @@ pub(crate) async fn serve(
 }
 
 /// Completes TLS (when configured) and the WebSocket upgrade, and returns the stream with any
-/// bytes that followed the request head. The upgrade is refused with HTTP 503 when the
+/// bytes that followed the request head; `None` when the request was not an upgrade and was
+/// answered over HTTP (see [`crate::http`]). The upgrade is refused with HTTP 503 when the
 /// connection limit is reached and with 401 on a wrong credential; otherwise `upgrade` says
 /// whether the request's credentials authenticated the connection.
 async fn upgrade_connection(
@@ -335,11 +339,28 @@ async fn upgrade_connection(
     ctx: &ConnCtx,
     admitted: bool,
     upgrade: &mut UpgradeAuth,
-) -> Result<(ServerStream, Vec<u8>), WsError> {
-    let stream = match &ctx.ops.tls {
+) -> Result<Option<(ServerStream, Vec<u8>)>, WsError> {
+    let mut stream = match &ctx.ops.tls {
         Some(acceptor) => ServerStream::Tls(Box::new(acceptor.accept(stream).await?)),
         None => ServerStream::Plain(stream),
     };
+    let mut read = Vec::new();
+    let checked = match http::read_head(&mut stream, &mut read).await {
+        Ok(len) => http::classify(&read[..len]),
+        Err(HeadError::Gone) => return Ok(None),
+        Err(HeadError::Refused(answer)) => Err(answer),
+    };
+    match checked {
+        Ok(http::Request::Upgrade) => {}
+        Ok(http::Request::Health { head_only }) => {
+            http::answer(&mut stream, &http::Answer::health(true, head_only)).await;
+            return Ok(None);
+        }
+        Err(answer) => {
+            http::answer(&mut stream, &answer).await;
+            return Ok(None);
+        }
+    }
     let ops = &ctx.ops;
     // The error type is tungstenite's (an HTTP response); its size is not ours to choose.
     #[allow(clippy::result_large_err)]
@@ -361,12 +382,12 @@ async fn upgrade_connection(
         Ok(response)
     };
     let ws = tokio_tungstenite::accept_hdr_async_with_config(
-        HeadOnly::new(stream),
+        HeadOnly::with_read(stream, read),
         check,
         Some(ctx.ws_config),
     )
     .await?;
-    Ok(ws.into_inner().into_parts())
+    Ok(Some(ws.into_inner().into_parts()))
 }
 
 /// An HTTP error response refusing an upgrade.

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod config;
 pub mod connection;
 pub mod frame;
+pub mod http;
 pub mod limits;
 pub mod metrics;
 pub mod ops;
@@ -111,6 +112,21 @@ impl Server {
         })
     }
 
+    /// Builds the server from `config` (journal recovery and `--load-name` can take long) while
+    /// `listener` answers HTTP with 503 (see [`build_answering`]).
+    pub async fn start(listener: &TcpListener, config: Config) -> anyhow::Result<Self> {
+        let tls = match (&config.tls_cert, &config.tls_key) {
+            (Some(cert), Some(key)) => Some(tls::acceptor(cert, key)?),
+            _ => None,
+        };
+        build_answering(listener, tls, async move {
+            tokio::task::spawn_blocking(move || Server::new(config))
+                .await
+                .context("startup panicked")?
+        })
+        .await
+    }
+
     /// The dispatcher every connection talks to.
     pub fn dispatcher(&self) -> &Arc<Dispatcher> {
         &self.dispatcher
@@ -181,11 +197,69 @@ impl Server {
     }
 }
 
-/// Builds a server from `config` and serves `listener` until `shutdown` completes.
+/// Builds a server from `config` and serves `listener` until `shutdown` completes. Connections
+/// that arrive while it loads wait in the listen backlog (the binary answers them with 503
+/// instead, see [`Server::start`]).
 pub async fn run(
     listener: TcpListener,
     config: Config,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     Server::new(config)?.run(listener, shutdown).await
+}
+
+/// Awaits `building` (the server's startup: journal recovery, `--load-name`) while `listener`
+/// answers every request with HTTP 503: `GET /health` with "loading", a WebSocket upgrade with
+/// a refusal, so load balancers and health checks see a server that is starting, not one that
+/// is down. Nothing is served over WebSocket until `building` has succeeded; if it fails, the
+/// server never served anything. `tls`: the connections speak TLS first.
+pub async fn build_answering(
+    listener: &TcpListener,
+    tls: Option<tls::TlsAcceptor>,
+    building: impl Future<Output = anyhow::Result<Server>>,
+) -> anyhow::Result<Server> {
+    tokio::pin!(building);
+    loop {
+        tokio::select! {
+            built = &mut building => return built,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    tokio::spawn(tokio::time::timeout(
+                        connection::HANDSHAKE_TIMEOUT,
+                        answer_loading(stream, tls.clone()),
+                    ));
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed while loading");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+            },
+        }
+    }
+}
+
+/// One connection while the server loads: `/health` and upgrades get 503, the rest as always.
+async fn answer_loading(stream: tokio::net::TcpStream, tls: Option<tls::TlsAcceptor>) {
+    let mut stream = match tls {
+        Some(acceptor) => match acceptor.accept(stream).await {
+            Ok(s) => tls::ServerStream::Tls(Box::new(s)),
+            Err(_) => return,
+        },
+        None => tls::ServerStream::Plain(stream),
+    };
+    let mut read = Vec::new();
+    let checked = match http::read_head(&mut stream, &mut read).await {
+        Ok(len) => http::classify(&read[..len]),
+        Err(http::HeadError::Gone) => return,
+        Err(http::HeadError::Refused(answer)) => Err(answer),
+    };
+    let answer = match checked {
+        Ok(http::Request::Health { head_only }) => http::Answer::health(false, head_only),
+        Ok(http::Request::Upgrade) => http::Answer::loading(
+            false,
+            "loading: WebSocket connections are accepted once GET /health answers 200",
+        ),
+        Err(answer) => answer,
+    };
+    http::answer(&mut stream, &answer).await;
 }

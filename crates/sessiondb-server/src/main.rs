@@ -45,11 +45,16 @@ fn start(config: Config) -> anyhow::Result<()> {
 
 async fn serve(config: Config) -> anyhow::Result<()> {
     let addr = SocketAddr::new(config.ip, config.port);
-    // Built before binding: a failed startup load must stop the server before it listens.
-    let server = Server::new(config)?;
+    // Bound before loading so that health checks get 503 meanwhile; nothing is served over
+    // WebSocket until the store is loaded, and a failed startup load stops the server.
     let listener = TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
+    info!(
+        "loading; HTTP on {} answers 503 until ready",
+        listener.local_addr()?
+    );
+    let server = Server::start(&listener, config).await?;
     info!(
         version = sessiondb_server::VERSION,
         "listening on ws://{}",

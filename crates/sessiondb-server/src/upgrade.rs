@@ -37,6 +37,18 @@ impl<S> HeadOnly<S> {
         }
     }
 
+    /// Wraps `inner` after `read` was already read from it (the request head, and maybe what
+    /// followed it): reads hand those bytes out first.
+    pub fn with_read(inner: S, read: Vec<u8>) -> Self {
+        Self {
+            inner,
+            buf: read,
+            at: 0,
+            last: [0; 2],
+            head_done: false,
+        }
+    }
+
     /// The stream and the bytes received after the request head.
     pub fn into_parts(mut self) -> (S, Vec<u8>) {
         let rest = self.buf.split_off(self.at);
