@@ -13,10 +13,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use hashbrown::hash_table::OccupiedEntry;
 use hashbrown::{DefaultHashBuilder, HashTable};
 use parking_lot::Mutex;
 
 use crate::change::{Change, ChangeSink};
+use crate::command::edit::Edit;
 use crate::command::{Command, Expiry, Outcome, Token, ValueSink};
 use crate::expiry::{self, Checked, DeadlineIndex};
 use crate::kv_map::{self, KvMap};
@@ -125,29 +127,31 @@ pub(crate) struct ShardStats {
     pub(crate) sessions: AtomicU64,
 }
 
+// Written only under the shard lock, so load + store cannot race with another writer;
+// saturating keeps an accounting slip from wrapping into a huge number.
 impl ShardStats {
-    // Written only under the shard lock, so load + store cannot race with another writer;
-    // saturating keeps an accounting slip from wrapping into a huge number.
-    pub(crate) fn add_bytes(&self, n: u64) {
+    /// Adds `added` and subtracts `freed` bytes in one step.
+    #[inline]
+    pub(crate) fn account(&self, added: u64, freed: u64) {
         let v = self.bytes.load(Ordering::Relaxed);
-        self.bytes.store(v.saturating_add(n), Ordering::Relaxed);
+        self.bytes.store(
+            v.saturating_add(added).saturating_sub(freed),
+            Ordering::Relaxed,
+        );
     }
 
-    pub(crate) fn sub_bytes(&self, n: u64) {
-        let v = self.bytes.load(Ordering::Relaxed);
-        self.bytes.store(v.saturating_sub(n), Ordering::Relaxed);
-    }
-
+    /// Counts one more session, of `bytes`.
     pub(crate) fn add_session(&self, bytes: u64) {
         let v = self.sessions.load(Ordering::Relaxed);
         self.sessions.store(v.saturating_add(1), Ordering::Relaxed);
-        self.add_bytes(bytes);
+        self.account(bytes, 0);
     }
 
+    /// Counts one session of `bytes` fewer.
     pub(crate) fn sub_session(&self, bytes: u64) {
         let v = self.sessions.load(Ordering::Relaxed);
         self.sessions.store(v.saturating_sub(1), Ordering::Relaxed);
-        self.sub_bytes(bytes);
+        self.account(0, bytes);
     }
 }
 
@@ -168,7 +172,7 @@ pub(crate) struct Shard {
 }
 
 /// The top-level store: one map behind one lock.
-pub(crate) struct Kv {
+pub(crate) struct TopLevel {
     pub(crate) map: Mutex<KvMap>,
     /// Approximate bytes of the top-level keys (written under `map`'s lock).
     pub(crate) bytes: AtomicU64,
@@ -179,7 +183,7 @@ pub struct Store {
     pub(crate) shards: Box<[Shard]>,
     shard_mask: usize,
     hasher: DefaultHashBuilder,
-    pub(crate) kv: Kv,
+    pub(crate) top_level: TopLevel,
     pub(crate) limits: Limits,
     sink: Option<Arc<dyn ChangeSink>>,
 }
@@ -201,7 +205,7 @@ impl Store {
             shards,
             shard_mask: n - 1,
             hasher: DefaultHashBuilder::default(),
-            kv: Kv {
+            top_level: TopLevel {
                 map: Mutex::new(KvMap::new()),
                 bytes: AtomicU64::new(0),
             },
@@ -279,7 +283,7 @@ impl Store {
             Command::ShClearSet { tkn, keys } => self.sh_clear_set(tkn, keys, now_ms),
             Command::Stats => {
                 let (sessions, session_keys) = self.session_totals(now_ms);
-                let kv_keys = self.kv.map.lock().len() as u64;
+                let kv_keys = self.top_level.map.lock().len() as u64;
                 Outcome::Stats {
                     sessions,
                     keys: session_keys + kv_keys,
@@ -323,25 +327,15 @@ impl Store {
                             continue; // a stale entry of an earlier session with this token
                         }
                         s.indexed_ms = u64::MAX;
-                        match expiry::check(s, now_ms) {
-                            Checked::Live => index.file(s), // extended: file it again
-                            Checked::Emptied(data) => {
-                                shard.stats.sub_bytes(data.bytes());
-                                self.record(&Change::SessionEmptied {
-                                    tkn,
-                                    rearmed_deadline_ms: s.deadline_ms,
-                                });
-                                index.file(s);
-                                garbage.push(data);
-                                reclaimed += 1;
-                            }
-                            Checked::Expired => {
-                                let (gone, _) = entry.remove();
-                                shard.stats.sub_session(session_cost(&gone));
-                                self.record(&Change::SessionExpired { tkn });
-                                garbage.push(gone.data);
-                                reclaimed += 1;
-                            }
+                        let mut freed = None;
+                        if let Some(entry) = self.apply_due(&shard.stats, entry, now_ms, &mut freed)
+                        {
+                            // Extended since it was filed, or emptied and re-armed: file it again.
+                            index.file(entry.into_mut());
+                        }
+                        if let Some(data) = freed {
+                            garbage.push(data);
+                            reclaimed += 1;
                         }
                     }
                     full_batch = popped == SWEEP_BATCH;
@@ -447,7 +441,7 @@ impl Store {
     /// Every top-level key and value (in no particular order), as one consistent snapshot.
     pub fn snapshot_kv(&self) -> Vec<(String, Value)> {
         // Copied a part per lock hold, made owned with no lock held.
-        kv_map::snapshot(&self.kv.map, true).entries()
+        kv_map::snapshot(&self.top_level.map, true).entries()
     }
 
     /// Creates the sessions of `records` (dataset load or journal recovery); returns the numbers
@@ -649,17 +643,13 @@ impl Store {
             .map(|(k, v)| (Cow::Owned(k), v))
             .collect();
         let count = entries.len() as u64;
-        let mut map = self.kv.map.lock();
-        self.kv_write(&mut map, &entries);
-        if !entries.is_empty() {
-            self.record(&Change::KvSet { entries: &entries });
-        }
+        self.edit_top_level(Edit::Set(&entries));
         count
     }
 
     /// Approximate bytes of stored data (sessions, their keys and top-level keys).
     pub fn stored_bytes(&self) -> u64 {
-        self.shard_bytes() + self.kv.bytes.load(Ordering::Relaxed)
+        self.shard_bytes() + self.top_level.bytes.load(Ordering::Relaxed)
     }
 
     /// Sessions held, including due ones the sweep has not reclaimed yet (cheap; for metrics and
@@ -719,8 +709,8 @@ impl Store {
         }
     }
 
-    /// The live session `tkn` in `inner` (the locked `shard`), applying a due expiry first
-    /// (§9.4). Freed keys are moved into `garbage` so the caller drops them after unlocking.
+    /// The live session `tkn` in `table` (of the locked `shard`), applying a due expiry first
+    /// (§9.4). Freed keys are moved into `freed` so the caller drops them after unlocking.
     pub(crate) fn live_mut<'i>(
         &self,
         table: &'i mut HashTable<Box<Session>>,
@@ -728,30 +718,57 @@ impl Store {
         hash: u64,
         tkn: Token,
         now_ms: u64,
-        garbage: &mut Option<Data>,
+        freed: &mut Option<Data>,
     ) -> Option<&'i mut Session> {
-        let mut entry = table.find_entry(hash, |e| e.tkn == tkn).ok()?;
+        let entry = table.find_entry(hash, |e| e.tkn == tkn).ok()?;
+        // An emptied session's deadline moved later: its index entry still covers it.
+        let entry = self.apply_due(&shard.stats, entry, now_ms, freed)?;
+        Some(&mut **entry.into_mut())
+    }
+
+    /// Applies a due expiry (§9.3) to the session `entry` holds: the one place an expiry takes
+    /// effect, whether the sweep meets the session first or a command does. A session without
+    /// `deleteSession` is emptied and re-armed, and its entry is returned; one with it is
+    /// deleted (`None`). The keys freed are left in `freed` (set whenever the expiry acted), for
+    /// the caller to drop after releasing the lock.
+    pub(crate) fn apply_due<'t>(
+        &self,
+        stats: &ShardStats,
+        mut entry: OccupiedEntry<'t, Box<Session>>,
+        now_ms: u64,
+        freed: &mut Option<Data>,
+    ) -> Option<OccupiedEntry<'t, Box<Session>>> {
+        let tkn = entry.get().tkn;
         match expiry::check(entry.get_mut(), now_ms) {
-            Checked::Live => {}
+            Checked::Live => Some(entry),
             Checked::Emptied(data) => {
-                shard.stats.sub_bytes(data.bytes());
-                let s = entry.get_mut();
+                stats.account(0, data.bytes());
                 self.record(&Change::SessionEmptied {
                     tkn,
-                    rearmed_deadline_ms: s.deadline_ms,
+                    rearmed_deadline_ms: entry.get().deadline_ms,
                 });
-                // The deadline moved later: the existing index entry still covers it.
-                *garbage = Some(data);
+                *freed = Some(data);
+                Some(entry)
             }
             Checked::Expired => {
-                let (gone, _) = entry.remove();
-                shard.stats.sub_session(session_cost(&gone));
-                self.record(&Change::SessionExpired { tkn });
-                *garbage = Some(gone.data);
-                return None;
+                *freed = Some(self.remove_session(stats, entry, &Change::SessionExpired { tkn }));
+                None
             }
         }
-        Some(&mut **entry.into_mut())
+    }
+
+    /// Deletes the session `entry` holds (of the shard counted in `stats`) and records `change`,
+    /// which says why. Returns its keys, for the caller to drop after releasing the lock.
+    pub(crate) fn remove_session(
+        &self,
+        stats: &ShardStats,
+        entry: OccupiedEntry<'_, Box<Session>>,
+        change: &Change<'_>,
+    ) -> Data {
+        let (gone, _) = entry.remove();
+        stats.sub_session(session_cost(&gone));
+        self.record(change);
+        gone.data
     }
 
     /// Inserts a session known to be absent from `inner` (the locked `shard`); `hash` is its
@@ -768,28 +785,6 @@ impl Store {
         inner
             .table
             .insert_unique(hash, s, |e| self.hasher.hash_one(e.tkn));
-    }
-
-    /// Writes `entries` into the top-level map (held locked by the caller), overwriting, with
-    /// accounting.
-    pub(crate) fn kv_write(&self, map: &mut KvMap, entries: &[(Cow<'_, str>, Value)]) {
-        let (mut added, mut freed) = (0u64, 0u64);
-        for (k, v) in entries {
-            added += session::entry_bytes(k, v.len());
-            if let Some(old_len) = map.insert(k, v.as_json()) {
-                freed += session::entry_bytes(k, old_len);
-            }
-        }
-        self.kv_account(added, freed);
-    }
-
-    /// Applies a change of the top-level byte count (caller holds the top-level lock).
-    pub(crate) fn kv_account(&self, added: u64, freed: u64) {
-        let v = self.kv.bytes.load(Ordering::Relaxed);
-        self.kv.bytes.store(
-            v.saturating_add(added).saturating_sub(freed),
-            Ordering::Relaxed,
-        );
     }
 }
 

@@ -2,11 +2,13 @@
 
 use std::borrow::Cow;
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use crate::change::Change;
+use crate::command::edit::{Edit, Keyspace, Written};
 use crate::command::{Entries, Keys, Outcome, ValueSink};
-use crate::kv_map;
-use crate::session::entry_bytes;
-use crate::store::Store;
+use crate::kv_map::{self, KvMap, Taken};
+use crate::store::{Limits, Store};
 use crate::value::Value;
 
 /// Requests with at most this many keys find duplicates by scanning what was found so far
@@ -57,133 +59,145 @@ pub(crate) fn contains(keys: &[Cow<'_, str>], mut exists: impl FnMut(&str) -> bo
         .collect()
 }
 
-/// Approximate bytes `entries` would occupy.
-pub(crate) fn entries_bytes(entries: &[(Cow<'_, str>, Value)]) -> u64 {
-    entries.iter().map(|(k, v)| entry_bytes(k, v.len())).sum()
+/// The top-level map under its lock, as the `KV_` commands edit it.
+pub(crate) struct TopLevelKeys<'a> {
+    map: &'a mut KvMap,
+    /// The top-level byte count ([`crate::store::TopLevel::bytes`]).
+    bytes: &'a AtomicU64,
+    /// Keys taken out by a clear, dropped after the lock is released.
+    taken: &'a mut Option<Taken>,
+}
+
+impl<'a> TopLevelKeys<'a> {
+    /// The top-level map held locked in `map`, counting its bytes in `bytes`.
+    pub(crate) fn new(
+        map: &'a mut KvMap,
+        bytes: &'a AtomicU64,
+        taken: &'a mut Option<Taken>,
+    ) -> Self {
+        Self { map, bytes, taken }
+    }
+}
+
+impl Keyspace for TopLevelKeys<'_> {
+    fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    fn value_len(&self, key: &str) -> Option<usize> {
+        self.map.get(key).map(str::len)
+    }
+
+    fn set(&mut self, key: &str, value: &Value) -> Option<usize> {
+        self.map.insert(key, value.as_json())
+    }
+
+    fn add(&mut self, key: &str, value: &Value) -> bool {
+        self.map.insert_new(key, value.as_json())
+    }
+
+    fn remove(&mut self, key: &str) -> Option<usize> {
+        self.map.remove(key)
+    }
+
+    fn bytes(&self) -> u64 {
+        self.bytes.load(Ordering::Relaxed)
+    }
+
+    fn take_all(&mut self) -> u64 {
+        let old = self.map.take_all();
+        let n = old.len() as u64;
+        self.account(0, self.bytes());
+        *self.taken = Some(old);
+        n
+    }
+
+    #[inline]
+    fn account(&self, added: u64, freed: u64) {
+        // Written only under the map's lock, so load + store cannot race with another writer.
+        let v = self.bytes.load(Ordering::Relaxed);
+        self.bytes.store(
+            v.saturating_add(added).saturating_sub(freed),
+            Ordering::Relaxed,
+        );
+    }
+
+    fn max_keys(&self, _: &Limits) -> Option<u64> {
+        None
+    }
+
+    #[inline]
+    fn before_write(&mut self, _: &Store) {}
+
+    fn change<'c>(&self, written: Written<'c>) -> Change<'c> {
+        match written {
+            Written::Set(entries) => Change::KvSet { entries },
+            Written::Removed(keys) => Change::KvRemoved { keys },
+            Written::Cleared => Change::KvCleared,
+            Written::ClearSet(entries) => Change::KvClearSet { entries },
+        }
+    }
 }
 
 impl Store {
+    /// Applies `edit` to the top-level map under its lock ([`Store::edit`]); keys it takes out
+    /// are freed after the lock is released.
+    pub(crate) fn edit_top_level(&self, edit: Edit<'_>) -> Outcome {
+        // Declared before the guard so that it is dropped after the lock is released.
+        let mut taken = None;
+        let mut map = self.top_level.map.lock();
+        let mut keys = TopLevelKeys::new(&mut map, &self.top_level.bytes, &mut taken);
+        let outcome = self.edit(&mut keys, edit);
+        drop(map);
+        outcome
+    }
+
     /// `KV_SET`.
     pub(crate) fn kv_set(&self, entries: Entries<'_>) -> Outcome {
-        let mut map = self.kv.map.lock();
-        if self.limits.max_memory_bytes.is_some() {
-            let freed: u64 = entries
-                .iter()
-                .filter_map(|(k, _)| map.get(k).map(|old| entry_bytes(k, old.len())))
-                .sum();
-            if !self.memory_allows(entries_bytes(&entries).saturating_sub(freed)) {
-                return Outcome::LimitReached;
-            }
-        }
-        self.kv_write(&mut map, &entries);
-        if !entries.is_empty() {
-            self.record(&Change::KvSet { entries: &entries });
-        }
-        Outcome::Done
+        self.edit_top_level(Edit::Set(&entries))
     }
 
     /// `KV_ADD`.
     pub(crate) fn kv_add(&self, entries: Entries<'_>) -> Outcome {
-        let mut map = self.kv.map.lock();
-        if self.limits.max_memory_bytes.is_some() {
-            let added: u64 = entries
-                .iter()
-                .filter(|(k, _)| !map.contains_key(k))
-                .map(|(k, v)| entry_bytes(k, v.len()))
-                .sum();
-            if !self.memory_allows(added) {
-                return Outcome::LimitReached;
-            }
-        }
-        let mut added_bytes = 0;
-        let mut written: Vec<(Cow<'_, str>, Value)> = Vec::new();
-        for (k, v) in &entries {
-            if map.insert_new(k, v.as_json()) {
-                added_bytes += entry_bytes(k, v.len());
-                if self.journaling() {
-                    written.push((Cow::Borrowed(&**k), v.clone()));
-                }
-            }
-        }
-        self.kv_account(added_bytes, 0);
-        if !written.is_empty() {
-            self.record(&Change::KvSet { entries: &written });
-        }
-        Outcome::Done
+        self.edit_top_level(Edit::Add(&entries))
     }
 
     /// `KV_GET`: the values go to `sink` under the lock.
     pub(crate) fn kv_get(&self, keys: &Keys<'_>, sink: &mut dyn ValueSink) -> Outcome {
-        let map = self.kv.map.lock();
+        let map = self.top_level.map.lock();
         Outcome::ValuesSent(values(keys, |k| map.get(k), sink))
     }
 
     /// `KV_RMV`.
     pub(crate) fn kv_rmv(&self, keys: Keys<'_>) -> Outcome {
-        let mut map = self.kv.map.lock();
-        let mut freed = 0;
-        for k in &keys {
-            if let Some(old_len) = map.remove(k) {
-                freed += entry_bytes(k, old_len);
-            }
-        }
-        if freed > 0 {
-            self.kv_account(0, freed);
-            self.record(&Change::KvRemoved { keys: &keys });
-        }
-        Outcome::Done
+        self.edit_top_level(Edit::Remove(&keys))
     }
 
     /// `KV_CONTAINS`.
     pub(crate) fn kv_contains(&self, keys: &Keys<'_>) -> Outcome {
-        let map = self.kv.map.lock();
+        let map = self.top_level.map.lock();
         Outcome::Contains(contains(keys, |k| map.contains_key(k)))
     }
 
     /// `KV_COUNT`.
     pub(crate) fn kv_count(&self) -> Outcome {
-        Outcome::Count(self.kv.map.lock().len() as u64)
+        Outcome::Count(self.top_level.map.lock().len() as u64)
     }
 
     /// `KV_KEYS`.
     pub(crate) fn kv_keys(&self) -> Outcome {
         // Copied a part per lock hold, made owned with no lock held.
-        Outcome::KeyList(kv_map::snapshot(&self.kv.map, false).keys())
+        Outcome::KeyList(kv_map::snapshot(&self.top_level.map, false).keys())
     }
 
-    /// `KV_CLEAR`.
+    /// `KV_CLEAR`: a big store takes a while to free, so that happens after the lock is released.
     pub(crate) fn kv_clear(&self) -> Outcome {
-        let old = {
-            let mut map = self.kv.map.lock();
-            let old = map.take_all();
-            let bytes = self.kv.bytes.load(std::sync::atomic::Ordering::Relaxed);
-            self.kv_account(0, bytes);
-            if !old.is_empty() {
-                self.record(&Change::KvCleared);
-            }
-            old
-        };
-        // Freed after the lock is released: a big store takes a while to drop.
-        Outcome::Count(old.len() as u64)
+        self.edit_top_level(Edit::Clear)
     }
 
     /// `KV_CLEAR_SET`.
     pub(crate) fn kv_clear_set(&self, entries: Entries<'_>) -> Outcome {
-        let old = {
-            let mut map = self.kv.map.lock();
-            let old_bytes = self.kv.bytes.load(std::sync::atomic::Ordering::Relaxed);
-            if !self.memory_allows(entries_bytes(&entries).saturating_sub(old_bytes)) {
-                return Outcome::LimitReached;
-            }
-            let old = map.take_all();
-            self.kv_account(0, old_bytes);
-            self.kv_write(&mut map, &entries);
-            if !old.is_empty() || !entries.is_empty() {
-                self.record(&Change::KvClearSet { entries: &entries });
-            }
-            old
-        };
-        Outcome::Count(old.len() as u64)
+        self.edit_top_level(Edit::ClearSet(&entries))
     }
 }
 

@@ -9,6 +9,7 @@ use std::borrow::Cow;
 
 use crate::value::Value;
 
+pub(crate) mod edit;
 pub(crate) mod kv;
 pub(crate) mod session;
 

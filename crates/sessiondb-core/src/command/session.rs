@@ -3,31 +3,32 @@
 //! A command naming one session locks that session's shard only. Every lookup applies a due
 //! expiry first (§9.4), so a session past its deadline is never visible.
 
-use std::borrow::Cow;
 use std::sync::atomic::Ordering;
 
 use crate::change::Change;
-use crate::command::kv::{contains, entries_bytes, values};
+use crate::command::edit::{Edit, Keyspace, Written};
+use crate::command::kv::{contains, values};
 use crate::command::{Entries, Expiry, Keys, Outcome, SessionInfo, Token, ValueSink};
 use crate::expiry::{self, DeadlineIndex};
-use crate::session::{entry_bytes, session_bytes, Data, Session};
-use crate::store::{ShardInner, ShardStats, Store};
+use crate::session::{session_bytes, Data, Session};
+use crate::store::{Limits, ShardInner, ShardStats, Store};
 use crate::token;
 use crate::value::Value;
 
-/// A live session, locked, as a session command sees it.
-pub(crate) struct Ctx<'a> {
+/// A live session under its shard lock, as a session command sees it.
+pub(crate) struct LiveSession<'a> {
     tkn: Token,
     now_ms: u64,
     s: &'a mut Session,
     index: &'a mut DeadlineIndex,
     stats: &'a ShardStats,
     /// Keys freed by the command, dropped after the lock is released.
-    garbage: &'a mut Option<Data>,
+    freed: &'a mut Option<Data>,
 }
 
-impl Ctx<'_> {
-    /// Re-arms the session to `now + duration` (§9.5) and records it.
+impl LiveSession<'_> {
+    /// Re-arms the session to `now + duration` (§9.5) and records it. Extending changes only the
+    /// deadline, never the data.
     fn extend(&mut self, store: &Store) {
         let duration_secs = self.s.expiry().duration_secs;
         if duration_secs == 0 {
@@ -41,32 +42,68 @@ impl Ctx<'_> {
             deadline_ms: self.s.deadline_ms,
         });
     }
+}
 
-    /// Takes the session's keys out for dropping after unlock; returns how many there were.
-    fn take_keys(&mut self) -> (u64, u64) {
-        let data = self.s.data.take();
-        let (n, bytes) = (data.len() as u64, data.bytes());
-        self.stats.sub_bytes(bytes);
-        if !data.is_empty() {
-            *self.garbage = Some(data);
-        }
-        (n, bytes)
+impl Keyspace for LiveSession<'_> {
+    fn len(&self) -> usize {
+        self.s.data.len()
     }
-}
 
-/// How many keys of `entries` the session lacks, each distinct key once.
-fn new_keys(s: &Session, entries: &[(Cow<'_, str>, Value)]) -> u64 {
-    let mut seen = hashbrown::HashSet::with_capacity(entries.len());
-    entries
-        .iter()
-        .filter(|(k, _)| !s.data.contains(k) && seen.insert(&**k))
-        .count() as u64
-}
+    fn value_len(&self, key: &str) -> Option<usize> {
+        self.s.data.get(key).map(str::len)
+    }
 
-/// How many distinct keys `entries` holds.
-fn distinct_keys(entries: &[(Cow<'_, str>, Value)]) -> u64 {
-    let mut seen = hashbrown::HashSet::with_capacity(entries.len());
-    entries.iter().filter(|(k, _)| seen.insert(&**k)).count() as u64
+    fn set(&mut self, key: &str, value: &Value) -> Option<usize> {
+        self.s.data.set(key, value)
+    }
+
+    fn add(&mut self, key: &str, value: &Value) -> bool {
+        self.s.data.add(key, value)
+    }
+
+    fn remove(&mut self, key: &str) -> Option<usize> {
+        self.s.data.remove(key)
+    }
+
+    fn bytes(&self) -> u64 {
+        self.s.data.bytes()
+    }
+
+    fn take_all(&mut self) -> u64 {
+        let data = self.s.data.take();
+        let n = data.len() as u64;
+        self.stats.account(0, data.bytes());
+        if !data.is_empty() {
+            *self.freed = Some(data);
+        }
+        n
+    }
+
+    #[inline]
+    fn account(&self, added: u64, freed: u64) {
+        self.stats.account(added, freed);
+    }
+
+    fn max_keys(&self, limits: &Limits) -> Option<u64> {
+        limits.max_keys_per_session
+    }
+
+    #[inline]
+    fn before_write(&mut self, store: &Store) {
+        if self.s.expiry().extend_on_set_add {
+            self.extend(store);
+        }
+    }
+
+    fn change<'c>(&self, written: Written<'c>) -> Change<'c> {
+        let tkn = self.tkn;
+        match written {
+            Written::Set(entries) => Change::ShKeysSet { tkn, entries },
+            Written::Removed(keys) => Change::ShKeysRemoved { tkn, keys },
+            Written::Cleared => Change::ShCleared { tkn },
+            Written::ClearSet(entries) => Change::ShClearSet { tkn, entries },
+        }
+    }
 }
 
 impl Store {
@@ -75,30 +112,31 @@ impl Store {
         &self,
         tkn: Option<Token>,
         now_ms: u64,
-        f: impl FnOnce(&mut Ctx<'_>) -> R,
+        f: impl FnOnce(&mut LiveSession<'_>) -> R,
     ) -> Option<R> {
         let tkn = tkn?;
         let h = self.hash(tkn);
         let shard = self.shard_of(h);
         // Declared before the guard so freed keys are dropped after the lock is released.
-        let mut garbage: Option<Data> = None;
+        let mut freed: Option<Data> = None;
         let mut guard = shard.inner.lock();
         let ShardInner { table, index } = &mut *guard;
-        let s = self.live_mut(table, shard, h, tkn, now_ms, &mut garbage)?;
-        let mut cx = Ctx {
+        let s = self.live_mut(table, shard, h, tkn, now_ms, &mut freed)?;
+        let mut live = LiveSession {
             tkn,
             now_ms,
             s,
             index,
             stats: &shard.stats,
-            garbage: &mut garbage,
+            freed: &mut freed,
         };
-        Some(f(&mut cx))
+        Some(f(&mut live))
     }
 
-    /// Whether `max_keys_per_session` allows the session to hold `count` keys.
-    fn keys_allowed(&self, count: u64) -> bool {
-        !matches!(self.limits.max_keys_per_session, Some(max) if count > max)
+    /// Applies `edit` to the live session `tkn` ([`Store::edit`]).
+    fn edit_session(&self, tkn: Option<Token>, edit: Edit<'_>, now_ms: u64) -> Outcome {
+        self.with_session(tkn, now_ms, |live| self.edit(live, edit))
+            .unwrap_or(Outcome::NoSession { tkn })
     }
 
     /// `SH_NEW` (§11.1).
@@ -172,7 +210,7 @@ impl Store {
     /// `SH_OPEN` (§11.2): a live shared session whose token derives from `name`.
     pub(crate) fn sh_open(&self, name: &str, now_ms: u64) -> Outcome {
         let tkn = token::shared_token(name);
-        self.with_session(Some(tkn), now_ms, |cx| cx.s.shared)
+        self.with_session(Some(tkn), now_ms, |live| live.s.shared)
             .filter(|&shared| shared)
             .map_or(Outcome::OpenFailed, |_| Outcome::Opened { tkn })
     }
@@ -184,19 +222,13 @@ impl Store {
         };
         let h = self.hash(t);
         let shard = self.shard_of(h);
-        let mut garbage: Option<Data> = None;
-        let mut ended: Option<Box<Session>> = None;
+        // Declared before the guard so freed keys are dropped after the lock is released.
+        let (mut expired, mut ended): (Option<Data>, Option<Data>) = (None, None);
         let mut guard = shard.inner.lock();
-        let table = &mut guard.table;
-        if self
-            .live_mut(table, shard, h, t, now_ms, &mut garbage)
-            .is_some()
-        {
-            if let Ok(entry) = table.find_entry(h, |e| e.tkn == t) {
-                let (s, _) = entry.remove();
-                shard.stats.sub_session(crate::store::session_cost(&s));
-                self.record(&Change::SessionEnded { tkn: t });
-                ended = Some(s);
+        if let Ok(entry) = guard.table.find_entry(h, |e| e.tkn == t) {
+            if let Some(entry) = self.apply_due(&shard.stats, entry, now_ms, &mut expired) {
+                let change = Change::SessionEnded { tkn: t };
+                ended = Some(self.remove_session(&shard.stats, entry, &change));
             }
         }
         drop(guard);
@@ -249,11 +281,11 @@ impl Store {
 
     /// `SH_INFO` (§11.6).
     pub(crate) fn sh_info(&self, tkn: Option<Token>, now_ms: u64) -> Outcome {
-        self.with_session(tkn, now_ms, |cx| {
-            let s = &*cx.s;
+        self.with_session(tkn, now_ms, |live| {
+            let s = &*live.s;
             let e = s.expiry();
             Outcome::Info(SessionInfo {
-                tkn: cx.tkn,
+                tkn: live.tkn,
                 shared: s.shared,
                 key_count: s.data.len() as u64,
                 name: s.name().map(str::to_owned),
@@ -283,86 +315,12 @@ impl Store {
 
     /// `SH_SET`.
     pub(crate) fn sh_set(&self, tkn: Option<Token>, entries: Entries<'_>, now_ms: u64) -> Outcome {
-        self.with_session(tkn, now_ms, |cx| {
-            if self.limits.max_keys_per_session.is_some()
-                && !self.keys_allowed(cx.s.data.len() as u64 + new_keys(cx.s, &entries))
-            {
-                return Outcome::LimitReached;
-            }
-            if self.limits.max_memory_bytes.is_some() {
-                let freed: u64 = entries
-                    .iter()
-                    .filter_map(|(k, _)| cx.s.data.get(k).map(|old| entry_bytes(k, old.len())))
-                    .sum();
-                if !self.memory_allows(entries_bytes(&entries).saturating_sub(freed)) {
-                    return Outcome::LimitReached;
-                }
-            }
-            if cx.s.expiry().extend_on_set_add {
-                cx.extend(self);
-            }
-            if !entries.is_empty() {
-                // Recorded before the entries move into the session; the lock makes it one step.
-                self.record(&Change::ShKeysSet {
-                    tkn: cx.tkn,
-                    entries: &entries,
-                });
-            }
-            let (mut added, mut freed) = (0, 0);
-            for (k, v) in entries {
-                added += entry_bytes(&k, v.len());
-                if let Some(old) = cx.s.data.set(&k, &v) {
-                    freed += entry_bytes(&k, old);
-                }
-            }
-            cx.stats.add_bytes(added);
-            cx.stats.sub_bytes(freed);
-            Outcome::Done
-        })
-        .unwrap_or(Outcome::NoSession { tkn })
+        self.edit_session(tkn, Edit::Set(&entries), now_ms)
     }
 
     /// `SH_ADD`.
     pub(crate) fn sh_add(&self, tkn: Option<Token>, entries: Entries<'_>, now_ms: u64) -> Outcome {
-        self.with_session(tkn, now_ms, |cx| {
-            if self.limits.max_keys_per_session.is_some() || self.limits.max_memory_bytes.is_some()
-            {
-                let new = new_keys(cx.s, &entries);
-                if !self.keys_allowed(cx.s.data.len() as u64 + new) {
-                    return Outcome::LimitReached;
-                }
-                let added: u64 = entries
-                    .iter()
-                    .filter(|(k, _)| !cx.s.data.contains(k))
-                    .map(|(k, v)| entry_bytes(k, v.len()))
-                    .sum();
-                if !self.memory_allows(added) {
-                    return Outcome::LimitReached;
-                }
-            }
-            if cx.s.expiry().extend_on_set_add {
-                cx.extend(self);
-            }
-            let mut added = 0;
-            let mut written: Vec<(Cow<'_, str>, Value)> = Vec::new();
-            for (k, v) in &entries {
-                if cx.s.data.add(k, v) {
-                    added += entry_bytes(k, v.len());
-                    if self.journaling() {
-                        written.push((Cow::Borrowed(&**k), v.clone()));
-                    }
-                }
-            }
-            cx.stats.add_bytes(added);
-            if !written.is_empty() {
-                self.record(&Change::ShKeysSet {
-                    tkn: cx.tkn,
-                    entries: &written,
-                });
-            }
-            Outcome::Done
-        })
-        .unwrap_or(Outcome::NoSession { tkn })
+        self.edit_session(tkn, Edit::Add(&entries), now_ms)
     }
 
     /// `SH_GET`: extends with `extendOnGet` whatever the keys (§9.5); the values go to `sink`
@@ -374,11 +332,11 @@ impl Store {
         now_ms: u64,
         sink: &mut dyn ValueSink,
     ) -> Outcome {
-        self.with_session(tkn, now_ms, |cx| {
-            if cx.s.expiry().extend_on_get {
-                cx.extend(self);
+        self.with_session(tkn, now_ms, |live| {
+            if live.s.expiry().extend_on_get {
+                live.extend(self);
             }
-            let data = &cx.s.data;
+            let data = &live.s.data;
             Outcome::ValuesSent(values(keys, |k| data.get(k), sink))
         })
         .unwrap_or(Outcome::NoSession { tkn })
@@ -386,57 +344,34 @@ impl Store {
 
     /// `SH_RMV`.
     pub(crate) fn sh_rmv(&self, tkn: Option<Token>, keys: Keys<'_>, now_ms: u64) -> Outcome {
-        self.with_session(tkn, now_ms, |cx| {
-            let mut freed = 0;
-            for k in &keys {
-                if let Some(old) = cx.s.data.remove(k) {
-                    freed += entry_bytes(k, old);
-                }
-            }
-            if freed > 0 {
-                cx.stats.sub_bytes(freed);
-                self.record(&Change::ShKeysRemoved {
-                    tkn: cx.tkn,
-                    keys: &keys,
-                });
-            }
-            Outcome::Done
-        })
-        .unwrap_or(Outcome::NoSession { tkn })
+        self.edit_session(tkn, Edit::Remove(&keys), now_ms)
     }
 
     /// `SH_CONTAINS`.
     pub(crate) fn sh_contains(&self, tkn: Option<Token>, keys: &Keys<'_>, now_ms: u64) -> Outcome {
-        self.with_session(tkn, now_ms, |cx| {
-            Outcome::Contains(contains(keys, |k| cx.s.data.contains(k)))
+        self.with_session(tkn, now_ms, |live| {
+            Outcome::Contains(contains(keys, |k| live.s.data.contains(k)))
         })
         .unwrap_or(Outcome::NoSession { tkn })
     }
 
     /// `SH_COUNT`.
     pub(crate) fn sh_count(&self, tkn: Option<Token>, now_ms: u64) -> Outcome {
-        self.with_session(tkn, now_ms, |cx| Outcome::Count(cx.s.data.len() as u64))
+        self.with_session(tkn, now_ms, |live| Outcome::Count(live.s.data.len() as u64))
             .unwrap_or(Outcome::NoSession { tkn })
     }
 
     /// `SH_KEYS`.
     pub(crate) fn sh_keys(&self, tkn: Option<Token>, now_ms: u64) -> Outcome {
-        self.with_session(tkn, now_ms, |cx| {
-            Outcome::KeyList(cx.s.data.iter().map(|(k, _)| k.to_owned()).collect())
+        self.with_session(tkn, now_ms, |live| {
+            Outcome::KeyList(live.s.data.iter().map(|(k, _)| k.to_owned()).collect())
         })
         .unwrap_or(Outcome::NoSession { tkn })
     }
 
     /// `SH_CLEAR`: empties the map; the deadline stays (§9.7).
     pub(crate) fn sh_clear(&self, tkn: Option<Token>, now_ms: u64) -> Outcome {
-        self.with_session(tkn, now_ms, |cx| {
-            let (n, _) = cx.take_keys();
-            if n > 0 {
-                self.record(&Change::ShCleared { tkn: cx.tkn });
-            }
-            Outcome::Count(n)
-        })
-        .unwrap_or(Outcome::NoSession { tkn })
+        self.edit_session(tkn, Edit::Clear, now_ms)
     }
 
     /// `SH_CLEAR_SET`: replaces the map; never extends (§9.5).
@@ -446,34 +381,6 @@ impl Store {
         entries: Entries<'_>,
         now_ms: u64,
     ) -> Outcome {
-        self.with_session(tkn, now_ms, |cx| {
-            if self.limits.max_keys_per_session.is_some()
-                && !self.keys_allowed(distinct_keys(&entries))
-            {
-                return Outcome::LimitReached;
-            }
-            if self.limits.max_memory_bytes.is_some()
-                && !self.memory_allows(entries_bytes(&entries).saturating_sub(cx.s.data.bytes()))
-            {
-                return Outcome::LimitReached;
-            }
-            let (n, _) = cx.take_keys();
-            if n > 0 || !entries.is_empty() {
-                self.record(&Change::ShClearSet {
-                    tkn: cx.tkn,
-                    entries: &entries,
-                });
-            }
-            let mut added = 0;
-            for (k, v) in entries {
-                added += entry_bytes(&k, v.len());
-                if let Some(old) = cx.s.data.set(&k, &v) {
-                    added -= entry_bytes(&k, old);
-                }
-            }
-            cx.stats.add_bytes(added);
-            Outcome::Count(n)
-        })
-        .unwrap_or(Outcome::NoSession { tkn })
+        self.edit_session(tkn, Edit::ClearSet(&entries), now_ms)
     }
 }

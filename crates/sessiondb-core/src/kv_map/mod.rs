@@ -37,8 +37,8 @@ use hashbrown::{DefaultHashBuilder, HashTable};
 
 mod snapshot;
 
-pub(crate) use snapshot::snapshot;
 use snapshot::Pending;
+pub(crate) use snapshot::{snapshot, Taken};
 
 /// A map of top-level keys to JSON values. `S` is the hasher; the default is seeded per map so
 /// clients cannot aim collisions (tests use a constant one to force them).

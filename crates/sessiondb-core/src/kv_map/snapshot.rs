@@ -150,11 +150,6 @@ impl Taken {
     pub(crate) fn len(&self) -> usize {
         self.len
     }
-
-    /// True when there were none.
-    pub(crate) fn is_empty(&self) -> bool {
-        self.len == 0
-    }
 }
 
 /// A map's keys (and values), copied out by [`snapshot()`]: a chunk per part, or one chunk.
