@@ -7,7 +7,7 @@
 
 use std::borrow::Cow;
 
-use crate::command::{Expiry, Token};
+use crate::base::{Expiry, Token};
 use crate::value::Value;
 
 /// One effective mutation. Borrowed from the command or the store: a sink that keeps it must copy.

@@ -4,7 +4,7 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-use crate::command::Token;
+use crate::base::Token;
 use crate::session::{Data, Session};
 
 /// The deadline of a session armed at `now_ms` for `duration_secs` (§9.2), saturating; `u64::MAX`
@@ -126,7 +126,7 @@ impl DeadlineIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::command::Expiry;
+    use crate::base::Expiry;
     use crate::session::Data;
     use crate::value::Value;
     use std::borrow::Cow;

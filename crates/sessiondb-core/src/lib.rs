@@ -3,6 +3,7 @@
 //! Synchronous and deterministic: no tokio, no sockets, no JSON envelopes. Time comes from
 //! an injectable [`clock::Clock`] so expiry can be tested without sleeping.
 
+pub mod base;
 pub mod change;
 pub mod clock;
 pub mod command;
@@ -15,7 +16,8 @@ pub mod store;
 pub mod token;
 pub mod value;
 
+pub use base::{Expiry, Token};
 pub use change::{Change, ChangeSink};
-pub use command::{Command, Entries, Expiry, Keys, Outcome, SessionInfo, Token, ValueSink};
+pub use command::{Command, Entries, Keys, Outcome, SessionInfo, ValueSink};
 pub use store::{Arming, Limits, SessionRecord, Store, StoreConfig, SweepReport};
 pub use value::Value;

@@ -7,7 +7,7 @@ use indexmap::map::raw_entry_v1::RawEntryMut;
 use indexmap::map::RawEntryApiV1;
 use indexmap::IndexMap;
 
-use crate::command::{Expiry, Token};
+use crate::base::{Expiry, Token};
 use crate::value::Value;
 
 /// An ordered hash map of keys; the hasher is seeded per map so clients cannot aim collisions.

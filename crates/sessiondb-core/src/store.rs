@@ -17,9 +17,10 @@ use hashbrown::hash_table::OccupiedEntry;
 use hashbrown::{DefaultHashBuilder, HashTable};
 use parking_lot::Mutex;
 
+use crate::base::{Expiry, Token};
 use crate::change::{Change, ChangeSink};
 use crate::command::edit::Edit;
-use crate::command::{Command, Expiry, Outcome, Token, ValueSink};
+use crate::command::{Command, Outcome, ValueSink};
 use crate::expiry::{self, Checked, DeadlineIndex};
 use crate::kv_map::{self, KvMap};
 use crate::session::{self, Data, Session};

@@ -8,7 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha12Rng;
 
-use crate::command::Token;
+use crate::base::Token;
 
 /// Prefix hashed in front of a shared session's name (§8.3).
 const SHARED_PREFIX: &[u8] = b"sessiondb-shared:";

@@ -7,33 +7,18 @@
 
 use std::borrow::Cow;
 
+pub use crate::base::{Expiry, Token};
 use crate::value::Value;
 
 pub(crate) mod edit;
 pub(crate) mod kv;
 pub(crate) mod session;
 
-/// A session token: 1 … 2^64−1 (0 never names a session).
-pub type Token = u64;
-
 /// `(key, value)` pairs to store, in request order.
 pub type Entries<'a> = Vec<(Cow<'a, str>, Value)>;
 
 /// Key names of a `keys` array, in request order (non-string items already dropped).
 pub type Keys<'a> = Vec<Cow<'a, str>>;
-
-/// Expiry settings of a session (`PROTOCOL.md` §9.1). `duration_secs == 0` never expires.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Expiry {
-    /// Seconds from (re)arming to the deadline.
-    pub duration_secs: u64,
-    /// At the deadline: delete the session (true) or only its keys, re-arming it (false).
-    pub delete_session: bool,
-    /// `SH_SET` / `SH_ADD` re-arm the deadline.
-    pub extend_on_set_add: bool,
-    /// `SH_GET` re-arms the deadline.
-    pub extend_on_get: bool,
-}
 
 /// One command, validated. `tkn: Option<Token>` is `None` when the request's `tkn` was absent or
 /// not a uint; `Some(0)` is a uint that names no session.

@@ -5,10 +5,11 @@
 
 use std::sync::atomic::Ordering;
 
+use crate::base::{Expiry, Token};
 use crate::change::Change;
 use crate::command::edit::{Edit, Keyspace, Written};
 use crate::command::kv::{contains, values};
-use crate::command::{Entries, Expiry, Keys, Outcome, SessionInfo, Token, ValueSink};
+use crate::command::{Entries, Keys, Outcome, SessionInfo, ValueSink};
 use crate::expiry::{self, DeadlineIndex};
 use crate::session::{session_bytes, Data, Session};
 use crate::store::{Limits, ShardInner, ShardStats, Store};
