@@ -812,3 +812,25 @@ fn a_bulk_load_across_threads_keeps_the_first_record_of_a_token() {
         );
     }
 }
+
+#[test]
+fn kv_keys_lists_in_insertion_order() {
+    let st = store();
+    let names: Vec<String> = (0..20_000).map(|i| format!("key:{}", 19_999 - i)).collect();
+    let all: Vec<(Cow<'static, str>, Value)> = names
+        .iter()
+        .map(|k| (Cow::Owned(k.clone()), v("1")))
+        .collect();
+    assert_eq!(st.execute(Command::KvSet(all), 0), Outcome::Done);
+    assert_eq!(
+        st.execute(Command::KvKeys, 0),
+        Outcome::KeyList(names.clone())
+    );
+    // An overwrite keeps the order; a removed key that is added again comes last.
+    st.execute(Command::KvSet(entries(&[("key:5", "2")])), 0);
+    st.execute(Command::KvRmv(keys(&["key:19999"])), 0);
+    st.execute(Command::KvAdd(entries(&[("key:19999", "3")])), 0);
+    let mut want = names[1..].to_vec();
+    want.push(names[0].clone());
+    assert_eq!(st.execute(Command::KvKeys, 0), Outcome::KeyList(want));
+}

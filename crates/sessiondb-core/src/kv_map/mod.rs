@@ -7,10 +7,13 @@
 //! JSON text, so a lookup reads the table and that one block. The slot's key length also lets a
 //! probe skip a slot whose key has another length without touching its block.
 //!
-//! Keys are listed (`KV_KEYS`, saves) in table order: `PROTOCOL.md` §7.2 leaves the order
-//! unspecified. Keeping insertion order, as the `IndexMap` did while nothing was removed, would
-//! cost a sequence number per slot and a sort of every listing (measured with 1M keys: `KV_KEYS`
-//! took two to three times as long).
+//! Keys are listed (`KV_KEYS`, saves) in insertion order, always: an overwrite keeps a key's
+//! place, a removal leaves the others in their order, and a key removed and set again goes to
+//! the end (`PROTOCOL.md` §7.2 recommends insertion order while nothing was removed, and
+//! NemesisDB's own tests compare `KV_KEYS` with it). Each slot carries the key's insertion
+//! number ([`Slot::seq`], in the slot's padding, so a slot still takes 24 bytes); a listing is
+//! copied in table order and put in insertion order after the copy, with no lock held
+//! ([`snapshot::in_insertion_order`]).
 //!
 //! The price of the layout is in listings: they visit the blocks in table order, scattered in
 //! memory, where the `IndexMap` walked keys allocated in insertion order (with 1M keys, about
@@ -54,6 +57,8 @@ pub(crate) struct KvMap<S = DefaultHashBuilder> {
     snapshots: Vec<Pending>,
     /// The id the next snapshot gets.
     next_snapshot: u64,
+    /// The insertion number the next new key gets ([`Slot::seq`]).
+    next_seq: u32,
 }
 
 impl<S: Default> KvMap<S> {
@@ -66,6 +71,7 @@ impl<S: Default> KvMap<S> {
             hasher: S::default(),
             snapshots: Vec::new(),
             next_snapshot: 0,
+            next_seq: 0,
         }
     }
 }
@@ -107,41 +113,57 @@ fn part(hash: u64) -> usize {
 struct Slot {
     /// The key's text followed by the value's JSON text, in one allocation.
     text: Box<str>,
-    /// Bytes of the key at the start of `text`.
-    key_len: usize,
+    /// Bytes of the key at the start of `text`. A key is at most one message long (256 MiB at
+    /// most), or one journal record (1 GiB): far below `u32::MAX`, as the journal's lengths
+    /// assume too. A longer key would not be found again, never cut short or misread.
+    key_len: u32,
+    /// When the key was first inserted, counted per map: listings are ordered by it.
+    seq: u32,
 }
 
+// Four bytes more per slot would cost about nine per key at the table's usual load.
+const _: () = assert!(
+    std::mem::size_of::<Slot>() == 24,
+    "a slot grew past 24 bytes"
+);
+
 impl Slot {
-    fn new(key: &str, value: &str) -> Self {
+    fn new(key: &str, value: &str, seq: u32) -> Self {
         let mut text = String::with_capacity(key.len() + value.len());
         text.push_str(key);
         text.push_str(value);
         Self {
             text: text.into_boxed_str(),
-            key_len: key.len(),
+            key_len: u32::try_from(key.len()).unwrap_or(u32::MAX),
+            seq,
         }
     }
 
+    /// Bytes of the key at the start of the block.
+    fn key_len(&self) -> usize {
+        self.key_len as usize
+    }
+
     fn key(&self) -> &str {
-        self.text.get(..self.key_len).unwrap_or_default()
+        self.text.get(..self.key_len()).unwrap_or_default()
     }
 
     fn value(&self) -> &str {
-        self.text.get(self.key_len..).unwrap_or_default()
+        self.text.get(self.key_len()..).unwrap_or_default()
     }
 
     /// Whether this is `key`'s slot; a key of another length is told apart without reading the
     /// block.
     fn is(&self, key: &str) -> bool {
-        self.key_len == key.len() && self.key() == key
+        self.key_len() == key.len() && self.key() == key
     }
 
     /// Replaces the value, keeping the key where it is: the block is reallocated (in place when
     /// the allocator can), so the key is not copied again.
     fn set_value(&mut self, value: &str) -> usize {
-        let old_len = self.text.len() - self.key_len;
+        let old_len = self.text.len() - self.key_len();
         let mut text = String::from(std::mem::take(&mut self.text));
-        text.truncate(self.key_len);
+        text.truncate(self.key_len());
         text.reserve_exact(value.len());
         text.push_str(value);
         self.text = text.into_boxed_str();
@@ -183,8 +205,8 @@ impl<S: BuildHasher> KvMap<S> {
         match self.parts[part(hash)].entry(hash, |s| s.is(key), |s| hasher.hash_one(s.key())) {
             hashbrown::hash_table::Entry::Occupied(mut o) => Some(o.get_mut().set_value(value)),
             hashbrown::hash_table::Entry::Vacant(v) => {
-                v.insert(Slot::new(key, value));
-                self.len += 1;
+                v.insert(Slot::new(key, value, self.next_seq));
+                self.inserted();
                 None
             }
         }
@@ -198,8 +220,8 @@ impl<S: BuildHasher> KvMap<S> {
         match self.parts[part(hash)].entry(hash, |s| s.is(key), |s| hasher.hash_one(s.key())) {
             hashbrown::hash_table::Entry::Occupied(_) => false,
             hashbrown::hash_table::Entry::Vacant(v) => {
-                v.insert(Slot::new(key, value));
-                self.len += 1;
+                v.insert(Slot::new(key, value, self.next_seq));
+                self.inserted();
                 true
             }
         }
@@ -214,12 +236,42 @@ impl<S: BuildHasher> KvMap<S> {
         let table = &mut self.parts[part(hash)];
         let (gone, _) = table.find_entry(hash, |s| s.is(key)).ok()?.remove();
         self.len -= 1;
+        if self.len == 0 {
+            self.next_seq = 0;
+        }
         let len = table.len();
         if table.capacity() > SHRINK_ABOVE && len < table.capacity() / 8 {
             let hasher = &self.hasher;
             table.shrink_to(len * 2, |s| hasher.hash_one(s.key()));
         }
         Some(gone.value().len())
+    }
+
+    /// Counts a key just inserted with insertion number `next_seq`, and takes the next number.
+    #[inline]
+    fn inserted(&mut self) {
+        self.len += 1;
+        self.next_seq += 1;
+        if self.next_seq == u32::MAX {
+            self.renumber();
+        }
+    }
+
+    /// Numbers the keys 0, 1, … in their insertion order, so that numbers never run out: after
+    /// four billion insertions into a map that was never emptied, one pass over all keys.
+    #[cold]
+    #[inline(never)]
+    fn renumber(&mut self) {
+        for i in 0..PARTS {
+            self.before_write(i);
+        }
+        let mut slots: Vec<&mut Slot> = self.parts.iter_mut().flat_map(|t| t.iter_mut()).collect();
+        slots.sort_unstable_by_key(|s| s.seq);
+        for (seq, s) in (0u32..).zip(slots) {
+            s.seq = seq;
+        }
+        // A map holds far fewer than four billion keys (each costs well over 24 bytes).
+        self.next_seq = u32::try_from(self.len).unwrap_or(u32::MAX - 1);
     }
 
     /// Called before anything in part `i` changes: a snapshot being copied that has not copied
@@ -458,6 +510,88 @@ mod tests {
         assert_eq!(part(1 << 50), 1);
         assert_eq!(part(1 << 55), 32);
         assert_eq!(part(1 << 56), 0);
+    }
+
+    /// Keys as listed, in the map's own order.
+    fn listed<S: BuildHasher>(m: &KvMap<S>) -> Vec<String> {
+        Copied::of(m, false).keys()
+    }
+
+    #[test]
+    fn listings_are_in_insertion_order() {
+        let mut m = KvMap::<DefaultHashBuilder>::new();
+        let names: Vec<String> = (0..2_000).map(|i| format!("k{i}")).collect();
+        for k in &names {
+            assert_eq!(m.insert(k, "1"), None);
+        }
+        assert_eq!(listed(&m), names);
+        // An overwrite keeps a key's place, so does an add of a key that exists.
+        assert_eq!(m.insert(&names[5], "\"longer\""), Some(1));
+        assert!(!m.insert_new(&names[7], "3"));
+        assert_eq!(listed(&m), names);
+        // Values stay paired with their keys in the ordered copy.
+        let entries = Copied::of(&m, true).entries();
+        assert_eq!(entries[5].0, names[5]);
+        assert_eq!(entries[5].1.as_json(), "\"longer\"");
+        // A removal leaves the others in order; a key set again goes to the end.
+        for k in names.iter().step_by(3) {
+            assert!(m.remove(k).is_some());
+        }
+        assert!(m.insert_new(&names[0], "4"));
+        let mut want: Vec<String> = names
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % 3 != 0)
+            .map(|(_, k)| k.clone())
+            .collect();
+        want.push(names[0].clone());
+        assert_eq!(listed(&m), want);
+    }
+
+    #[test]
+    fn order_survives_sparse_numbers_and_restarts_when_emptied() {
+        let mut m = Colliding::new();
+        let names: Vec<String> = (0..300).map(|i| format!("k{i}")).collect();
+        for k in &names {
+            m.insert(k, "1");
+        }
+        // Nine keys in ten removed: the numbers left are too sparse to place, and are sorted.
+        for (i, k) in names.iter().enumerate() {
+            if i % 10 != 9 {
+                m.remove(k);
+            }
+        }
+        let kept: Vec<String> = names.iter().skip(9).step_by(10).cloned().collect();
+        assert_eq!(listed(&m), kept);
+        // Emptied, by removals or all at once, the map numbers from 0 again.
+        for k in &kept {
+            m.remove(k);
+        }
+        assert_eq!(m.next_seq, 0);
+        m.insert("b", "1");
+        m.insert("a", "2");
+        assert_eq!(listed(&m), ["b", "a"]);
+        drop(m.take_all());
+        assert_eq!(m.next_seq, 0);
+        m.insert("z", "1");
+        assert_eq!(listed(&m), ["z"]);
+    }
+
+    #[test]
+    fn numbers_running_out_renumbers_in_order() {
+        let mut m = KvMap::<DefaultHashBuilder>::new();
+        for k in ["a", "b", "c"] {
+            m.insert(k, "1");
+        }
+        m.remove("b");
+        m.next_seq = u32::MAX - 2;
+        m.insert("d", "1");
+        // This insertion takes the last number: every key is numbered again, from 0.
+        assert!(m.insert_new("e", "1"));
+        assert_eq!(m.next_seq, 4);
+        m.insert("f", "1");
+        m.insert("a", "2");
+        assert_eq!(listed(&m), ["a", "c", "d", "e", "f"]);
     }
 
     #[test]
