@@ -16,7 +16,7 @@ const SHARED_PREFIX: &[u8] = b"sessiondb-shared:";
 thread_local! {
     /// Each thread's token generator: ChaCha12, a cryptographically secure generator, seeded
     /// once from the OS. A `getrandom` system call per token cost the kernel's own ChaCha set-up
-    /// every time (about 4% of the server's CPU in a session-lifecycle benchmark).
+    /// every time, a visible share of the server's CPU when sessions come and go fast.
     static TOKENS: RefCell<ChaCha12Rng> = RefCell::new(ChaCha12Rng::from_seed(seed()));
 }
 

@@ -1,4 +1,4 @@
-//! Memory per session for BENCHMARKS.md (issue 5; ignored by default; run in release mode):
+//! Memory per session for BENCHMARKS.md (ignored by default; run in release mode):
 //!
 //! ```text
 //! cargo test --release -p sessiondb-core --test memory_bench -- --ignored --nocapture

@@ -23,12 +23,11 @@
 //! The keys are split into [`PARTS`] hash tables, a key's part chosen by bits of its hash that the
 //! tables do not use ([`part`]). A hash table grows by doubling, and the insert that makes it
 //! grow moves every slot it holds, under the map's lock, while every `KV_` command on every
-//! connection waits: in one table, the `KV_SET` that took the map past 1.8M keys took 260–550 ms
-//! (`tests/kv_growth_bench.rs`). A part holds about 1/64 of the keys, so its growth moves about
-//! 1/64 of them and the pause is roughly 1/64 as long: the slowest `KV_SET` of that benchmark took
-//! 6–17 ms. The parts fill evenly and so grow at nearly the same key counts (most of the 64
-//! pauses fell between 1.8M and 1.86M keys), but each `KV_SET` pays for at most one of them, and
-//! other commands get the lock in between. The total work of growing is the same as one table's
+//! connection waits: with one table and millions of keys that single `KV_SET` took hundreds of
+//! milliseconds (`tests/kv_growth_bench.rs`; figures in BENCHMARKS.md). A part holds about 1/64
+//! of the keys, so its growth moves about 1/64 of them and the pause is roughly 1/64 as long. The
+//! parts fill evenly and so grow at nearly the same key counts, but each `KV_SET` pays for at
+//! most one of them, and other commands get the lock in between. The total work of growing is the same as one table's
 //! (each slot is still moved once per doubling), and so is the memory per key on average (each
 //! part's load swings between the same bounds as one table's would); the parts' 64 table headers
 //! cost 2 KiB per store, and empty parts allocate nothing. Listings visit the parts one by one,

@@ -6,7 +6,8 @@ use super::{ShardInner, Store};
 use crate::session::{Data, Session};
 
 /// Most due sessions the sweep handles per shard lock hold: bounds how long a sweep of a million
-/// simultaneous expiries can delay a client (a batch takes about 0.1 ms).
+/// simultaneous expiries can delay a client to one batch's work (well under a millisecond;
+/// BENCHMARKS.md, "Expiry sweep").
 pub const SWEEP_BATCH: usize = 256;
 
 /// What one sweep did.
