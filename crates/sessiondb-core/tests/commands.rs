@@ -832,5 +832,15 @@ fn kv_keys_lists_in_insertion_order() {
     st.execute(Command::KvAdd(entries(&[("key:19999", "3")])), 0);
     let mut want = names[1..].to_vec();
     want.push(names[0].clone());
-    assert_eq!(st.execute(Command::KvKeys, 0), Outcome::KeyList(want));
+    assert_eq!(
+        st.execute(Command::KvKeys, 0),
+        Outcome::KeyList(want.clone())
+    );
+    // Saves and the journal's snapshot copy in the same order, so a load keeps it.
+    let saved = st.snapshot_kv();
+    let saved_keys: Vec<String> = saved.iter().map(|(k, _)| k.clone()).collect();
+    assert_eq!(saved_keys, want);
+    let loaded = store();
+    loaded.kv_load(saved);
+    assert_eq!(loaded.execute(Command::KvKeys, 0), Outcome::KeyList(want));
 }
