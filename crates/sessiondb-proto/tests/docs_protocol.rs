@@ -1,109 +1,12 @@
 //! `docs/PROTOCOL.md` documents every command and every status code the protocol crate knows,
 //! and documents none it does not: a command needs its request form (`{"<CMD>":`) and its reply
-//! name (`"<CMD>_RSP"`), a status its row (code and name) in a "Status codes" table.
+//! name (`"<CMD>_RSP"`), a status its row (code and name) in a "Status codes" table, a reserved
+//! code its place (`4 PathInvalid`) in §5's list of codes never sent.
 
-use sessiondb_proto::Kind;
-use sessiondb_proto::Status;
+use sessiondb_proto::status::RESERVED;
+use sessiondb_proto::{Kind, Status};
 
 const DOC: &str = include_str!("../../../docs/PROTOCOL.md");
-
-/// Every command, each once.
-const KINDS: [Kind; 31] = [
-    Kind::KvSet,
-    Kind::KvAdd,
-    Kind::KvGet,
-    Kind::KvRmv,
-    Kind::KvContains,
-    Kind::KvCount,
-    Kind::KvKeys,
-    Kind::KvClear,
-    Kind::KvClearSet,
-    Kind::KvSave,
-    Kind::KvLoad,
-    Kind::ShNew,
-    Kind::ShOpen,
-    Kind::ShEnd,
-    Kind::ShEndAll,
-    Kind::ShExists,
-    Kind::ShInfo,
-    Kind::ShInfoAll,
-    Kind::ShSave,
-    Kind::ShLoad,
-    Kind::ShSet,
-    Kind::ShAdd,
-    Kind::ShGet,
-    Kind::ShRmv,
-    Kind::ShContains,
-    Kind::ShCount,
-    Kind::ShKeys,
-    Kind::ShClear,
-    Kind::ShClearSet,
-    Kind::SvInfo,
-    Kind::SvAuth,
-];
-
-/// The wire name of a command. The match has no wildcard, so a new command does not compile
-/// until it is named here.
-fn kind_name(kind: Kind) -> &'static str {
-    match kind {
-        Kind::KvSet => "KV_SET",
-        Kind::KvAdd => "KV_ADD",
-        Kind::KvGet => "KV_GET",
-        Kind::KvRmv => "KV_RMV",
-        Kind::KvContains => "KV_CONTAINS",
-        Kind::KvCount => "KV_COUNT",
-        Kind::KvKeys => "KV_KEYS",
-        Kind::KvClear => "KV_CLEAR",
-        Kind::KvClearSet => "KV_CLEAR_SET",
-        Kind::KvSave => "KV_SAVE",
-        Kind::KvLoad => "KV_LOAD",
-        Kind::ShNew => "SH_NEW",
-        Kind::ShOpen => "SH_OPEN",
-        Kind::ShEnd => "SH_END",
-        Kind::ShEndAll => "SH_END_ALL",
-        Kind::ShExists => "SH_EXISTS",
-        Kind::ShInfo => "SH_INFO",
-        Kind::ShInfoAll => "SH_INFO_ALL",
-        Kind::ShSave => "SH_SAVE",
-        Kind::ShLoad => "SH_LOAD",
-        Kind::ShSet => "SH_SET",
-        Kind::ShAdd => "SH_ADD",
-        Kind::ShGet => "SH_GET",
-        Kind::ShRmv => "SH_RMV",
-        Kind::ShContains => "SH_CONTAINS",
-        Kind::ShCount => "SH_COUNT",
-        Kind::ShKeys => "SH_KEYS",
-        Kind::ShClear => "SH_CLEAR",
-        Kind::ShClearSet => "SH_CLEAR_SET",
-        Kind::SvInfo => "SV_INFO",
-        Kind::SvAuth => "SV_AUTH",
-    }
-}
-
-/// Every status, each once.
-const STATUSES: [Status; 21] = [
-    Status::Ok,
-    Status::OpCodeInvalid,
-    Status::JsonInvalid,
-    Status::CommandNotExist,
-    Status::CommandSyntax,
-    Status::CommandDisabled,
-    Status::ParamMissing,
-    Status::ValueTypeInvalid,
-    Status::ValueSize,
-    Status::SessionNotExist,
-    Status::SessionOpenFail,
-    Status::SessionNewFail,
-    Status::SaveComplete,
-    Status::SaveDirWriteFail,
-    Status::SaveError,
-    Status::LoadComplete,
-    Status::LoadError,
-    Status::LimitReached,
-    Status::NotAuthenticated,
-    Status::AuthFailed,
-    Status::Unknown,
-];
 
 /// `(code, name)` of every row of the tables under a heading that names "Status codes".
 fn documented_statuses(doc: &str) -> Vec<(u16, String)> {
@@ -128,6 +31,22 @@ fn documented_statuses(doc: &str) -> Vec<(u16, String)> {
     rows
 }
 
+/// `(code, name)` of each item of §5's list of codes reserved and never sent
+/// (`Codes reserved … **never sent** by sessiondb: 4 PathInvalid, 5 NoPath, …`).
+fn documented_reserved(doc: &str) -> Vec<(u16, String)> {
+    let list = doc
+        .split_once("**never sent** by sessiondb:")
+        .map(|(_, rest)| rest)
+        .and_then(|rest| rest.split("\n\n").next())
+        .unwrap_or_default();
+    list.split(',')
+        .filter_map(|item| {
+            let (code, name) = item.trim().trim_end_matches('.').split_once(' ')?;
+            Some((code.parse().ok()?, name.trim().to_owned()))
+        })
+        .collect()
+}
+
 /// The command of each request in the table of Appendix A (`| `{"KV_SET":…` → `KV_SET`).
 fn appendix_a_commands(doc: &str) -> Vec<String> {
     let appendix = doc
@@ -145,8 +64,8 @@ fn appendix_a_commands(doc: &str) -> Vec<String> {
 #[test]
 fn every_command_has_its_request_and_reply_documented() {
     let mut missing = Vec::new();
-    for kind in KINDS {
-        let name = kind_name(kind);
+    for kind in Kind::ALL {
+        let name = kind.name();
         if !DOC.contains(&format!("{{\"{name}\":")) {
             missing.push(format!("request {{\"{name}\":…}}"));
         }
@@ -165,7 +84,7 @@ fn every_command_has_its_request_and_reply_documented() {
 fn every_status_has_its_row_in_a_status_table() {
     let rows = documented_statuses(DOC);
     let mut missing = Vec::new();
-    for status in STATUSES {
+    for status in Status::ALL {
         let row = (status.code(), status.name().to_owned());
         if !rows.contains(&row) {
             missing.push(format!("{} {}", row.0, row.1));
@@ -180,7 +99,7 @@ fn every_status_has_its_row_in_a_status_table() {
 
 #[test]
 fn the_doc_documents_no_status_the_code_lacks() {
-    let known: Vec<(u16, &str)> = STATUSES.iter().map(|s| (s.code(), s.name())).collect();
+    let known: Vec<(u16, &str)> = Status::ALL.iter().map(|s| (s.code(), s.name())).collect();
     let rows = documented_statuses(DOC);
     assert!(!rows.is_empty(), "no \"Status codes\" table found");
     for (code, name) in &rows {
@@ -192,8 +111,27 @@ fn the_doc_documents_no_status_the_code_lacks() {
 }
 
 #[test]
+fn reserved_codes_are_the_ones_listed_as_never_sent() {
+    let listed = documented_reserved(DOC);
+    let reserved: Vec<(u16, String)> = RESERVED
+        .iter()
+        .map(|&(code, name)| (code, name.to_owned()))
+        .collect();
+    assert_eq!(
+        listed, reserved,
+        "§5's never-sent list (left) and status::RESERVED (right)"
+    );
+    for (code, _) in &listed {
+        assert!(
+            Status::from_code(*code).is_none(),
+            "{code} is listed as never sent but the code sends it"
+        );
+    }
+}
+
+#[test]
 fn appendix_a_lists_only_commands_the_code_has() {
-    let known: Vec<&str> = KINDS.iter().map(|&k| kind_name(k)).collect();
+    let known: Vec<&str> = Kind::ALL.iter().map(|k| k.name()).collect();
     let listed = appendix_a_commands(DOC);
     assert!(
         listed.len() >= 30,
@@ -218,4 +156,11 @@ fn the_table_readers_find_what_they_look_for() {
         vec![(1, "Ok".to_owned()), (170, "LimitReached".to_owned())]
     );
     assert_eq!(appendix_a_commands(doc), vec!["KV_SET".to_owned()]);
+    let reserved =
+        "Codes reserved for compatibility and **never sent** by sessiondb: 4 PathInvalid,\n\
+                    161 Bounds.\n\n| 5 | NoPath |\n";
+    assert_eq!(
+        documented_reserved(reserved),
+        vec![(4, "PathInvalid".to_owned()), (161, "Bounds".to_owned())]
+    );
 }
