@@ -5,6 +5,7 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+from typing import Optional
 
 import pytest
 
@@ -28,16 +29,28 @@ def free_port() -> int:
 
 
 def wait_until_listening(proc: subprocess.Popen, port: int, timeout: float = 15.0) -> None:
+    """Returns once the server serves: it listens while it still recovers its journal, and until
+    then answers every request, /health included, with 503."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"sessiondb exited with {proc.returncode}: {proc.stderr.read()}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+        if health_status(port) == 200:
             return
-        except OSError:
-            time.sleep(0.02)
-    raise RuntimeError(f"sessiondb did not listen on port {port} within {timeout} s")
+        time.sleep(0.02)
+    raise RuntimeError(f"sessiondb did not serve on port {port} within {timeout} s")
+
+
+def health_status(port: int) -> Optional[int]:
+    """The HTTP status of GET /health, or None when nothing answers yet."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
+            s.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+            head = s.recv(64).decode("latin-1")
+    except OSError:
+        return None
+    parts = head.split(" ", 2)
+    return int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else None
 
 
 def serve(args: list, env_extra: dict):
