@@ -276,6 +276,8 @@ fn on_terminal(command: &str, lines: &[&str]) -> String {
     let mut child = Command::new("script")
         .args(["-q", "-e", "-c", command, "/dev/null"])
         .env("HOME", home.path())
+        // Line editing is off on terminals it cannot drive (TERM=dumb, as some CI sets).
+        .env("TERM", "xterm")
         .env_remove("SESSIONDB_URL")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
