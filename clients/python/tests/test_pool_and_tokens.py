@@ -80,21 +80,23 @@ def test_pool_refuses_sv_auth_and_bad_sizes(server_url):
 # ----- sh_touch -----
 
 def test_touch_rearms_a_deadline_its_flags_allow(db):
-    on_get = db.sh_new(5, extend_on_get=True)
-    on_set = db.sh_new(5, extend_on_set_add=True)
+    # 60 s sessions and a 2.1 s wait: "re-armed" (>= 58 s left) and "not re-armed" (<= 57 s)
+    # stay apart unless the machine stalls for 2 s between the touch and the read.
+    on_get = db.sh_new(60, extend_on_get=True)
+    on_set = db.sh_new(60, extend_on_set_add=True)
     db.sh_set(on_set, {"a": 1})
-    fixed = db.sh_new(5)
+    fixed = db.sh_new(60)
     forever = db.sh_new()
-    time.sleep(1.1)
+    time.sleep(2.1)
     before = {t: db.sh_info(t)["expiry"]["remaining"] for t in (on_get, on_set, fixed)}
-    assert all(r <= 3 for r in before.values()), before
+    assert all(r <= 57 for r in before.values()), before
     assert db.sh_touch(on_get) is True
     assert db.sh_touch(on_set) is True
     assert db.sh_touch(fixed) is False
     assert db.sh_touch(forever) is False
-    assert db.sh_info(on_get)["expiry"]["remaining"] >= 4
-    assert db.sh_info(on_set)["expiry"]["remaining"] >= 4
-    assert db.sh_info(fixed)["expiry"]["remaining"] <= 3
+    assert db.sh_info(on_get)["expiry"]["remaining"] >= 58
+    assert db.sh_info(on_set)["expiry"]["remaining"] >= 58
+    assert db.sh_info(fixed)["expiry"]["remaining"] <= 57
     assert db.sh_get(on_set, ["a"]) == {"a": 1}  # touching changes no key
     with pytest.raises(sessiondb.SessionDBError) as e:
         db.sh_touch(1234)
