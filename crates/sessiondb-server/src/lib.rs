@@ -6,6 +6,7 @@
 pub mod auth;
 pub mod config;
 pub mod connection;
+pub mod data_dir_lock;
 pub mod frame;
 pub mod http;
 pub mod limits;
@@ -42,6 +43,8 @@ pub struct Server {
     stats: Arc<Stats>,
     ops: ops::Ops,
     persistence: persistence::Persistence,
+    /// Held until the server is dropped, after the journal is flushed.
+    _data_dir_lock: Option<data_dir_lock::DataDirLock>,
 }
 
 impl Server {
@@ -58,6 +61,13 @@ impl Server {
             config.auth_secrets.iter().cloned(),
             config.auth_max_failures,
         ));
+        // Before recovery: a second server on this directory must not touch its journal.
+        let data_dir_lock = if config.persist {
+            Some(data_dir_lock::DataDirLock::acquire(&config.data_dir)?)
+        } else {
+            None
+        };
+        log_settings(&config);
         // Journal recovery and --load-name happen here, before anything listens.
         let (store, persistence) = persistence::open_store(
             &persistence::PersistOptions::from_config(&config),
@@ -109,6 +119,7 @@ impl Server {
             stats,
             ops,
             persistence,
+            _data_dir_lock: data_dir_lock,
         })
     }
 
@@ -195,6 +206,24 @@ impl Server {
         let flushed = self.persistence.shutdown();
         served.and(flushed)
     }
+}
+
+/// Says at startup what an operator needs to know about this server's settings.
+fn log_settings(config: &Config) {
+    let data_dir =
+        std::path::absolute(&config.data_dir).unwrap_or_else(|_| config.data_dir.clone());
+    let metrics = config
+        .metrics_addr
+        .map_or_else(|| "off".to_owned(), |a| a.to_string());
+    tracing::info!(
+        data_dir = %data_dir.display(),
+        persist = config.persist,
+        fsync = %config.fsync,
+        auth = if config.auth_secrets.is_empty() { "off" } else { "on" },
+        tls = if config.tls_cert.is_some() { "on" } else { "off" },
+        metrics = %metrics,
+        "starting"
+    );
 }
 
 /// Builds a server from `config` and serves `listener` until `shutdown` completes. Connections

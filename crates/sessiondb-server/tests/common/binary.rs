@@ -109,6 +109,11 @@ pub fn start(data: &Path, extra: &[&str]) -> Running {
 }
 
 impl Running {
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// `ws://ADDR/`.
     pub fn url(&self) -> String {
         format!("ws://{}/", self.addr)

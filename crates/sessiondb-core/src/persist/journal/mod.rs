@@ -70,6 +70,17 @@ pub enum FsyncMode {
     No,
 }
 
+/// The command-line spelling (`always`, `everysec`, `no`).
+impl std::fmt::Display for FsyncMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            FsyncMode::Always => "always",
+            FsyncMode::EverySec => "everysec",
+            FsyncMode::No => "no",
+        })
+    }
+}
+
 impl std::str::FromStr for FsyncMode {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
