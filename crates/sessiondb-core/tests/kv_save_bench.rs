@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sessiondb_core::clock::SystemClock;
-use sessiondb_core::persist::ops;
+use sessiondb_core::persist::save_load;
 use sessiondb_core::{Command, Outcome, Store, StoreConfig, Value};
 
 // Measure with the allocator the `sessiondb` binary ships with.
@@ -81,7 +81,7 @@ fn waits_while_a_million_keys_are_listed_and_saved() {
 
     let dir = tempfile::tempdir().expect("tempdir");
     let (saved, took, worst, n) = with_reader(&store, || {
-        ops::save_kv(&store, dir.path(), "bench", &SystemClock).expect("save")
+        save_load::save_kv(&store, dir.path(), "bench", &SystemClock).expect("save")
     });
     assert!(saved.join("md").join("md.json").is_file());
     println!(

@@ -18,7 +18,7 @@ use sessiondb_core::persist::journal::{
     self, FsyncMode, Journal, JournalError, JournalEvents, JournalOptions,
 };
 use sessiondb_core::persist::write::{Encoder, SessionHead};
-use sessiondb_core::persist::{ops, SaveKind};
+use sessiondb_core::persist::{save_load, SaveKind};
 use sessiondb_core::store::{Arming, SessionRecord};
 use sessiondb_core::{Command, Expiry, Store, StoreConfig, Value};
 
@@ -138,8 +138,9 @@ fn save_load_and_recover_a_million_sessions() {
             (worst, n)
         })
     };
-    let (saved, save_time, save_cpu) =
-        timed(|| ops::save_sessions(&store, dir.path(), "bench", None, &clock).expect("save"));
+    let (saved, save_time, save_cpu) = timed(|| {
+        save_load::save_sessions(&store, dir.path(), "bench", None, &clock).expect("save")
+    });
     stop.store(true, Ordering::Relaxed);
     let (worst_get, gets) = reader.join().expect("reader");
     let bytes = dir_bytes(&saved);
@@ -164,7 +165,7 @@ fn save_load_and_recover_a_million_sessions() {
         let (mut n, mut holds) = (0usize, Vec::new());
         for shard in 0..store.shard_count() {
             let tokens = store.shard_tokens(shard, None);
-            for chunk in tokens.chunks(ops::SAVE_CHUNK) {
+            for chunk in tokens.chunks(save_load::SAVE_CHUNK) {
                 let t = Instant::now();
                 n += store.visit_sessions(shard, chunk, clock.now_ms(), |tkn, s| {
                     let head = SessionHead {
@@ -192,7 +193,7 @@ fn save_load_and_recover_a_million_sessions() {
     };
     println!(
         "  capture only (encode every session, {} per lock hold): {:.3} s (CPU {:.2} s) for {captured}; {} lock holds: p50 {:.3} ms, p99 {:.3} ms, p99.9 {:.3} ms, max {:.3} ms",
-        ops::SAVE_CHUNK,
+        save_load::SAVE_CHUNK,
         cap_time.as_secs_f64(),
         cap_cpu.as_secs_f64(),
         holds.len(),
@@ -212,7 +213,7 @@ fn save_load_and_recover_a_million_sessions() {
 
     let fresh = Store::new(StoreConfig::default());
     let (loaded, load_time, load_cpu) = timed(|| {
-        ops::load(
+        save_load::load(
             &fresh,
             dir.path(),
             "bench",

@@ -1,4 +1,4 @@
-//! The data-file reader (`persist::pull`, §13.7) against a reference that applies the record
+//! The data-file reader (`persist::data_file`, §13.7) against a reference that applies the record
 //! rules to a `json::parse` tree: the same sessions and keys, or both refuse the file.
 //! Hand-written edge cases (duplicate members, `keys` before `sh`, containers where scalars
 //! are due, escapes, whitespace) and every truncation and several byte substitutions of them.

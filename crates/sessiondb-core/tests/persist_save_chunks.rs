@@ -1,4 +1,4 @@
-//! `SH_SAVE` from the live store (`ops::save_sessions`): the chunked capture writes the same bytes
+//! `SH_SAVE` from the live store (`save_load::save_sessions`): the chunked capture writes the same bytes
 //! the entry-by-entry writer does, splits files after the entry that reaches 10 MiB even when one
 //! lock hold's chunk ends several files, and leaves out sessions that are due.
 
@@ -6,7 +6,7 @@ use std::fs;
 use std::path::Path;
 
 use sessiondb_core::clock::ManualClock;
-use sessiondb_core::persist::{ops, DatasetWriter, SaveKind, SessionView};
+use sessiondb_core::persist::{save_load, DatasetWriter, SaveKind, SessionView};
 use sessiondb_core::store::{Arming, SessionRecord};
 use sessiondb_core::{Expiry, Store, StoreConfig, Value};
 
@@ -83,7 +83,7 @@ fn chunked_save_matches_the_entry_writer_byte_for_byte() {
         .collect();
     store.load_sessions(recs, 1_000_000, Arming::FromDuration);
     let dir = tempfile::tempdir().expect("tempdir");
-    ops::save_sessions(&store, dir.path(), "live", None, &clock).expect("save");
+    save_load::save_sessions(&store, dir.path(), "live", None, &clock).expect("save");
     let saved = data_files(dir.path(), "live");
 
     // The same sessions, in the order the save met them, through the entry-by-entry writer.
@@ -135,7 +135,7 @@ fn one_chunk_can_end_several_files() {
         .collect();
     store.load_sessions(recs, 5_000, Arming::FromDuration);
     let dir = tempfile::tempdir().expect("tempdir");
-    ops::save_sessions(&store, dir.path(), "big", None, &clock).expect("save");
+    save_load::save_sessions(&store, dir.path(), "big", None, &clock).expect("save");
     let files = data_files(dir.path(), "big");
     let counts: Vec<usize> = files.iter().map(|f| session_count(f)).collect();
     assert_eq!(counts.iter().sum::<usize>(), 6);
@@ -167,13 +167,13 @@ fn due_sessions_are_expired_not_saved_and_filters_apply() {
         .collect();
     store.load_sessions(recs, 0, Arming::FromDuration);
     let dir = tempfile::tempdir().expect("tempdir");
-    ops::save_sessions(&store, dir.path(), "live", None, &clock).expect("save");
+    save_load::save_sessions(&store, dir.path(), "live", None, &clock).expect("save");
     let files = data_files(dir.path(), "live");
     assert_eq!(files.iter().map(|f| session_count(f)).sum::<usize>(), 300);
     assert_eq!(store.session_count_estimate(), 300);
 
     let only: std::collections::HashSet<u64> = [301, 302, 999].into_iter().collect();
-    ops::save_sessions(&store, dir.path(), "some", Some(&only), &clock).expect("save");
+    save_load::save_sessions(&store, dir.path(), "some", Some(&only), &clock).expect("save");
     let files = data_files(dir.path(), "some");
     assert_eq!(files.iter().map(|f| session_count(f)).sum::<usize>(), 2);
 }

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use sessiondb_core::clock::Clock;
-use sessiondb_core::persist::{ops, LoadError, SaveError, SaveKind};
+use sessiondb_core::persist::{save_load, LoadError, SaveError, SaveKind};
 use sessiondb_core::{Store, Token};
 
 use crate::render::ReplyWriter;
@@ -38,7 +38,7 @@ pub fn execute(
             let name = name.to_owned();
             Box::new(move |out: &mut Vec<u8>| {
                 let started = Instant::now();
-                let result = ops::save_kv(&store, &root, &name, clock.as_ref());
+                let result = save_load::save_kv(&store, &root, &name, clock.as_ref());
                 save_reply(out, &cmd, &name, started, result.map(|_| ()))
             })
         }
@@ -48,7 +48,7 @@ pub fn execute(
                 let started = Instant::now();
                 let filter: Option<HashSet<Token>> = tkns.map(|t| t.into_iter().collect());
                 let result =
-                    ops::save_sessions(&store, &root, &name, filter.as_ref(), clock.as_ref());
+                    save_load::save_sessions(&store, &root, &name, filter.as_ref(), clock.as_ref());
                 save_reply(out, &cmd, &name, started, result.map(|_| ()))
             })
         }
@@ -123,7 +123,7 @@ fn load_reply(
     clock: &dyn Clock,
 ) -> Status {
     let started = Instant::now();
-    let result = ops::load(store, root, name, Some(kind), clock.now_ms());
+    let result = save_load::load(store, root, name, Some(kind), clock.now_ms());
     let duration = elapsed_ms(started);
     let (status, counts) = match &result {
         Ok(loaded) => (Status::LoadComplete, Some((loaded.sessions, loaded.keys))),

@@ -285,8 +285,14 @@ fn load_at_startup(
             );
         }
     };
-    match core_persist::ops::load_with_progress(store, root, name, None, clock.now_ms(), &progress)
-    {
+    match core_persist::save_load::load_with_progress(
+        store,
+        root,
+        name,
+        None,
+        clock.now_ms(),
+        &progress,
+    ) {
         Ok(loaded) => {
             let kind = match loaded.kind {
                 SaveKind::Keys => "top-level keys",

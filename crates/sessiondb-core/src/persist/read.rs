@@ -9,48 +9,13 @@
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
+use super::data_file::{self, Pairs};
+use super::dataset::{Dataset, LoadedSession};
 use super::fsutil::{self, digit_entries, refuse_link_entry, refuse_symlink};
-use super::pull::{self, Pairs};
 use super::SaveKind;
-use crate::command::{Expiry, Token};
 use crate::json::{self, Json};
 use crate::session::{Data, DataBuilder};
 use crate::value::Value;
-
-/// A session read from a dataset, before it is armed. `K` holds its keys: owned pairs in file
-/// order for [`read_dataset`], the session's built [`Data`] for a load into the store.
-#[derive(Debug, Clone, PartialEq)]
-pub struct LoadedSession<K = Vec<(String, Value)>> {
-    /// Saved token (≥ 1).
-    pub tkn: Token,
-    /// Saved shared flag.
-    pub shared: bool,
-    /// Saved name, if any.
-    pub name: Option<String>,
-    /// Saved settings; `duration_secs == 0` never expires (flags then discarded).
-    pub expiry: Expiry,
-    /// Keys in file order.
-    pub keys: K,
-}
-
-/// The content of a dataset.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Dataset {
-    /// Top-level keys, in file order.
-    Keys(Vec<(String, Value)>),
-    /// Sessions, in file order (duplicates included: the loader skips them).
-    Sessions(Vec<LoadedSession>),
-}
-
-impl Dataset {
-    /// The kind of this dataset.
-    pub fn kind(&self) -> SaveKind {
-        match self {
-            Dataset::Keys(_) => SaveKind::Keys,
-            Dataset::Sessions(_) => SaveKind::Sessions,
-        }
-    }
-}
 
 /// Why a dataset could not be loaded. Every variant is status 142; they differ only in which
 /// members the reply carries (§10.11, §11.10) and in the message an operator sees.
@@ -92,9 +57,9 @@ pub fn read_dataset_with_progress(
 ) -> Result<Dataset, LoadError> {
     let save = locate(root, name, want)?;
     Ok(match save.kind {
-        SaveKind::Keys => Dataset::Keys(concat(save.parse(progress, pull::key_file)?)),
+        SaveKind::Keys => Dataset::Keys(concat(save.parse(progress, data_file::key_file)?)),
         SaveKind::Sessions => Dataset::Sessions(concat(save.parse(progress, |text| {
-            pull::session_file(text, &mut Pairs::default())
+            data_file::session_file(text, &mut Pairs::default())
         })?)),
     })
 }
@@ -120,9 +85,9 @@ pub(super) fn read_for_load<T: Send>(
 ) -> Result<ForLoad<T>, LoadError> {
     let save = locate(root, name, want)?;
     Ok(match save.kind {
-        SaveKind::Keys => ForLoad::Keys(concat(save.parse(progress, pull::key_file)?)),
+        SaveKind::Keys => ForLoad::Keys(concat(save.parse(progress, data_file::key_file)?)),
         SaveKind::Sessions => ForLoad::Sessions(save.parse(progress, |text| {
-            pull::session_file(text, &mut DataBuilder::default()).map(prepare)
+            data_file::session_file(text, &mut DataBuilder::default()).map(prepare)
         })?),
     })
 }
@@ -202,7 +167,7 @@ impl Save {
     fn parse<T: Send>(
         &self,
         progress: &(dyn Fn(usize, usize) + Sync),
-        parse: impl Fn(&str) -> Result<T, pull::Fail> + Sync,
+        parse: impl Fn(&str) -> Result<T, data_file::Fail> + Sync,
     ) -> Result<Vec<T>, LoadError> {
         let files = &self.files;
         let parsed = std::sync::atomic::AtomicUsize::new(0);
@@ -269,7 +234,7 @@ fn parse_file<T>(
     data_dir: &Path,
     file: &str,
     buf: &mut Vec<u8>,
-    parse: impl Fn(&str) -> Result<T, pull::Fail>,
+    parse: impl Fn(&str) -> Result<T, data_file::Fail>,
 ) -> Result<T, LoadError> {
     let malformed = |reason: String| LoadError::Malformed {
         file: file.to_owned(),
@@ -283,13 +248,13 @@ fn parse_file<T>(
 /// problem it meets; invalid JSON anywhere in the file takes precedence over a record rule (a
 /// file that is not JSON is reported as such), so on failure only, the tree parser runs again
 /// over the whole text to name the JSON error and its position.
-fn diagnose(text: &str, fail: pull::Fail) -> String {
+fn diagnose(text: &str, fail: data_file::Fail) -> String {
     match (json::parse(text), fail) {
         (Err(e), _) => format!("invalid JSON: {e}"),
-        (Ok(_), pull::Fail::Rule(reason)) => reason,
+        (Ok(_), data_file::Fail::Rule(reason)) => reason,
         // The pull reader runs the tree parser's code, so this is not expected; refusing the
         // file is the safe answer either way.
-        (Ok(_), pull::Fail::Json) => "invalid JSON".to_owned(),
+        (Ok(_), data_file::Fail::Json) => "invalid JSON".to_owned(),
     }
 }
 

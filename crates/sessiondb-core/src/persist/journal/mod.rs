@@ -40,7 +40,7 @@ use parking_lot::{Condvar, Mutex};
 use crate::change::{Change, ChangeSink};
 use crate::clock::Clock;
 use crate::persist::fsutil::fsync_dir;
-use crate::persist::ops::SAVE_CHUNK;
+use crate::persist::save_load::SAVE_CHUNK;
 use crate::store::Store;
 
 use header::FileKind;

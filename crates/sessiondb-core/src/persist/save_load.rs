@@ -4,7 +4,8 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use super::read::{read_for_load, ForLoad, LoadError, LoadedSession};
+use super::dataset::LoadedSession;
+use super::read::{read_for_load, ForLoad, LoadError};
 use super::write::{DatasetWriter, Encoder, SaveError, SessionHead};
 use super::SaveKind;
 use crate::clock::Clock;
@@ -55,8 +56,8 @@ pub fn save_sessions(
     let mut w = DatasetWriter::begin(root, name, SaveKind::Sessions, now_ms)?;
     let (tx, rx) = std::sync::mpsc::sync_channel::<Encoded>(1);
     // Written buffers go back to the capture to be filled again: a fresh 4 MiB buffer per chunk
-    // costs its page faults every time (half a second over a million sessions with some
-    // allocators, which hand large blocks back to the OS at once).
+    // costs its page faults every time with allocators that hand large blocks back to the OS
+    // at once.
     let (spare_tx, spare_rx) = std::sync::mpsc::channel::<Encoded>();
     std::thread::scope(|scope| {
         scope.spawn(move || capture_sessions(store, tkns, now_ms, &tx, &spare_rx));
