@@ -72,7 +72,7 @@ pub struct Config {
     pub metrics_addr: Option<SocketAddr>,
     /// When the journal is fsynced (`--fsync always|everysec|no`).
     pub fsync: FsyncMode,
-    /// Start even if the journal is corrupt, cutting it at the damage (`--repair`).
+    /// Start even if the journal is damaged, skipping the damage (`--repair`).
     pub repair: bool,
     /// Journal bytes since the last snapshot that trigger a compaction.
     pub journal_compact_bytes: u64,
@@ -221,7 +221,8 @@ pub struct Cli {
     /// [default: everysec]
     #[arg(long, value_name = "MODE", env = "SESSIONDB_FSYNC")]
     pub fsync: Option<FsyncMode>,
-    /// Start even if the journal is corrupt in the middle: cut it there, dropping what follows
+    /// Start even if the journal is damaged in the middle: skip the damaged bytes (moved beside
+    /// the file) and keep every valid record
     #[arg(long, env = "SESSIONDB_REPAIR")]
     pub repair: bool,
     /// Compact the journal once it has grown by this many bytes since its last snapshot (and at
