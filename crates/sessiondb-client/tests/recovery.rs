@@ -296,7 +296,9 @@ async fn touch_rearms_a_deadline_its_flags_allow() {
     // stay apart unless the machine stalls for 2 s between the touch and the read.
     let new = |expiry: Expiry| c.sh_new(SessionOptions::new().expiry(expiry));
     let on_get = new(Expiry::after(60).extend_on_get(true)).await.unwrap();
-    let on_set = new(Expiry::after(60).extend_on_set_add(true)).await.unwrap();
+    let on_set = new(Expiry::after(60).extend_on_set_add(true))
+        .await
+        .unwrap();
     let fixed = new(Expiry::after(60)).await.unwrap();
     let forever = c.sh_new(SessionOptions::new()).await.unwrap();
     c.sh_set(on_set, json!({"a": 1})).await.unwrap();
