@@ -494,3 +494,20 @@ fn max_memory_refuses_growth_and_accounting_returns_to_zero() {
     st.execute(Command::ShEnd { tkn }, 0);
     assert_eq!(st.stored_bytes(), 0);
 }
+
+#[test]
+fn kv_load_is_not_refused_by_max_memory() {
+    let st = limited(Limits {
+        max_memory_bytes: Some(2_000),
+        ..Limits::default()
+    });
+    let big = format!("\"{}\"", "x".repeat(1500));
+    assert_eq!(
+        st.execute(Command::KvSet(vec![(Cow::Borrowed("b"), v(&big))]), 0),
+        Outcome::Done
+    );
+    // A second 1,500-byte key would pass 2,000 as a write; as a load it is stored all the same.
+    assert_eq!(st.kv_load(vec![("a".into(), v(&big))]), 1);
+    assert_eq!(st.execute(Command::KvCount, 0), Outcome::Count(2));
+    assert!(st.stored_bytes() > 3_000);
+}

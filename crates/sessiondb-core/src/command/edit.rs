@@ -26,6 +26,9 @@ use crate::value::Value;
 pub(crate) enum Edit<'e> {
     /// Set keys, overwriting (`*_SET`).
     Set(&'e [(Cow<'e, str>, Value)]),
+    /// Set keys, overwriting, whatever the limits (`KV_LOAD`: a load is never refused by a
+    /// limit, docs/PROTOCOL.md E1).
+    Load(&'e [(Cow<'e, str>, Value)]),
     /// Set the keys that do not exist yet (`*_ADD`).
     Add(&'e [(Cow<'e, str>, Value)]),
     /// Remove keys (`*_RMV`).
@@ -88,7 +91,7 @@ impl Store {
             return Outcome::LimitReached;
         }
         match edit {
-            Edit::Set(entries) => {
+            Edit::Set(entries) | Edit::Load(entries) => {
                 keys.before_write(self);
                 self.write_entries(keys, entries);
                 if !entries.is_empty() {
@@ -197,7 +200,7 @@ impl Store {
                     .sum();
                 !memory || self.memory_allows(added)
             }
-            Edit::Remove(_) | Edit::Clear => true,
+            Edit::Remove(_) | Edit::Clear | Edit::Load(_) => true,
             Edit::ClearSet(entries) => {
                 if max_keys.is_some() && !within(distinct_keys(entries)) {
                     return false;

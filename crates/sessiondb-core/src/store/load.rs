@@ -258,7 +258,7 @@ impl Store {
             .map(|(k, v)| (Cow::Owned(k), v))
             .collect();
         let count = entries.len() as u64;
-        self.edit_top_level(Edit::Set(&entries));
+        self.edit_top_level(Edit::Load(&entries));
         count
     }
 }
