@@ -17,6 +17,7 @@ use tracing_subscriber::EnvFilter;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    return_freed_memory_at_once();
     let config = match Config::from_args(std::env::args_os()) {
         Ok(config) => config,
         // Prints help/version to stdout (exit 0) or the usage error to stderr (exit 2).
@@ -27,6 +28,24 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&e),
     }
+}
+
+/// mimalloc hands memory it no longer uses back to the OS only `purge_delay` ms after the free,
+/// and checks that age only when the same thread next allocates: a connection thread that goes
+/// idle after ending a large session, or after one large request, would keep those pages
+/// resident indefinitely. With no delay, the free that empties a page (or an arena block)
+/// returns it. Set before anything is freed; `MIMALLOC_PURGE_DELAY` has been read by then.
+#[allow(unsafe_code)]
+fn return_freed_memory_at_once() {
+    extern "C" {
+        // mimalloc.h: `void mi_option_set(mi_option_t option, long value)`.
+        fn mi_option_set(option: std::ffi::c_int, value: std::ffi::c_long);
+    }
+    // `mi_option_purge_delay` in the v2 line's `mi_option_t`; the arena delay is a multiple of it.
+    const PURGE_DELAY: std::ffi::c_int = 15;
+    // SAFETY: a plain setter of an option value; mimalloc is linked in as the global allocator
+    // (the v2 line, whose option numbering the constant follows) and is initialised by now.
+    unsafe { mi_option_set(PURGE_DELAY, 0) };
 }
 
 /// Reports a startup or runtime failure on stderr, with its causes, and exits non-zero.
