@@ -8,6 +8,7 @@ pub mod change;
 pub mod clock;
 pub mod command;
 pub mod expiry;
+pub mod footprint;
 pub mod json;
 mod kv_map;
 pub mod persist;

@@ -66,8 +66,10 @@ pub(crate) trait Keyspace {
     fn add(&mut self, key: &str, value: &Value) -> bool;
     /// Removes `key`; the length of its value's text.
     fn remove(&mut self, key: &str) -> Option<usize>;
-    /// Approximate bytes of every key held.
+    /// Bytes the allocator holds for every key held (constant time).
     fn bytes(&self) -> u64;
+    /// Makes room for `additional` more keys at once, before a write of that many.
+    fn reserve(&mut self, additional: usize);
     /// Takes every key out, uncounting their bytes, and keeps them to be dropped once the lock is
     /// released; returns how many there were.
     fn take_all(&mut self) -> u64;
@@ -101,31 +103,28 @@ impl Store {
             }
             Edit::Add(entries) => {
                 keys.before_write(self);
-                let mut added = 0;
+                let before = keys.bytes();
+                keys.reserve(entries.len().saturating_sub(keys.len()));
                 let mut written: Vec<(Cow<'_, str>, Value)> = Vec::new();
                 for (k, v) in entries {
-                    if keys.add(k, v) {
-                        added += entry_bytes(k, v.len());
-                        if self.journaling() {
-                            written.push((Cow::Borrowed(&**k), v.clone()));
-                        }
+                    if keys.add(k, v) && self.journaling() {
+                        written.push((Cow::Borrowed(&**k), v.clone()));
                     }
                 }
-                keys.account(added, 0);
+                account_since(keys, before);
                 if !written.is_empty() {
                     self.written(keys, Written::Set(&written));
                 }
                 Outcome::Done
             }
             Edit::Remove(names) => {
-                let mut freed = 0;
+                let before = keys.bytes();
+                let mut removed = false;
                 for k in names {
-                    if let Some(old) = keys.remove(k) {
-                        freed += entry_bytes(k, old);
-                    }
+                    removed |= keys.remove(k).is_some();
                 }
-                if freed > 0 {
-                    keys.account(0, freed);
+                if removed {
+                    account_since(keys, before);
                     self.written(keys, Written::Removed(names));
                 }
                 Outcome::Done
@@ -157,14 +156,13 @@ impl Store {
 
     /// Writes `entries` in order, overwriting, and accounts their bytes.
     fn write_entries(&self, keys: &mut impl Keyspace, entries: &[(Cow<'_, str>, Value)]) {
-        let (mut added, mut freed) = (0, 0);
+        let before = keys.bytes();
+        // Keys already held are overwritten in place: room only for the rest, at most.
+        keys.reserve(entries.len().saturating_sub(keys.len()));
         for (k, v) in entries {
-            added += entry_bytes(k, v.len());
-            if let Some(old) = keys.set(k, v) {
-                freed += entry_bytes(k, old);
-            }
+            keys.set(k, v);
         }
-        keys.account(added, freed);
+        account_since(keys, before);
     }
 
     /// Whether `edit` keeps `keys` within the key and memory limits. Free when neither is set.
@@ -211,7 +209,19 @@ impl Store {
     }
 }
 
-/// Approximate bytes `entries` would occupy.
+/// Charges `keys` what its bytes changed by since they were `before`: what a write really added
+/// or freed, tables and allocator rounding included.
+#[inline]
+fn account_since(keys: &impl Keyspace, before: u64) {
+    let after = keys.bytes();
+    if after >= before {
+        keys.account(after - before, 0);
+    } else {
+        keys.account(0, before - after);
+    }
+}
+
+/// Bytes `entries` may occupy at most, for the limit's check before a write.
 pub(crate) fn entries_bytes(entries: &[(Cow<'_, str>, Value)]) -> u64 {
     entries.iter().map(|(k, v)| entry_bytes(k, v.len())).sum()
 }
@@ -235,7 +245,6 @@ fn distinct_keys(entries: &[(Cow<'_, str>, Value)]) -> u64 {
 mod tests {
     use super::*;
     use crate::command::{Command, Entries, Keys};
-    use crate::session::session_bytes;
     use crate::store::StoreConfig;
 
     fn entries<'a>(pairs: &[(&'a str, &str)]) -> Entries<'a> {
@@ -273,23 +282,24 @@ mod tests {
         }
     }
 
-    /// Bytes the keys `listed` hold, recomputed from their values.
-    fn held(
-        st: &Store,
-        list: Command<'_>,
-        get: impl Fn(Vec<Cow<'static, str>>) -> Command<'static>,
-    ) -> u64 {
-        let Outcome::KeyList(keys) = st.execute(list, 0) else {
-            return 0;
-        };
-        let owned: Vec<Cow<'static, str>> = keys.iter().cloned().map(Cow::Owned).collect();
-        let Outcome::Values(values) = st.execute(get(owned), 0) else {
-            return 0;
-        };
-        values
+    /// Bytes of every session and of the top-level map, recounted from what they hold now.
+    fn recount(st: &Store) -> u64 {
+        let sessions: u64 = st
+            .shards
             .iter()
-            .map(|(i, v)| entry_bytes(&keys[*i], v.len()))
-            .sum()
+            .map(|shard| {
+                let inner = shard.inner.lock();
+                inner
+                    .table
+                    .iter()
+                    .map(|s| {
+                        crate::session::session_bytes(s.name(), s.expiry().duration_secs > 0)
+                            + s.data.bytes()
+                    })
+                    .sum::<u64>()
+            })
+            .sum();
+        sessions + st.top_level.map.lock().bytes()
     }
 
     #[test]
@@ -311,17 +321,48 @@ mod tests {
                 for cmd in round(tkn, i, session) {
                     st.execute(cmd, 0);
                 }
-                let in_session = held(&st, Command::ShKeys { tkn }, |keys| Command::ShGet {
-                    tkn,
-                    keys,
-                });
-                let top_level = held(&st, Command::KvKeys, Command::KvGet);
                 assert_eq!(
                     st.stored_bytes(),
-                    session_bytes(None) + in_session + top_level,
+                    recount(&st),
                     "round {i}, session {session}"
                 );
             }
+        }
+        // Many keys: a session's map form and the top-level parts' tables grow and shrink.
+        let names: Vec<String> = (0..2_000).map(|i| format!("key{i}")).collect();
+        let many: Entries<'_> = names
+            .iter()
+            .map(|n| {
+                (
+                    Cow::Borrowed(n.as_str()),
+                    Value::from_json_unchecked("[1,2]"),
+                )
+            })
+            .collect();
+        let half: Keys<'_> = names
+            .iter()
+            .step_by(2)
+            .map(|n| Cow::Borrowed(n.as_str()))
+            .collect();
+        for cmd in [
+            Command::ShSet {
+                tkn,
+                keys: many.clone(),
+            },
+            Command::KvSet(many.clone()),
+            Command::ShRmv {
+                tkn,
+                keys: half.clone(),
+            },
+            Command::KvRmv(half),
+            Command::ShAdd {
+                tkn,
+                keys: many.clone(),
+            },
+            Command::KvClearSet(many),
+        ] {
+            st.execute(cmd, 0);
+            assert_eq!(st.stored_bytes(), recount(&st));
         }
     }
 }

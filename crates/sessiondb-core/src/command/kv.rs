@@ -101,13 +101,18 @@ impl Keyspace for TopLevelKeys<'_> {
     }
 
     fn bytes(&self) -> u64 {
-        self.bytes.load(Ordering::Relaxed)
+        self.map.bytes()
     }
 
+    /// Nothing to do: the map's 64 parts grow a part at a time, each by doubling, which already
+    /// keeps the extra memory of one growth to a 64th of the map.
+    fn reserve(&mut self, _: usize) {}
+
     fn take_all(&mut self) -> u64 {
+        let before = self.map.bytes();
         let old = self.map.take_all();
         let n = old.len() as u64;
-        self.account(0, self.bytes());
+        self.account(0, before);
         *self.taken = Some(old);
         n
     }

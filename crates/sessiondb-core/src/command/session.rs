@@ -70,6 +70,10 @@ impl Keyspace for LiveSession<'_> {
         self.s.data.bytes()
     }
 
+    fn reserve(&mut self, additional: usize) {
+        self.s.data.reserve(additional);
+    }
+
     fn take_all(&mut self) -> u64 {
         let data = self.s.data.take();
         let n = data.len() as u64;
@@ -155,7 +159,7 @@ impl Store {
                 return Outcome::LimitReached;
             }
         }
-        if !self.memory_allows(session_bytes(name)) {
+        if !self.memory_allows(session_bytes(name, expiry.duration_secs > 0)) {
             return Outcome::LimitReached;
         }
         // Allocated before any lock is taken; its token is set once drawn.

@@ -37,6 +37,8 @@ use std::hash::BuildHasher;
 
 use hashbrown::{DefaultHashBuilder, HashTable};
 
+use crate::footprint;
+
 mod snapshot;
 
 use snapshot::Pending;
@@ -50,6 +52,9 @@ pub(crate) struct KvMap<S = DefaultHashBuilder> {
     parts: Box<[HashTable<Slot>; PARTS]>,
     /// Keys in all the parts.
     len: usize,
+    /// Bytes the allocator holds for the parts' tables (spare slots included) and the keys'
+    /// blocks.
+    bytes: u64,
     hasher: S,
     /// Snapshots being copied ([`snapshot()`]), each owed a copy of the parts it has not copied
     /// yet; a write to such a part copies it first ([`KvMap::before_write`]).
@@ -67,6 +72,7 @@ impl<S: Default> KvMap<S> {
         Self {
             parts: empty_parts(),
             len: 0,
+            bytes: 0,
             hasher: S::default(),
             snapshots: Vec::new(),
             next_snapshot: 0,
@@ -127,6 +133,12 @@ const _: () = assert!(
 );
 
 impl Slot {
+    /// Bytes the allocator holds for the block of a key of `key_len` and a value of `value_len`
+    /// bytes.
+    fn block_bytes(key_len: usize, value_len: usize) -> u64 {
+        footprint::alloc(key_len + value_len)
+    }
+
     fn new(key: &str, value: &str, seq: u32) -> Self {
         let mut text = String::with_capacity(key.len() + value.len());
         text.push_str(key);
@@ -176,6 +188,22 @@ impl<S: BuildHasher> KvMap<S> {
         self.len
     }
 
+    /// Bytes the allocator holds for the map: its tables, spare slots included, and every key's
+    /// block. Constant time.
+    pub(crate) fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    /// Counts a change of part `i`'s table from `capacity` slots to what it has now.
+    fn table_resized(&mut self, i: usize, capacity: usize) {
+        let now = self.parts[i].capacity();
+        if now != capacity {
+            let slot = std::mem::size_of::<Slot>();
+            self.bytes =
+                self.bytes + footprint::table(now, slot) - footprint::table(capacity, slot);
+        }
+    }
+
     /// True when there are no keys.
     #[cfg(test)]
     fn is_empty(&self) -> bool {
@@ -199,31 +227,41 @@ impl<S: BuildHasher> KvMap<S> {
     /// Hashes the key once.
     pub(crate) fn insert(&mut self, key: &str, value: &str) -> Option<usize> {
         let hash = self.hasher.hash_one(key);
-        self.before_write(part(hash));
+        let i = part(hash);
+        self.before_write(i);
+        let capacity = self.parts[i].capacity();
         let hasher = &self.hasher;
-        match self.parts[part(hash)].entry(hash, |s| s.is(key), |s| hasher.hash_one(s.key())) {
+        let old = match self.parts[i].entry(hash, |s| s.is(key), |s| hasher.hash_one(s.key())) {
             hashbrown::hash_table::Entry::Occupied(mut o) => Some(o.get_mut().set_value(value)),
             hashbrown::hash_table::Entry::Vacant(v) => {
                 v.insert(Slot::new(key, value, self.next_seq));
                 self.inserted();
                 None
             }
-        }
+        };
+        let freed = old.map_or(0, |old| Slot::block_bytes(key.len(), old));
+        self.bytes = self.bytes + Slot::block_bytes(key.len(), value.len()) - freed;
+        self.table_resized(i, capacity);
+        old
     }
 
     /// Stores `value` under `key` only if `key` is absent; returns whether it did.
     pub(crate) fn insert_new(&mut self, key: &str, value: &str) -> bool {
         let hash = self.hasher.hash_one(key);
-        self.before_write(part(hash));
+        let i = part(hash);
+        self.before_write(i);
+        let capacity = self.parts[i].capacity();
         let hasher = &self.hasher;
-        match self.parts[part(hash)].entry(hash, |s| s.is(key), |s| hasher.hash_one(s.key())) {
-            hashbrown::hash_table::Entry::Occupied(_) => false,
+        match self.parts[i].entry(hash, |s| s.is(key), |s| hasher.hash_one(s.key())) {
+            hashbrown::hash_table::Entry::Occupied(_) => return false,
             hashbrown::hash_table::Entry::Vacant(v) => {
                 v.insert(Slot::new(key, value, self.next_seq));
                 self.inserted();
-                true
             }
         }
+        self.bytes += Slot::block_bytes(key.len(), value.len());
+        self.table_resized(i, capacity);
+        true
     }
 
     /// Removes `key`; returns the length of its value's text. A part left mostly empty by
@@ -231,19 +269,24 @@ impl<S: BuildHasher> KvMap<S> {
     /// many keys does not keep their slots.
     pub(crate) fn remove(&mut self, key: &str) -> Option<usize> {
         let hash = self.hasher.hash_one(key);
-        self.before_write(part(hash));
-        let table = &mut self.parts[part(hash)];
+        let i = part(hash);
+        self.before_write(i);
+        let table = &mut self.parts[i];
+        let capacity = table.capacity();
         let (gone, _) = table.find_entry(hash, |s| s.is(key)).ok()?.remove();
         self.len -= 1;
         if self.len == 0 {
             self.next_seq = 0;
         }
         let len = table.len();
-        if table.capacity() > SHRINK_ABOVE && len < table.capacity() / 8 {
+        if capacity > SHRINK_ABOVE && len < capacity / 8 {
             let hasher = &self.hasher;
             table.shrink_to(len * 2, |s| hasher.hash_one(s.key()));
         }
-        Some(gone.value().len())
+        let value_len = gone.value().len();
+        self.bytes -= Slot::block_bytes(key.len(), value_len);
+        self.table_resized(i, capacity);
+        Some(value_len)
     }
 
     /// Counts a key just inserted with insertion number `next_seq`, and takes the next number.
@@ -351,6 +394,47 @@ mod tests {
         }
         assert_eq!(m.get("abcd"), None);
         assert_eq!(m.get("b"), None);
+    }
+
+    /// [`KvMap::bytes`] recounted from the tables and the blocks.
+    fn recount<S: BuildHasher>(m: &KvMap<S>) -> u64 {
+        m.parts
+            .iter()
+            .map(|t| {
+                footprint::table(t.capacity(), std::mem::size_of::<Slot>())
+                    + t.iter()
+                        .map(|s| Slot::block_bytes(s.key().len(), s.value().len()))
+                        .sum::<u64>()
+            })
+            .sum()
+    }
+
+    #[test]
+    fn bytes_follow_every_change_of_tables_and_blocks() {
+        let mut m = KvMap::<DefaultHashBuilder>::new();
+        assert_eq!(m.bytes(), 0);
+        let names: Vec<String> = (0..5_000).map(|i| format!("k{i}")).collect();
+        for (i, k) in names.iter().enumerate() {
+            m.insert(k, &"1".repeat(i % 40 + 1));
+            if i % 7 == 0 {
+                m.insert_new(&format!("new{i}"), "[1,2]");
+            }
+        }
+        assert_eq!(m.bytes(), recount(&m));
+        // Overwrites with longer and shorter values, removals that shrink the parts.
+        for (i, k) in names.iter().enumerate() {
+            if i % 3 == 0 {
+                m.insert(k, &"2".repeat(200));
+            } else {
+                m.remove(k);
+            }
+        }
+        assert_eq!(m.bytes(), recount(&m));
+        let grown = m.bytes();
+        assert!(grown > 0);
+        drop(m.take_all());
+        assert_eq!(m.bytes(), 0);
+        assert_eq!(recount(&m), 0);
     }
 
     #[test]

@@ -134,6 +134,7 @@ impl<S: BuildHasher> KvMap<S> {
             self.before_write(i);
         }
         self.next_seq = 0;
+        self.bytes = 0;
         Taken {
             _parts: std::mem::replace(&mut self.parts, empty_parts()),
             len: std::mem::take(&mut self.len),

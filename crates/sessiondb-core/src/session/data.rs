@@ -10,22 +10,34 @@ use indexmap::IndexMap;
 
 use super::packed::{Packed, PackedIter, SMALL_MAX};
 use super::DataBuilder;
+use crate::footprint;
 use crate::value::Value;
 
 /// An ordered hash map of keys; the hasher is seeded per map so clients cannot aim collisions.
 pub type KeyMap = IndexMap<Box<str>, Value, DefaultHashBuilder>;
 
-/// Approximate bytes one stored key costs besides its text and its value's text: a map slot
-/// (two fat pointers) plus the value's reference-count header. A packed key costs less (its two
-/// length prefixes), a top-level key about as much (a 24-byte table slot, `kv_map`); the figure
-/// is kept as it is so that `max_memory_bytes` means the same for every layout and the limit errs
-/// on the safe side.
-pub const ENTRY_OVERHEAD: u64 = 48;
+/// Bytes of one entry of a [`KeyMap`]'s entry vector: the key's hash, the key and the value.
+const MAP_ENTRY: usize = mem::size_of::<(u64, Box<str>, Value)>();
 
-/// Approximate bytes a stored key costs, for memory accounting (`value_len`: bytes of the
-/// value's JSON text).
+/// Bytes of one slot of a [`KeyMap`]'s index table: an entry's position.
+const MAP_INDEX: usize = mem::size_of::<usize>();
+
+/// Bytes a key of a session's map costs at most, besides the blocks of its text and value
+/// ([`map_key_blocks`]): its entry and its index slot, both in tables that may have just doubled.
+const MAP_SLOTS_MAX: u64 = 2 * (MAP_ENTRY + MAP_INDEX + 1) as u64;
+
+/// Bytes a stored key may add, for the memory limit's check before a write (`value_len`: bytes
+/// of the value's JSON text). An upper estimate: the key in a session's map whose tables have
+/// just doubled (a packed key costs less, a top-level key about the same); what a write really
+/// added is counted after it ([`Data::bytes`]).
 pub fn entry_bytes(key: &str, value_len: usize) -> u64 {
-    (key.len() + value_len) as u64 + ENTRY_OVERHEAD
+    map_key_blocks(key.len(), value_len) + MAP_SLOTS_MAX
+}
+
+/// Bytes the allocator holds for one key of a session's map: the key's text and the value's
+/// block, if it has one.
+fn map_key_blocks(key_len: usize, value_len: usize) -> u64 {
+    footprint::alloc(key_len) + footprint::alloc(Value::heap_len_for(value_len))
 }
 
 /// A value to store: a command's [`Value`] (a map keeps it by reference count) or JSON text read
@@ -63,7 +75,80 @@ pub enum Data {
     /// Few, small keys: one heap block (see [`Packed`]).
     Small(Packed),
     /// Many or large keys: a hash map (boxed so the common small case stays small).
-    Map(Box<KeyMap>),
+    Map(Box<Keyed>),
+}
+
+/// The map form of a session's keys, with what their blocks cost the allocator.
+#[derive(Debug, Clone)]
+pub struct Keyed {
+    map: KeyMap,
+    /// Sum of [`map_key_blocks`] over the keys.
+    blocks: u64,
+    /// The map's capacity when `written` was last reset.
+    capacity: usize,
+    /// Entries of the entry vector's current block ever written: the most keys held since it
+    /// was last reallocated (which copies the keys held then).
+    written: usize,
+}
+
+impl Keyed {
+    /// An empty map with room for `capacity` keys.
+    fn with_capacity(capacity: usize) -> Self {
+        let map = KeyMap::with_capacity_and_hasher(capacity, DefaultHashBuilder::default());
+        Self {
+            capacity: map.capacity(),
+            map,
+            blocks: 0,
+            written: 0,
+        }
+    }
+
+    /// Makes room for `additional` more keys at once.
+    fn reserve(&mut self, additional: usize) {
+        self.map.reserve(additional);
+        self.resized();
+    }
+
+    /// Notes a change of the number of keys or of the capacity (a reallocation).
+    fn resized(&mut self) {
+        let capacity = self.map.capacity();
+        if capacity != self.capacity {
+            self.capacity = capacity;
+            self.written = self.map.len();
+        } else {
+            self.written = self.written.max(self.map.len());
+        }
+    }
+
+    /// Stores `value` under `key`, overwriting (an existing key keeps its place); the length of
+    /// the previous value's text.
+    fn set(&mut self, key: &str, value: Value) -> Option<usize> {
+        let new = footprint::alloc(value.heap_len());
+        match self.map.raw_entry_mut_v1().from_key(key) {
+            RawEntryMut::Occupied(mut o) => {
+                let old = o.insert(value);
+                self.blocks = self.blocks + new - footprint::alloc(old.heap_len());
+                Some(old.len())
+            }
+            RawEntryMut::Vacant(vac) => {
+                vac.insert(Box::from(key), value);
+                self.blocks += footprint::alloc(key.len()) + new;
+                self.resized();
+                None
+            }
+        }
+    }
+
+    /// Bytes the allocator holds for the map: its own block, its entry vector and index table
+    /// (spare room included), and every key's blocks.
+    fn bytes(&self) -> u64 {
+        // The entry vector is kept as large as the index table's capacity (`IndexMap` reserves
+        // it so), which is what `capacity()` reports.
+        footprint::alloc(mem::size_of::<Self>())
+            + footprint::vec(self.written, self.capacity, MAP_ENTRY)
+            + footprint::table(self.capacity, MAP_INDEX)
+            + self.blocks
+    }
 }
 
 impl Default for Data {
@@ -77,7 +162,7 @@ impl Data {
     pub fn len(&self) -> usize {
         match self {
             Data::Small(p) => p.len(),
-            Data::Map(m) => m.len(),
+            Data::Map(m) => m.map.len(),
         }
     }
 
@@ -90,7 +175,7 @@ impl Data {
     pub fn get(&self, key: &str) -> Option<&str> {
         match self {
             Data::Small(p) => p.get(key),
-            Data::Map(m) => m.get(key).map(Value::as_json),
+            Data::Map(m) => m.map.get(key).map(Value::as_json),
         }
     }
 
@@ -115,13 +200,7 @@ impl Data {
                     None
                 }
             },
-            Data::Map(m) => match m.raw_entry_mut_v1().from_key(key) {
-                RawEntryMut::Occupied(mut o) => Some(o.insert(value.to_value()).len()),
-                RawEntryMut::Vacant(vac) => {
-                    vac.insert(Box::from(key), value.to_value());
-                    None
-                }
-            },
+            Data::Map(m) => m.set(key, value.to_value()),
         }
     }
 
@@ -135,13 +214,13 @@ impl Data {
                 self.push_new(key, value);
                 true
             }
-            Data::Map(m) => match m.raw_entry_mut_v1().from_key(key) {
-                RawEntryMut::Occupied(_) => false,
-                RawEntryMut::Vacant(vac) => {
-                    vac.insert(Box::from(key), value.clone());
-                    true
+            Data::Map(m) => {
+                if m.map.contains_key(key) {
+                    return false;
                 }
-            },
+                m.set(key, value.clone());
+                true
+            }
         }
     }
 
@@ -154,7 +233,30 @@ impl Data {
                 p.swap_remove(e);
                 Some(e.value_len())
             }
-            Data::Map(m) => m.swap_remove(key).map(|v| v.len()),
+            Data::Map(m) => {
+                let len = m.map.swap_remove(key)?.len();
+                m.blocks -= map_key_blocks(key.len(), len);
+                m.resized();
+                Some(len)
+            }
+        }
+    }
+
+    /// Makes room for `additional` more keys at once when that many are about to be written, so
+    /// the map's tables are allocated once at their final size instead of doubling (each
+    /// doubling briefly holds the old tables and the new).
+    pub fn reserve(&mut self, additional: usize) {
+        if additional <= SMALL_MAX {
+            return;
+        }
+        if let Data::Small(p) = self {
+            let mut map = Keyed::with_capacity(p.len() + additional);
+            for (k, v) in p.iter() {
+                map.set(k, Value::from_json_unchecked(v));
+            }
+            *self = Data::Map(Box::new(map));
+        } else if let Data::Map(m) = self {
+            m.reserve(additional);
         }
     }
 
@@ -168,13 +270,17 @@ impl Data {
     pub fn iter(&self) -> DataIter<'_> {
         match self {
             Data::Small(p) => DataIter::Small(p.iter()),
-            Data::Map(m) => DataIter::Map(m.iter()),
+            Data::Map(m) => DataIter::Map(m.map.iter()),
         }
     }
 
-    /// Approximate bytes held by the keys, for memory accounting.
+    /// Bytes the allocator holds for the keys, for memory accounting: the packed block, or the
+    /// map with its spare room and every key's blocks. Constant time.
     pub fn bytes(&self) -> u64 {
-        self.iter().map(|(k, v)| entry_bytes(k, v.len())).sum()
+        match self {
+            Data::Small(p) => footprint::alloc(p.0.len()),
+            Data::Map(m) => m.bytes(),
+        }
     }
 
     /// Appends a key known to be absent, moving to a map when the packed form would be too big.
@@ -192,16 +298,14 @@ impl Data {
         let mut map = match mem::take(self) {
             Data::Map(m) => m,
             Data::Small(p) => {
-                let mut map =
-                    KeyMap::with_capacity_and_hasher(SMALL_MAX * 2, DefaultHashBuilder::default());
+                let mut map = Keyed::with_capacity(SMALL_MAX * 2);
                 for (k, v) in p.iter() {
-                    map.insert(Box::from(k), Value::from_json_unchecked(v));
+                    map.set(k, Value::from_json_unchecked(v));
                 }
                 Box::new(map)
             }
         };
-        // An existing key keeps its place.
-        map.insert(Box::from(key), value.to_value());
+        map.set(key, value.to_value());
         *self = Data::Map(map);
     }
 }
@@ -366,10 +470,7 @@ mod tests {
             assert_eq!(d.get("k1"), Some("99"));
             assert!(d.add("new", &v("5")));
             assert_eq!(d.len(), n + 1);
-            assert_eq!(
-                d.bytes(),
-                d.iter().map(|(k, v)| entry_bytes(k, v.len())).sum()
-            );
+            assert_eq!(d.bytes(), recount(&d));
             assert_eq!(d.remove("k1"), Some(2));
             assert_eq!(d.remove("k1"), None);
             assert!(!d.contains("k1"));
@@ -378,5 +479,47 @@ mod tests {
             assert_eq!(taken.len(), n);
             assert!(d.is_empty());
         }
+    }
+
+    /// [`Data::bytes`] recounted from the layout.
+    fn recount(d: &Data) -> u64 {
+        match d {
+            Data::Small(p) => footprint::alloc(p.0.len()),
+            Data::Map(m) => {
+                let capacity = m.map.capacity();
+                footprint::alloc(mem::size_of::<Keyed>())
+                    + footprint::vec(m.written, capacity, MAP_ENTRY)
+                    + footprint::table(capacity, MAP_INDEX)
+                    + d.iter()
+                        .map(|(k, v)| map_key_blocks(k.len(), v.len()))
+                        .sum::<u64>()
+            }
+        }
+    }
+
+    #[test]
+    fn bytes_follow_every_change_in_both_forms() {
+        let mut d = Data::default();
+        assert_eq!(d.bytes(), 0);
+        d.set("a", &v("1"));
+        // The packed block: count, then 1 "a" 1 "1".
+        assert_eq!(d.bytes(), footprint::alloc(5));
+        for i in 0..300 {
+            d.set(&format!("k{i}"), &v(&"7".repeat(i % 50 + 1)));
+            assert!(i < SMALL_MAX - 1 || matches!(d, Data::Map(_)));
+            assert_eq!(d.bytes(), recount(&d), "{i}");
+        }
+        for i in (0..300).step_by(3) {
+            d.set(&format!("k{i}"), &v("[1]"));
+            assert!(d.add(&format!("n{i}"), &v("2")));
+            assert!(!d.add(&format!("n{i}"), &v("3")));
+            d.remove(&format!("k{}", i + 1));
+        }
+        assert_eq!(d.bytes(), recount(&d));
+        // Tiny keys cost their slots and blocks, several times their text.
+        let per_key = d.bytes() / d.len() as u64;
+        assert!(per_key > 40, "{per_key}");
+        drop(d.take());
+        assert_eq!(d.bytes(), 0);
     }
 }

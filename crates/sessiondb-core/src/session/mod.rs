@@ -3,11 +3,12 @@
 use std::mem;
 
 use crate::base::{Expiry, Token};
+use crate::footprint;
 
 mod data;
 mod packed;
 
-pub use data::{entry_bytes, Data, DataIter, KeyMap, ValueText, ENTRY_OVERHEAD};
+pub use data::{entry_bytes, Data, DataIter, KeyMap, Keyed, ValueText};
 pub use packed::{DataBuilder, Packed, PackedIter};
 
 /// A session (`PROTOCOL.md` §7.1).
@@ -87,12 +88,25 @@ impl Session {
     }
 }
 
-/// Approximate bytes a session costs besides its keys: its table slot, its boxed [`Session`]
-/// and its name.
-pub fn session_bytes(name: Option<&str>) -> u64 {
-    let name = name.map_or(0, |n| mem::size_of::<Box<str>>() + n.len());
-    (mem::size_of::<Box<Session>>() + mem::size_of::<Session>() + name) as u64
+/// Bytes a session costs besides its keys: its boxed [`Session`], its slot in its shard's table,
+/// its name's blocks, and its entry in the deadline index when it expires (`expires`).
+pub fn session_bytes(name: Option<&str>, expires: bool) -> u64 {
+    let name = name.map_or(0, |n| {
+        footprint::alloc(mem::size_of::<Box<str>>()) + footprint::alloc(n.len())
+    });
+    let index = if expires { DEADLINE_ENTRY } else { 0 };
+    footprint::alloc(mem::size_of::<Session>()) + SHARD_SLOT + name + index
 }
+
+/// A session's share of its shard's table: an 8-byte slot and a control byte per bucket, and a
+/// table that grows by doubling has on average 1.6 buckets per session (from 8/7 just before it
+/// doubles to 16/7 just after).
+const SHARD_SLOT: u64 = 15;
+
+/// An expiring session's share of the deadline index: a 16-byte heap entry in a vector that grows
+/// by doubling (1.4 entries of room per entry on average), and the stale entries that extensions
+/// leave until the sweep meets them.
+const DEADLINE_ENTRY: u64 = 24;
 
 #[cfg(test)]
 mod tests {

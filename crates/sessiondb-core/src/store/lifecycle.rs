@@ -92,7 +92,7 @@ impl Store {
     }
 }
 
-/// Approximate bytes a session costs, keys included.
-fn session_cost(s: &Session) -> u64 {
-    session::session_bytes(s.name()) + s.data.bytes()
+/// Bytes a session costs, keys included.
+pub(crate) fn session_cost(s: &Session) -> u64 {
+    session::session_bytes(s.name(), s.expiry().duration_secs > 0) + s.data.bytes()
 }
