@@ -64,7 +64,8 @@ pub struct Config {
     pub max_sessions: Option<u64>,
     /// Most keys in one session; writes beyond it answer 170.
     pub max_keys_per_session: Option<u64>,
-    /// Most bytes of stored data (keys and values); writes beyond it answer 170.
+    /// Most bytes the stored data may take in memory (keys, values, their tables and per-session
+    /// overhead); writes beyond it answer 170.
     pub max_memory: Option<u64>,
     /// Most open WebSocket connections; more are refused at the upgrade with HTTP 503.
     pub max_connections: Option<usize>,
@@ -204,7 +205,8 @@ pub struct Cli {
     /// Most keys per session; writes beyond it answer 170 [default: no limit]
     #[arg(long, value_name = "N", env = "SESSIONDB_MAX_KEYS_PER_SESSION")]
     pub max_keys_per_session: Option<u64>,
-    /// Most bytes of stored keys and values; writes beyond it answer 170 [default: no limit]
+    /// Most bytes the stored data may take in memory (keys, values, their tables, sessions);
+    /// writes beyond it answer 170 [default: no limit]
     #[arg(long, value_name = "BYTES", env = "SESSIONDB_MAX_MEMORY")]
     pub max_memory: Option<u64>,
     /// Most open connections; more are refused at the upgrade with HTTP 503 [default: no limit]

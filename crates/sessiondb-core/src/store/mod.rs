@@ -38,8 +38,9 @@ pub struct Limits {
     pub max_sessions: Option<u64>,
     /// Most keys one session may hold (`SH_SET`/`SH_ADD`/`SH_CLEAR_SET` beyond it are refused).
     pub max_keys_per_session: Option<u64>,
-    /// Most approximate bytes of stored data (keys, values and per-session overhead, sessions and
-    /// top-level keys together); writes that would grow past it are refused.
+    /// Most bytes the stored data may take in memory, as the allocator counts them (keys, values,
+    /// their tables and per-session overhead; sessions and top-level keys together); writes that
+    /// would grow past it are refused.
     pub max_memory_bytes: Option<u64>,
 }
 
