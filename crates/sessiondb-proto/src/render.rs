@@ -4,6 +4,8 @@
 //! so nobody reads a reply back to learn its status.
 
 use sessiondb_core::json::write_str;
+use sessiondb_core::persist::save_load::Loaded;
+use sessiondb_core::persist::{LoadError, SaveError, SaveKind};
 use sessiondb_core::{Outcome, SessionInfo, ValueSink};
 
 use crate::request::{Context, KeyNames, Kind, Rejection, ReplyName};
@@ -16,6 +18,39 @@ pub struct Written {
     pub err: bool,
     /// The reply's `st`.
     pub status: Status,
+}
+
+/// What was replied to one request, for the transport to count without reading the reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReplyHead {
+    /// Whether the reply is named `ERR` (else `<command>_RSP`, the command as received).
+    pub err: bool,
+    /// The command the request named; `None` when its name is none of the protocol's (or it
+    /// had no name: invalid JSON, a malformed envelope, a binary message).
+    pub kind: Option<Kind>,
+    /// The reply's `st`; `None` for deferred work, whose reply does not exist yet (the work
+    /// returns its status).
+    pub status: Option<Status>,
+}
+
+impl ReplyHead {
+    /// The head of a reply to a request naming `kind`, as [`Written`] describes it.
+    pub fn written(kind: Option<Kind>, written: Written) -> Self {
+        Self {
+            err: written.err,
+            kind,
+            status: Some(written.status),
+        }
+    }
+
+    /// The head of deferred work for `kind`: a `<command>_RSP` whose status comes later.
+    pub fn deferred(kind: Kind) -> Self {
+        Self {
+            err: false,
+            kind: Some(kind),
+            status: None,
+        }
+    }
 }
 
 /// Writes one reply object: `{"<name>":{"st":N` on creation, then members, then `}}` on
@@ -372,6 +407,55 @@ fn session_info(mut w: ReplyWriter<'_>, info: &SessionInfo) -> Written {
     }
     if let Some(n) = &info.name {
         w.str_member("name", n);
+    }
+    w.finish()
+}
+
+/// A save's reply (§10.10, §11.9): 121 with `name` and `duration` (ms); 122 bare; 123 with
+/// `name` and `duration`.
+pub fn saved(
+    out: &mut Vec<u8>,
+    cmd_name: &str,
+    name: &str,
+    duration_ms: u64,
+    result: &Result<(), SaveError>,
+) -> Written {
+    let status = match result {
+        Ok(()) => Status::SaveComplete,
+        Err(SaveError::DirWrite(_)) => Status::SaveDirWriteFail,
+        Err(SaveError::Data(_)) => Status::SaveError,
+    };
+    let mut w = ReplyWriter::new(out, ReplyName::Rsp(cmd_name), status);
+    if status != Status::SaveDirWriteFail {
+        w.str_member("name", name);
+        w.uint_member("duration", duration_ms);
+    }
+    w.finish()
+}
+
+/// A load's reply (§10.11, §11.10): 141 with counts (`KV_LOAD` also `duration`), or 142: bare
+/// `name` when the dataset is unavailable, with zero counts when it is malformed.
+pub fn loaded(
+    out: &mut Vec<u8>,
+    cmd_name: &str,
+    name: &str,
+    kind: SaveKind,
+    duration_ms: u64,
+    result: &Result<Loaded, LoadError>,
+) -> Written {
+    let (status, counts) = match result {
+        Ok(loaded) => (Status::LoadComplete, Some((loaded.sessions, loaded.keys))),
+        Err(LoadError::Malformed { .. }) => (Status::LoadError, Some((0, 0))),
+        Err(LoadError::Unavailable(_)) => (Status::LoadError, None),
+    };
+    let mut w = ReplyWriter::new(out, ReplyName::Rsp(cmd_name), status);
+    w.str_member("name", name);
+    if let Some((sessions, keys)) = counts {
+        if kind == SaveKind::Keys {
+            w.uint_member("duration", duration_ms);
+        }
+        w.uint_member("sessions", sessions);
+        w.uint_member("keys", keys);
     }
     w.finish()
 }

@@ -3,7 +3,7 @@
 //! Authentication is off when no secret is configured. A connection authenticates either at the
 //! WebSocket upgrade (`Authorization: Bearer <secret>`, or HTTP Basic with the secret as the
 //! password) or with a first `SV_AUTH` message, which the protocol layer checks through the
-//! [`sessiondb_proto::Authenticator`] implemented here.
+//! [`sessiondb_service::Authenticator`] implemented here.
 //!
 //! Secrets never leave this module in readable form: [`Secret`]'s `Debug` is redacted, and the
 //! comparison hashes the candidate first, so neither its length nor its content shapes the time
@@ -128,7 +128,7 @@ impl AuthConfig {
     }
 }
 
-impl sessiondb_proto::Authenticator for AuthConfig {
+impl sessiondb_service::Authenticator for AuthConfig {
     fn enabled(&self) -> bool {
         AuthConfig::enabled(self)
     }

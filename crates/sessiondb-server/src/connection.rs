@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-use sessiondb_proto::{ConnState, DeferredWork, Dispatcher, Handled, ReplyHead, Status};
+use sessiondb_service::{ConnState, DeferredWork, Handled, ReplyHead, Service, Status};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
@@ -45,12 +45,6 @@ pub const MAX_BATCH_MESSAGES: usize = 256;
 pub const MAX_BATCH_REPLY_BYTES: usize = 256 * 1024;
 /// An output buffer grown past this by large replies is not kept for the next batch.
 pub const MAX_KEPT_OUTPUT_BYTES: usize = 2 * MAX_BATCH_REPLY_BYTES;
-/// What [`Dispatcher::handle_binary`] replies: `{"ERR":{"st":2}}`.
-const BINARY_REPLY_HEAD: ReplyHead = ReplyHead {
-    err: true,
-    kind: None,
-    status: Some(Status::OpCodeInvalid),
-};
 /// A TCP connection must complete the WebSocket upgrade within this time.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest we spend on a closing handshake (close frame out, peer's data drained).
@@ -63,7 +57,7 @@ const CLOSE_PROTOCOL: u16 = 1002;
 
 /// What every connection of one server shares.
 pub(crate) struct ConnCtx {
-    pub(crate) dispatcher: Arc<Dispatcher>,
+    pub(crate) dispatcher: Arc<Service>,
     pub(crate) stats: Arc<Stats>,
     /// Settings of the HTTP upgrade (tungstenite's; frames are ours after it).
     pub(crate) ws_config: WebSocketConfig,
@@ -137,7 +131,7 @@ struct BatchClock {
 }
 
 impl BatchClock {
-    fn read(dispatcher: &Dispatcher) -> Self {
+    fn read(dispatcher: &Service) -> Self {
         Self {
             at: Instant::now(),
             now_ms: dispatcher.settings().clock.now_ms(),
@@ -519,8 +513,8 @@ impl Connection {
                 }
                 Event::Binary => {
                     let at = self.batch.begin_reply();
-                    self.ctx.dispatcher.handle_binary(&mut self.batch.out);
-                    self.batch.end_reply(at, BINARY_REPLY_HEAD, None);
+                    let head = self.ctx.dispatcher.handle_binary(&mut self.batch.out);
+                    self.batch.end_reply(at, head, None);
                 }
                 Event::Ping(payload) => frame::pong(&mut self.batch.out, payload),
                 Event::Pong => {}
@@ -706,6 +700,13 @@ fn command_name(msg: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What [`Service::handle_binary`] replies: `{"ERR":{"st":2}}`.
+    const BINARY_REPLY_HEAD: ReplyHead = ReplyHead {
+        err: true,
+        kind: None,
+        status: Some(Status::OpCodeInvalid),
+    };
 
     #[test]
     fn shutdown_is_pending_until_signalled_then_ready_on_the_cheap_path_too() {

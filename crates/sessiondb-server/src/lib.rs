@@ -25,7 +25,7 @@ use anyhow::Context as _;
 use sessiondb_core::clock::{Clock, SystemClock};
 use sessiondb_core::store::Limits;
 use sessiondb_core::{Command, Outcome, StoreConfig};
-use sessiondb_proto::{DispatchSettings, Dispatcher};
+use sessiondb_service::{Service, ServiceSettings};
 use tokio::net::TcpListener;
 
 pub use config::Config;
@@ -39,7 +39,7 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// listens (PROTOCOL.md §15.2).
 pub struct Server {
     config: Config,
-    dispatcher: Arc<Dispatcher>,
+    dispatcher: Arc<Service>,
     stats: Arc<Stats>,
     ops: ops::Ops,
     persistence: persistence::Persistence,
@@ -81,8 +81,8 @@ impl Server {
             },
             Arc::new(SystemClock),
         )?;
-        let dispatcher = Dispatcher::with_store(
-            DispatchSettings {
+        let dispatcher = Service::with_engine(
+            ServiceSettings {
                 persist_enabled: config.persist,
                 data_dir: config.data_dir.clone(),
                 server_version: VERSION,
@@ -139,7 +139,7 @@ impl Server {
     }
 
     /// The dispatcher every connection talks to.
-    pub fn dispatcher(&self) -> &Arc<Dispatcher> {
+    pub fn dispatcher(&self) -> &Arc<Service> {
         &self.dispatcher
     }
 

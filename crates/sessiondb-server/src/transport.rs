@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use sessiondb_proto::{Dispatcher, ServerStats};
+use sessiondb_service::{ServerStats, Service};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
@@ -124,7 +124,7 @@ pub(crate) async fn wait_shutdown(rx: &mut watch::Receiver<bool>) {
 pub(crate) async fn serve(
     listener: TcpListener,
     config: &Config,
-    dispatcher: Arc<Dispatcher>,
+    dispatcher: Arc<Service>,
     stats: Arc<Stats>,
     ops: Ops,
     shutdown: impl Future<Output = ()>,
@@ -347,7 +347,7 @@ fn connection_thread(
 /// Calls the dispatcher's sweep every [`SWEEP_INTERVAL`] on a blocking thread, so a large
 /// sweep never holds up connections sharing this worker.
 async fn sweep_loop(
-    dispatcher: Arc<Dispatcher>,
+    dispatcher: Arc<Service>,
     metrics: Arc<Metrics>,
     mut stop: watch::Receiver<bool>,
 ) {

@@ -17,7 +17,7 @@ fn nested_set(arrays: usize) -> String {
 fn binary_message_is_opcode_invalid() {
     let h = Harness::new();
     let mut out = Vec::new();
-    h.dispatcher.handle_binary(&mut out);
+    h.service.handle_binary(&mut out);
     assert_eq!(
         parse(&String::from_utf8_lossy(&out)),
         parse(r#"{"ERR":{"st":2}}"#)

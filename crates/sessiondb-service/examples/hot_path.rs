@@ -1,15 +1,18 @@
 //! Single-threaded cost of the protocol layer plus the engine, without sockets:
-//! `cargo run --release -p sessiondb-proto --example hot_path [iterations] [only]`.
+//! `cargo run --release -p sessiondb-service --example hot_path [iterations] [only]`.
 //!
 //! Prints nanoseconds per request for a few request shapes (parse → validate → execute → render).
 //! With `only`, runs just the shapes whose label contains it (for callgrind: instructions per
-//! request = (Ir at N iterations − Ir at 0) / N).
+//! request = (Ir at N iterations − Ir at 0) / N). The "tree" shapes are the same requests with
+//! one member name escaped (`k\u0065ys`), which the tree-free path leaves to the full path: the
+//! cost of parsing every request into a `Json` tree. They run only when `only` names them
+//! (`only` = `tree`, or `SH_GET tree`), so `only` = `SH_GET` measures what it always has.
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use sessiondb_core::clock::SystemClock;
-use sessiondb_proto::{ConnState, DispatchSettings, Dispatcher, Handled, ServerStats};
+use sessiondb_service::{ConnState, Handled, ServerStats, Service, ServiceSettings};
 
 struct NoStats;
 
@@ -22,8 +25,8 @@ impl ServerStats for NoStats {
     }
 }
 
-fn run(d: &Dispatcher, label: &str, msg: &str, iterations: u32, only: &str) {
-    if !label.contains(only) {
+fn run(d: &Service, label: &str, msg: &str, iterations: u32, only: &str) {
+    if !label.contains(only) || (label.contains("tree") && !only.contains("tree")) {
         return;
     }
     let mut conn = ConnState::default();
@@ -48,7 +51,7 @@ fn main() {
         .and_then(|a| a.parse().ok())
         .unwrap_or(1_000_000);
     let only = std::env::args().nth(2).unwrap_or_default();
-    let d = Dispatcher::new(DispatchSettings {
+    let d = Service::new(ServiceSettings {
         persist_enabled: false,
         data_dir: std::env::temp_dir(),
         server_version: env!("CARGO_PKG_VERSION"),
@@ -71,18 +74,17 @@ fn main() {
     let get = format!(r#"{{"SH_GET":{{"tkn":{tkn},"keys":["a","b"]}}}}"#);
     run(&d, "SH_SET 2 keys", &set, iterations, &only);
     run(&d, "SH_GET 2 keys", &get, iterations, &only);
+    let tree = |msg: &str| msg.replacen(r#""keys""#, r#""k\u0065ys""#, 1);
+    run(&d, "SH_SET tree 2 keys", &tree(&set), iterations, &only);
+    run(&d, "SH_GET tree 2 keys", &tree(&get), iterations, &only);
     d.handle_text(
         &mut conn,
         r#"{"KV_SET":{"keys":{"a":"value-a","b":{"n":1,"s":[1,2,3]}}}}"#,
         &mut out,
     );
-    run(
-        &d,
-        "KV_GET 2 keys",
-        r#"{"KV_GET":{"keys":["a","b"]}}"#,
-        iterations,
-        &only,
-    );
+    let kv_get = r#"{"KV_GET":{"keys":["a","b"]}}"#;
+    run(&d, "KV_GET 2 keys", kv_get, iterations, &only);
+    run(&d, "KV_GET tree 2 keys", &tree(kv_get), iterations, &only);
     run(&d, "KV_COUNT", r#"{"KV_COUNT":{}}"#, iterations, &only);
     run(&d, "invalid JSON", r#"{"KV_SET":"#, iterations, &only);
 }

@@ -1,18 +1,16 @@
-//! `Dispatcher::handle_text_at`: the reply head it reports matches the reply it rendered, and
+//! `Service::handle_text_at`: the reply head it reports matches the reply it rendered, and
 //! the caller's "now" is the time expiry is judged by.
 
 mod common;
 
 use common::{Harness, START_MS};
-use sessiondb_proto::{Handled, Kind, ReplyHead, Status};
+use sessiondb_service::{Handled, Kind, ReplyHead, Status};
 
 /// Runs `msg` at `now_ms` and returns the reply text with the reported head.
 fn run(h: &mut Harness, msg: &str, now_ms: u64) -> (String, ReplyHead) {
     let mut out = b"earlier reply bytes".to_vec();
     let start = out.len();
-    let (handled, head) = h
-        .dispatcher
-        .handle_text_at(&mut h.conn, msg, now_ms, &mut out);
+    let (handled, head) = h.service.handle_text_at(&mut h.conn, msg, now_ms, &mut out);
     assert!(matches!(handled, Handled::Replied), "deferred: {msg}");
     let reply = String::from_utf8(out.split_off(start)).expect("UTF-8 reply");
     (reply, head)
@@ -124,7 +122,7 @@ fn head_names_known_commands_refused_before_execution() {
 fn deferred_work_returns_the_status_of_its_reply() {
     let mut h = Harness::new();
     let mut out = Vec::new();
-    let (handled, head) = h.dispatcher.handle_text_at(
+    let (handled, head) = h.service.handle_text_at(
         &mut h.conn,
         r#"{"KV_SAVE":{"name":"d"}}"#,
         START_MS,

@@ -1,4 +1,4 @@
-//! A dispatcher over a fresh store with a manual clock, and reply assertions.
+//! A service over a fresh store with a manual clock, and reply assertions.
 
 #![allow(dead_code)] // each test binary uses a different subset
 
@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use serde_json::Value as J;
 use sessiondb_core::clock::ManualClock;
-use sessiondb_proto::{ConnState, DispatchSettings, Dispatcher, Handled, ServerStats};
+use sessiondb_service::{ConnState, Handled, ServerStats, Service, ServiceSettings};
 
 /// Fixed transport figures for `SV_INFO`.
 pub struct FixedStats;
@@ -20,9 +20,9 @@ impl ServerStats for FixedStats {
     }
 }
 
-/// One connection to a fresh dispatcher.
+/// One connection to a fresh service.
 pub struct Harness {
-    pub dispatcher: Dispatcher,
+    pub service: Service,
     pub conn: ConnState,
     pub clock: ManualClock,
     // Kept alive so the persistence root exists for the harness's lifetime.
@@ -44,7 +44,7 @@ impl Harness {
             Ok(d) => d,
             Err(e) => panic!("tempdir: {e}"),
         };
-        let dispatcher = Dispatcher::new(DispatchSettings {
+        let service = Service::new(ServiceSettings {
             persist_enabled,
             data_dir: data_dir.path().to_path_buf(),
             server_version: "0.1.0",
@@ -52,7 +52,7 @@ impl Harness {
             stats: Arc::new(FixedStats),
         });
         Self {
-            dispatcher,
+            service,
             conn: ConnState::default(),
             clock,
             data_dir,
@@ -62,7 +62,7 @@ impl Harness {
     /// Sends one text message and returns the reply text (deferred work is run inline).
     pub fn send(&mut self, msg: &str) -> String {
         let mut out = Vec::new();
-        match self.dispatcher.handle_text(&mut self.conn, msg, &mut out) {
+        match self.service.handle_text(&mut self.conn, msg, &mut out) {
             Handled::Replied => {}
             Handled::Deferred(work) => {
                 work(&mut out);

@@ -111,7 +111,7 @@ fn extend_on_get_rearms_and_sweep_reclaims() {
         1,
     );
     h.clock.advance(600);
-    assert_eq!(h.dispatcher.sweep_expired(), 1);
+    assert_eq!(h.service.sweep_expired(), 1);
     h.expect(
         r#"{"SH_INFO_ALL":{}}"#,
         r#"{"SH_INFO_ALL_RSP":{"st":1,"totalSessions":0,"totalKeys":0}}"#,
