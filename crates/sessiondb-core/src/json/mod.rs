@@ -9,6 +9,11 @@
 //! Four parts: the tree ([`Json`], built by [`parse`]), the pull reader ([`Pull`], which reads a
 //! document piece by piece without a tree), the scanner both run (`scan`: the §3.3 rules, in one
 //! place), and writing (`write`: [`write_str`] and the [`Sink`]s it writes to).
+//!
+//! Both readers stay: the pull reader is what the hot requests and the data files need (no
+//! tree to build and drop), and the tree is what validating any other request needs (members
+//! looked up by name, in the protocol's order). They cannot disagree on what is valid JSON,
+//! since both run the one scanner.
 
 mod pull;
 mod scan;

@@ -1,4 +1,13 @@
 //! The tree-free reader of the hot commands.
+//!
+//! Why a second reader beside the tree path of [`super::parse_request`]: building the `Json`
+//! tree for a hot request costs more than the rest of parsing it, so the gets and sets the
+//! server mostly answers are read straight from the text (BENCHMARKS.md, "Why both request
+//! readers stay", has the measurement). The other way round, every request through the pull
+//! reader, needs `validate`'s rules (the generic pass in byte order of the parameter names,
+//! then each command's checks) rewritten for a reader that sees each member once. Until that is
+//! done, the two stay, held together by `tests/fast_path.rs`: wherever this reader returns a
+//! request, it is the one the tree path returns.
 
 use std::borrow::Cow;
 
