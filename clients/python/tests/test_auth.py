@@ -1,4 +1,4 @@
-"""Authentication (PROTOCOL.md 2.6): credentials in the URL, or sv_auth."""
+"""Authentication (docs/PROTOCOL.md 2.6): credentials in the URL, or sv_auth."""
 
 import asyncio
 

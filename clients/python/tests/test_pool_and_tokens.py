@@ -8,7 +8,7 @@ import pytest
 
 import sessiondb
 
-SETTINGS_TOKEN = 15900886249489855254  # PROTOCOL.md 8.3: the shared session "settings"
+SETTINGS_TOKEN = 15900886249489855254  # docs/PROTOCOL.md 8.3: the shared session "settings"
 
 
 # ----- pool -----

@@ -5,7 +5,7 @@ import pytest
 import sessiondb
 from sessiondb import SessionDBError
 
-SETTINGS_TOKEN = 15900886249489855254  # PROTOCOL.md 8.3 test vector for "settings"
+SETTINGS_TOKEN = 15900886249489855254  # docs/PROTOCOL.md 8.3 test vector for "settings"
 
 
 def test_top_level_keys(db):

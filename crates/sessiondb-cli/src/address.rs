@@ -1,6 +1,6 @@
 //! Where to connect: `--url`, or `-h HOST -p PORT` as in redis-cli, or `HOST:PORT` without a scheme.
 
-/// The server's default address (PROTOCOL.md §2.1).
+/// The server's default address (docs/PROTOCOL.md §2.1).
 pub const DEFAULT_URL: &str = "ws://127.0.0.1:1987";
 const DEFAULT_HOST: &str = "127.0.0.1";
 const DEFAULT_PORT: u16 = 1987;

@@ -1,4 +1,4 @@
-//! The `Client` handle and one typed method per command of PROTOCOL.md.
+//! The `Client` handle and one typed method per command of docs/PROTOCOL.md.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -255,7 +255,7 @@ impl Client {
         self.call(command, body, Status::OK).await
     }
 
-    // ----- top-level keys (PROTOCOL.md §10) -----
+    // ----- top-level keys (docs/PROTOCOL.md §10) -----
 
     /// Sets top-level keys, overwriting existing ones. `keys` must serialize to a JSON object.
     ///
@@ -352,7 +352,7 @@ impl Client {
         load_info(&body)
     }
 
-    // ----- sessions (PROTOCOL.md §11) -----
+    // ----- sessions (docs/PROTOCOL.md §11) -----
 
     /// Creates a session and returns its token.
     ///
@@ -551,7 +551,7 @@ impl Client {
         load_info(&body)
     }
 
-    // ----- server (PROTOCOL.md §12, §2.6) -----
+    // ----- server (docs/PROTOCOL.md §12, §2.6) -----
 
     /// Describes the server.
     pub async fn sv_info(&self) -> Result<ServerInfo> {

@@ -2,7 +2,7 @@
 //!
 //! The writer task takes requests from a channel, records the caller's reply slot at the back of
 //! a FIFO, then sends the message; the reader task pops the front slot for every reply. The server
-//! answers each request exactly once and in order (PROTOCOL.md §2.4), so position is enough. Reading
+//! answers each request exactly once and in order (docs/PROTOCOL.md §2.4), so position is enough. Reading
 //! and writing run in separate tasks so that a large pipelined batch can never deadlock: the
 //! server stops reading when we are slow to read, and we keep reading while a write is pending.
 
@@ -75,7 +75,7 @@ impl Conn {
     /// Opens a WebSocket to `url` (credentials in it become HTTP Basic authentication) and starts
     /// the reader and writer tasks.
     pub(crate) async fn open(url: &str) -> Result<Conn> {
-        // Replies have no size limit (PROTOCOL.md §2.3): a KV_GET can return far more than the
+        // Replies have no size limit (docs/PROTOCOL.md §2.3): a KV_GET can return far more than the
         // server accepts, so the client does not cap incoming messages.
         let config = WebSocketConfig::default()
             .max_message_size(None)

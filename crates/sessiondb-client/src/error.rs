@@ -1,8 +1,8 @@
-//! Errors returned by the client, and the protocol's status codes (PROTOCOL.md §5).
+//! Errors returned by the client, and the protocol's status codes (docs/PROTOCOL.md §5).
 
 use std::fmt;
 
-/// A reply status code (`st`) with its name from PROTOCOL.md §5.
+/// A reply status code (`st`) with its name from docs/PROTOCOL.md §5.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Status(pub u64);
 
@@ -25,7 +25,7 @@ impl Status {
         self.0
     }
 
-    /// The code's name as PROTOCOL.md §5 spells it (`"SessionNotExist"`), or `"Unrecognised"` for a
+    /// The code's name as docs/PROTOCOL.md §5 spells it (`"SessionNotExist"`), or `"Unrecognised"` for a
     /// code the document does not define.
     pub fn name(self) -> &'static str {
         match self.0 {

@@ -1,4 +1,4 @@
-//! Parsing replies and reading their members (PROTOCOL.md §3.2, §16).
+//! Parsing replies and reading their members (docs/PROTOCOL.md §3.2, §16).
 
 use serde_json::{Map, Value};
 

@@ -2,7 +2,7 @@
 
 use serde_json::{Map, Value};
 
-/// Expiry settings of a new session (PROTOCOL.md §9.1).
+/// Expiry settings of a new session (docs/PROTOCOL.md §9.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Expiry {
     /// Seconds from (re)arming to the deadline; 0 means the session never expires.
@@ -52,7 +52,7 @@ impl Expiry {
     }
 }
 
-/// Options of `sh_new` (PROTOCOL.md §11.1). The default is a non-shared session that never expires.
+/// Options of `sh_new` (docs/PROTOCOL.md §11.1). The default is a non-shared session that never expires.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SessionOptions {
     /// Expiry settings; `None` never expires.
@@ -114,7 +114,7 @@ pub struct ExpiryInfo {
     pub remaining: u64,
 }
 
-/// A session's description from `sh_info` (PROTOCOL.md §11.6).
+/// A session's description from `sh_info` (docs/PROTOCOL.md §11.6).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionInfo {
     /// The session's token.
@@ -160,7 +160,7 @@ pub struct LoadInfo {
     pub duration_ms: Option<u64>,
 }
 
-/// The server's description from `sv_info` (PROTOCOL.md §12).
+/// The server's description from `sv_info` (docs/PROTOCOL.md §12).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ServerInfo {
     /// The server's version string (not to be compared with other servers' versions).

@@ -1,5 +1,5 @@
 //! Credentials in the URL: `ws://user:SECRET@host:1987/` becomes HTTP Basic authentication at the
-//! upgrade, as PROTOCOL.md §2.6 allows.
+//! upgrade, as docs/PROTOCOL.md §2.6 allows.
 
 /// Splits `url` into the URL without its user info and the `Authorization` header value, if the
 /// URL carries `user:password@` (percent-escapes in it are decoded first).

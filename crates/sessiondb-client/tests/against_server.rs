@@ -11,7 +11,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-/// PROTOCOL.md §8.3 test vector: the shared session named `settings`.
+/// docs/PROTOCOL.md §8.3 test vector: the shared session named `settings`.
 const SETTINGS_TOKEN: u64 = 15900886249489855254;
 
 /// A server running in this process; dropping it does not stop it, `stop` does.

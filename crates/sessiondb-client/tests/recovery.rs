@@ -15,7 +15,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-/// PROTOCOL.md §8.3 test vector: the shared session named `settings`, a token above 2^63.
+/// docs/PROTOCOL.md §8.3 test vector: the shared session named `settings`, a token above 2^63.
 const SETTINGS_TOKEN: u64 = 15900886249489855254;
 
 /// A server running in this process, on `listener`'s address.

@@ -5,7 +5,7 @@
 /// A session token: 1 … 2^64−1 (0 never names a session).
 pub type Token = u64;
 
-/// Expiry settings of a session (`PROTOCOL.md` §9.1). `duration_secs == 0` never expires.
+/// Expiry settings of a session (`docs/PROTOCOL.md` §9.1). `duration_secs == 0` never expires.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Expiry {
     /// Seconds from (re)arming to the deadline.

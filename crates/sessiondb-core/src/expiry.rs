@@ -1,4 +1,4 @@
-//! Deadlines (`PROTOCOL.md` §9): arming, the due check, `remaining`, and the per-shard index of
+//! Deadlines (`docs/PROTOCOL.md` §9): arming, the due check, `remaining`, and the per-shard index of
 //! deadlines that lets the sweep touch only due sessions.
 
 use std::cmp::Reverse;

@@ -1,5 +1,5 @@
 //! Session tokens: random ones for ordinary sessions, derived ones for shared sessions
-//! (`PROTOCOL.md` §8).
+//! (`docs/PROTOCOL.md` §8).
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};

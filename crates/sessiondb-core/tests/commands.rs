@@ -1,4 +1,4 @@
-//! Every command's outcome, following the examples of `PROTOCOL.md` §9–§11, on the real store.
+//! Every command's outcome, following the examples of `docs/PROTOCOL.md` §9–§11, on the real store.
 
 use std::borrow::Cow;
 
@@ -127,7 +127,7 @@ fn kv_keys_list_every_key_and_large_gets_dedupe() {
         .map(|n| (Cow::Owned(n.clone()), v("1")))
         .collect();
     st.execute(Command::KvSet(ents), 0);
-    // In unspecified order (PROTOCOL.md 7.2): compared as a set.
+    // In unspecified order (docs/PROTOCOL.md 7.2): compared as a set.
     match st.execute(Command::KvKeys, 0) {
         Outcome::KeyList(list) => assert_eq!(sorted(list), names),
         other => panic!("{other:?}"),

@@ -7,7 +7,7 @@
 //!
 //! Fills a store with 1,000,000 top-level keys, then runs a `KV_KEYS` and a `KV_SAVE` while
 //! another thread reads one key in a loop (`KV_GET`, a client pausing 200 µs between requests),
-//! and prints how long each took and the longest single `KV_GET` during each. `PROTOCOL.md` §13.6:
+//! and prints how long each took and the longest single `KV_GET` during each. `docs/PROTOCOL.md` §13.6:
 //! no client waits for more than a few milliseconds because another client's save is running.
 //! It asserts nothing about time (the machine is shared and noisy), only what was saved.
 

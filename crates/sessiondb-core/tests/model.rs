@@ -1,6 +1,6 @@
 //! Property test: random command sequences (few tokens, few keys, shared names, expiry under a
 //! fake clock advanced by random steps) give the same outcomes on `Store` as on a plain
-//! BTreeMap model of `PROTOCOL.md` §7–§11 written here from the text.
+//! BTreeMap model of `docs/PROTOCOL.md` §7–§11 written here from the text.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;

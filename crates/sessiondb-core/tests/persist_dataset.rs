@@ -1,4 +1,4 @@
-//! Datasets on disk (PROTOCOL.md §13): NemesisDB fixtures, round trips, the 10 MiB split,
+//! Datasets on disk (docs/PROTOCOL.md §13): NemesisDB fixtures, round trips, the 10 MiB split,
 //! malformed files and the directory layout.
 
 use std::fs;

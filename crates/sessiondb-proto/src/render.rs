@@ -1,4 +1,4 @@
-//! Replies as JSON bytes (`PROTOCOL.md` §10–§12, Appendix A), written straight into the
+//! Replies as JSON bytes (`docs/PROTOCOL.md` §10–§12, Appendix A), written straight into the
 //! connection's output buffer: stored values are already JSON text, and names are escaped with
 //! [`write_str`]. Every function that completes a reply returns what it wrote ([`Written`]),
 //! so nobody reads a reply back to learn its status.

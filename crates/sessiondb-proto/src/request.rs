@@ -9,7 +9,7 @@ use sessiondb_core::{Command, Token};
 
 use crate::status::Status;
 
-/// The command families, by name prefix (`PROTOCOL.md` §4 step 7 routes on it).
+/// The command families, by name prefix (`docs/PROTOCOL.md` §4 step 7 routes on it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Family {
     /// `KV_`: top-level keys, and their saves and loads.
@@ -43,7 +43,7 @@ macro_rules! commands {
         }
 
         impl Kind {
-            /// Every command, in the order of `PROTOCOL.md` Appendix A (then `SV_AUTH`);
+            /// Every command, in the order of `docs/PROTOCOL.md` Appendix A (then `SV_AUTH`);
             /// `Kind::ALL[k as usize] == k`.
             pub const ALL: &'static [Kind] = &[$(Kind::$variant,)*];
 

@@ -1,7 +1,7 @@
-//! Status codes sent in `st` (`PROTOCOL.md` §5): the one table of them.
+//! Status codes sent in `st` (`docs/PROTOCOL.md` §5): the one table of them.
 //!
 //! Every status sessiondb can send is one line of the [`statuses!`] table below: its variant
-//! (spelled exactly as `PROTOCOL.md` names the code), its code and what it means. The enum, its
+//! (spelled exactly as `docs/PROTOCOL.md` names the code), its code and what it means. The enum, its
 //! name and code lookups, [`Status::ALL`] and the dense [`Status::index`] that metrics count by
 //! are all generated from that line, so a new status is one line here plus the code that sends
 //! it. Codes the protocol reserves but sessiondb never sends are listed in [`RESERVED`].
@@ -29,14 +29,14 @@ macro_rules! statuses {
             /// Every status sessiondb sends, in ascending order of code.
             pub const ALL: &'static [Status] = &[$(Status::$variant,)*];
 
-            /// The name `PROTOCOL.md` §5 gives the code (`"SessionNotExist"`).
+            /// The name `docs/PROTOCOL.md` §5 gives the code (`"SessionNotExist"`).
             pub const fn name(self) -> &'static str {
                 match self {
                     $(Status::$variant => stringify!($variant),)*
                 }
             }
 
-            /// When the status is sent, as `PROTOCOL.md` §5 describes it.
+            /// When the status is sent, as `docs/PROTOCOL.md` §5 describes it.
             pub const fn meaning(self) -> &'static str {
                 match self {
                     $(Status::$variant => $meaning,)*
@@ -92,7 +92,7 @@ impl Status {
     }
 }
 
-/// Codes `PROTOCOL.md` §5 reserves for compatibility with NemesisDB and that sessiondb never
+/// Codes `docs/PROTOCOL.md` §5 reserves for compatibility with NemesisDB and that sessiondb never
 /// sends, with their names. Clients may still name them.
 pub const RESERVED: &[(u16, &str)] = &[
     (4, "PathInvalid"),

@@ -1,4 +1,4 @@
-//! Authentication (PROTOCOL.md §2.6): shared secrets, checked in constant time.
+//! Authentication (docs/PROTOCOL.md §2.6): shared secrets, checked in constant time.
 //!
 //! Authentication is off when no secret is configured. A connection authenticates either at the
 //! WebSocket upgrade (`Authorization: Bearer <secret>`, or HTTP Basic with the secret as the

@@ -16,9 +16,9 @@ use sessiondb_core::persist::journal::{FsyncMode, DEFAULT_COMPACT_BYTES};
 
 use crate::auth::{Secret, DEFAULT_MAX_FAILURES};
 
-/// Default listening port (PROTOCOL.md §2.1).
+/// Default listening port (docs/PROTOCOL.md §2.1).
 pub const DEFAULT_PORT: u16 = 1987;
-/// Default largest incoming message, in bytes (PROTOCOL.md §2.3).
+/// Default largest incoming message, in bytes (docs/PROTOCOL.md §2.3).
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 1 << 20;
 /// Smallest message limit accepted: below it not even a short command fits.
 pub const MIN_MAX_MESSAGE_BYTES: usize = 64;
@@ -27,7 +27,7 @@ pub const MIN_MAX_MESSAGE_BYTES: usize = 64;
 /// refuses a record over 1 GiB as corruption: a larger limit could acknowledge a write that a
 /// restart would then not read back.
 pub const MAX_MAX_MESSAGE_BYTES: usize = 256 << 20;
-/// Default idle timeout in seconds (PROTOCOL.md §2.2 allows closing after 180 s of silence).
+/// Default idle timeout in seconds (docs/PROTOCOL.md §2.2 allows closing after 180 s of silence).
 pub const DEFAULT_IDLE_TIMEOUT_SECS: u64 = 180;
 
 /// The resolved settings of one server.
@@ -51,7 +51,7 @@ pub struct Config {
     pub load_path: Option<PathBuf>,
     /// Close a connection after this many seconds with nothing received; 0 = never.
     pub idle_timeout_secs: u64,
-    /// Accepted secrets; empty means authentication is off (PROTOCOL.md §2.6). `Secret`'s
+    /// Accepted secrets; empty means authentication is off (docs/PROTOCOL.md §2.6). `Secret`'s
     /// `Debug` is redacted, so logging the configuration never shows them.
     pub auth_secrets: Vec<Secret>,
     /// Failed authentication attempts after which a connection is closed with 1008.
@@ -395,7 +395,7 @@ fn resolve(cli: &Cli, matches: &ArgMatches, file: FileConfig) -> Result<Config, 
 }
 
 impl Config {
-    /// Checks the rules that span settings or values (PROTOCOL.md §14, §15).
+    /// Checks the rules that span settings or values (docs/PROTOCOL.md §14, §15).
     pub fn validate(&self) -> Result<(), ConfigError> {
         if !(MIN_MAX_MESSAGE_BYTES..=MAX_MAX_MESSAGE_BYTES).contains(&self.max_message_bytes) {
             return Err(ConfigError::Invalid(format!(

@@ -1,5 +1,5 @@
 //! One WebSocket connection: read requests, hand them to the dispatcher, write the replies in
-//! request order, one write per batch (PROTOCOL.md §2).
+//! request order, one write per batch (docs/PROTOCOL.md §2).
 //!
 //! tungstenite performs the HTTP upgrade (with the connection limit and the credential check);
 //! after it, frames are read and written by [`crate::frame`]: requests are parsed in place in one

@@ -259,7 +259,7 @@ fn prepare_root(root: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `--load-name` (PROTOCOL.md §15.2): any problem refuses the start, naming dataset and reason.
+/// `--load-name` (docs/PROTOCOL.md §15.2): any problem refuses the start, naming dataset and reason.
 fn load_at_startup(
     store: &Store,
     root: &Path,

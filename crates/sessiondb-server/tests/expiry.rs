@@ -1,4 +1,4 @@
-//! Expiry end to end with short real durations (PROTOCOL.md §9). Assertions that depend on a
+//! Expiry end to end with short real durations (docs/PROTOCOL.md §9). Assertions that depend on a
 //! deadline not having passed yet are guarded by the client's own clock, which is the server's
 //! clock too (same machine), so they cannot fail because the machine was slow.
 

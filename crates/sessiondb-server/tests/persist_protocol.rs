@@ -1,4 +1,4 @@
-//! Datasets and the journal through the real server (PROTOCOL.md §10.10–§10.11, §11.9–§11.10,
+//! Datasets and the journal through the real server (docs/PROTOCOL.md §10.10–§10.11, §11.9–§11.10,
 //! §13, §15.2): exact replies, the on-disk layout, NemesisDB fixtures, startup loads, and state
 //! (deadlines included) surviving a restart.
 

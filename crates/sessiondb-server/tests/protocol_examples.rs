@@ -1,4 +1,4 @@
-//! PROTOCOL.md's worked examples, run end to end through the socket: the §10 sequence, the
+//! docs/PROTOCOL.md's worked examples, run end to end through the socket: the §10 sequence, the
 //! §11 sequence, and each command's error replies.
 
 mod common;

@@ -1,4 +1,4 @@
-//! Graceful shutdown (PROTOCOL.md §2.5): connections are closed with 1001 and `run` returns Ok.
+//! Graceful shutdown (docs/PROTOCOL.md §2.5): connections are closed with 1001 and `run` returns Ok.
 
 mod common;
 

@@ -1,5 +1,5 @@
 //! Transport behaviour over a real socket: frames, size and UTF-8 limits, pipelining, paths,
-//! keep-alive (PROTOCOL.md §2, §4 steps 0–2, Appendix B).
+//! keep-alive (docs/PROTOCOL.md §2, §4 steps 0–2, Appendix B).
 
 mod common;
 

@@ -1,4 +1,4 @@
-//! PROTOCOL.md Appendix B: every envelope and dispatch vector that needs no socket
+//! docs/PROTOCOL.md Appendix B: every envelope and dispatch vector that needs no socket
 //! (binary frames, invalid UTF-8 and the size limit are the transport's and tested there).
 
 mod common;

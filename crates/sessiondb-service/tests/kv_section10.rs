@@ -1,4 +1,4 @@
-//! PROTOCOL.md §10: the KV_ examples, in the order the document runs them, plus each command's
+//! docs/PROTOCOL.md §10: the KV_ examples, in the order the document runs them, plus each command's
 //! error replies.
 
 mod common;

@@ -1,4 +1,4 @@
-//! PROTOCOL.md §11: the SH_ examples, in the order the document runs them (random tokens are
+//! docs/PROTOCOL.md §11: the SH_ examples, in the order the document runs them (random tokens are
 //! captured from replies), plus validation order and the special failure forms.
 
 mod common;

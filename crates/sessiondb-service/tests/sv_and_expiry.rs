@@ -1,4 +1,4 @@
-//! PROTOCOL.md §12 (SV_INFO), §2.6 (SV_AUTH with authentication off) and the §9.8 timing
+//! docs/PROTOCOL.md §12 (SV_INFO), §2.6 (SV_AUTH with authentication off) and the §9.8 timing
 //! example on a manual clock.
 
 mod common;

@@ -1,4 +1,4 @@
-"""Request building, reply parsing and errors shared by the sync and async clients (PROTOCOL.md)."""
+"""Request building, reply parsing and errors shared by the sync and async clients (docs/PROTOCOL.md)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterable, List, Optional
 
-#: Status names from PROTOCOL.md section 5.
+#: Status names from docs/PROTOCOL.md section 5.
 STATUS_NAMES: Dict[int, str] = {
     1: "Ok", 2: "OpCodeInvalid", 3: "JsonInvalid", 4: "PathInvalid", 5: "NoPath",
     10: "CommandNotExist", 11: "CommandMultiple", 12: "CommandType", 13: "CommandSyntax",
@@ -26,7 +26,7 @@ _RETRYABLE = {122, 123, 170, 1000}
 
 
 def status_name(status: int) -> str:
-    """The PROTOCOL.md name of a status code, or ``"Unrecognised"``."""
+    """The docs/PROTOCOL.md name of a status code, or ``"Unrecognised"``."""
     return STATUS_NAMES.get(status, "Unrecognised")
 
 
@@ -200,7 +200,7 @@ def touch_call(tkn: int, info: dict) -> Optional[Call]:
 
 
 class Commands:
-    """One method per command of PROTOCOL.md, each returning ``self._execute(call)``.
+    """One method per command of docs/PROTOCOL.md, each returning ``self._execute(call)``.
 
     The sync client executes at once; the async client returns an awaitable.
     """
@@ -208,7 +208,7 @@ class Commands:
     def _execute(self, call: Call) -> Any:  # pragma: no cover - overridden
         raise NotImplementedError
 
-    # ----- top-level keys (PROTOCOL.md section 10) -----
+    # ----- top-level keys (docs/PROTOCOL.md section 10) -----
 
     def kv_set(self, keys: dict):
         """Sets top-level keys, overwriting existing ones."""
@@ -254,7 +254,7 @@ class Commands:
         """Loads dataset ``name`` into the top-level store; returns the reply body without st."""
         return self._execute(Call("KV_LOAD", {"name": name}, LOAD_COMPLETE, _without_st))
 
-    # ----- sessions (PROTOCOL.md section 11) -----
+    # ----- sessions (docs/PROTOCOL.md section 11) -----
 
     def sh_new(self, expiry: Optional[int] = None, *, delete_session: bool = False,
                extend_on_set_add: bool = False, extend_on_get: bool = False,
@@ -357,7 +357,7 @@ class Commands:
         """Restores the sessions of dataset ``name``; returns ``{"name", "sessions", "keys"}``."""
         return self._execute(Call("SH_LOAD", {"name": name}, LOAD_COMPLETE, _without_st))
 
-    # ----- server (PROTOCOL.md sections 12 and 2.6) -----
+    # ----- server (docs/PROTOCOL.md sections 12 and 2.6) -----
 
     def sv_info(self):
         """Describes the server: the reply body without ``st`` (serverVersion, persistEnabled, ...)."""

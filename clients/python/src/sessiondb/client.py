@@ -224,7 +224,7 @@ class Client(SyncHelpers):
             raise DisconnectedError(f"{self.url} refused the secret on reconnect (st {body['st']})")
 
     def _open(self) -> ClientConnection:
-        # Replies have no size limit (PROTOCOL.md 2.3), so incoming messages are not capped.
+        # Replies have no size limit (docs/PROTOCOL.md 2.3), so incoming messages are not capped.
         try:
             # Entering the context opens the connection on every supported websockets version
             # (17.1+ warns when connect() is used without it); close() ends it.

@@ -1,4 +1,4 @@
-//! `KV_` commands (`PROTOCOL.md` §10): the top-level store, atomic under its one lock.
+//! `KV_` commands (`docs/PROTOCOL.md` §10): the top-level store, atomic under its one lock.
 
 use std::borrow::Cow;
 

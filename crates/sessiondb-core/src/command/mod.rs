@@ -3,7 +3,7 @@
 //! The protocol layer (sessiondb-proto) has already validated the body (26/41/42/13 are decided
 //! there); everything here is well-formed. The engine decides only what depends on state: session
 //! lookup (100), shared-name collisions (103), limits (170). Outcomes are semantic: the protocol
-//! layer renders each one in the reply form its command defines (`PROTOCOL.md` §10–§12).
+//! layer renders each one in the reply form its command defines (`docs/PROTOCOL.md` §10–§12).
 
 use std::borrow::Cow;
 

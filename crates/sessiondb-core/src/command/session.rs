@@ -1,4 +1,4 @@
-//! `SH_` commands (`PROTOCOL.md` §11) and the session counts of `SV_INFO`.
+//! `SH_` commands (`docs/PROTOCOL.md` §11) and the session counts of `SV_INFO`.
 //!
 //! A command naming one session locks that session's shard only. Every lookup applies a due
 //! expiry first (§9.4), so a session past its deadline is never visible.

@@ -9,7 +9,7 @@
 //!
 //! Keys are listed (`KV_KEYS`, saves) in insertion order, always: an overwrite keeps a key's
 //! place, a removal leaves the others in their order, and a key removed and set again goes to
-//! the end (`PROTOCOL.md` §7.2 recommends insertion order while nothing was removed, and
+//! the end (`docs/PROTOCOL.md` §7.2 recommends insertion order while nothing was removed, and
 //! NemesisDB's own tests compare `KV_KEYS` with it). Each slot carries the key's insertion
 //! number ([`Slot::seq`], in the slot's padding, so a slot still takes 24 bytes); a listing is
 //! copied in table order and put in insertion order after the copy, with no lock held

@@ -4,7 +4,7 @@
 //! `KV_KEYS`, `KV_SAVE` and the journal's snapshot each need every key (and value) as it was at
 //! one moment. Copied in one lock hold, a million keys kept every `KV_` command on every
 //! connection waiting for a hundred milliseconds or more (`tests/kv_save_bench.rs`; figures in
-//! BENCHMARKS.md), where `PROTOCOL.md` §13.6 lets a save delay other clients by a few
+//! BENCHMARKS.md), where `docs/PROTOCOL.md` §13.6 lets a save delay other clients by a few
 //! milliseconds at most. So a large map is copied one part at a time, each
 //! in its own short lock hold ([`snapshot()`]), and the copy stays consistent by copying before
 //! writing: while a snapshot is registered with the map, the first write to a part it has not

@@ -1,4 +1,4 @@
-//! One data file parsed with [`json::Pull`] (`PROTOCOL.md` §13.7): records are checked and built
+//! One data file parsed with [`json::Pull`] (`docs/PROTOCOL.md` §13.7): records are checked and built
 //! straight from the file's bytes, with no `Json` tree. The record rules are the tree reader's,
 //! member for member: the first member of a given name counts, later ones are only checked to
 //! be valid JSON, exactly as `Json::get` ignores them.

@@ -1,4 +1,4 @@
-//! Persistence: NemesisDB-compatible datasets (`PROTOCOL.md` §13) and the crash-safe journal.
+//! Persistence: NemesisDB-compatible datasets (`docs/PROTOCOL.md` §13) and the crash-safe journal.
 //!
 //! Everything here is synchronous file I/O; the server runs it off its async runtime.
 //!

@@ -1,4 +1,4 @@
-//! Dataset name validation (`PROTOCOL.md` §13.2).
+//! Dataset name validation (`docs/PROTOCOL.md` §13.2).
 
 /// Longest allowed dataset name, in bytes (all allowed characters are ASCII).
 pub const MAX_NAME_LEN: usize = 128;

@@ -1,4 +1,4 @@
-//! Reading a dataset (`PROTOCOL.md` §13.7): the newest all-digit timestamp directory, its
+//! Reading a dataset (`docs/PROTOCOL.md` §13.7): the newest all-digit timestamp directory, its
 //! metadata, then every data file in numeric order, all checked before anything is returned.
 //!
 //! No path below the root follows a symbolic link: the dataset directory, the timestamp

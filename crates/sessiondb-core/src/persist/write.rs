@@ -1,4 +1,4 @@
-//! Writing a dataset (`PROTOCOL.md` §13.3–§13.6): staged under `<root>/.sessiondb-tmp/`, every
+//! Writing a dataset (`docs/PROTOCOL.md` §13.3–§13.6): staged under `<root>/.sessiondb-tmp/`, every
 //! file and directory fsynced, then renamed into `<root>/<name>/<timestamp>` in one step, so a
 //! timestamp directory that exists is always complete and durable.
 //!
@@ -101,7 +101,7 @@ fn write_json_string(out: &mut Vec<u8>, s: &str) {
     crate::json::write_str(s, out);
 }
 
-/// Lays entries out as data-file bytes (`PROTOCOL.md` §13.5): the file's opening bracket before
+/// Lays entries out as data-file bytes (`docs/PROTOCOL.md` §13.5): the file's opening bracket before
 /// its first entry, commas between entries, the closing bracket after the entry that brings the
 /// file to [`SPLIT_BYTES`] or at the end. Pure bookkeeping with no I/O, so a capture thread can
 /// encode straight into a buffer while another thread writes earlier buffers.

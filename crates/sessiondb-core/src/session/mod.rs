@@ -11,7 +11,7 @@ mod packed;
 pub use data::{entry_bytes, Data, DataIter, KeyMap, Keyed, ValueText};
 pub use packed::{DataBuilder, Packed, PackedIter};
 
-/// A session (`PROTOCOL.md` §7.1).
+/// A session (`docs/PROTOCOL.md` §7.1).
 ///
 /// Shard tables hold sessions boxed (an 8-byte slot each), so this is one heap block per session,
 /// laid out to fit the allocator's 64-byte size class (a unit test keeps it there): the name,

@@ -2,7 +2,7 @@
 //!
 //! Sessions live in N shards (a power of two), each a `parking_lot::Mutex` around a hash table
 //! keyed by token. A command on one session locks exactly one shard; commands over all sessions
-//! go shard by shard (atomic per session, `PROTOCOL.md` §7.2). The top-level keys sit behind one
+//! go shard by shard (atomic per session, `docs/PROTOCOL.md` §7.2). The top-level keys sit behind one
 //! lock of their own, so `KV_` commands are atomic over the whole top-level store. Values freed
 //! by a command are dropped after its lock is released.
 

@@ -212,7 +212,7 @@ pub async fn expect_close(ws: &mut Ws) -> CloseCode {
 /// `"$NAME"` binds a variable on first use (a token, say) and must equal it afterwards;
 /// `"$any"` matches anything; `{"$set":[…]}` matches an array with the same items in any
 /// order; `{"$in":[…]}` matches any one of the values. A failure reply's optional `m` member
-/// (PROTOCOL.md §3.2) is ignored unless the pattern names it.
+/// (docs/PROTOCOL.md §3.2) is ignored unless the pattern names it.
 pub fn assert_matches(got: &Value, expected: &str, vars: &mut HashMap<String, Value>, ctx: &str) {
     let pattern: Value =
         serde_json::from_str(expected).unwrap_or_else(|e| panic!("bad pattern {expected}: {e}"));

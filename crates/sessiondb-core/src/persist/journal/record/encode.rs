@@ -97,7 +97,7 @@ fn put_change(out: &mut Vec<u8>, change: &Change<'_>) {
 
 /// Most tokens one `SH_END_ALL` record holds (8 MiB of tokens), so that one record stays well
 /// under [`super::MAX_RECORD`] whatever the number of sessions.
-/// `SH_END_ALL` is atomic per session (`PROTOCOL.md` §7.2), so its records may be replayed in part.
+/// `SH_END_ALL` is atomic per session (`docs/PROTOCOL.md` §7.2), so its records may be replayed in part.
 const END_ALL_CHUNK: usize = 1 << 20;
 
 /// `SH_END_ALL`'s tokens as records of at most `chunk` tokens (one empty record for none).
