@@ -11,7 +11,7 @@ pub struct ConnState {
 }
 
 impl ConnState {
-    /// A connection that authenticated at the WebSocket upgrade (PROTOCOL.md §2.6).
+    /// A connection that authenticated at the WebSocket upgrade (docs/PROTOCOL.md §2.6).
     pub fn authenticated() -> Self {
         Self {
             authenticated: true,

@@ -1,4 +1,4 @@
-//! Saves and loads (`KV_SAVE`, `SH_SAVE`, `KV_LOAD`, `SH_LOAD`; `PROTOCOL.md` §13).
+//! Saves and loads (`KV_SAVE`, `SH_SAVE`, `KV_LOAD`, `SH_LOAD`; `docs/PROTOCOL.md` §13).
 //!
 //! They touch the disk, so they are returned as [`Handled::Deferred`] work that the transport
 //! runs on a blocking thread: other connections keep being served, and this connection's later

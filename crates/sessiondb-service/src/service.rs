@@ -25,7 +25,7 @@ pub trait ServerStats: Send + Sync + 'static {
     }
 }
 
-/// Checks `SV_AUTH` secrets (PROTOCOL.md §2.6). Implemented by the server, which owns the
+/// Checks `SV_AUTH` secrets (docs/PROTOCOL.md §2.6). Implemented by the server, which owns the
 /// secrets; without one (or when it is not `enabled`), authentication is off.
 pub trait Authenticator: Send + Sync + 'static {
     /// Whether authentication is on (at least one secret is configured).
@@ -38,7 +38,7 @@ pub trait Authenticator: Send + Sync + 'static {
 
 /// Settings the service needs.
 pub struct ServiceSettings {
-    /// Whether `KV_SAVE` / `SH_SAVE` are enabled (PROTOCOL.md §13.1).
+    /// Whether `KV_SAVE` / `SH_SAVE` are enabled (docs/PROTOCOL.md §13.1).
     pub persist_enabled: bool,
     /// Persistence root: datasets are read from and written to it.
     pub data_dir: PathBuf,
@@ -111,7 +111,7 @@ impl<E: Engine> Service<E> {
         conn.authenticated || !self.auth.as_ref().is_some_and(|a| a.enabled())
     }
 
-    /// `SV_AUTH` (PROTOCOL.md §2.6): any secret passes while authentication is off.
+    /// `SV_AUTH` (docs/PROTOCOL.md §2.6): any secret passes while authentication is off.
     fn sv_auth(&self, conn: &mut ConnState, secret: &str) -> Status {
         let Some(auth) = self.auth.as_ref().filter(|a| a.enabled()) else {
             return Status::Ok;
@@ -226,7 +226,7 @@ impl<E: Engine> Service<E> {
 }
 
 /// Before a connection authenticates, every reply but `SV_AUTH`'s keeps its usual name and
-/// gets status 200 (PROTOCOL.md §2.6).
+/// gets status 200 (docs/PROTOCOL.md §2.6).
 fn gate(admitted: bool, rej: Rejection<'_>) -> Rejection<'_> {
     if admitted || rej.name == ReplyName::Rsp("SV_AUTH") {
         rej
