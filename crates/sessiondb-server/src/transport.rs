@@ -20,11 +20,11 @@ use crate::connection::{self, ConnCtx};
 use crate::metrics::Metrics;
 use crate::ops::Ops;
 
-/// How often expired sessions are reclaimed (docs/PROTOCOL.md §9.4 asks for within 1 s).
+/// How often expired sessions are reclaimed (PROTOCOL.md §9.4 asks for within 1 s).
 const SWEEP_INTERVAL: Duration = Duration::from_millis(100);
 /// Pause after a failed accept (typically out of file descriptors) so the loop does not spin.
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(50);
-/// Keep-alive pings go out at least this often (docs/PROTOCOL.md §2.2).
+/// Keep-alive pings go out at least this often (PROTOCOL.md §2.2).
 const MAX_PING_INTERVAL: Duration = Duration::from_secs(60);
 /// tungstenite's read buffer, used only for the HTTP upgrade (frames are read by
 /// [`crate::frame`] afterwards).
