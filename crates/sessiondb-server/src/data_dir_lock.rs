@@ -1,6 +1,8 @@
-//! One server per data directory: an exclusive `flock` on `<data dir>/.sessiondb.lock`, taken
-//! before recovery and held for the life of the process. Two servers on one directory would both
-//! append to the journal, and one's compaction could delete segments the other still writes.
+//! One server per data directory: an exclusive `flock` on `<data dir>/.journal/server.lock`,
+//! taken before recovery and held for the life of the process. Two servers on one directory would
+//! both append to the journal, and one's compaction could delete segments the other still writes.
+//! The file lives with what it protects, in the journal's directory, whose other entries the
+//! journal ignores, so the data directory holds nothing new beside the datasets.
 //!
 //! The kernel releases a `flock` when its holder exits, however it exits (kill -9 included), so
 //! a stale lock file never blocks a restart; the file itself stays (deleting it on exit would
@@ -13,10 +15,10 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use rustix::fs::{flock, FlockOperation};
+use sessiondb_core::persist::JOURNAL_DIR;
 
-/// Name of the lock file in the data directory (hidden: never a dataset name, `PROTOCOL.md`
-/// §13.2).
-pub const LOCK_FILE: &str = ".sessiondb.lock";
+/// Name of the lock file in the journal's directory.
+pub const LOCK_FILE: &str = "server.lock";
 
 /// Why the data directory could not be locked.
 #[derive(Debug, thiserror::Error)]
@@ -60,7 +62,8 @@ impl DataDirLock {
             dir: abs.clone(),
             source,
         };
-        std::fs::create_dir_all(&abs).map_err(io_err)?;
+        let journal = abs.join(JOURNAL_DIR);
+        std::fs::create_dir_all(&journal).map_err(io_err)?;
         let mut file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -68,7 +71,7 @@ impl DataDirLock {
             .truncate(false)
             // A link planted at the lock file's name must not make the pid overwrite its target.
             .custom_flags(nofollow())
-            .open(abs.join(LOCK_FILE))
+            .open(journal.join(LOCK_FILE))
             .map_err(io_err)?;
         match flock(&file, FlockOperation::NonBlockingLockExclusive) {
             Ok(()) => {}
