@@ -252,14 +252,18 @@ pub(super) fn in_insertion_order<T>(items: Vec<T>, seqs: &[u32]) -> Vec<T> {
     };
     let max = seqs.iter().copied().max().unwrap_or(min);
     let span = (max - min) as usize + 1;
-    if span <= 2 * items.len() {
+    let items_len = items.len();
+    if span <= 2 * items_len {
         let mut placed: Vec<Option<T>> = std::iter::repeat_with(|| None).take(span).collect();
         for (item, &seq) in items.into_iter().zip(seqs) {
             if let Some(place) = placed.get_mut((seq - min) as usize) {
                 *place = Some(item);
             }
         }
-        return placed.into_iter().flatten().collect();
+        // Flattening loses the exact length: reserve it, or the result grows by doubling.
+        let mut ordered = Vec::with_capacity(items_len);
+        ordered.extend(placed.into_iter().flatten());
+        return ordered;
     }
     let mut numbered: Vec<(u32, T)> = seqs.iter().copied().zip(items).collect();
     numbered.sort_unstable_by_key(|&(seq, _)| seq);
