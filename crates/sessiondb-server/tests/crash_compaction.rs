@@ -82,9 +82,19 @@ fn compacting(data: &Path) -> bool {
         .unwrap_or(false)
 }
 
-/// Polls for a compaction in progress after `warm_up`, then kills the server. Returns whether
-/// the kill landed while one was seen.
-fn kill_during_compaction(server: Running, data: &Path, warm_up: Duration) -> bool {
+/// Waits until `writing()` (every writer has an acknowledged write, so a loaded machine cannot
+/// make a round kill before anything was written), then polls for a compaction in progress after
+/// `warm_up` and kills the server. Returns whether the kill landed while one was seen.
+fn kill_during_compaction(
+    server: Running,
+    data: &Path,
+    warm_up: Duration,
+    writing: impl Fn() -> bool,
+) -> bool {
+    let deadline = Instant::now() + HANG_GUARD;
+    while !writing() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(1));
+    }
     std::thread::sleep(warm_up);
     let deadline = Instant::now() + HANG_GUARD;
     while Instant::now() < deadline {
@@ -149,9 +159,15 @@ async fn kill9_during_compaction_loses_no_acknowledged_write_with_fsync_always()
         let killed_mid_compaction = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&killed_mid_compaction);
         let dir_for_kill = data.clone();
+        let watched = progress.clone();
+        let writing = move || watched.iter().all(|p| p.lock().expect("lock").acked > 0);
         tokio::task::spawn_blocking(move || {
-            let hit =
-                kill_during_compaction(server, &dir_for_kill, Duration::from_millis(warm_up_ms));
+            let hit = kill_during_compaction(
+                server,
+                &dir_for_kill,
+                Duration::from_millis(warm_up_ms),
+                writing,
+            );
             flag.store(hit, Ordering::Release);
         })
         .await

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::binary::{spawn, start, Running};
-use common::{connect_url, request, token, Ws};
+use common::{connect_url, request, token, Ws, HANG_GUARD};
 use tokio::task::JoinHandle;
 
 /// What one writer knows: its session, the last write acknowledged (with when) and the last
@@ -96,6 +96,16 @@ async fn run_and_kill(
 ) -> Vec<Progress> {
     let server = start(data, &["--fsync", mode]);
     let (progress, tasks) = start_writers(&server, writers, depth).await;
+    // On a loaded machine the writers may take longer than `kill_after` to get going, so the
+    // kill moment counts from the first acknowledged write of every writer.
+    let deadline = Instant::now() + HANG_GUARD;
+    while Instant::now() < deadline
+        && progress
+            .iter()
+            .any(|p| p.lock().expect("lock").acked.is_empty())
+    {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
     tokio::time::sleep(kill_after).await;
     server.kill9();
     finish_writers(progress, tasks).await
