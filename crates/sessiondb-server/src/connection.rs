@@ -32,7 +32,7 @@ use tracing::{debug, error, info};
 use crate::auth::UpgradeAuth;
 use crate::frame::{self, Event, FrameReader, ReadError};
 use crate::http::{self, HeadError};
-use crate::limits::{ProbeGuard, ProbeVerdict};
+use crate::limits::{ConnectionPermit, ProbeGuard, ProbeVerdict};
 use crate::metrics::{Metrics, Refusal};
 use crate::ops::Ops;
 use crate::tls::ServerStream;
@@ -275,14 +275,12 @@ pub(crate) async fn serve(
     if let Err(e) = stream.set_nodelay(true) {
         debug!(%peer, error = %e, "cannot set TCP_NODELAY");
     }
-    // Taken before the upgrade so that a refused connection gets a clean HTTP 503.
-    let permit = ctx.ops.limiter.try_acquire();
     let mut upgrade = UpgradeAuth::Anonymous;
     let handshake = tokio::time::timeout(
         HANDSHAKE_TIMEOUT,
-        upgrade_connection(stream, &ctx, permit.is_some(), &mut upgrade),
+        upgrade_connection(stream, &ctx, &mut upgrade),
     );
-    let (stream, early) = tokio::select! {
+    let (stream, early, _permit) = tokio::select! {
         () = &mut shutdown => return,
         r = handshake => match r {
             Ok(Ok(Some(upgraded))) => upgraded,
@@ -324,16 +322,16 @@ pub(crate) async fn serve(
 }
 
 /// Completes TLS (when configured) and the WebSocket upgrade, and returns the stream with any
-/// bytes that followed the request head; `None` when the request was not an upgrade and was
-/// answered over HTTP (see [`crate::http`]). The upgrade is refused with HTTP 503 when the
-/// connection limit is reached and with 401 on a wrong credential; otherwise `upgrade` says
-/// whether the request's credentials authenticated the connection.
+/// bytes that followed the request head and the connection's place under `--max-connections`;
+/// `None` when the request was not an upgrade and was answered over HTTP (see [`crate::http`]).
+/// The upgrade is refused with HTTP 503 when the connection limit is reached and with 401 on a
+/// wrong credential; otherwise `upgrade` says whether the request's credentials authenticated
+/// the connection.
 async fn upgrade_connection(
     stream: TcpStream,
     ctx: &ConnCtx,
-    admitted: bool,
     upgrade: &mut UpgradeAuth,
-) -> Result<Option<(ServerStream, Vec<u8>)>, WsError> {
+) -> Result<Option<(ServerStream, Vec<u8>, ConnectionPermit)>, WsError> {
     let mut stream = match &ctx.ops.tls {
         Some(acceptor) => ServerStream::Tls(Box::new(acceptor.accept(stream).await?)),
         None => ServerStream::Plain(stream),
@@ -344,8 +342,10 @@ async fn upgrade_connection(
         Err(HeadError::Gone) => return Ok(None),
         Err(HeadError::Refused(answer)) => Err(answer),
     };
-    match checked {
-        Ok(http::Request::Upgrade) => {}
+    // Taken once a complete upgrade request is in, so that sockets which never send one (a
+    // flood of them) cannot hold the places of real clients.
+    let permit = match checked {
+        Ok(http::Request::Upgrade) => ctx.ops.limiter.try_acquire(),
         Ok(http::Request::Health { head_only }) => {
             http::answer(&mut stream, &http::Answer::health(true, head_only)).await;
             return Ok(None);
@@ -354,7 +354,8 @@ async fn upgrade_connection(
             http::answer(&mut stream, &answer).await;
             return Ok(None);
         }
-    }
+    };
+    let admitted = permit.is_some();
     let ops = &ctx.ops;
     // The error type is tungstenite's (an HTTP response); its size is not ours to choose.
     #[allow(clippy::result_large_err)]
@@ -381,7 +382,12 @@ async fn upgrade_connection(
         Some(ctx.ws_config),
     )
     .await?;
-    Ok(Some(ws.into_inner().into_parts()))
+    let (stream, early) = ws.into_inner().into_parts();
+    match permit {
+        Some(permit) => Ok(Some((stream, early, permit))),
+        // Refused with 503 by `check`, which makes the handshake fail.
+        None => Ok(None),
+    }
 }
 
 /// An HTTP error response refusing an upgrade.

@@ -151,3 +151,45 @@ async fn bulk_token_probing_is_closed_with_1008() -> TestResult {
     }
     Ok(())
 }
+
+#[tokio::test]
+async fn connection_limit_holds_under_a_connection_flood() -> TestResult {
+    let server = start(|c| c.max_connections = Some(4)).await?;
+    // Sockets that never send an upgrade request hold no place under the limit.
+    let mut silent = Vec::new();
+    for _ in 0..64 {
+        silent.push(tokio::net::TcpStream::connect(server.addr).await?);
+    }
+    let mut admitted = Vec::new();
+    for _ in 0..4 {
+        let mut ws = connect(server.addr).await?;
+        ask_kv_count(&mut ws, 0).await?;
+        admitted.push(ws);
+    }
+    // 200 upgrades at once: every one is refused with 503, and the admitted keep being served.
+    let flood =
+        futures_util::future::join_all((0..200).map(|_| upgrade_status(server.addr, &[]))).await;
+    for refused in flood {
+        assert_eq!(refused?, Some(503));
+    }
+    for ws in &mut admitted {
+        ask_kv_count(ws, 0).await?;
+    }
+    // Refused upgrades took no place: once one admitted client leaves, a new one gets in.
+    let mut gone = admitted.pop().ok_or("four admitted")?;
+    gone.close(None).await?;
+    assert_eq!(close_code(&mut gone).await?, None);
+    let mut next = None;
+    for _ in 0..100 {
+        if let Ok(ws) = connect(server.addr).await {
+            next = Some(ws);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let mut next = next.ok_or("a freed place was never reused")?;
+    ask_kv_count(&mut next, 0).await?;
+    assert_eq!(upgrade_status(server.addr, &[]).await?, Some(503));
+    drop(silent);
+    Ok(())
+}
