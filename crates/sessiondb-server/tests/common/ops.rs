@@ -283,11 +283,11 @@ pub fn self_signed() -> TestResult<TestCert> {
     })
 }
 
-/// Connects over `wss://localhost` trusting only `cert`.
-pub async fn connect_tls(
+/// A TLS connection to `localhost` at `addr` trusting only `cert`, before any WebSocket bytes.
+pub async fn tls_socket(
     addr: SocketAddr,
     cert: &TestCert,
-) -> TestResult<Ws<tokio_rustls::client::TlsStream<TcpStream>>> {
+) -> TestResult<tokio_rustls::client::TlsStream<TcpStream>> {
     use tokio_rustls::rustls;
     let mut roots = rustls::RootCertStore::empty();
     roots.add(rustls::pki_types::CertificateDer::from(cert.der.clone()))?;
@@ -299,7 +299,15 @@ pub async fn connect_tls(
     let connector = tokio_rustls::TlsConnector::from(Arc::new(client));
     let tcp = TcpStream::connect(addr).await?;
     let name = rustls::pki_types::ServerName::try_from("localhost")?;
-    let tls = connector.connect(name, tcp).await?;
+    Ok(connector.connect(name, tcp).await?)
+}
+
+/// Connects over `wss://localhost` trusting only `cert`.
+pub async fn connect_tls(
+    addr: SocketAddr,
+    cert: &TestCert,
+) -> TestResult<Ws<tokio_rustls::client::TlsStream<TcpStream>>> {
+    let tls = tls_socket(addr, cert).await?;
     let request = format!("wss://localhost:{}/", addr.port()).into_client_request()?;
     let (ws, _) = tokio_tungstenite::client_async(request, tls).await?;
     Ok(ws)
