@@ -28,10 +28,11 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use sessiondb_server::connection::{
-    close_and_drain, shutdown_signal, Shutdown, HANDSHAKE_TIMEOUT, MAX_BATCH_MESSAGES,
-    MAX_BATCH_REPLY_BYTES, MAX_KEPT_OUTPUT_BYTES, READ_BUFFER_BYTES,
+    close_and_drain, HANDSHAKE_TIMEOUT, MAX_BATCH_MESSAGES, MAX_BATCH_REPLY_BYTES,
+    MAX_KEPT_OUTPUT_BYTES, READ_BUFFER_BYTES,
 };
 use sessiondb_server::frame::{self, Event, FrameReader, ReadError};
+use sessiondb_server::shutdown::{shutdown_signal, Shutdown};
 use sessiondb_server::tls::ServerStream;
 use sessiondb_server::transport::{ping_interval, websocket_config};
 use sessiondb_server::upgrade::HeadOnly;

@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod ops;
 pub mod persistence;
 pub mod shutdown;
+pub mod stats;
 pub mod tls;
 pub mod transport;
 pub mod upgrade;
@@ -29,7 +30,7 @@ use sessiondb_service::{Service, ServiceSettings};
 use tokio::net::TcpListener;
 
 pub use config::Config;
-use transport::Stats;
+use stats::Stats;
 
 /// sessiondb's version, reported as `SV_INFO.serverVersion`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -3,12 +3,11 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use sessiondb_service::{ServerStats, Service};
+use sessiondb_service::Service;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
@@ -19,6 +18,8 @@ use crate::config::Config;
 use crate::connection::{self, ConnCtx};
 use crate::metrics::Metrics;
 use crate::ops::Ops;
+use crate::shutdown::wait_shutdown;
+use crate::stats::Stats;
 
 /// How often expired sessions are reclaimed (PROTOCOL.md §9.4 asks for within 1 s).
 const SWEEP_INTERVAL: Duration = Duration::from_millis(100);
@@ -29,59 +30,6 @@ const MAX_PING_INTERVAL: Duration = Duration::from_secs(60);
 /// tungstenite's read buffer, used only for the HTTP upgrade (frames are read by
 /// [`crate::frame`] afterwards).
 const READ_BUFFER_BYTES: usize = 8 * 1024;
-
-/// Transport figures for `SV_INFO`.
-#[derive(Debug)]
-pub struct Stats {
-    connections: AtomicU64,
-    started: Instant,
-}
-
-impl Stats {
-    /// Zero connections, started now.
-    pub fn new() -> Self {
-        Self {
-            connections: AtomicU64::new(0),
-            started: Instant::now(),
-        }
-    }
-
-    /// Counts one open WebSocket connection until the returned guard is dropped.
-    pub fn open_connection(self: &Arc<Self>) -> ConnectionGuard {
-        self.connections.fetch_add(1, Ordering::Relaxed);
-        ConnectionGuard(self.clone())
-    }
-}
-
-impl Default for Stats {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl ServerStats for Stats {
-    fn connections(&self) -> u64 {
-        self.connections.load(Ordering::Relaxed)
-    }
-
-    fn uptime_secs(&self) -> u64 {
-        self.started.elapsed().as_secs()
-    }
-
-    fn memory_bytes(&self) -> Option<u64> {
-        crate::metrics::process_resident_bytes()
-    }
-}
-
-/// Keeps a connection counted in [`Stats`] while it lives.
-#[derive(Debug)]
-pub struct ConnectionGuard(Arc<Stats>);
-
-impl Drop for ConnectionGuard {
-    fn drop(&mut self) {
-        self.0.connections.fetch_sub(1, Ordering::Relaxed);
-    }
-}
 
 /// The runtime the acceptor runs on. With connection threads it only accepts (and, in the
 /// server, sweeps and serves metrics), so one thread is enough; with `--threads 0`
@@ -112,11 +60,6 @@ pub fn ping_interval(idle_timeout: Option<Duration>) -> Duration {
         Some(idle) => (idle / 3).clamp(Duration::from_millis(10), MAX_PING_INTERVAL),
         None => MAX_PING_INTERVAL,
     }
-}
-
-/// Completes once shutdown has been signalled (or the signalling side is gone).
-pub(crate) async fn wait_shutdown(rx: &mut watch::Receiver<bool>) {
-    let _ = rx.wait_for(|stop| *stop).await;
 }
 
 /// Runs the accept loop and the sweep until `shutdown`, then closes every connection and waits
@@ -402,17 +345,5 @@ mod tests {
         let ws = websocket_config(&config);
         assert_eq!(ws.max_message_size, Some(4096));
         assert_eq!(ws.max_frame_size, Some(4096));
-    }
-
-    #[test]
-    fn connection_guard_counts_open_connections() {
-        let stats = Arc::new(Stats::new());
-        let a = stats.open_connection();
-        let b = stats.open_connection();
-        assert_eq!(stats.connections(), 2);
-        drop(a);
-        assert_eq!(stats.connections(), 1);
-        drop(b);
-        assert_eq!(stats.connections(), 0);
     }
 }
