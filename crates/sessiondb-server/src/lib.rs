@@ -7,6 +7,7 @@ pub mod auth;
 pub mod config;
 pub mod connection;
 pub mod data_dir_lock;
+pub mod error;
 pub mod frame;
 pub mod http;
 pub mod limits;
@@ -22,7 +23,6 @@ pub mod upgrade;
 use std::future::Future;
 use std::sync::Arc;
 
-use anyhow::Context as _;
 use sessiondb_core::clock::{Clock, SystemClock};
 use sessiondb_core::store::Limits;
 use sessiondb_core::{Command, Outcome, StoreConfig};
@@ -30,6 +30,7 @@ use sessiondb_service::{Service, ServiceSettings};
 use tokio::net::TcpListener;
 
 pub use config::Config;
+pub use error::ServerError;
 use stats::Stats;
 
 /// sessiondb's version, reported as `SV_INFO.serverVersion`.
@@ -50,7 +51,7 @@ pub struct Server {
 
 impl Server {
     /// Builds the store and the dispatcher over it from `config`.
-    pub fn new(config: Config) -> anyhow::Result<Self> {
+    pub fn new(config: Config) -> Result<Self, ServerError> {
         config.validate()?;
         let stats = Arc::new(Stats::new());
         // A bad certificate or key stops startup, before anything listens.
@@ -126,7 +127,7 @@ impl Server {
 
     /// Builds the server from `config` (journal recovery and `--load-name` can take long) while
     /// `listener` answers HTTP with 503 (see [`build_answering`]).
-    pub async fn start(listener: &TcpListener, config: Config) -> anyhow::Result<Self> {
+    pub async fn start(listener: &TcpListener, config: Config) -> Result<Self, ServerError> {
         let tls = match (&config.tls_cert, &config.tls_key) {
             (Some(cert), Some(key)) => Some(tls::acceptor(cert, key)?),
             _ => None,
@@ -134,7 +135,7 @@ impl Server {
         build_answering(listener, tls, async move {
             tokio::task::spawn_blocking(move || Server::new(config))
                 .await
-                .context("startup panicked")?
+                .map_err(|e| ServerError::Startup(e.to_string()))?
         })
         .await
     }
@@ -161,12 +162,12 @@ impl Server {
         self,
         listener: TcpListener,
         shutdown: impl Future<Output = ()>,
-    ) -> anyhow::Result<()> {
+    ) -> Result<(), ServerError> {
         let metrics_listener = match self.config.metrics_addr {
             Some(addr) => Some(
                 TcpListener::bind(addr)
                     .await
-                    .with_context(|| format!("cannot listen for metrics on {addr}"))?,
+                    .map_err(|source| ServerError::MetricsListen { addr, source })?,
             ),
             None => None,
         };
@@ -180,7 +181,7 @@ impl Server {
         listener: TcpListener,
         metrics_listener: Option<TcpListener>,
         shutdown: impl Future<Output = ()>,
-    ) -> anyhow::Result<()> {
+    ) -> Result<(), ServerError> {
         let metrics_task = metrics_listener.map(|l| {
             if let Ok(addr) = l.local_addr() {
                 tracing::info!("metrics on http://{addr}/metrics");
@@ -205,7 +206,7 @@ impl Server {
         }
         // Connections are closed: flush and fsync the journal before returning.
         let flushed = self.persistence.shutdown();
-        served.and(flushed)
+        served.and(flushed.map_err(ServerError::from))
     }
 }
 
@@ -234,7 +235,7 @@ pub async fn run(
     listener: TcpListener,
     config: Config,
     shutdown: impl Future<Output = ()>,
-) -> anyhow::Result<()> {
+) -> Result<(), ServerError> {
     Server::new(config)?.run(listener, shutdown).await
 }
 
@@ -246,8 +247,8 @@ pub async fn run(
 pub async fn build_answering(
     listener: &TcpListener,
     tls: Option<tls::TlsAcceptor>,
-    building: impl Future<Output = anyhow::Result<Server>>,
-) -> anyhow::Result<Server> {
+    building: impl Future<Output = Result<Server, ServerError>>,
+) -> Result<Server, ServerError> {
     tokio::pin!(building);
     loop {
         tokio::select! {

@@ -79,7 +79,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         "listening on ws://{}",
         listener.local_addr()?
     );
-    server.run(listener, shutdown::signal()).await
+    Ok(server.run(listener, shutdown::signal()).await?)
 }
 
 /// Logs to stderr at the configured level; `RUST_LOG`, when set, takes precedence.

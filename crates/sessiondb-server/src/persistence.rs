@@ -14,7 +14,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::{bail, Context as _};
 use sessiondb_core::clock::Clock;
 use sessiondb_core::persist::journal::{
     self, FsyncMode, Journal, JournalError, JournalEvents, JournalOptions,
@@ -24,6 +23,36 @@ use sessiondb_core::store::Arming;
 use sessiondb_core::{Store, StoreConfig};
 use tokio::sync::watch;
 use tracing::{error, info, warn};
+
+/// Why persistence could not start or stop cleanly. Each names what it was doing; the cause, if
+/// any, is its `source`.
+#[derive(Debug, thiserror::Error)]
+pub enum PersistError {
+    /// `--load-path` without `--load-name`.
+    #[error("--load-path needs --load-name")]
+    LoadPathWithoutName,
+    /// The persistence root is unusable.
+    #[error("{message}")]
+    Root {
+        /// What is wrong, naming the directory.
+        message: String,
+        /// The cause, when an operation failed.
+        #[source]
+        source: Option<std::io::Error>,
+    },
+    /// Journal recovery refused to start or failed.
+    #[error("cannot recover the journal")]
+    Recover(#[source] JournalError),
+    /// The journal could not be opened for writing.
+    #[error("cannot open the journal")]
+    Open(#[source] JournalError),
+    /// The journal could not be flushed and fsynced at shutdown.
+    #[error("flushing the journal at shutdown")]
+    Flush(#[source] JournalError),
+    /// `--load-name` failed (the message names dataset, reason and root).
+    #[error("{0}")]
+    Load(String),
+}
 
 /// What persistence needs from the configuration.
 #[derive(Debug, Clone)]
@@ -111,11 +140,9 @@ impl Persistence {
     }
 
     /// Writes and fsyncs everything the journal holds and stops its threads.
-    pub fn shutdown(&self) -> anyhow::Result<()> {
+    pub fn shutdown(&self) -> Result<(), PersistError> {
         if let Some(journal) = &self.journal {
-            journal
-                .shutdown()
-                .context("flushing the journal at shutdown")?;
+            journal.shutdown().map_err(PersistError::Flush)?;
             info!("journal flushed and fsynced");
         }
         Ok(())
@@ -155,9 +182,9 @@ pub fn open_store(
     opts: &PersistOptions,
     store_config: StoreConfig,
     clock: Arc<dyn Clock>,
-) -> anyhow::Result<(Arc<Store>, Persistence)> {
+) -> Result<(Arc<Store>, Persistence), PersistError> {
     if opts.load_path.is_some() && opts.load_name.is_none() {
-        bail!("--load-path needs --load-name");
+        return Err(PersistError::LoadPathWithoutName);
     }
     let mut store = Store::new(store_config);
     let mut journal = None;
@@ -165,10 +192,7 @@ pub fn open_store(
         prepare_root(&opts.data_dir)?;
         let dir = opts.data_dir.join(JOURNAL_DIR);
         let started = Instant::now();
-        let recovered = journal::recover(&dir, opts.repair).map_err(|e| match e {
-            JournalError::Corrupt { .. } => anyhow::anyhow!("cannot recover the journal: {e}"),
-            other => anyhow::Error::new(other).context("cannot recover the journal"),
-        })?;
+        let recovered = journal::recover(&dir, opts.repair).map_err(PersistError::Recover)?;
         let report = &recovered.report;
         if let Some((path, bytes)) = &report.torn_tail {
             warn!(file = %path.display(), bytes, "journal ended in a torn record (a crash during a write); cut it off");
@@ -201,7 +225,7 @@ pub fn open_store(
             },
             Arc::new(Events { durable: tx }),
         )
-        .context("cannot open the journal")?;
+        .map_err(PersistError::Open)?;
         store.set_change_sink(Some(j.clone()));
         journal = Some((j, rx));
     }
@@ -238,21 +262,31 @@ pub fn open_store(
 }
 
 /// Creates the root if missing, checks it is a writable directory, and clears unfinished saves.
-fn prepare_root(root: &Path) -> anyhow::Result<()> {
+fn prepare_root(root: &Path) -> Result<(), PersistError> {
+    let fail = |message: String| {
+        move |source| PersistError::Root {
+            message,
+            source: Some(source),
+        }
+    };
+    let shown = root.display();
     std::fs::create_dir_all(root)
-        .with_context(|| format!("cannot create the persistence root {}", root.display()))?;
+        .map_err(fail(format!("cannot create the persistence root {shown}")))?;
     if !root.is_dir() {
-        bail!("the persistence root {} is not a directory", root.display());
+        return Err(PersistError::Root {
+            message: format!("the persistence root {shown} is not a directory"),
+            source: None,
+        });
     }
+    let not_writable = format!("the persistence root {shown} is not writable");
     let probe = root.join(core_persist::TMP_DIR);
-    std::fs::create_dir_all(&probe)
-        .with_context(|| format!("the persistence root {} is not writable", root.display()))?;
+    std::fs::create_dir_all(&probe).map_err(fail(not_writable.clone()))?;
     let test = probe.join(format!("write-test-{}", std::process::id()));
     std::fs::write(&test, b"")
         .and_then(|()| std::fs::remove_file(&test))
-        .with_context(|| format!("the persistence root {} is not writable", root.display()))?;
+        .map_err(fail(not_writable))?;
     let removed = core_persist::write::clean_staging(root)
-        .with_context(|| format!("cannot clean {}", probe.display()))?;
+        .map_err(fail(format!("cannot clean {}", probe.display())))?;
     if removed > 0 {
         info!(entries = removed, "removed leftovers of interrupted saves");
     }
@@ -265,12 +299,12 @@ fn load_at_startup(
     root: &Path,
     name: &str,
     clock: &dyn Clock,
-) -> anyhow::Result<()> {
+) -> Result<(), PersistError> {
     if !core_persist::is_valid_dataset_name(name) {
-        bail!(
+        return Err(PersistError::Load(format!(
             "cannot load dataset {name:?}: not an allowed dataset name \
              (1-128 of A-Z a-z 0-9 _ . -, starting with a letter or digit, no '..')"
-        );
+        )));
     }
     info!(dataset = name, root = %root.display(), "loading dataset");
     let started = Instant::now();
@@ -308,9 +342,13 @@ fn load_at_startup(
             );
             Ok(())
         }
-        Err(e @ LoadError::Unavailable(_)) => bail!("cannot load {e} (from {})", root.display()),
-        Err(e @ LoadError::Malformed { .. }) => {
-            bail!("cannot load dataset {name:?} from {}: {e}", root.display())
-        }
+        Err(e @ LoadError::Unavailable(_)) => Err(PersistError::Load(format!(
+            "cannot load {e} (from {})",
+            root.display()
+        ))),
+        Err(e @ LoadError::Malformed { .. }) => Err(PersistError::Load(format!(
+            "cannot load dataset {name:?} from {}: {e}",
+            root.display()
+        ))),
     }
 }

@@ -71,7 +71,7 @@ pub(crate) async fn serve(
     stats: Arc<Stats>,
     ops: Ops,
     shutdown: impl Future<Output = ()>,
-) -> anyhow::Result<()> {
+) -> Result<(), crate::ServerError> {
     let metrics = Arc::clone(&ops.metrics);
     let idle_timeout =
         (config.idle_timeout_secs > 0).then(|| Duration::from_secs(config.idle_timeout_secs));

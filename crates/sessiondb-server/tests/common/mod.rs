@@ -34,7 +34,7 @@ pub struct TestServer {
     /// Where it listens.
     pub addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
-    handle: Option<JoinHandle<anyhow::Result<()>>>,
+    handle: Option<JoinHandle<Result<(), sessiondb_server::ServerError>>>,
     /// The temporary directory holding the persistence root.
     pub dir: tempfile::TempDir,
 }
@@ -85,7 +85,7 @@ impl TestServer {
     }
 
     /// Signals shutdown and returns what `run` returned.
-    pub async fn shutdown(mut self) -> anyhow::Result<()> {
+    pub async fn shutdown(mut self) -> Result<(), sessiondb_server::ServerError> {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
