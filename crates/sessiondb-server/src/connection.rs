@@ -119,7 +119,8 @@ impl From<ReadError> for End {
 }
 
 /// "Now" for one batch: read once when it starts (and again after deferred work, which can take
-/// long), not once per request: clock reads were 4% of the server's time at pipeline 16.
+/// long), not once per request: at high pipelining, clock reads were a visible share of the
+/// server's time (BENCHMARKS.md, transport hot path).
 #[derive(Debug, Clone, Copy)]
 struct BatchClock {
     /// Monotonic time, for the idle timeout, the brute-force guard and latency.

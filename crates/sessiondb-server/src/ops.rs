@@ -1,4 +1,4 @@
-//! What the operations features (issue 6) add to every connection: TLS, authentication at the
+//! What the operations features add to every connection: TLS, authentication at the
 //! upgrade, the connection limit, brute-force protection and metrics.
 
 use std::sync::Arc;

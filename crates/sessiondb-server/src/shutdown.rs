@@ -51,8 +51,8 @@ pub(crate) async fn wait_shutdown(rx: &mut watch::Receiver<bool>) {
 ///
 /// It is polled several times per request (each read, each write), so a poll is made cheap:
 /// building a fresh wait on the watch channel each time registered and dropped a waiter, and
-/// even re-polling one kept wait takes the channel's waiter lock (about 280 instructions of
-/// every request at pipeline 1, callgrind). Once the wait has registered this task's waker,
+/// even re-polling one kept wait takes the channel's waiter lock, a measurable part of every
+/// request (BENCHMARKS.md). Once the wait has registered this task's waker,
 /// a poll from the same task only checks the channel's version, one atomic load.
 pub struct Shutdown {
     /// Not marked as seen by anything, so `has_changed` is true from the first signal on.
