@@ -7,8 +7,11 @@
 # Usage: scripts/bench-fsync.sh [--no-build]
 # Settings (environment): DURATION (s, default 4), ROUNDS (3), CONNS (50), PIPELINE (1),
 # WORKLOAD (set), PIN (0: server and generator unpinned on every core; 1: server on CPU 0,
-# generator on CPU 1), SESSIONDB (server binary, default target/release/sessiondb), OUT (results
-# folder).
+# generator on CPU 1), SESSIONDB (server binary, default target/release/sessiondb), BENCH
+# (generator binary, default target/release/sessiondb-bench), OUT (results folder).
+# Before/after: SESSIONDB_BASE=OLD_BINARY runs every mode of every round with OLD_BINARY too,
+# right before SESSIONDB (pairs side by side, so drift of the busy machine hits both alike), and
+# the table gets a column per binary.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -36,6 +39,8 @@ WORKLOAD=${WORKLOAD:-set}
 PIN=${PIN:-0}
 PORT=${PORT:-19931}
 SESSIONDB=${SESSIONDB:-target/release/sessiondb}
+SESSIONDB_BASE=${SESSIONDB_BASE:-}
+BENCH=${BENCH:-target/release/sessiondb-bench}
 OUT=${OUT:-target/bench-fsync/$(date +%Y%m%d-%H%M%S)}
 mkdir -p "$OUT"
 RESULTS="$OUT/results.jsonl"
@@ -63,21 +68,27 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-run_mode() { # mode round
-    local mode=$1 round=$2 flags json
+run_mode() { # mode round binary label
+    local mode=$1 round=$2 binary=$3 label=$4 flags json status
     case "$mode" in
         no-persist) flags=(--no-persist) ;;
         *) flags=(--fsync "$mode") ;;
     esac
     DATA=$(mktemp -d)
-    "${SERVER_PREFIX[@]}" "$SESSIONDB" --ip 127.0.0.1 --port "$PORT" \
-        --data-dir "$DATA/data" --log-level warn "${flags[@]}" >"$OUT/server-$mode-$round.log" 2>&1 &
+    "${SERVER_PREFIX[@]}" "$binary" --ip 127.0.0.1 --port "$PORT" \
+        --data-dir "$DATA/data" --log-level warn "${flags[@]}" >"$OUT/server-$label-$mode-$round.log" 2>&1 &
     SERVER_PID=$!
+    # Ready once the port accepts and GET /health is not answered 503 (the server binds before
+    # it loads; a binary without /health closes the socket, and is ready once it listens).
     for _ in $(seq 100); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break
+        if status=$( (exec 3<>"/dev/tcp/127.0.0.1/$PORT" &&
+            printf 'GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n' >&3 &&
+            { head -n 1 <&3 || true; }) 2>/dev/null); then
+            case "$status" in *" 503 "*) ;; *) break ;; esac
+        fi
         sleep 0.1
     done
-    json=$("${GEN_PREFIX[@]}" target/release/sessiondb-bench --url "ws://127.0.0.1:$PORT/" \
+    json=$("${GEN_PREFIX[@]}" "$BENCH" --url "ws://127.0.0.1:$PORT/" \
         --workload "$WORKLOAD" --conns "$CONNS" --pipeline "$PIPELINE" --duration "$DURATION" \
         --server-pid "$SERVER_PID" --json)
     kill "$SERVER_PID"
@@ -85,15 +96,19 @@ run_mode() { # mode round
     SERVER_PID=""
     rm -rf "$DATA"
     DATA=""
-    echo "$json" | jq -c --arg mode "$mode" --argjson rnd "$round" '. + {"mode": $mode, "round": $rnd}' >>"$RESULTS"
-    echo "$json" | jq -r --arg mode "$mode" --argjson rnd "$round" \
-        '"round \($rnd) \($mode): \(.rps | floor) req/s, p99 \(.latency_us.p99) us, errors \(.errors)"' >&2
+    echo "$json" | jq -c --arg mode "$mode" --argjson rnd "$round" --arg bin "$label" \
+        '. + {"mode": $mode, "round": $rnd, "binary": $bin}' >>"$RESULTS"
+    echo "$json" | jq -r --arg mode "$mode" --argjson rnd "$round" --arg bin "$label" \
+        '"round \($rnd) \($bin) \($mode): \(.rps | floor) req/s, p99 \(.latency_us.p99) us, errors \(.errors)"' >&2
 }
 
 echo "Load average at the start: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 for round in $(seq "$ROUNDS"); do
     for mode in no-persist no everysec always; do
-        run_mode "$mode" "$round"
+        if [ -n "$SESSIONDB_BASE" ]; then
+            run_mode "$mode" "$round" "$SESSIONDB_BASE" base
+        fi
+        run_mode "$mode" "$round" "$SESSIONDB" new
     done
 done
 echo "Load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
@@ -104,13 +119,18 @@ from collections import defaultdict
 runs = defaultdict(list)
 for line in open(sys.argv[1]):
     r = json.loads(line)
-    runs[r["mode"]].append(r["rps"])
-base = statistics.median(runs["no-persist"])
-print("| mode | req/s per round | median | vs --no-persist |")
-print("|---|---|---:|---:|")
+    runs[(r.get("binary", "new"), r["mode"])].append(r["rps"])
+binaries = [b for b in ["base", "new"] if any(k[0] == b for k in runs)]
+print("| mode | " + " | ".join(f"{b}: req/s per round | {b}: median, vs --no-persist" for b in binaries) + " |")
+print("|---|" + "---|---:|" * len(binaries))
 for mode in ["no-persist", "no", "everysec", "always"]:
-    rps = runs[mode]
-    med = statistics.median(rps)
     label = "--no-persist" if mode == "no-persist" else f"--fsync {mode}"
-    print(f"| `{label}` | {', '.join(f'{x:,.0f}' for x in rps)} | {med:,.0f} | {med / base:.0%} |")
+    cells = []
+    for b in binaries:
+        rps = runs[(b, mode)]
+        med = statistics.median(rps)
+        base = statistics.median(runs[(b, "no-persist")])
+        cells.append(", ".join(f"{x:,.0f}" for x in rps))
+        cells.append(f"{med:,.0f} ({med / base:.0%})")
+    print(f"| `{label}` | " + " | ".join(cells) + " |")
 PY
