@@ -201,12 +201,12 @@ impl Batch {
     }
 }
 
-/// How filling a batch stopped.
-enum Fill {
+/// What the connection does once a batch is written, as filling it decided.
+enum AfterBatch {
     /// Every complete frame was taken: read more before the next batch.
-    NeedRead,
+    Read,
     /// The batch is full (or delayed) with frames still buffered: next batch without reading.
-    Buffered,
+    NextBatch,
     /// The connection ends after this batch's output is written.
     End(End),
 }
@@ -395,10 +395,10 @@ impl Connection {
             self.batch.clear();
             let clock = BatchClock::read(&self.ctx.dispatcher);
             self.last_rx = clock.at;
-            let fill = self.fill_batch(clock).await;
+            let after = self.fill_batch(clock).await;
             self.batch
                 .observe(&self.ctx.ops.metrics, clock.at.elapsed());
-            self.need_read = matches!(fill, Fill::NeedRead);
+            self.need_read = matches!(after, AfterBatch::Read);
             // No reply leaves before the changes it acknowledges are in the journal file (with
             // --fsync always, on disk).
             if !self.batch.replies.is_empty() {
@@ -413,7 +413,7 @@ impl Connection {
                     () = tokio::time::sleep(delay) => {}
                 }
             }
-            if let Fill::End(end) = fill {
+            if let AfterBatch::End(end) = after {
                 return self.close(end).await;
             }
         }
@@ -421,18 +421,18 @@ impl Connection {
 
     /// Handles the complete frames already read, up to the batch bounds, appending replies
     /// (and pongs, and the echo of a close) to the batch.
-    async fn fill_batch(&mut self, mut clock: BatchClock) -> Fill {
+    async fn fill_batch(&mut self, mut clock: BatchClock) -> AfterBatch {
         loop {
             // A delayed connection gets one request per batch, so the delay applies to each.
             if self.batch.is_full() || self.delay.is_some() {
-                return Fill::Buffered;
+                return AfterBatch::NextBatch;
             }
             let event = match self.reader.next_event() {
                 Ok(Some(event)) => event,
-                Ok(None) => return Fill::NeedRead,
+                Ok(None) => return AfterBatch::Read,
                 Err(e) => {
                     debug!(peer = %self.peer, error = ?e, "read failed");
-                    return Fill::End(e.into());
+                    return AfterBatch::End(e.into());
                 }
             };
             match event {
@@ -452,7 +452,7 @@ impl Connection {
                             let Some((reply, status)) = run_deferred(work).await else {
                                 // The request gets no reply: drop its frame header.
                                 self.batch.out.truncate(at);
-                                return Fill::End(End::Internal);
+                                return AfterBatch::End(End::Internal);
                             };
                             self.batch.out.extend_from_slice(&reply);
                             head.status = Some(status);
@@ -463,7 +463,7 @@ impl Connection {
                     };
                     self.batch.end_reply(at, head, took);
                     if let Err(end) = self.apply_policies(clock.at) {
-                        return Fill::End(end);
+                        return AfterBatch::End(end);
                     }
                 }
                 Event::Binary => {
@@ -482,7 +482,7 @@ impl Connection {
                         }
                         _ => frame::close_raw(&mut self.batch.out, payload),
                     }
-                    return Fill::End(End::PeerClosed);
+                    return AfterBatch::End(End::PeerClosed);
                 }
             }
         }
