@@ -107,6 +107,13 @@ impl Durability {
         };
         let target = journal.appended_seq();
         if journal.mode() != FsyncMode::Always {
+            if journal.written_seq() >= target {
+                return;
+            }
+            // Let the other connections of this thread's turn record their changes first, so
+            // that one write takes them all (as Redis writes its AOF buffer once per event-loop
+            // turn) instead of one write per connection's batch.
+            tokio::task::yield_now().await;
             // A failure has already been reported to `Events::fatal`, which ends the process
             // before this reply (or any later one) can leave.
             let _ = journal.write_recorded();
