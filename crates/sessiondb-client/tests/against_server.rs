@@ -8,64 +8,10 @@ use std::time::Duration;
 use serde_json::json;
 use sessiondb_client::{Client, Error, Expiry, SessionOptions, Status};
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
-/// docs/PROTOCOL.md §8.3 test vector: the shared session named `settings`.
-const SETTINGS_TOKEN: u64 = 15900886249489855254;
+mod common;
 
-/// A server running in this process; dropping it does not stop it, `stop` does.
-struct TestServer {
-    url: String,
-    stop: Option<oneshot::Sender<()>>,
-    /// The server task; its error is kept as text so the test needs no anyhow.
-    task: JoinHandle<Result<(), String>>,
-    _data: tempfile::TempDir,
-}
-
-impl TestServer {
-    async fn start() -> TestServer {
-        TestServer::start_with(|_| {}).await
-    }
-
-    /// Starts a server whose configuration `adjust` may change.
-    async fn start_with(adjust: impl FnOnce(&mut sessiondb_server::Config)) -> TestServer {
-        let data = tempfile::tempdir().unwrap();
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("ws://{}", listener.local_addr().unwrap());
-        let mut config = sessiondb_server::Config {
-            data_dir: data.path().to_path_buf(),
-            ..sessiondb_server::Config::default()
-        };
-        adjust(&mut config);
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            sessiondb_server::run(listener, config, async {
-                let _ = stopped.await;
-            })
-            .await
-            .map_err(|e| e.to_string())
-        });
-        TestServer {
-            url,
-            stop: Some(stop),
-            task,
-            _data: data,
-        }
-    }
-
-    async fn client(&self) -> Client {
-        Client::connect(&self.url).await.unwrap()
-    }
-
-    /// Shuts the server down and waits until it has closed every connection.
-    async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        (&mut self.task).await.unwrap().unwrap();
-    }
-}
+use common::{TestServer, SETTINGS_TOKEN};
 
 fn status_of<T: std::fmt::Debug>(r: sessiondb_client::Result<T>) -> u64 {
     match r {
@@ -423,11 +369,11 @@ async fn authentication_by_url_credentials_or_sv_auth() {
     plain.sv_auth("s3cr@t").await.unwrap();
     assert_eq!(plain.kv_count().await.unwrap(), 0);
 
-    let with_secret = server.url.replace("ws://", "ws://anyone:s3cr%40t@");
+    let with_secret = server.url().replace("ws://", "ws://anyone:s3cr%40t@");
     let c = Client::connect(&with_secret).await.unwrap();
     assert_eq!(c.kv_count().await.unwrap(), 0);
 
-    let wrong = server.url.replace("ws://", "ws://anyone:nope@");
+    let wrong = server.url().replace("ws://", "ws://anyone:nope@");
     let err = Client::connect(&wrong).await.err().unwrap();
     assert!(matches!(err, Error::Connect(_)), "{err:?}");
     server.stop().await;

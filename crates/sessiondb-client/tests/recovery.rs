@@ -12,65 +12,10 @@ use serde_json::json;
 use sessiondb_client::{Backoff, Client, ClientOptions, Error, Expiry, SessionOptions};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
-/// docs/PROTOCOL.md §8.3 test vector: the shared session named `settings`, a token above 2^63.
-const SETTINGS_TOKEN: u64 = 15900886249489855254;
+mod common;
 
-/// A server running in this process, on `listener`'s address.
-struct TestServer {
-    addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    task: JoinHandle<Result<(), String>>,
-    _data: tempfile::TempDir,
-}
-
-impl TestServer {
-    async fn start() -> TestServer {
-        TestServer::serve(TcpListener::bind("127.0.0.1:0").await.unwrap())
-    }
-
-    /// A new server on the address a stopped one used.
-    async fn restart_at(addr: SocketAddr) -> TestServer {
-        TestServer::serve(TcpListener::bind(addr).await.unwrap())
-    }
-
-    fn serve(listener: TcpListener) -> TestServer {
-        let data = tempfile::tempdir().unwrap();
-        let addr = listener.local_addr().unwrap();
-        let config = sessiondb_server::Config {
-            data_dir: data.path().to_path_buf(),
-            ..sessiondb_server::Config::default()
-        };
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            sessiondb_server::run(listener, config, async {
-                let _ = stopped.await;
-            })
-            .await
-            .map_err(|e| e.to_string())
-        });
-        TestServer {
-            addr,
-            stop: Some(stop),
-            task,
-            _data: data,
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("ws://{}", self.addr)
-    }
-
-    /// Shuts the server down and waits until it has closed every connection.
-    async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        (&mut self.task).await.unwrap().unwrap();
-    }
-}
+use common::{TestServer, SETTINGS_TOKEN};
 
 /// Relays TCP connections to a server; told to, it cuts the next connection on which the client
 /// sends anything, without passing those bytes on: that request is then in flight and never
