@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::binary::{start, Running};
-use common::{connect_url, request, send, Ws, HANG_GUARD};
+use common::{connect_url, present, send, Ws, HANG_GUARD};
 
 /// Padding of every value: large records grow the journal quickly, so compactions come often
 /// and their snapshots take long enough to be caught in progress.
@@ -108,32 +108,6 @@ fn kill_during_compaction(
     false
 }
 
-/// The writes of session `tkn` present after recovery, by index (values checked).
-async fn present(ws: &mut Ws, tkn: u64, upto: usize) -> Vec<usize> {
-    let keys: Vec<String> = (0..upto).map(|i| format!("\"k{i}\"")).collect();
-    let got = request(
-        ws,
-        &format!(
-            r#"{{"SH_GET":{{"tkn":{tkn},"keys":[{}]}}}}"#,
-            keys.join(",")
-        ),
-    )
-    .await;
-    let mut found: Vec<usize> = got["SH_GET_RSP"]["keys"]
-        .as_object()
-        .cloned()
-        .unwrap_or_default()
-        .iter()
-        .map(|(k, v)| {
-            let i: usize = k[1..].parse().expect("key index");
-            assert_eq!(v.to_string(), value(i), "value of {k}");
-            i
-        })
-        .collect();
-    found.sort_unstable();
-    found
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill9_during_compaction_loses_no_acknowledged_write_with_fsync_always() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -193,7 +167,7 @@ async fn kill9_during_compaction_loses_no_acknowledged_write_with_fsync_always()
         let server = start(&data, &["--fsync", "always"]);
         let mut ws = connect_url(&server.url()).await;
         for p in &all {
-            let found = present(&mut ws, p.tkn, p.sent + 5).await;
+            let found = present(&mut ws, p.tkn, p.sent + 5, value).await;
             assert!(
                 found.len() >= p.acked,
                 "round {round}: {} of {} acknowledged writes survived",

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::binary::{spawn, start, Running};
-use common::{connect_url, request, token, Ws, HANG_GUARD};
+use common::{connect_url, present, request, token, Ws, HANG_GUARD};
 use tokio::task::JoinHandle;
 
 /// What one writer knows: its session, the last write acknowledged (with when) and the last
@@ -154,7 +154,7 @@ async fn check_recovered(data: &Path, extra: &[&str], all: &[Progress], what: &s
     let mut ws = connect_url(&server.url()).await;
     let (mut acked_total, mut lost) = (0, 0);
     for p in all {
-        let found = present(&mut ws, p.tkn, p.sent + 5).await;
+        let found = present(&mut ws, p.tkn, p.sent + 5, |i| i.to_string()).await;
         assert!(
             found.len() <= p.sent,
             "{what}: a write that was never sent appeared"
@@ -169,33 +169,6 @@ async fn check_recovered(data: &Path, extra: &[&str], all: &[Progress], what: &s
         "{what}: {lost} of {acked_total} acknowledged writes lost"
     );
     server.kill9();
-}
-
-/// The writes `0..upto` of session `tkn` present after recovery (by index).
-async fn present(ws: &mut Ws, tkn: u64, upto: usize) -> Vec<usize> {
-    let keys: Vec<String> = (0..upto).map(|i| format!("\"k{i}\"")).collect();
-    let reply = request(
-        ws,
-        &format!(
-            r#"{{"SH_GET":{{"tkn":{tkn},"keys":[{}]}}}}"#,
-            keys.join(",")
-        ),
-    )
-    .await;
-    let got = reply["SH_GET_RSP"]["keys"]
-        .as_object()
-        .cloned()
-        .unwrap_or_default();
-    let mut found: Vec<usize> = got
-        .iter()
-        .map(|(k, v)| {
-            let i: usize = k[1..].parse().expect("key index");
-            assert_eq!(v.as_u64(), Some(i as u64), "value of {k}");
-            i
-        })
-        .collect();
-    found.sort_unstable();
-    found
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -224,7 +197,7 @@ async fn fsync_always_keeps_every_acknowledged_write_across_kill9() {
         let server = start(&data, &[&["--fsync", "always"], extra].concat());
         let mut ws = connect_url(&server.url()).await;
         for p in &all {
-            let found = present(&mut ws, p.tkn, p.sent + 5).await;
+            let found = present(&mut ws, p.tkn, p.sent + 5, |i| i.to_string()).await;
             let acked = p.acked.len();
             // Every acknowledged write is there; beyond that at most the one in flight.
             assert!(

@@ -368,3 +368,36 @@ pub async fn wait_for_connections(ws: &mut Ws, want: u64) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// The writes `k0..k<upto>` of session `tkn` found after a crash and restart, by index, each
+/// checked to hold `value(i)` (compared as JSON text).
+pub async fn present(
+    ws: &mut Ws,
+    tkn: u64,
+    upto: usize,
+    value: impl Fn(usize) -> String,
+) -> Vec<usize> {
+    let keys: Vec<String> = (0..upto).map(|i| format!("\"k{i}\"")).collect();
+    let reply = request(
+        ws,
+        &format!(
+            r#"{{"SH_GET":{{"tkn":{tkn},"keys":[{}]}}}}"#,
+            keys.join(",")
+        ),
+    )
+    .await;
+    let got = reply["SH_GET_RSP"]["keys"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    let mut found: Vec<usize> = got
+        .iter()
+        .map(|(k, v)| {
+            let i: usize = k[1..].parse().expect("key index");
+            assert_eq!(v.to_string(), value(i), "value of {k}");
+            i
+        })
+        .collect();
+    found.sort_unstable();
+    found
+}
