@@ -29,6 +29,12 @@ async def whoami(request):
     return JSONResponse({"user": request.session.get("user")})
 
 
+async def add_to_cart(request):
+    # A change inside a stored value, which no dict method call reveals.
+    request.session.setdefault("cart", []).append(request.query_params["item"])
+    return JSONResponse({"cart": request.session["cart"]})
+
+
 async def logout(request):
     request.session.clear()
     return JSONResponse({"user": None})
@@ -39,6 +45,7 @@ def starlette_app(server_url, **options):
         Route("/login", login, methods=["POST"]),
         Route("/counter", counter),
         Route("/whoami", whoami),
+        Route("/cart", add_to_cart),
         Route("/logout", logout),
     ])
     app.add_middleware(SessionMiddleware, secret_key=SECRET, url=server_url, **options)
@@ -83,6 +90,12 @@ def test_the_cookie_holds_only_the_signed_token(browser):
     assert cookie.endswith("; path=/; Max-Age=1209600; httponly; samesite=lax")
     assert "bob" not in cookie
     assert str(token_of(browser)) == browser.cookies["session"].split(".")[0]
+
+
+def test_a_change_inside_a_value_is_stored(db, browser):
+    browser.get("/cart", params={"item": "tea"})
+    assert browser.get("/cart", params={"item": "jam"}).json() == {"cart": ["tea", "jam"]}
+    assert db.sh_get(token_of(browser), ["data"]) == {"data": {"cart": ["tea", "jam"]}}
 
 
 def test_a_forged_cookie_is_an_empty_session(db, browser):

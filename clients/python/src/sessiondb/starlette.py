@@ -114,17 +114,10 @@ class SessionMiddleware:
         if cookie is None:
             return False, None, {}
         tkn = self._token_from(cookie)
-        if tkn is None:
+        data = None if tkn is None else await self._read(tkn)
+        if data is None:  # forged, too old, expired or ended: start afresh
             return True, None, {}
-        client = await self._client()
-        try:
-            keys = await client.sh_get(tkn, [DATA_KEY])  # re-arms the session (extendOnGet)
-        except SessionDBError as e:
-            if e.status == _NO_SUCH_SESSION:  # expired or ended: start afresh
-                return True, None, {}
-            raise
-        data = keys.get(DATA_KEY)
-        return True, tkn, data if isinstance(data, dict) else {}
+        return True, tkn, data
 
     def _token_from(self, cookie: str) -> Optional[int]:
         try:
@@ -133,12 +126,26 @@ class SessionMiddleware:
             return None
         return int(value) if value.isdigit() else None
 
+    # The storage: the three methods below are all that touch sessiondb.
+
+    async def _read(self, tkn: int) -> Optional[Dict[str, Any]]:
+        """The data of live session ``tkn`` (re-arming it), or None if there is none."""
+        client = await self._client()
+        try:
+            keys = await client.sh_get(tkn, [DATA_KEY])  # re-arms the session (extendOnGet)
+        except SessionDBError as e:
+            if e.status == _NO_SUCH_SESSION:
+                return None
+            raise
+        data = keys.get(DATA_KEY)
+        return data if isinstance(data, dict) else {}
+
     async def _store(self, tkn: Optional[int], session: Dict[str, Any], changed: bool) -> int:
         """Stores ``session`` (in a new sessiondb session when needed); returns its token."""
         client = await self._client()
         if tkn is not None:
             if not changed:
-                return tkn  # the load already re-armed it
+                return tkn  # the read already re-armed it
             try:
                 await client.sh_set(tkn, {DATA_KEY: session})
                 return tkn
@@ -151,6 +158,7 @@ class SessionMiddleware:
         return tkn
 
     async def _end(self, tkn: int) -> None:
+        """Ends session ``tkn``, if it still exists."""
         client = await self._client()
         try:
             await client.sh_end(tkn)
