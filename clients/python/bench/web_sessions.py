@@ -1,11 +1,13 @@
 """Requests per second of a small Django app and a small Starlette app, each with its sessions in
 sessiondb and in the framework's usual store, measured side by side in one run.
 
-    python bench/web_sessions.py run --sessiondb-url ws://127.0.0.1:19870 \\
-        --redis-url redis://127.0.0.1:16379 [--requests 2000] [--rounds 3] [--browsers 8]
+    python bench/web_sessions.py run --sessiondb-url ws://127.0.0.1:19890 \\
+        --sessiondb-metrics http://127.0.0.1:19891/metrics --redis-url redis://127.0.0.1:16390 \\
+        [--requests 2000] [--rounds 3] [--browsers 8]
 
 runs every variant in its own process (Django can be configured once per process), interleaved
-round by round (A B C ... A B C ...), and prints a markdown table of the median requests/s:
+round by round (A B C ... A B C ...), and prints a markdown table of the median requests/s and
+of the commands each store served per request (counted by the servers, so independent of load):
 
 * ``django-sessiondb``: ``SESSION_ENGINE = "sessiondb.django"``;
 * ``django-redis``: Django's cache session backend on ``django.core.cache.backends.redis.RedisCache``;
@@ -32,6 +34,7 @@ import statistics
 import subprocess
 import sys
 import time
+import urllib.request
 from typing import Any, Dict, List, Optional
 
 VARIANTS = ["django-sessiondb", "django-redis", "starlette-sessiondb", "starlette-redis",
@@ -89,10 +92,41 @@ def run_django(variant: str, args: argparse.Namespace) -> Dict[str, float]:
     rates = {}
     for workload in WORKLOADS:
         browse(workload, warm_up(args))
+        counted = StoreCommands(variant, args)
         start = time.perf_counter()
         browse(workload, args.requests)
         rates[workload] = args.requests / (time.perf_counter() - start)
+        rates[f"{workload}_commands"] = counted.per_request(args.requests)
     return rates
+
+
+class StoreCommands:
+    """Counts the commands the variant's store served from now on: a figure that, unlike
+    requests/s, does not depend on how loaded the machine is."""
+
+    def __init__(self, variant: str, args: argparse.Namespace):
+        self.args = args
+        self.store = variant.split("-")[1]
+        self.start = self.count()
+
+    def count(self) -> int:
+        if self.store == "sessiondb":
+            with urllib.request.urlopen(self.args.sessiondb_metrics, timeout=10) as reply:
+                text = reply.read().decode()
+            return sum(int(float(line.rsplit(" ", 1)[1])) for line in text.splitlines()
+                       if line.startswith("sessiondb_commands_total{"))
+        if self.store == "redis":
+            import redis
+
+            with redis.Redis.from_url(self.args.redis_url) as r:
+                stats = r.info("commandstats")
+            # This connection's own commands (INFO, HELLO...) are not the app's.
+            return sum(v["calls"] for k, v in stats.items()
+                       if k not in ("cmdstat_info", "cmdstat_hello", "cmdstat_client|setinfo"))
+        return 0  # the cookie holds the session
+
+    def per_request(self, requests: int) -> float:
+        return (self.count() - self.start) / requests
 
 
 def warm_up(args: argparse.Namespace) -> int:
@@ -194,9 +228,11 @@ async def run_starlette_async(variant: str, args: argparse.Namespace) -> Dict[st
     rates = {}
     for workload in WORKLOADS:
         await browse(workload, warm_up(args))
+        counted = StoreCommands(variant, args)
         start = time.perf_counter()
         await browse(workload, args.requests)
         rates[workload] = args.requests / (time.perf_counter() - start)
+        rates[f"{workload}_commands"] = counted.per_request(args.requests)
     for browser in browsers:
         await browser.aclose()
     return rates
@@ -213,8 +249,10 @@ def run_one(args: argparse.Namespace) -> None:
 
 
 def run_all(args: argparse.Namespace) -> None:
-    results: Dict[str, Dict[str, List[float]]] = {v: {w: [] for w in WORKLOADS} for v in VARIANTS}
+    figures = WORKLOADS + [f"{w}_commands" for w in WORKLOADS]
+    results: Dict[str, Dict[str, List[float]]] = {v: {f: [] for f in figures} for v in VARIANTS}
     common = ["--sessiondb-url", args.sessiondb_url, "--redis-url", args.redis_url,
+              "--sessiondb-metrics", args.sessiondb_metrics,
               "--requests", str(args.requests), "--browsers", str(args.browsers)]
     for round_no in range(args.rounds):
         for variant in VARIANTS:
@@ -223,16 +261,19 @@ def run_all(args: argparse.Namespace) -> None:
             if out.returncode != 0:
                 sys.exit(f"{variant} failed:\n{out.stderr}")
             line = json.loads(out.stdout.splitlines()[-1])
-            for workload in WORKLOADS:
-                results[variant][workload].append(line[workload])
+            for figure in figures:
+                results[variant][figure].append(line[figure])
             print(f"round {round_no + 1} {variant}: " +
                   ", ".join(f"{w} {line[w]:.0f}/s" for w in WORKLOADS), file=sys.stderr)
-    print(f"| app and session store | read req/s | write req/s | ({args.requests} requests, "
-          f"{args.browsers} browsers, median of {args.rounds}) |")
-    print("|---|---:|---:|---|")
+    print(f"{args.requests} requests per workload, {args.browsers} browsers, median of "
+          f"{args.rounds} rounds\n")
+    print("| app and session store | read req/s | write req/s | store commands per read | "
+          "per write |")
+    print("|---|---:|---:|---:|---:|")
     for variant in VARIANTS:
-        medians = [statistics.median(results[variant][w]) for w in WORKLOADS]
-        print(f"| {variant} | {medians[0]:.0f} | {medians[1]:.0f} | |")
+        m = {f: statistics.median(results[variant][f]) for f in figures}
+        print(f"| {variant} | {m['read']:.0f} | {m['write']:.0f} | {m['read_commands']:.2f} | "
+              f"{m['write_commands']:.2f} |")
 
 
 def main() -> None:
@@ -244,6 +285,8 @@ def main() -> None:
             p.add_argument("variant", choices=VARIANTS)
         p.add_argument("--sessiondb-url", required=True)
         p.add_argument("--redis-url", required=True)
+        p.add_argument("--sessiondb-metrics", required=True,
+                       help="the server's --metrics-addr URL, http://ADDR:PORT/metrics")
         p.add_argument("--requests", type=int, default=2000)
         p.add_argument("--browsers", type=int, default=8)
         if name == "run":

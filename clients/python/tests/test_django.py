@@ -185,3 +185,20 @@ def test_async_methods(store):
     async_to_sync(session.asave)()
     assert async_to_sync(SessionStore(session.session_key).aload)() == {"a": 1}
     assert async_to_sync(session.aexists)(session.session_key)
+
+
+def test_a_name_too_long_to_derive_is_looked_up(store):
+    # Past one BLAKE3 chunk the client cannot compute the token and asks the server (SH_OPEN).
+    with override_settings(SESSIONDB_KEY_PREFIX="p" * 1000):
+        session = SessionStore()
+        session["a"] = 1
+        session.save()
+        key = session.session_key
+        assert SessionStore(key).load() == {"a": 1}
+        assert session.exists(key)
+        again = SessionStore(key)
+        again["b"] = 2
+        again.save()
+        assert store.sh_get(store.sh_open("p" * 1000 + key), ["data"]) == {"data": {"a": 1, "b": 2}}
+        SessionStore().delete(key)
+        assert not session.exists(key)

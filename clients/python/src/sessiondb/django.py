@@ -1,7 +1,9 @@
 """A Django session engine on sessiondb: ``SESSION_ENGINE = "sessiondb.django"``.
 
 Each Django session is a shared sessiondb session named ``SESSIONDB_KEY_PREFIX + session_key``
-(``"django:" + key`` by default), so any process finds it by its cookie's key with ``SH_OPEN``.
+(``"django:" + key`` by default), so any process finds it by its cookie's key. The client derives
+the token from the name as the server does (docs/PROTOCOL.md 8.3) and sends the session's
+commands at once; only a name too long for that (over 1007 bytes) is looked up with ``SH_OPEN``.
 The session's dict is stored as one JSON value under the key ``data``; its values must be
 JSON-serialisable, as with Django's default serializer (``SESSION_SERIALIZER`` is not used, as
 with Django's cache backend, which hands the dict to the cache as it is).
@@ -38,6 +40,7 @@ from django.core.signals import setting_changed
 from django.utils.crypto import get_random_string
 
 from ._protocol import Call, Commands, SessionDBError, finish
+from ._shared_token import shared_token
 from .client import DEFAULT_TIMEOUT, DEFAULT_URL
 from .pool import ClientPool
 
@@ -116,32 +119,52 @@ class SessionStore(SessionBase):
         return getattr(settings, "SESSIONDB_KEY_PREFIX", DEFAULT_KEY_PREFIX) + session_key
 
     def _open(self, session_key: str) -> Optional[int]:
-        """The token of the session behind ``session_key``, or None if there is none."""
+        """The token of the session behind ``session_key``: derived from its name when the name
+        allows (no request), else asked of the server; None if the server knows none."""
+        name = self._name(session_key)
+        tkn = shared_token(name)
+        if tkn is not None:
+            return tkn
         try:
-            return connection().sh_open(self._name(session_key))
+            return connection().sh_open(name)
         except SessionDBError as e:
             if e.status == _NO_SUCH_NAME:
                 return None
             raise
 
+    def _lookup(self, session_key: str, with_data: bool = False) -> Optional[List[Any]]:
+        """``[token, info]`` of the live session with this key (``[token, info, keys]`` with
+        its data: ``SH_GET`` and ``SH_INFO`` go in one pipeline), or None if there is none."""
+        tkn = self._open(session_key)
+        if tkn is None:
+            return None
+        try:
+            first = [_CALLS.sh_get(tkn, [DATA_KEY])] if with_data else []
+            *results, info = _pipeline([*first, _CALLS.sh_info(tkn)])
+        except SessionDBError as e:
+            if e.status == _NO_SUCH_SESSION:  # never made, expired, or ended
+                return None
+            raise
+        # A derived token names this key's session only if the session is shared under this
+        # name (any other session with that token would be a 2^-64 accident, but costs nothing
+        # to rule out).
+        if not info.get("shared") or info.get("name") != self._name(session_key):
+            return None
+        return [tkn, info, *results]
+
     def exists(self, session_key: Optional[str]) -> bool:
         """Whether a live session has this key."""
-        return bool(session_key) and self._open(session_key) is not None
+        return bool(session_key) and self._lookup(session_key) is not None
 
     def load(self) -> Dict[str, Any]:
         """The session's dict; an unknown or expired key gets a new key at the next save."""
-        tkn = self._open(self.session_key) if self.session_key else None
-        if tkn is not None:
-            try:
-                keys, info = _pipeline([_CALLS.sh_get(tkn, [DATA_KEY]), _CALLS.sh_info(tkn)])
-            except SessionDBError as e:
-                if e.status != _NO_SUCH_SESSION:  # it expired right after the lookup
-                    raise
-            else:
-                self._token, self._expiry = tkn, info.get("expiry")
-                # A session created empty has no data key until something is stored.
-                data = keys.get(DATA_KEY, {})
-                return data if isinstance(data, dict) else {}
+        found = self._lookup(self.session_key, with_data=True) if self.session_key else None
+        if found is not None:
+            self._token, info, keys = found
+            self._expiry = info.get("expiry")
+            # A session created empty has no data key until something is stored.
+            data = keys.get(DATA_KEY, {})
+            return data if isinstance(data, dict) else {}
         # As Django's own backends do: a key the store does not know is not reused, so a client
         # cannot choose its session key (session fixation).
         self._session_key = None
@@ -170,10 +193,10 @@ class SessionStore(SessionBase):
             self._create_session(self.session_key, data)
             return
         if self._token is None:
-            self._token = self._open(self.session_key)
-            if self._token is None:
+            found = self._lookup(self.session_key)
+            if found is None:
                 raise UpdateError
-            self._expiry = connection().sh_info(self._token).get("expiry")
+            self._token, self._expiry = found[0], found[1].get("expiry")
         wanted = self._wanted_expiry()
         if not self._expiry_fits(wanted):
             # No command changes a live session's expiry: the session is made again with it.
