@@ -11,7 +11,7 @@
 #
 # Usage: scripts/bench-python-web.sh [--quick] [--no-build]
 # Settings (environment): REQUESTS (2000), ROUNDS (3), BROWSERS (8), SERVER_CPU (0), APP_CPU (1),
-# SDB_PORT (19890), REDIS_PORT (16390), SESSIONDB_BIN (target/release/sessiondb).
+# SDB_PORT (19890), METRICS_PORT (19891), REDIS_PORT (16390), SESSIONDB_BIN (target/release/sessiondb).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -36,40 +36,17 @@ BROWSERS=${BROWSERS:-8}
 SERVER_CPU=${SERVER_CPU:-0}
 APP_CPU=${APP_CPU:-1}
 SDB_PORT=${SDB_PORT:-19890}
+METRICS_PORT=${METRICS_PORT:-19891}
 REDIS_PORT=${REDIS_PORT:-16390}
 SESSIONDB=${SESSIONDB_BIN:-target/release/sessiondb}
 
-PIDS=()
-cleanup() {
-    for pid in "${PIDS[@]}"; do
-        kill "$pid" 2>/dev/null || true
-    done
-    for pid in "${PIDS[@]}"; do
-        wait "$pid" 2>/dev/null || true
-    done
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-wait_port() {
-    for _ in $(seq 200); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then
-            return 0
-        fi
-        sleep 0.05
-    done
-    echo "bench-python-web.sh: nothing listens on port $1" >&2
-    exit 1
-}
+# shellcheck source=lib/services.sh
+. scripts/lib/services.sh
 
 if [ "$BUILD" = 1 ]; then
     cargo build --release --quiet -p sessiondb-server --bin sessiondb
 fi
-if ! command -v redis-server >/dev/null; then
-    echo "bench-python-web.sh: installing redis-server from Debian" >&2
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
-fi
+ensure_redis_server
 venv=clients/python/.venv
 if [ ! -x "$venv/bin/python" ]; then
     python3 -m venv "$venv"
@@ -77,16 +54,18 @@ fi
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -e "clients/python[bench]"
 
 taskset -c "$SERVER_CPU" "$SESSIONDB" --ip 127.0.0.1 --port "$SDB_PORT" --no-persist \
-    --log-level warn &
+    --metrics-addr "127.0.0.1:$METRICS_PORT" --log-level warn &
 PIDS+=($!)
 taskset -c "$SERVER_CPU" redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save '' \
     --appendonly no --daemonize no --loglevel warning >/dev/null &
 PIDS+=($!)
 wait_port "$SDB_PORT"
 wait_port "$REDIS_PORT"
+wait_port "$METRICS_PORT"
 
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg); $(redis-server --version | cut -d' ' -f1-3)" >&2
 taskset -c "$APP_CPU" "$venv/bin/python" clients/python/bench/web_sessions.py run \
-    --sessiondb-url "ws://127.0.0.1:$SDB_PORT" --redis-url "redis://127.0.0.1:$REDIS_PORT" \
+    --sessiondb-url "ws://127.0.0.1:$SDB_PORT" \
+    --sessiondb-metrics "http://127.0.0.1:$METRICS_PORT/metrics" --redis-url "redis://127.0.0.1:$REDIS_PORT" \
     --requests "$REQUESTS" --rounds "$ROUNDS" --browsers "$BROWSERS"
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2

@@ -66,18 +66,8 @@ BENCH=$BIN/sessiondb-bench
 ECHO=$BIN/sessiondb-echo
 
 # ---- processes we start, stopped on exit --------------------------------------------------------
-PIDS=()
-cleanup() {
-    for pid in "${PIDS[@]}"; do
-        kill "$pid" 2>/dev/null || true
-    done
-    for pid in "${PIDS[@]}"; do
-        wait "$pid" 2>/dev/null || true
-    done
-    PIDS=()
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+# shellcheck source=lib/services.sh
+. scripts/lib/services.sh
 
 # Starts "$@" in the background, logging to $OUT/<name>.log; sets STARTED_PID.
 start() {
@@ -98,42 +88,26 @@ stop() {
     PIDS=("${kept[@]+"${kept[@]}"}")
 }
 
-wait_port() {
-    local port=$1
-    for _ in $(seq 100); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-            return 0
-        fi
-        sleep 0.1
-    done
-    echo "bench.sh: nothing listens on port $port; see $OUT/*.log" >&2
-    exit 1
-}
-
 start_sessiondb() { # name port [pinned|free]
     local cmd=("$SESSIONDB" --ip 127.0.0.1 --port "$2" --no-persist --log-level warn)
     if [ "${3:-pinned}" = pinned ]; then
         cmd=(taskset -c "$SERVER_CPU" "${cmd[@]}")
     fi
     start "$1" "${cmd[@]}"
-    wait_port "$2"
+    wait_port "$2" "$OUT/*.log"
 }
 
 start_redis() {
     start redis taskset -c "$SERVER_CPU" redis-server --bind 127.0.0.1 --port "$REDIS_PORT" \
         --save '' --appendonly no --daemonize no --loglevel warning
-    wait_port "$REDIS_PORT"
+    wait_port "$REDIS_PORT" "$OUT/*.log"
 }
 
 # ---- build and prerequisites ------------------------------------------------------------------
 if [ "$BUILD" = 1 ]; then
     cargo build --release -p sessiondb-server -p sessiondb-bench
 fi
-if ! command -v redis-server >/dev/null; then
-    echo "bench.sh: installing redis-server from Debian" >&2
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
-fi
+ensure_redis_server
 
 {
     echo "Machine: $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores," \
@@ -195,7 +169,7 @@ REDIS_PID=$STARTED_PID
 # The floor: same upgrade, framing, batching and runtime model as sessiondb, no request work.
 start echo taskset -c "$SERVER_CPU" "$ECHO" --ip 127.0.0.1 --port "$ECHO_PORT"
 ECHO_PID=$STARTED_PID
-wait_port "$ECHO_PORT"
+wait_port "$ECHO_PORT" "$OUT/*.log"
 
 run_one() { # label target url pid workload pipeline round
     local json rc=0

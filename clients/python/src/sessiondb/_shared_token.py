@@ -9,6 +9,7 @@ only case session names need: a longer name gets None, and the caller asks the s
 from __future__ import annotations
 
 import struct
+from functools import lru_cache
 from typing import List, Optional
 
 _PREFIX = b"sessiondb-shared:"
@@ -20,6 +21,9 @@ _PERMUTATION = (2, 6, 3, 10, 7, 0, 4, 13, 1, 11, 12, 5, 9, 14, 15, 8)
 _MASK = 0xFFFFFFFF
 
 
+# A web process sees the same few session names again and again; hashing in Python is slower
+# than a dictionary look-up.
+@lru_cache(maxsize=4096)
 def shared_token(name: str) -> Optional[int]:
     """The token the server gives the shared session ``name``, or None for a name too long."""
     data = _PREFIX + name.encode("utf-8")
