@@ -45,6 +45,14 @@ def is_live(db, key):
     return True
 
 
+def saved_session(data):
+    """The key of a new session saved with ``data``."""
+    session = SessionStore()
+    session.update(data)
+    session.save()
+    return session.session_key
+
+
 def test_login_counter_logout(store):
     browser = DjangoClient()
     assert browser.post("/login", {"user": "ann"}).json() == {"user": "ann"}
@@ -121,24 +129,18 @@ def test_create_draws_again_when_the_key_is_taken(store, monkeypatch):
 
 
 def test_exists_delete_and_clear_expired(store):
-    session = SessionStore()
-    session["a"] = 1
-    session.save()
-    key = session.session_key
-    assert session.exists(key)
-    assert not session.exists("no-such-key-at-all")
+    key = saved_session({"a": 1})
+    assert SessionStore().exists(key)
+    assert not SessionStore().exists("no-such-key-at-all")
     SessionStore.clear_expired()
     assert SessionStore(key).load() == {"a": 1}
     SessionStore().delete(key)
-    assert not session.exists(key)
+    assert not SessionStore().exists(key)
     SessionStore().delete(key)  # deleting twice is no error
 
 
 def test_set_expiry_sets_the_server_expiry(store):
-    session = SessionStore()
-    session["a"] = 1
-    session.save()
-    key = session.session_key
+    key = saved_session({"a": 1})
 
     session = SessionStore(key)
     session.set_expiry(300)
@@ -164,10 +166,7 @@ def test_set_expiry_sets_the_server_expiry(store):
 
 
 def test_a_save_after_a_concurrent_logout_is_refused(store):
-    session = SessionStore()
-    session["a"] = 1
-    session.save()
-    key = session.session_key
+    key = saved_session({"a": 1})
     mine = SessionStore(key)
     mine["b"] = 2
     assert mine.load() == {"a": 1}
@@ -190,15 +189,12 @@ def test_async_methods(store):
 def test_a_name_too_long_to_derive_is_looked_up(store):
     # Past one BLAKE3 chunk the client cannot compute the token and asks the server (SH_OPEN).
     with override_settings(SESSIONDB_KEY_PREFIX="p" * 1000):
-        session = SessionStore()
-        session["a"] = 1
-        session.save()
-        key = session.session_key
+        key = saved_session({"a": 1})
         assert SessionStore(key).load() == {"a": 1}
-        assert session.exists(key)
+        assert SessionStore().exists(key)
         again = SessionStore(key)
         again["b"] = 2
         again.save()
         assert store.sh_get(store.sh_open("p" * 1000 + key), ["data"]) == {"data": {"a": 1, "b": 2}}
         SessionStore().delete(key)
-        assert not session.exists(key)
+        assert not SessionStore().exists(key)
