@@ -154,7 +154,9 @@ class SessionStore(SessionBase):
 
     def exists(self, session_key: Optional[str]) -> bool:
         """Whether a live session has this key."""
-        return bool(session_key) and self._lookup(session_key) is not None
+        if not session_key:
+            return False
+        return self._lookup(session_key) is not None
 
     def load(self) -> Dict[str, Any]:
         """The session's dict; an unknown or expired key gets a new key at the next save."""
