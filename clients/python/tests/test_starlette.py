@@ -89,6 +89,7 @@ def test_the_cookie_holds_only_the_signed_token(browser):
     cookie = response.headers["set-cookie"]
     assert cookie.endswith("; path=/; Max-Age=1209600; httponly; samesite=lax")
     assert "bob" not in cookie
+    assert response.headers["vary"] == "Cookie"
     assert str(token_of(browser)) == browser.cookies["session"].split(".")[0]
 
 
@@ -96,6 +97,12 @@ def test_a_change_inside_a_value_is_stored(db, browser):
     browser.get("/cart", params={"item": "tea"})
     assert browser.get("/cart", params={"item": "jam"}).json() == {"cart": ["tea", "jam"]}
     assert db.sh_get(token_of(browser), ["data"]) == {"data": {"cart": ["tea", "jam"]}}
+
+
+def test_a_page_without_a_session_sets_no_cookie(browser):
+    response = browser.get("/whoami")
+    assert response.json() == {"user": None}
+    assert "set-cookie" not in response.headers and "vary" not in response.headers
 
 
 def test_a_forged_cookie_is_an_empty_session(db, browser):
@@ -139,12 +146,14 @@ def test_a_session_ended_elsewhere_starts_afresh(db, browser):
 
 def test_options_shape_the_cookie(db, server_url):
     app = starlette_app(server_url, session_cookie="sid", max_age=60, path="/",
-                        same_site="strict", https_only=True, domain="example.com")
+                        same_site="strict", https_only=True, domain="example.com",
+                        partitioned=True)
     with TestClient(app, base_url="https://example.com") as browser:
         cookie = browser.post("/login", json={"user": "fay"}).headers["set-cookie"]
         assert cookie.startswith("sid=")
         assert cookie.endswith(
-            "; path=/; Max-Age=60; httponly; samesite=strict; secure; domain=example.com")
+            "; path=/; Max-Age=60; httponly; samesite=strict; secure; domain=example.com; "
+            "partitioned")
         assert browser.get("/whoami").json() == {"user": "fay"}
 
 

@@ -50,8 +50,8 @@ _NO_SUCH_SESSION = 100
 class SessionMiddleware:
     """ASGI middleware giving ``request.session`` a dict stored in sessiondb.
 
-    ``secret_key``, ``session_cookie``, ``max_age``, ``path``, ``same_site``, ``https_only`` and
-    ``domain`` mean what they mean for Starlette's ``SessionMiddleware``. ``url`` and ``timeout``
+    ``secret_key``, ``session_cookie``, ``max_age``, ``path``, ``same_site``, ``https_only``,
+    ``domain`` and ``partitioned`` mean what they mean for Starlette's ``SessionMiddleware``. ``url`` and ``timeout``
     are the sessiondb server and the per-request timeout; ``client`` is an ``AsyncClient`` to use
     instead (its owner opens and closes it; it must belong to the loop that serves the app).
     ``idle_timeout`` is the server-side lifetime when ``max_age`` is None.
@@ -60,7 +60,8 @@ class SessionMiddleware:
     def __init__(self, app: ASGIApp, secret_key: Any, session_cookie: str = "session",
                  max_age: Optional[int] = FOURTEEN_DAYS, path: str = "/",
                  same_site: Literal["lax", "strict", "none"] = "lax", https_only: bool = False,
-                 domain: Optional[str] = None, *, url: str = DEFAULT_URL,
+                 domain: Optional[str] = None, partitioned: bool = False, *,
+                 url: str = DEFAULT_URL,
                  timeout: Optional[float] = DEFAULT_TIMEOUT,
                  client: Optional[AsyncClient] = None, idle_timeout: int = FOURTEEN_DAYS):
         self.app = app
@@ -73,6 +74,8 @@ class SessionMiddleware:
             self.security_flags += "; secure"
         if domain is not None:
             self.security_flags += f"; domain={domain}"
+        if partitioned:
+            self.security_flags += "; partitioned"
         self.duration = max_age if max_age else idle_timeout
         if self.duration < 1:
             raise ValueError("max_age or idle_timeout must be at least 1 second")
@@ -94,7 +97,11 @@ class SessionMiddleware:
             nonlocal tkn
             if message["type"] == "http.response.start":
                 session = scope["session"]
+                message.setdefault("headers", [])
                 headers = MutableHeaders(scope=message)
+                if session or had_cookie:
+                    # What the response says may depend on who sent it: caches must know.
+                    headers.add_vary_header("Cookie")
                 if session:
                     tkn = await self._store(tkn, session, changed=_snapshot(session) != loaded)
                     headers.append("Set-Cookie", self._cookie(self.signer.sign(str(tkn)).decode()))
