@@ -7,7 +7,7 @@ import pytest
 from fastapi import FastAPI, Request
 from starlette.applications import Starlette
 from starlette.responses import JSONResponse
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 from starlette.testclient import TestClient
 
 from sessiondb.starlette import SessionMiddleware
@@ -35,6 +35,12 @@ async def add_to_cart(request):
     return JSONResponse({"cart": request.session["cart"]})
 
 
+async def websocket_whoami(websocket):
+    await websocket.accept()
+    await websocket.send_json({"user": websocket.session.get("user")})
+    await websocket.close()
+
+
 async def logout(request):
     request.session.clear()
     return JSONResponse({"user": None})
@@ -47,6 +53,7 @@ def starlette_app(server_url, **options):
         Route("/whoami", whoami),
         Route("/cart", add_to_cart),
         Route("/logout", logout),
+        WebSocketRoute("/ws", websocket_whoami),
     ])
     app.add_middleware(SessionMiddleware, secret_key=SECRET, url=server_url, **options)
     return app
@@ -103,6 +110,12 @@ def test_a_page_without_a_session_sets_no_cookie(browser):
     response = browser.get("/whoami")
     assert response.json() == {"user": None}
     assert "set-cookie" not in response.headers and "vary" not in response.headers
+
+
+def test_a_websocket_handler_reads_the_session(browser):
+    browser.post("/login", json={"user": "hal"})
+    with browser.websocket_connect("/ws") as ws:
+        assert ws.receive_json() == {"user": "hal"}
 
 
 def test_a_forged_cookie_is_an_empty_session(db, browser):
