@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use sessiondb_core::clock::{Clock, ManualClock};
 use sessiondb_core::persist::save_load::Loaded;
 use sessiondb_core::persist::{LoadError, SaveError, SaveKind};
+use sessiondb_core::store::{ExpiryTimeline, SessionPage, SessionQuery, SessionView};
 use sessiondb_core::{Command, Outcome, Store, StoreConfig, Token, ValueSink};
 use sessiondb_service::{
     ConnState, Engine, Handled, ServerStats, Service, ServiceSettings, Status,
@@ -64,6 +65,30 @@ impl Engine for Recording {
     ) -> Result<Loaded, LoadError> {
         self.record("load");
         Engine::load(&self.store, root, name, kind, now_ms)
+    }
+    fn list_sessions(&self, query: &SessionQuery<'_>, now_ms: u64) -> SessionPage {
+        self.record("list_sessions");
+        Engine::list_sessions(&self.store, query, now_ms)
+    }
+    fn expiry_timeline(
+        &self,
+        now_ms: u64,
+        limit: usize,
+        bucket_ms: u64,
+        buckets: usize,
+    ) -> ExpiryTimeline {
+        self.record("expiry_timeline");
+        Engine::expiry_timeline(&self.store, now_ms, limit, bucket_ms, buckets)
+    }
+    fn view_session(
+        &self,
+        tkn: Token,
+        now_ms: u64,
+        max_keys: usize,
+        max_value_bytes: usize,
+    ) -> Option<SessionView> {
+        self.record("view_session");
+        Engine::view_session(&self.store, tkn, now_ms, max_keys, max_value_bytes)
     }
 }
 
