@@ -267,7 +267,7 @@ fn timeline(main: &mut String, d: &Dashboard<'_>) {
         main,
         r#"<section class="timeline">
 <h2>Upcoming expiries</h2>
-<p>{} in the next {minutes} minutes, {} later, {} never expire.</p>
+<p class="due">Due in the next {minutes} minutes: {} · later: {} · never: {}</p>
 {}
 "#,
         t.buckets.iter().sum::<u64>(),
