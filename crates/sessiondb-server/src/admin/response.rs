@@ -2,13 +2,14 @@
 //! caches, frames and other sites' reach.
 
 /// Sent with every response: no caching (the pages show live user data), no framing, no
-/// sniffing, no referrer (a URL can hold a search), and a policy that runs only the console's
+/// sniffing, no referrer to other sites (a URL can hold a search; within the console the browser
+/// still names the page's origin, which the form posts are checked by), and a policy that runs only the console's
 /// own script and style, so markup that slipped through escaping could not run anything.
 const SECURITY_HEADERS: &[(&str, &str)] = &[
     ("Cache-Control", "no-store"),
     ("X-Content-Type-Options", "nosniff"),
     ("X-Frame-Options", "DENY"),
-    ("Referrer-Policy", "no-referrer"),
+    ("Referrer-Policy", "same-origin"),
     (
         "Content-Security-Policy",
         "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
