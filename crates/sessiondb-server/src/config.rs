@@ -515,6 +515,25 @@ mod tests {
     }
 
     #[test]
+    fn admin_console_is_off_unless_an_address_is_given() -> Result<(), ConfigError> {
+        assert_eq!(load(&[], "")?.admin_addr, None);
+        let from_file = load(&[], "admin-addr = \"127.0.0.1:9188\"\n")?;
+        assert_eq!(
+            from_file.admin_addr,
+            Some(SocketAddr::from(([127, 0, 0, 1], 9188)))
+        );
+        let from_cli = load(
+            &["--admin-addr", "0.0.0.0:1"],
+            "admin-addr = \"127.0.0.1:9188\"\n",
+        )?;
+        assert_eq!(
+            from_cli.admin_addr,
+            Some(SocketAddr::from(([0, 0, 0, 0], 1)))
+        );
+        Ok(())
+    }
+
+    #[test]
     fn unknown_file_key_is_a_clear_error() {
         let err = load(&[], "prot = 1987\n");
         match err {

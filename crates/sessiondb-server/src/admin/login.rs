@@ -21,6 +21,23 @@ pub const COOKIE: &str = "sessiondb_admin";
 pub const LOGIN_LIFETIME: Duration = Duration::from_secs(12 * 60 * 60);
 /// Most logins kept at once; the oldest goes when another arrives.
 const MAX_LOGINS: usize = 1024;
+/// Failed logins within [`FAILURE_WINDOW`] after which every login is refused until the window
+/// has moved on: the console answers each attempt on a fresh connection, so the WebSocket port's
+/// per-connection limit cannot bound guessing here.
+pub const MAX_FAILURES: usize = 20;
+/// The window [`MAX_FAILURES`] counts in.
+pub const FAILURE_WINDOW: Duration = Duration::from_secs(60);
+
+/// How a login attempt went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoginAttempt {
+    /// The secret is right: the new login's cookie value.
+    LoggedIn(String),
+    /// Wrong secret (or authentication is off, so there is nothing to log in to).
+    Refused,
+    /// Too many failed attempts lately; the secret was not checked.
+    Throttled,
+}
 
 /// What a request may do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,6 +86,8 @@ pub struct Logins {
     auth: Arc<AuthConfig>,
     open_csrf: String,
     logins: Mutex<HashMap<[u8; 32], Login>>,
+    /// When the recent failed attempts happened, oldest first.
+    failures: Mutex<std::collections::VecDeque<Instant>>,
 }
 
 impl Logins {
@@ -78,6 +97,7 @@ impl Logins {
             auth,
             open_csrf: random_token(),
             logins: Mutex::new(HashMap::new()),
+            failures: Mutex::new(std::collections::VecDeque::new()),
         }
     }
 
@@ -110,10 +130,26 @@ impl Logins {
         }
     }
 
-    /// Logs in with `secret`: the new login's cookie value, or `None` for a wrong secret.
-    pub fn log_in(&self, secret: &str) -> Option<String> {
-        if !self.required() || !self.auth.verify(secret.as_bytes()) {
-            return None;
+    /// Logs in with `secret`.
+    pub fn log_in(&self, secret: &str) -> LoginAttempt {
+        if !self.required() {
+            return LoginAttempt::Refused;
+        }
+        {
+            let mut failures = self.failures.lock();
+            while failures
+                .front()
+                .is_some_and(|t| t.elapsed() >= FAILURE_WINDOW)
+            {
+                failures.pop_front();
+            }
+            if failures.len() >= MAX_FAILURES {
+                return LoginAttempt::Throttled;
+            }
+            if !self.auth.verify(secret.as_bytes()) {
+                failures.push_back(Instant::now());
+                return LoginAttempt::Refused;
+            }
         }
         let cookie = random_token();
         let mut logins = self.logins.lock();
@@ -130,7 +166,7 @@ impl Logins {
                 since: Instant::now(),
             },
         );
-        Some(cookie)
+        LoginAttempt::LoggedIn(cookie)
     }
 
     /// Ends the login whose cookie is `cookie`.
@@ -186,19 +222,36 @@ mod tests {
         assert_eq!(access, l.access(Some("anything")));
         assert!(access.csrf_matches(access.csrf()));
         assert!(!access.csrf_matches(Some("forged")) && !access.csrf_matches(None));
-        assert_eq!(l.log_in(""), None);
+        assert_eq!(l.log_in(""), LoginAttempt::Refused);
+    }
+
+    fn cookie_of(attempt: LoginAttempt) -> String {
+        match attempt {
+            LoginAttempt::LoggedIn(cookie) => cookie,
+            other => panic!("not logged in: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn many_wrong_secrets_stop_all_logins_for_a_while() {
+        let l = logins(&["s3cret"]);
+        for _ in 0..MAX_FAILURES {
+            assert_eq!(l.log_in("guess"), LoginAttempt::Refused);
+        }
+        assert_eq!(l.log_in("s3cret"), LoginAttempt::Throttled);
+        assert_eq!(l.log_in("guess"), LoginAttempt::Throttled);
     }
 
     #[test]
     fn a_login_needs_the_secret_and_lasts_until_logout() {
         let l = logins(&["s3cret"]);
         assert_eq!(l.access(None), Access::Denied);
-        assert_eq!(l.log_in("wrong"), None);
-        let cookie = l.log_in("s3cret").expect("logged in");
+        assert_eq!(l.log_in("wrong"), LoginAttempt::Refused);
+        let cookie = cookie_of(l.log_in("s3cret"));
         assert_eq!(cookie.len(), 64);
         let access = l.access(Some(&cookie));
         assert!(matches!(access, Access::LoggedIn { .. }));
-        let other = l.log_in("s3cret").expect("second login");
+        let other = cookie_of(l.log_in("s3cret"));
         assert_ne!(
             l.access(Some(&other)).csrf(),
             access.csrf(),

@@ -27,7 +27,7 @@ use sessiondb_service::{Engine, ServerStats, Service};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 
-pub use login::{Access, Logins, COOKIE};
+pub use login::{Access, LoginAttempt, Logins, COOKIE};
 pub use samples::OpsRate;
 
 use crate::auth::AuthConfig;
@@ -141,10 +141,17 @@ impl Console {
             .filter(|n| is_console_path(n))
             .unwrap_or("/");
         match self.logins.log_in(req.form("secret").unwrap_or("")) {
-            Some(cookie) => Response::see_other(next.to_owned())
+            LoginAttempt::LoggedIn(cookie) => Response::see_other(next.to_owned())
                 .with_header("Set-Cookie", login::set_cookie(&cookie)),
-            None if self.logins.required() => Response::html(401, page::login(true, next)),
-            None => Response::see_other("/".to_owned()),
+            LoginAttempt::Throttled => Response::text(
+                429,
+                "too many failed logins in the last minute; try again later",
+            )
+            .with_header("Retry-After", login::FAILURE_WINDOW.as_secs().to_string()),
+            LoginAttempt::Refused if self.logins.required() => {
+                Response::html(401, page::login(true, next))
+            }
+            LoginAttempt::Refused => Response::see_other("/".to_owned()),
         }
     }
 
