@@ -65,13 +65,16 @@ function send(requests) {
   return out.toString().trim().split("\n").map((line) => JSON.parse(line));
 }
 
-/// Creates a session per [name, keys]; returns their tokens by name. Tokens exceed 2^53, so
+/// Creates a session per [name, keys, seconds to live (900 if absent)]; returns their tokens by
+/// name. Tokens exceed 2^53, so
 /// they are read from the reply text, not as JavaScript numbers.
 function sessions(list) {
   const out = execFileSync(CLI, ["-u", ws], {
     input:
       list
-        .map(([name]) => JSON.stringify({ SH_NEW: { name, expiry: { duration: 900, deleteSession: true } } }))
+        .map(([name, , duration = 900]) =>
+          JSON.stringify({ SH_NEW: { name, expiry: { duration, deleteSession: true } } }),
+        )
         .join("\n") + "\n",
   }).toString();
   const tokens = [...out.matchAll(/"tkn":(\d+)/g)].map((m) => m[1]);
@@ -221,16 +224,10 @@ test("a person searches, opens a session and ends it after confirming", async ()
 async function screenshot(file) {
   const carts = [];
   for (let i = 1; i <= 24; i++) {
-    carts.push([`cart:${1000 + i * 37}`, { items: i % 5, total: i * 9.5 }]);
+    const items = Array.from({ length: 1 + (i % 4) }, (_, k) => 100 + ((i * 31 + k * 7) % 900));
+    carts.push([`cart:${1000 + i * 37}`, { items, total: i * 9.5, currency: "EUR" }, 60 * (3 + ((i * 7) % 50))]);
   }
-  execFileSync(CLI, ["-u", ws], {
-    input:
-      carts
-        .map(([name], i) =>
-          JSON.stringify({ SH_NEW: { name, expiry: { duration: 60 * (3 + ((i * 7) % 50)), deleteSession: true } } }),
-        )
-        .join("\n") + "\n",
-  });
+  sessions(carts);
   for (let i = 0; i < 8; i++) {
     send(Array.from({ length: 300 + ((i * 137) % 400) }, () => ({ SH_INFO_ALL: {} })));
     await sleep(1000);
