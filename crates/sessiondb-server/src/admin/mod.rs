@@ -19,7 +19,6 @@ mod samples;
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
 
 use sessiondb_core::store::{SessionFilter, SessionQuery};
 use sessiondb_core::{Command, Outcome, Token};
@@ -331,27 +330,10 @@ pub async fn serve(
         Arc::clone(&console.metrics),
         Arc::clone(&console.rate),
     ));
-    tokio::pin!(shutdown);
-    loop {
-        tokio::select! {
-            _ = &mut shutdown => break,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => {
-                    let console = Arc::clone(&console);
-                    tokio::spawn(async move {
-                        if let Err(e) = handle(stream, console).await {
-                            tracing::debug!("admin request failed: {e}");
-                        }
-                    });
-                }
-                // Transient (e.g. too many open files): back off instead of spinning.
-                Err(e) => {
-                    tracing::warn!("admin console: accept failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            },
-        }
-    }
+    crate::http::accept_each(listener, "admin console", shutdown, |stream| {
+        handle(stream, Arc::clone(&console))
+    })
+    .await;
     sampler.abort();
 }
 
