@@ -403,12 +403,13 @@ async fn with_secrets_the_console_asks_for_a_login() {
         .contains(r#"<input type="hidden" name="next" value="/?q=priv">"#));
     assert!(!denied.body.contains("private"));
     assert_eq!(console.get("/api/live", None).await.status, 401);
-    assert_eq!(
-        console
-            .get(&format!("/session?tkn={tkn}"), None)
-            .await
-            .status,
-        401
+    let session_page = console.get(&format!("/session?tkn={tkn}"), None).await;
+    assert_eq!(session_page.status, 401);
+    assert!(
+        session_page.body.contains(&format!(
+            r#"<input type="hidden" name="next" value="/session?tkn={tkn}">"#
+        )),
+        "after the login, back to the page asked for"
     );
     assert_eq!(console.get("/", Some("forged")).await.status, 401);
     assert_eq!(

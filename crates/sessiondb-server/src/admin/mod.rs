@@ -42,7 +42,7 @@ pub const NEXT_EXPIRIES: usize = 10;
 /// Bars of the expiry timeline, and the time each covers: the next hour, by minute.
 const TIMELINE_BUCKETS: usize = 60;
 const TIMELINE_BUCKET_MS: u64 = 60_000;
-/// Keys shown on a session's page, and the longest value shown whole.
+/// Keys shown on a session's page.
 pub const MAX_KEYS_SHOWN: usize = 200;
 /// Bytes of a value shown before it is cut.
 pub const MAX_VALUE_SHOWN: usize = 2048;
@@ -123,11 +123,22 @@ impl Console {
         if req.path == "/api/live" {
             return Response::text(401, "log in first");
         }
-        let next = if req.method == "GET" && req.path == "/" {
-            match req.query("q") {
-                Some(q) => format!("/?q={}", page::url_part(q)),
-                None => "/".to_owned(),
+        // After the login, back to the page asked for (a console path, rebuilt from its decoded
+        // parts, so nothing but a path of this console can come out).
+        let next = if req.method == "GET" {
+            let query = form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(&req.query)
+                .finish();
+            if query.is_empty() {
+                req.path.clone()
+            } else {
+                format!("{}?{query}", req.path)
             }
+        } else {
+            "/".to_owned()
+        };
+        let next = if is_console_path(&next) {
+            next
         } else {
             "/".to_owned()
         };
