@@ -99,23 +99,41 @@ async function wd(method, path, body) {
 
 const ELEMENT = "element-6066-11e4-a52e-4f735466cecf";
 
+/// Whether a WebDriver error is about an element of a page being replaced (a navigation that
+/// is still under way), which a later poll gets past.
+const stale = (e) => /stale element|no such element/.test(String(e.message));
+
 /// Waits until `css` matches an element (whose text satisfies `ok`, when given); returns it.
 async function find(css, ok = () => true) {
   for (let i = 0; i < POLLS; i++) {
-    const found = await wd("POST", "/elements", { using: "css selector", value: css });
-    for (const el of found) {
-      const text = await wd("GET", `/element/${el[ELEMENT]}/text`);
-      if (ok(text)) return { id: el[ELEMENT], text };
+    try {
+      const found = await wd("POST", "/elements", { using: "css selector", value: css });
+      for (const el of found) {
+        const text = await wd("GET", `/element/${el[ELEMENT]}/text`);
+        if (ok(text)) return { id: el[ELEMENT], text };
+      }
+    } catch (e) {
+      if (!stale(e)) throw e;
     }
     await sleep(POLL_MS);
   }
   throw new Error(`no element ${css} as expected on ${await wd("GET", "/url")}`);
 }
 
-const texts = async (css) => {
-  const found = await wd("POST", "/elements", { using: "css selector", value: css });
-  return Promise.all(found.map((el) => wd("GET", `/element/${el[ELEMENT]}/text`)));
-};
+/// The texts of every element `css` matches, once the page holds still long enough to read them.
+async function texts(css) {
+  for (let i = 0; i < POLLS; i++) {
+    try {
+      const found = await wd("POST", "/elements", { using: "css selector", value: css });
+      return await Promise.all(found.map((el) => wd("GET", `/element/${el[ELEMENT]}/text`)));
+    } catch (e) {
+      if (!stale(e)) throw e;
+    }
+    await sleep(POLL_MS);
+  }
+  throw new Error(`the elements ${css} kept changing`);
+}
+
 const click = (el) => wd("POST", `/element/${el.id}/click`, {});
 
 before(async () => {
