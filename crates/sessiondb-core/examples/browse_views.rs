@@ -10,7 +10,7 @@
 use std::borrow::Cow;
 use std::time::{Duration, Instant};
 
-use sessiondb_core::store::{SessionFilter, SessionQuery};
+use sessiondb_core::store::{SessionFilter, SessionQuery, TimelineQuery, ViewLimits};
 use sessiondb_core::{Command, Expiry, Outcome, Store, StoreConfig, Value};
 
 #[global_allocator]
@@ -90,7 +90,14 @@ fn main() {
     report(
         "expiry timeline (10 next, 60 bars)",
         best(|| {
-            std::hint::black_box(store.expiry_timeline(NOW, 10, 60_000, 60));
+            std::hint::black_box(store.expiry_timeline(
+                &TimelineQuery {
+                    next: 10,
+                    bucket_ms: 60_000,
+                    buckets: 60,
+                },
+                NOW,
+            ));
         }),
     );
     report(
@@ -100,7 +107,14 @@ fn main() {
         }),
     );
     let view = best(|| {
-        std::hint::black_box(store.view_session(last, NOW, 200, 2048));
+        std::hint::black_box(store.view_session(
+            last,
+            &ViewLimits {
+                max_keys: 200,
+                max_value_bytes: 2048,
+            },
+            NOW,
+        ));
     });
     println!(
         "{:<38} {:>9.2} µs",

@@ -19,7 +19,9 @@ use std::path::Path;
 use sessiondb_core::clock::Clock;
 use sessiondb_core::persist::save_load::{self, Loaded};
 use sessiondb_core::persist::{LoadError, SaveError, SaveKind};
-use sessiondb_core::store::{ExpiryTimeline, SessionPage, SessionQuery, SessionView};
+use sessiondb_core::store::{
+    ExpiryTimeline, SessionPage, SessionQuery, SessionView, TimelineQuery, ViewLimits,
+};
 use sessiondb_core::{Command, Outcome, Store, Token, ValueSink};
 
 /// What the service needs from an engine. Every method is called with "now" from the service's
@@ -59,25 +61,13 @@ pub trait Engine: Send + Sync + 'static {
     /// One page of the live sessions `query` selects, without changing any of them.
     fn list_sessions(&self, query: &SessionQuery<'_>, now_ms: u64) -> SessionPage;
 
-    /// The `limit` sessions due soonest and how many are due in each of `buckets` intervals of
-    /// `bucket_ms` ahead, without changing any of them.
-    fn expiry_timeline(
-        &self,
-        now_ms: u64,
-        limit: usize,
-        bucket_ms: u64,
-        buckets: usize,
-    ) -> ExpiryTimeline;
+    /// The sessions due soonest and how many are due in each interval ahead, as `query` asks,
+    /// without changing any of them.
+    fn expiry_timeline(&self, query: &TimelineQuery, now_ms: u64) -> ExpiryTimeline;
 
-    /// Session `tkn` with its first `max_keys` keys, values cut at `max_value_bytes`, without
-    /// changing it (a view does not extend an expiry); `None` if there is no such live session.
-    fn view_session(
-        &self,
-        tkn: Token,
-        now_ms: u64,
-        max_keys: usize,
-        max_value_bytes: usize,
-    ) -> Option<SessionView>;
+    /// Session `tkn` with as much of its keys as `limits` allow, without changing it (a view
+    /// does not extend an expiry); `None` if there is no such live session.
+    fn view_session(&self, tkn: Token, limits: &ViewLimits, now_ms: u64) -> Option<SessionView>;
 }
 
 impl Engine for Store {
@@ -126,23 +116,11 @@ impl Engine for Store {
         Store::list_sessions(self, query, now_ms)
     }
 
-    fn expiry_timeline(
-        &self,
-        now_ms: u64,
-        limit: usize,
-        bucket_ms: u64,
-        buckets: usize,
-    ) -> ExpiryTimeline {
-        Store::expiry_timeline(self, now_ms, limit, bucket_ms, buckets)
+    fn expiry_timeline(&self, query: &TimelineQuery, now_ms: u64) -> ExpiryTimeline {
+        Store::expiry_timeline(self, query, now_ms)
     }
 
-    fn view_session(
-        &self,
-        tkn: Token,
-        now_ms: u64,
-        max_keys: usize,
-        max_value_bytes: usize,
-    ) -> Option<SessionView> {
-        Store::view_session(self, tkn, now_ms, max_keys, max_value_bytes)
+    fn view_session(&self, tkn: Token, limits: &ViewLimits, now_ms: u64) -> Option<SessionView> {
+        Store::view_session(self, tkn, limits, now_ms)
     }
 }

@@ -9,7 +9,9 @@ use std::sync::{Arc, Mutex};
 use sessiondb_core::clock::{Clock, ManualClock};
 use sessiondb_core::persist::save_load::Loaded;
 use sessiondb_core::persist::{LoadError, SaveError, SaveKind};
-use sessiondb_core::store::{ExpiryTimeline, SessionPage, SessionQuery, SessionView};
+use sessiondb_core::store::{
+    ExpiryTimeline, SessionPage, SessionQuery, SessionView, TimelineQuery, ViewLimits,
+};
 use sessiondb_core::{Command, Outcome, Store, StoreConfig, Token, ValueSink};
 use sessiondb_service::{
     ConnState, Engine, Handled, ServerStats, Service, ServiceSettings, Status,
@@ -70,25 +72,13 @@ impl Engine for Recording {
         self.record("list_sessions");
         Engine::list_sessions(&self.store, query, now_ms)
     }
-    fn expiry_timeline(
-        &self,
-        now_ms: u64,
-        limit: usize,
-        bucket_ms: u64,
-        buckets: usize,
-    ) -> ExpiryTimeline {
+    fn expiry_timeline(&self, query: &TimelineQuery, now_ms: u64) -> ExpiryTimeline {
         self.record("expiry_timeline");
-        Engine::expiry_timeline(&self.store, now_ms, limit, bucket_ms, buckets)
+        Engine::expiry_timeline(&self.store, query, now_ms)
     }
-    fn view_session(
-        &self,
-        tkn: Token,
-        now_ms: u64,
-        max_keys: usize,
-        max_value_bytes: usize,
-    ) -> Option<SessionView> {
+    fn view_session(&self, tkn: Token, limits: &ViewLimits, now_ms: u64) -> Option<SessionView> {
         self.record("view_session");
-        Engine::view_session(&self.store, tkn, now_ms, max_keys, max_value_bytes)
+        Engine::view_session(&self.store, tkn, limits, now_ms)
     }
 }
 

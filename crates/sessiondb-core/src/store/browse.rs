@@ -42,6 +42,27 @@ pub struct SessionQuery<'a> {
     pub limit: usize,
 }
 
+/// What the expiry timeline covers: the `next` sessions due soonest, and `buckets` intervals of
+/// `bucket_ms` ahead, each counting the sessions due in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimelineQuery {
+    /// Most sessions listed as due soonest.
+    pub next: usize,
+    /// Width of one interval, in ms (0 counts as 1).
+    pub bucket_ms: u64,
+    /// Number of intervals.
+    pub buckets: usize,
+}
+
+/// How much of one session a view copies out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ViewLimits {
+    /// Most keys (the first ones, in the session's order).
+    pub max_keys: usize,
+    /// Most bytes of each value; longer ones are cut on a character boundary.
+    pub max_value_bytes: usize,
+}
+
 /// One session as a listing shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionSummary {
@@ -256,21 +277,15 @@ impl Store {
         }
     }
 
-    /// The `limit` live sessions due soonest, and how many are due in each of `buckets`
-    /// intervals of `bucket_ms` from `now_ms` on.
-    pub fn expiry_timeline(
-        &self,
-        now_ms: u64,
-        limit: usize,
-        bucket_ms: u64,
-        buckets: usize,
-    ) -> ExpiryTimeline {
-        let mut kept: Smallest<u64> = Smallest::new(limit);
+    /// The live sessions due soonest, and how many are due in each interval ahead of `now_ms`,
+    /// as `query` asks.
+    pub fn expiry_timeline(&self, query: &TimelineQuery, now_ms: u64) -> ExpiryTimeline {
+        let mut kept: Smallest<u64> = Smallest::new(query.next);
         let mut timeline = ExpiryTimeline {
-            buckets: vec![0; buckets],
+            buckets: vec![0; query.buckets],
             ..ExpiryTimeline::default()
         };
-        let bucket_ms = bucket_ms.max(1);
+        let bucket_ms = query.bucket_ms.max(1);
         for shard in self.shards.iter() {
             let guard = shard.inner.lock();
             for s in guard.table.iter() {
@@ -300,14 +315,13 @@ impl Store {
         timeline
     }
 
-    /// Session `tkn` as seen at `now_ms`, with its first `max_keys` keys and each value cut at
-    /// `max_value_bytes`; `None` if it does not exist (or has expired).
+    /// Session `tkn` as seen at `now_ms`, with as much of its keys as `limits` allow; `None` if
+    /// it does not exist (or has expired).
     pub fn view_session(
         &self,
         tkn: Token,
+        limits: &ViewLimits,
         now_ms: u64,
-        max_keys: usize,
-        max_value_bytes: usize,
     ) -> Option<SessionView> {
         let h = self.hash(tkn);
         let guard = self.shard_of(h).inner.lock();
@@ -318,10 +332,10 @@ impl Store {
         } else {
             s.data
                 .iter()
-                .take(max_keys)
+                .take(limits.max_keys)
                 .map(|(key, json)| ViewedEntry {
                     key: key.to_owned(),
-                    json: cut(json, max_value_bytes).to_owned(),
+                    json: cut(json, limits.max_value_bytes).to_owned(),
                     json_len: json.len(),
                 })
                 .collect()
@@ -371,6 +385,13 @@ mod tests {
             ),
             Outcome::Done
         );
+    }
+
+    fn limits(max_keys: usize, max_value_bytes: usize) -> ViewLimits {
+        ViewLimits {
+            max_keys,
+            max_value_bytes,
+        }
     }
 
     fn names(page: &SessionPage) -> Vec<Option<&str>> {
@@ -433,7 +454,9 @@ mod tests {
             (page.sessions[1].keys, page.sessions[1].deadline_ms),
             (1, None)
         );
-        assert!(store.view_session(deleted, later, 10, 10).is_none());
+        assert!(store
+            .view_session(deleted, &limits(10, 10), later)
+            .is_none());
         // Viewing changed nothing: the session is still there for the sweep.
         assert_eq!(store.session_count_estimate(), 3);
     }
@@ -445,7 +468,14 @@ mod tests {
             new_session(&store, Some(&format!("s{secs}")), secs, true);
         }
         new_session(&store, Some("forever"), 0, true);
-        let t = store.expiry_timeline(NOW, 3, 60_000, 5);
+        let t = store.expiry_timeline(
+            &TimelineQuery {
+                next: 3,
+                bucket_ms: 60_000,
+                buckets: 5,
+            },
+            NOW,
+        );
         let next: Vec<_> = t.next.iter().map(|s| s.name.as_deref()).collect();
         assert_eq!(next, [Some("s5"), Some("s10"), Some("s20")]);
         assert_eq!(t.buckets, [4, 0, 0, 0, 0]);
@@ -461,7 +491,7 @@ mod tests {
             tkn,
             &[("a", "\"héllo wörld\""), ("b", "2"), ("c", "3")],
         );
-        let view = store.view_session(tkn, NOW, 2, 4).expect("live");
+        let view = store.view_session(tkn, &limits(2, 4), NOW).expect("live");
         assert_eq!(view.summary.keys, 3);
         let shown: Vec<_> = view
             .entries
@@ -471,6 +501,6 @@ mod tests {
         // "\"hé" is 4 bytes; the cut does not split the é.
         assert_eq!(shown, [("a", "\"hé"), ("b", "2")]);
         assert!(view.entries[0].is_cut() && !view.entries[1].is_cut());
-        assert!(store.view_session(tkn + 1, NOW, 2, 4).is_none());
+        assert!(store.view_session(tkn + 1, &limits(2, 4), NOW).is_none());
     }
 }

@@ -29,7 +29,7 @@ mod sweep;
 
 pub use browse::{
     ExpiryTimeline, SessionFilter, SessionPage, SessionQuery, SessionSummary, SessionView,
-    ViewedEntry,
+    TimelineQuery, ViewLimits, ViewedEntry,
 };
 pub use load::{Arming, PreparedSessions, SessionRecord};
 pub(crate) use shard::{Shard, ShardInner, ShardStats};

@@ -20,7 +20,7 @@ mod samples;
 use std::future::Future;
 use std::sync::Arc;
 
-use sessiondb_core::store::{SessionFilter, SessionQuery};
+use sessiondb_core::store::{SessionFilter, SessionQuery, TimelineQuery, ViewLimits};
 use sessiondb_core::{Command, Outcome, Token};
 use sessiondb_service::{Engine, ServerStats, Service};
 use tokio::io::AsyncWriteExt;
@@ -37,15 +37,22 @@ use response::Response;
 
 /// Sessions on one page of a search.
 pub const PAGE_SIZE: usize = 50;
-/// Sessions listed under "next to expire".
-pub const NEXT_EXPIRIES: usize = 10;
-/// Bars of the expiry timeline, and the time each covers: the next hour, by minute.
-const TIMELINE_BUCKETS: usize = 60;
-const TIMELINE_BUCKET_MS: u64 = 60_000;
-/// Keys shown on a session's page.
-pub const MAX_KEYS_SHOWN: usize = 200;
-/// Bytes of a value shown before it is cut.
-pub const MAX_VALUE_SHOWN: usize = 2048;
+/// The expiry timeline: the next 10 sessions due, and the next hour by minute.
+pub const TIMELINE: TimelineQuery = TimelineQuery {
+    next: 10,
+    bucket_ms: 60_000,
+    buckets: 60,
+};
+/// How much of a session its page shows.
+pub const SHOWN: ViewLimits = ViewLimits {
+    max_keys: 200,
+    max_value_bytes: 2048,
+};
+/// A confirmation page shows no keys.
+const NO_KEYS: ViewLimits = ViewLimits {
+    max_keys: 0,
+    max_value_bytes: 0,
+};
 
 const CSS: &str = include_str!("assets/admin.css");
 const JS: &str = include_str!("assets/admin.js");
@@ -187,8 +194,7 @@ impl Console {
             },
             now_ms,
         );
-        let timeline =
-            engine.expiry_timeline(now_ms, NEXT_EXPIRIES, TIMELINE_BUCKET_MS, TIMELINE_BUCKETS);
+        let timeline = engine.expiry_timeline(&TIMELINE, now_ms);
         let ops = self.rate.per_sec();
         let notice = page::parse_tkn(req.query("ended")).map(|t| format!("Session {t} ended."));
         let d = Dashboard {
@@ -198,7 +204,7 @@ impl Console {
             found: &found,
             continued: after.is_some(),
             timeline: &timeline,
-            bucket_ms: TIMELINE_BUCKET_MS,
+            bucket_ms: TIMELINE.bucket_ms,
             now_ms,
             notice,
         };
@@ -228,11 +234,7 @@ impl Console {
             );
         };
         let now_ms = self.now_ms();
-        match self
-            .service
-            .engine()
-            .view_session(tkn, now_ms, MAX_KEYS_SHOWN, MAX_VALUE_SHOWN)
-        {
+        match self.service.engine().view_session(tkn, &SHOWN, now_ms) {
             Some(view) => {
                 let notice = req.query("cleared").map(|_| "Keys cleared.");
                 Response::html(200, page::session(&view, now_ms, csrf, notice))
@@ -255,7 +257,11 @@ impl Console {
                 ),
             );
         };
-        match self.service.engine().view_session(tkn, self.now_ms(), 0, 0) {
+        match self
+            .service
+            .engine()
+            .view_session(tkn, &NO_KEYS, self.now_ms())
+        {
             Some(view) => Response::html(
                 200,
                 page::confirm(action, &view.summary, csrf, logout_csrf(access)),

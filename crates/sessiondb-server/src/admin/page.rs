@@ -493,7 +493,7 @@ fn expiry_bars(buckets: &[u64], bucket_ms: u64) -> String {
         );
     }
     format!(
-        r#"<svg id="expiry-chart" class="chart bars" viewBox="0 0 {CHART_W} {} " role="img" aria-label="Sessions due per minute ahead">
+        r#"<svg id="expiry-chart" class="chart bars" viewBox="0 0 {CHART_W} {}" role="img" aria-label="Sessions due per minute ahead">
 <line x1="0" y1="{CHART_H}" x2="{CHART_W}" y2="{CHART_H}" class="axis"/>
 {bars}
 <text x="0" y="{}" class="scale">now</text><text x="{CHART_W}" y="{}" class="scale end">+{} min</text>
