@@ -256,6 +256,15 @@ async fn the_dashboard_lists_the_sessions_a_search_link_names() {
     assert_eq!(console.get("/session?tkn=1", None).await.status, 404);
     assert_eq!(console.post("/", None, "a=1").await.status, 405);
     assert_eq!(console.get("/session/end", None).await.status, 405);
+    // Without secrets, a name that could be another site's (DNS rebinding) is refused.
+    let mut rebound = TcpStream::connect(console.admin).await.expect("connect");
+    rebound
+        .write_all(b"GET / HTTP/1.1\r\nHost: evil.example:9188\r\n\r\n")
+        .await
+        .expect("write");
+    let mut answer = String::new();
+    rebound.read_to_string(&mut answer).await.expect("read");
+    assert!(answer.starts_with("HTTP/1.1 403 Forbidden\r\n"), "{answer}");
     let head = console.send("HEAD / HTTP/1.1", "").await;
     assert_eq!((head.status, head.body.as_str()), (200, ""));
 }

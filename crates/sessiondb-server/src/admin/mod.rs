@@ -99,6 +99,12 @@ impl Console {
 
     /// Answers one request.
     fn respond(&self, req: &request::Request) -> Response {
+        if !self.logins.required() && !names_an_address(req.header("host")) {
+            return Response::text(
+                403,
+                "without --auth-secret the console answers requests to an IP address or localhost only",
+            );
+        }
         let access = self.logins.access(req.cookie(COOKIE));
         let post = req.method == "POST";
         if post && !same_origin(req) {
@@ -332,6 +338,23 @@ fn same_origin(req: &request::Request) -> bool {
     }
 }
 
+/// Whether a `Host` field names an IP address or `localhost` (with or without a port). Without
+/// a login, this is what keeps another site from reaching the console through DNS rebinding (its
+/// own name resolved to the console's address, which would make its pages same-origin).
+fn names_an_address(host: Option<&str>) -> bool {
+    let Some(host) = host.map(str::trim) else {
+        return false;
+    };
+    let name = match host.strip_prefix('[') {
+        Some(v6) => v6.split_once(']').map_or("", |(addr, _)| addr),
+        None => host
+            .rsplit_once(':')
+            .filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit()))
+            .map_or(host, |(name, _)| name),
+    };
+    name.eq_ignore_ascii_case("localhost") || name.parse::<std::net::IpAddr>().is_ok()
+}
+
 /// Whether `path` is a path on this console (where a login may lead): not another host's URL.
 fn is_console_path(path: &str) -> bool {
     path.starts_with('/') && !path.starts_with("//") && !path.contains('\\')
@@ -383,6 +406,29 @@ mod tests {
         for bad in ["//evil.example/", "https://evil.example/", "/\\evil", ""] {
             assert!(!is_console_path(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn only_addresses_and_localhost_are_hosts_without_a_login() {
+        for host in [
+            "127.0.0.1:9188",
+            "127.0.0.1",
+            "[::1]:9188",
+            "localhost:80",
+            "LOCALHOST",
+        ] {
+            assert!(names_an_address(Some(host)), "{host}");
+        }
+        for host in [
+            "evil.example",
+            "evil.example:9188",
+            "127.0.0.1.evil.example",
+            "",
+            "[::1",
+        ] {
+            assert!(!names_an_address(Some(host)), "{host}");
+        }
+        assert!(!names_an_address(None));
     }
 
     #[test]
