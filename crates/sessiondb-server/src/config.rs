@@ -71,6 +71,8 @@ pub struct Config {
     pub max_connections: Option<usize>,
     /// Address of the Prometheus endpoint (`GET /metrics`); off when `None`.
     pub metrics_addr: Option<SocketAddr>,
+    /// Address of the admin console (a web page); off when `None`.
+    pub admin_addr: Option<SocketAddr>,
     /// When the journal is fsynced (`--fsync always|everysec|no`).
     pub fsync: FsyncMode,
     /// Start even if the journal is damaged, skipping the damage (`--repair`).
@@ -103,6 +105,7 @@ impl Default for Config {
             max_memory: None,
             max_connections: None,
             metrics_addr: None,
+            admin_addr: None,
             fsync: FsyncMode::EverySec,
             repair: false,
             journal_compact_bytes: DEFAULT_COMPACT_BYTES,
@@ -219,6 +222,10 @@ pub struct Cli {
     /// Serve Prometheus metrics (GET /metrics) on this address, e.g. 127.0.0.1:9187 [default: off]
     #[arg(long, value_name = "ADDR:PORT", env = "SESSIONDB_METRICS_ADDR")]
     pub metrics_addr: Option<SocketAddr>,
+    /// Serve the admin console (a web page) on this address, e.g. 127.0.0.1:9188; it asks for a
+    /// login when --auth-secret is set [default: off]
+    #[arg(long, value_name = "ADDR:PORT", env = "SESSIONDB_ADMIN_ADDR")]
+    pub admin_addr: Option<SocketAddr>,
     /// When the journal is fsynced: always (reply only once on disk), everysec, or no
     /// [default: everysec]
     #[arg(long, value_name = "MODE", env = "SESSIONDB_FSYNC")]
@@ -273,6 +280,7 @@ struct FileConfig {
     max_connections: Option<usize>,
     threads: Option<usize>,
     metrics_addr: Option<SocketAddr>,
+    admin_addr: Option<SocketAddr>,
     fsync: Option<String>,
     repair: Option<bool>,
     journal_compact_bytes: Option<u64>,
@@ -383,6 +391,7 @@ fn resolve(cli: &Cli, matches: &ArgMatches, file: FileConfig) -> Result<Config, 
         max_connections: cli.max_connections.or(file.max_connections),
         threads: cli.threads.or(file.threads),
         metrics_addr: cli.metrics_addr.or(file.metrics_addr),
+        admin_addr: cli.admin_addr.or(file.admin_addr),
         fsync,
         repair,
         journal_compact_bytes: cli
@@ -502,6 +511,25 @@ mod tests {
         assert!(!c.persist);
         // Not on the command line: the file's value shows through.
         assert_eq!(c.log_level, "warn");
+        Ok(())
+    }
+
+    #[test]
+    fn admin_console_is_off_unless_an_address_is_given() -> Result<(), ConfigError> {
+        assert_eq!(load(&[], "")?.admin_addr, None);
+        let from_file = load(&[], "admin-addr = \"127.0.0.1:9188\"\n")?;
+        assert_eq!(
+            from_file.admin_addr,
+            Some(SocketAddr::from(([127, 0, 0, 1], 9188)))
+        );
+        let from_cli = load(
+            &["--admin-addr", "0.0.0.0:1"],
+            "admin-addr = \"127.0.0.1:9188\"\n",
+        )?;
+        assert_eq!(
+            from_cli.admin_addr,
+            Some(SocketAddr::from(([0, 0, 0, 0], 1)))
+        );
         Ok(())
     }
 

@@ -32,6 +32,15 @@ pub enum ServerError {
         #[source]
         source: std::io::Error,
     },
+    /// `--admin-addr` could not be bound.
+    #[error("cannot listen for the admin console on {addr}")]
+    AdminListen {
+        /// The address.
+        addr: SocketAddr,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
     /// The startup work stopped without a result (it panicked).
     #[error("startup stopped: {0}")]
     Startup(String),

@@ -283,6 +283,42 @@ impl Fields<'_, '_> {
     }
 }
 
+/// Accepts connections on `listener` until `shutdown` completes, each handled by `handle` on a
+/// task of its own (its error only logged at debug level: a client that went away). `what` names
+/// the endpoint in logs. For the side endpoints (metrics, admin console), one request each.
+pub async fn accept_each<H, F>(
+    listener: tokio::net::TcpListener,
+    what: &'static str,
+    shutdown: impl std::future::Future<Output = ()>,
+    handle: H,
+) where
+    H: Fn(tokio::net::TcpStream) -> F,
+    F: std::future::Future<Output = std::io::Result<()>> + Send + 'static,
+{
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => return,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    let request = handle(stream);
+                    tokio::spawn(async move {
+                        if let Err(e) = request.await {
+                            tracing::debug!("{what}: request failed: {e}");
+                        }
+                    });
+                }
+                // Accept errors (e.g. too many open files) are transient; back off briefly
+                // rather than spinning.
+                Err(e) => {
+                    tracing::warn!("{what}: accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
+        }
+    }
+}
+
 /// Sends `answer`, then drains what the client still sends until it closes (bounded), so the
 /// answer is not destroyed by a TCP reset from unread data.
 pub async fn answer<S: AsyncRead + AsyncWrite + Unpin>(stream: &mut S, answer: &Answer) {

@@ -3,6 +3,7 @@
 //! [`run`] serves a bound listener until a shutdown future completes, so tests start the real
 //! server in-process on `127.0.0.1:0`; the `sessiondb` binary is a thin wrapper around it.
 
+pub mod admin;
 pub mod auth;
 pub mod config;
 pub mod connection;
@@ -45,6 +46,8 @@ pub struct Server {
     stats: Arc<Stats>,
     ops: ops::Ops,
     persistence: persistence::Persistence,
+    /// Where the admin console listens, when given by [`Server::with_admin_listener`].
+    admin_listener: Option<TcpListener>,
     /// Held until the server is dropped, after the journal is flushed.
     _data_dir_lock: Option<data_dir_lock::DataDirLock>,
 }
@@ -121,6 +124,7 @@ impl Server {
             stats,
             ops,
             persistence,
+            admin_listener: None,
             _data_dir_lock: data_dir_lock,
         })
     }
@@ -155,9 +159,16 @@ impl Server {
         &self.config
     }
 
+    /// Serves the admin console on `listener` instead of binding `--admin-addr`; tests hand it a
+    /// listener on port 0.
+    pub fn with_admin_listener(mut self, listener: TcpListener) -> Self {
+        self.admin_listener = Some(listener);
+        self
+    }
+
     /// Serves `listener` until `shutdown` completes, then closes every connection with 1001
     /// after in-flight saves finish (PROTOCOL.md §2.5), and returns.
-    /// Binds `--metrics-addr` when it is set.
+    /// Binds `--metrics-addr` and `--admin-addr` when they are set.
     pub async fn run(
         self,
         listener: TcpListener,
@@ -171,17 +182,36 @@ impl Server {
             ),
             None => None,
         };
-        self.run_with(listener, metrics_listener, shutdown).await
+        let mut server = self;
+        if let (None, Some(addr)) = (&server.admin_listener, server.config.admin_addr) {
+            let admin = TcpListener::bind(addr)
+                .await
+                .map_err(|source| ServerError::AdminListen { addr, source })?;
+            server.admin_listener = Some(admin);
+        }
+        server.run_with(listener, metrics_listener, shutdown).await
     }
 
     /// Like [`Server::run`], serving metrics on `metrics_listener` (if any) instead of binding
     /// `--metrics-addr` itself; tests hand it a listener on port 0.
     pub async fn run_with(
-        self,
+        mut self,
         listener: TcpListener,
         metrics_listener: Option<TcpListener>,
         shutdown: impl Future<Output = ()>,
     ) -> Result<(), ServerError> {
+        let admin_task = self.admin_listener.take().map(|l| {
+            if let Ok(addr) = l.local_addr() {
+                tracing::info!("admin console on http://{addr}/");
+            }
+            let console = admin::Console::new(
+                Arc::clone(&self.dispatcher),
+                Arc::clone(&self.stats),
+                Arc::clone(&self.ops.metrics),
+                Arc::clone(&self.ops.auth),
+            );
+            tokio::spawn(admin::serve(l, Arc::new(console), std::future::pending()))
+        });
         let metrics_task = metrics_listener.map(|l| {
             if let Ok(addr) = l.local_addr() {
                 tracing::info!("metrics on http://{addr}/metrics");
@@ -201,7 +231,7 @@ impl Server {
             shutdown,
         )
         .await;
-        if let Some(task) = metrics_task {
+        for task in [metrics_task, admin_task].into_iter().flatten() {
             task.abort();
         }
         // Connections are closed: flush and fsync the journal before returning.
@@ -217,6 +247,9 @@ fn log_settings(config: &Config) {
     let metrics = config
         .metrics_addr
         .map_or_else(|| "off".to_owned(), |a| a.to_string());
+    let admin = config
+        .admin_addr
+        .map_or_else(|| "off".to_owned(), |a| a.to_string());
     tracing::info!(
         data_dir = %data_dir.display(),
         persist = config.persist,
@@ -224,6 +257,7 @@ fn log_settings(config: &Config) {
         auth = if config.auth_secrets.is_empty() { "off" } else { "on" },
         tls = if config.tls_cert.is_some() { "on" } else { "off" },
         metrics = %metrics,
+        admin = %admin,
         "starting"
     );
 }

@@ -1,7 +1,8 @@
 //! The seam between the service and the engine that holds the data.
 //!
 //! [`Engine`] is what [`crate::Service`] needs from an engine, and nothing else: run one command,
-//! count for `SV_INFO`, sweep expired sessions, save and load datasets. The embedded [`Store`]
+//! count for `SV_INFO`, sweep expired sessions, save and load datasets, and the read-only views
+//! an operator's console shows (a page of sessions, the upcoming expiries, one session's keys). The embedded [`Store`]
 //! implements it here; another backend (a Redis Cluster client, say) implements it in its own
 //! crate. [`crate::Service`] is generic over it, so the embedded path is compiled for [`Store`]
 //! alone and calls it without dynamic dispatch.
@@ -18,6 +19,9 @@ use std::path::Path;
 use sessiondb_core::clock::Clock;
 use sessiondb_core::persist::save_load::{self, Loaded};
 use sessiondb_core::persist::{LoadError, SaveError, SaveKind};
+use sessiondb_core::store::{
+    ExpiryTimeline, SessionPage, SessionQuery, SessionView, TimelineQuery, ViewLimits,
+};
 use sessiondb_core::{Command, Outcome, Store, Token, ValueSink};
 
 /// What the service needs from an engine. Every method is called with "now" from the service's
@@ -53,6 +57,17 @@ pub trait Engine: Send + Sync + 'static {
         kind: SaveKind,
         now_ms: u64,
     ) -> Result<Loaded, LoadError>;
+
+    /// One page of the live sessions `query` selects, without changing any of them.
+    fn list_sessions(&self, query: &SessionQuery<'_>, now_ms: u64) -> SessionPage;
+
+    /// The sessions due soonest and how many are due in each interval ahead, as `query` asks,
+    /// without changing any of them.
+    fn expiry_timeline(&self, query: &TimelineQuery, now_ms: u64) -> ExpiryTimeline;
+
+    /// Session `tkn` with as much of its keys as `limits` allow, without changing it (a view
+    /// does not extend an expiry); `None` if there is no such live session.
+    fn view_session(&self, tkn: Token, limits: &ViewLimits, now_ms: u64) -> Option<SessionView>;
 }
 
 impl Engine for Store {
@@ -95,5 +110,17 @@ impl Engine for Store {
         now_ms: u64,
     ) -> Result<Loaded, LoadError> {
         save_load::load(self, root, name, Some(kind), now_ms)
+    }
+
+    fn list_sessions(&self, query: &SessionQuery<'_>, now_ms: u64) -> SessionPage {
+        Store::list_sessions(self, query, now_ms)
+    }
+
+    fn expiry_timeline(&self, query: &TimelineQuery, now_ms: u64) -> ExpiryTimeline {
+        Store::expiry_timeline(self, query, now_ms)
+    }
+
+    fn view_session(&self, tkn: Token, limits: &ViewLimits, now_ms: u64) -> Option<SessionView> {
+        Store::view_session(self, tkn, limits, now_ms)
     }
 }

@@ -9,6 +9,9 @@ use std::sync::{Arc, Mutex};
 use sessiondb_core::clock::{Clock, ManualClock};
 use sessiondb_core::persist::save_load::Loaded;
 use sessiondb_core::persist::{LoadError, SaveError, SaveKind};
+use sessiondb_core::store::{
+    ExpiryTimeline, SessionPage, SessionQuery, SessionView, TimelineQuery, ViewLimits,
+};
 use sessiondb_core::{Command, Outcome, Store, StoreConfig, Token, ValueSink};
 use sessiondb_service::{
     ConnState, Engine, Handled, ServerStats, Service, ServiceSettings, Status,
@@ -64,6 +67,18 @@ impl Engine for Recording {
     ) -> Result<Loaded, LoadError> {
         self.record("load");
         Engine::load(&self.store, root, name, kind, now_ms)
+    }
+    fn list_sessions(&self, query: &SessionQuery<'_>, now_ms: u64) -> SessionPage {
+        self.record("list_sessions");
+        Engine::list_sessions(&self.store, query, now_ms)
+    }
+    fn expiry_timeline(&self, query: &TimelineQuery, now_ms: u64) -> ExpiryTimeline {
+        self.record("expiry_timeline");
+        Engine::expiry_timeline(&self.store, query, now_ms)
+    }
+    fn view_session(&self, tkn: Token, limits: &ViewLimits, now_ms: u64) -> Option<SessionView> {
+        self.record("view_session");
+        Engine::view_session(&self.store, tkn, limits, now_ms)
     }
 }
 

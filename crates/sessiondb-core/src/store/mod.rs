@@ -20,12 +20,17 @@ use crate::expiry::DeadlineIndex;
 use crate::kv_map::KvMap;
 use crate::value::Value;
 
+mod browse;
 mod lifecycle;
 mod load;
 mod shard;
 mod snapshot;
 mod sweep;
 
+pub use browse::{
+    ExpiryTimeline, SessionFilter, SessionPage, SessionQuery, SessionSummary, SessionView,
+    TimelineQuery, ViewLimits, ViewedEntry,
+};
 pub use load::{Arming, PreparedSessions, SessionRecord};
 pub(crate) use shard::{Shard, ShardInner, ShardStats};
 pub use sweep::{SweepReport, SWEEP_BATCH};

@@ -22,28 +22,11 @@ pub async fn serve(
     metrics: Arc<Metrics>,
     shutdown: impl Future<Output = ()> + Send,
 ) {
-    tokio::pin!(shutdown);
-    loop {
-        tokio::select! {
-            _ = &mut shutdown => return,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => {
-                    let metrics = Arc::clone(&metrics);
-                    tokio::spawn(async move {
-                        if let Err(e) = handle_scrape(stream, &metrics).await {
-                            tracing::debug!("metrics request failed: {e}");
-                        }
-                    });
-                }
-                // Accept errors (e.g. too many open files) are transient; back off briefly
-                // rather than spinning.
-                Err(e) => {
-                    tracing::warn!("metrics endpoint: accept failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            },
-        }
-    }
+    crate::http::accept_each(listener, "metrics endpoint", shutdown, move |stream| {
+        let metrics = Arc::clone(&metrics);
+        async move { handle_scrape(stream, &metrics).await }
+    })
+    .await;
 }
 
 async fn handle_scrape(mut stream: TcpStream, metrics: &Metrics) -> std::io::Result<()> {

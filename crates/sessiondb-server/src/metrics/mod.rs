@@ -207,6 +207,11 @@ impl Metrics {
         }
     }
 
+    /// Replies counted since the server started (what the admin console's ops/s chart samples).
+    pub fn replies_total(&self) -> u64 {
+        self.latency_count.load(Ordering::Relaxed)
+    }
+
     fn observe_latency(&self, took: Duration) {
         let nanos = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
         if let Some(i) = LATENCY_BOUNDS_NANOS.iter().position(|&b| nanos <= b) {
