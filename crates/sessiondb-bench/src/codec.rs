@@ -243,8 +243,7 @@ fn check_reply(text: &[u8], op: &Op, value_len: usize, keys: &mut Vec<String>) -
 /// `SH_NEW`, whose token the server picks, only what comes before the token.
 ///
 /// Verifying a reply by parsing it cost the generator about twice the instructions of checking
-/// a Redis reply or an echo (callgrind, 6,170 vs 3,099 and 2,804 per `get` at pipeline 1), and at
-/// pipeline 1 the generator's core is nearly as busy as the server's, so sessiondb's rows partly
+/// a Redis reply or an echo (BENCHMARKS.md, "The generator"), and at pipeline 1 the generator's core is nearly as busy as the server's, so sessiondb's rows partly
 /// measured the generator. A reply equal to this text is correct as it stands (it says more than
 /// the full check asks: the values' bytes too); any other text gets the full check.
 fn canonical_reply(op: &Op, value: &[u8], out: &mut Vec<u8>) {
