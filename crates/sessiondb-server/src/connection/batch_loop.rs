@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tracing::debug;
 
 use super::batch::Batch;
@@ -45,6 +45,18 @@ enum AfterBatch {
     NextBatch,
     /// The connection ends after this batch's output is written.
     End(End),
+}
+
+/// How [`Connection::fill_batch`] stopped.
+enum Filled<H: Handler> {
+    /// The batch is filled.
+    After(AfterBatch),
+    /// A request's reply is deferred: its frame was begun at `at`.
+    Deferred {
+        at: usize,
+        work: H::Deferred,
+        mark: H::Mark,
+    },
 }
 
 /// One upgraded connection.
@@ -96,15 +108,16 @@ impl<H: Handler> Connection<H> {
             self.batch.clear();
             let clock = BatchClock::read(&*self.handler);
             self.last_rx = clock.at;
-            let after = self.fill_batch(clock).await;
+            let after = match self.fill_batch(clock) {
+                Filled::After(after) => after,
+                Filled::Deferred { at, work, mark } => self.defer(at, work, mark).await,
+            };
             self.handler.observe(&self.batch.replies, clock.at);
             self.need_read = matches!(after, AfterBatch::Read);
             if !self.batch.replies.is_empty() {
                 self.handler.replies_ready().await;
             }
-            let written =
-                write::write_batch(&mut self.stream, &self.batch.out, self.peer, shutdown).await;
-            if let Err(end) = written {
+            if let Err(end) = self.write_batch(shutdown).await {
                 return end;
             }
             if let Some(delay) = self.delay.take() {
@@ -120,19 +133,20 @@ impl<H: Handler> Connection<H> {
     }
 
     /// Handles the complete frames already read, up to the batch bounds, appending replies
-    /// (and pongs, and the echo of a close) to the batch.
-    async fn fill_batch(&mut self, mut clock: BatchClock) -> AfterBatch {
+    /// (and pongs, and the echo of a close) to the batch; stops at a request whose reply is
+    /// deferred. Not async, so that the path of every inline request has no await in it.
+    fn fill_batch(&mut self, clock: BatchClock) -> Filled<H> {
         loop {
             // A delayed connection gets one request per batch, so the delay applies to each.
             if self.batch.is_full() || self.delay.is_some() {
-                return AfterBatch::NextBatch;
+                return Filled::After(AfterBatch::NextBatch);
             }
             let event = match self.reader.next_event() {
                 Ok(Some(event)) => event,
-                Ok(None) => return AfterBatch::Read,
+                Ok(None) => return Filled::After(AfterBatch::Read),
                 Err(e) => {
                     debug!(peer = %self.peer, error = ?e, "read failed");
-                    return AfterBatch::End(e.into());
+                    return Filled::After(AfterBatch::End(e.into()));
                 }
             };
             match event {
@@ -141,27 +155,12 @@ impl<H: Handler> Connection<H> {
                     let reply =
                         self.handler
                             .text(&mut self.conn, text, clock.now_ms, &mut self.batch.out);
-                    let (mark, took) = match reply {
-                        Reply::Done(mark) => (mark, None),
-                        Reply::Deferred(work, mark) => {
-                            let began = Instant::now();
-                            let Some((reply, mark)) = self.handler.run_deferred(work, mark).await
-                            else {
-                                // The request gets no reply: drop its frame header.
-                                self.batch.out.truncate(at);
-                                return AfterBatch::End(End::Internal);
-                            };
-                            self.batch.out.extend_from_slice(&reply);
-                            // Disk work can take seconds: later requests get a fresh "now".
-                            clock = BatchClock::read(&*self.handler);
-                            (mark, Some(clock.at.saturating_duration_since(began)))
-                        }
-                    };
-                    self.batch.end_reply(at, mark, took);
-                    match self.handler.after_reply(&mut self.conn, clock.at) {
-                        Ok(None) => {}
-                        Ok(Some(delay)) => self.delay = Some(delay),
-                        Err(close) => return AfterBatch::End(End::Handler(close)),
+                    match reply {
+                        Reply::Done(mark) => self.batch.end_reply(at, mark, None),
+                        Reply::Deferred(work, mark) => return Filled::Deferred { at, work, mark },
+                    }
+                    if let Err(end) = self.after_reply(clock.at) {
+                        return Filled::After(AfterBatch::End(end));
                     }
                 }
                 Event::Binary => {
@@ -170,7 +169,7 @@ impl<H: Handler> Connection<H> {
                         Ok(mark) => self.batch.end_reply(at, mark, None),
                         Err(close) => {
                             self.batch.out.truncate(at);
-                            return AfterBatch::End(End::Handler(close));
+                            return Filled::After(AfterBatch::End(End::Handler(close)));
                         }
                     }
                 }
@@ -185,9 +184,79 @@ impl<H: Handler> Connection<H> {
                         }
                         _ => frame::close_raw(&mut self.batch.out, payload),
                     }
-                    return AfterBatch::End(End::PeerClosed);
+                    return Filled::After(AfterBatch::End(End::PeerClosed));
                 }
             }
+        }
+    }
+
+    /// Runs the deferred work that stopped [`Connection::fill_batch`] (the reply frame begun at
+    /// `at`), then goes on filling the batch with what follows it.
+    async fn defer(
+        &mut self,
+        mut at: usize,
+        mut work: H::Deferred,
+        mut mark: H::Mark,
+    ) -> AfterBatch {
+        loop {
+            let began = Instant::now();
+            let Some((reply, done)) = self.handler.run_deferred(work, mark).await else {
+                // The request gets no reply: drop its frame header.
+                self.batch.out.truncate(at);
+                return AfterBatch::End(End::Internal);
+            };
+            self.batch.out.extend_from_slice(&reply);
+            // Disk work can take seconds: later requests get a fresh "now".
+            let clock = BatchClock::read(&*self.handler);
+            let took = clock.at.saturating_duration_since(began);
+            self.batch.end_reply(at, done, Some(took));
+            if let Err(end) = self.after_reply(clock.at) {
+                return AfterBatch::End(end);
+            }
+            match self.fill_batch(clock) {
+                Filled::After(after) => return after,
+                Filled::Deferred {
+                    at: next_at,
+                    work: next,
+                    mark: next_mark,
+                } => (at, work, mark) = (next_at, next, next_mark),
+            }
+        }
+    }
+
+    /// The handler's policies after a text reply: a pause before the next read, or a close.
+    fn after_reply(&mut self, now: Instant) -> Result<(), End> {
+        match self.handler.after_reply(&mut self.conn, now) {
+            Ok(None) => Ok(()),
+            Ok(Some(delay)) => {
+                self.delay = Some(delay);
+                Ok(())
+            }
+            Err(close) => Err(End::Handler(close)),
+        }
+    }
+
+    /// Writes the batch's output with one write.
+    async fn write_batch(&mut self, shutdown: &mut Shutdown) -> Result<(), End> {
+        if self.batch.out.is_empty() {
+            return Ok(());
+        }
+        let stream = &mut self.stream;
+        let out = &self.batch.out;
+        let send = async move {
+            stream.write_all(out).await?;
+            stream.flush().await
+        };
+        tokio::select! {
+            // The write almost always completes at once: try it first (and skip the random
+            // start an unbiased select draws each time).
+            biased;
+            r = send => r.map_err(|e| {
+                debug!(peer = %self.peer, error = %e, "write failed");
+                End::PeerGone
+            }),
+            // The client is not reading; it cannot receive a close frame either.
+            () = &mut *shutdown => Err(End::Shutdown),
         }
     }
 

@@ -1,44 +1,12 @@
-//! Writing to a connection: a batch's replies with one write, keep-alive pings, and the
-//! closing handshake. A client that does not read holds the writer (and so its own reads)
-//! until it does or the server shuts down: that is the backpressure.
-
-use std::net::SocketAddr;
+//! Writing to a connection outside its batches: keep-alive pings and the closing handshake.
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tracing::debug;
 
 use super::end::End;
 use super::CLOSE_TIMEOUT;
 use crate::frame::{self, Event, FrameReader};
 use crate::shutdown::Shutdown;
 use crate::tls::ServerStream;
-
-/// Writes a batch's output with one write.
-pub(super) async fn write_batch(
-    stream: &mut ServerStream,
-    out: &[u8],
-    peer: SocketAddr,
-    shutdown: &mut Shutdown,
-) -> Result<(), End> {
-    if out.is_empty() {
-        return Ok(());
-    }
-    let send = async move {
-        stream.write_all(out).await?;
-        stream.flush().await
-    };
-    tokio::select! {
-        // The write almost always completes at once: try it first (and skip the random
-        // start an unbiased select draws each time).
-        biased;
-        r = send => r.map_err(|e| {
-            debug!(%peer, error = %e, "write failed");
-            End::PeerGone
-        }),
-        // The client is not reading; it cannot receive a close frame either.
-        () = &mut *shutdown => Err(End::Shutdown),
-    }
-}
 
 /// Sends a keep-alive ping; the ending if that fails or the server shuts down meanwhile.
 pub(super) async fn ping(stream: &mut ServerStream, shutdown: &mut Shutdown) -> Option<End> {
