@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Write throughput per journal fsync mode (issue 3): SH_SET over 50 connections against
+# Write throughput per journal fsync mode: SH_SET over 50 connections against
 # `sessiondb --no-persist`, `--fsync no`, `--fsync everysec` and `--fsync always`, modes
 # interleaved round by round, each run on a fresh --data-dir. Prints one line per run and a
 # markdown table of medians with each mode's ratio to --no-persist.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Side-by-side benchmark of sessiondb against Redis and a WebSocket echo floor (issue 5).
+# Side-by-side benchmark of sessiondb against Redis and a WebSocket echo floor.
 #
 # Builds in release, starts `sessiondb --no-persist`, `redis-server` (installed from Debian when
 # missing) and `sessiondb-echo` (sessiondb's own transport with the dispatcher replaced by an echo,

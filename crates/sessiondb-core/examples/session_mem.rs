@@ -1,4 +1,4 @@
-//! Memory per small session, as issue 5 measures it (2 keys, 20-byte values):
+//! Memory per small session, as BENCHMARKS.md ("Memory per session") measures it (2 keys, 20-byte values):
 //! `cargo run --release -p sessiondb-core --example session_mem [sessions]`.
 //!
 //! Creates the sessions through `Store::execute` (as `SH_NEW` + `SH_SET` do) and prints the

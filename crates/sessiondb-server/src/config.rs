@@ -4,6 +4,9 @@
 //!
 //! Adding a setting: a field in [`Cli`] (with its `env`), one in `FileConfig`, one in [`Config`]
 //! with its default, and one line in `resolve`.
+//!
+//! One file although it passes 600 lines: 440 of code, the rest its tests, and a setting is
+//! four parallel lines that are easiest kept in step side by side.
 
 use std::ffi::OsString;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};

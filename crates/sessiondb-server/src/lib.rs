@@ -13,13 +13,15 @@ pub mod frame;
 pub mod http;
 pub mod limits;
 pub mod metrics;
-pub mod ops;
 pub mod persistence;
+pub mod policies;
 pub mod shutdown;
 pub mod stats;
 pub mod tls;
 pub mod transport;
 pub mod upgrade;
+
+mod service_handler;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -44,7 +46,7 @@ pub struct Server {
     config: Config,
     dispatcher: Arc<Service>,
     stats: Arc<Stats>,
-    ops: ops::Ops,
+    policies: policies::ConnectionPolicies,
     persistence: persistence::Persistence,
     /// Where the admin console listens, when given by [`Server::with_admin_listener`].
     admin_listener: Option<TcpListener>,
@@ -110,7 +112,7 @@ impl Server {
                 journal_bytes: journal_size.as_ref().map(|size| size()),
             }
         });
-        let ops = ops::Ops {
+        let policies = policies::ConnectionPolicies {
             tls,
             auth,
             limiter: limits::ConnectionLimiter::new(config.max_connections),
@@ -122,7 +124,7 @@ impl Server {
             config,
             dispatcher: Arc::new(dispatcher),
             stats,
-            ops,
+            policies,
             persistence,
             admin_listener: None,
             _data_dir_lock: data_dir_lock,
@@ -151,7 +153,7 @@ impl Server {
 
     /// The server's metrics (what `--metrics-addr` serves).
     pub fn metrics(&self) -> &Arc<metrics::Metrics> {
-        &self.ops.metrics
+        &self.policies.metrics
     }
 
     /// The settings this server was built with.
@@ -218,16 +220,16 @@ impl Server {
             }
             tokio::spawn(metrics::serve(
                 l,
-                Arc::clone(&self.ops.metrics),
+                Arc::clone(&self.policies.metrics),
                 std::future::pending(),
             ))
         });
-        let served = transport::serve(
+        let served = transport::serve_service(
             listener,
             &self.config,
             self.dispatcher,
             self.stats,
-            self.ops,
+            self.policies,
             shutdown,
         )
         .await;

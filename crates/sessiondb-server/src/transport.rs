@@ -1,5 +1,5 @@
-//! Accept loop, per-server WebSocket settings, the background expiry sweep, and the figures
-//! `SV_INFO` asks the transport for.
+//! Accept loop and connection threads, generic over the connection [`Handler`], and the
+//! server's own use of them with the background expiry sweep.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -11,13 +11,13 @@ use sessiondb_service::Service;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tracing::{debug, error, info, warn};
 
 use crate::config::Config;
-use crate::connection::{self, ConnCtx};
+use crate::connection::{self, ConnectionSettings, Handler};
 use crate::metrics::Metrics;
-use crate::ops::Ops;
+use crate::policies::ConnectionPolicies;
+use crate::service_handler::ServiceHandler;
 use crate::shutdown::wait_shutdown;
 use crate::stats::Stats;
 
@@ -25,11 +25,6 @@ use crate::stats::Stats;
 const SWEEP_INTERVAL: Duration = Duration::from_millis(100);
 /// Pause after a failed accept (typically out of file descriptors) so the loop does not spin.
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(50);
-/// Keep-alive pings go out at least this often (PROTOCOL.md §2.2).
-const MAX_PING_INTERVAL: Duration = Duration::from_secs(60);
-/// tungstenite's read buffer, used only for the HTTP upgrade (frames are read by
-/// [`crate::frame`] afterwards).
-const READ_BUFFER_BYTES: usize = 8 * 1024;
 
 /// The runtime the acceptor runs on. With connection threads it only accepts (and, in the
 /// server, sweeps and serves metrics), so one thread is enough; with `--threads 0`
@@ -44,52 +39,57 @@ pub fn acceptor_runtime(connections_here: bool) -> std::io::Result<tokio::runtim
     .build()
 }
 
-/// tungstenite's settings for the HTTP upgrade. The size limits are the server's, although after
-/// the upgrade [`crate::frame`] enforces them (from frame headers, on whole messages).
-pub fn websocket_config(config: &Config) -> WebSocketConfig {
-    WebSocketConfig::default()
-        .read_buffer_size(READ_BUFFER_BYTES)
-        .max_message_size(Some(config.max_message_bytes))
-        .max_frame_size(Some(config.max_message_bytes))
-}
+/// Some connection threads panicked (their connections ended with them).
+#[derive(Debug, thiserror::Error)]
+#[error("{0} connection thread(s) panicked")]
+pub struct ThreadsPanicked(pub usize);
 
-/// Keep-alive schedule for an idle timeout: three pings per timeout, so a client that answers
-/// them is never closed, and at least one a minute.
-pub fn ping_interval(idle_timeout: Option<Duration>) -> Duration {
-    match idle_timeout {
-        Some(idle) => (idle / 3).clamp(Duration::from_millis(10), MAX_PING_INTERVAL),
-        None => MAX_PING_INTERVAL,
-    }
-}
-
-/// Runs the accept loop and the sweep until `shutdown`, then closes every connection and waits
-/// for them (and for any save they are running) to finish.
-pub(crate) async fn serve(
+/// Runs the server's accept loop and expiry sweep until `shutdown`, then closes every
+/// connection and waits for them (and for any save they are running) to finish.
+pub(crate) async fn serve_service(
     listener: TcpListener,
     config: &Config,
-    dispatcher: Arc<Service>,
+    service: Arc<Service>,
     stats: Arc<Stats>,
-    ops: Ops,
+    policies: ConnectionPolicies,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), crate::ServerError> {
-    let metrics = Arc::clone(&ops.metrics);
-    let idle_timeout =
-        (config.idle_timeout_secs > 0).then(|| Duration::from_secs(config.idle_timeout_secs));
-    let ctx = Arc::new(ConnCtx {
-        dispatcher: dispatcher.clone(),
+    let metrics = Arc::clone(&policies.metrics);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let sweeper = tokio::spawn(sweep_loop(service.clone(), metrics, stop_rx));
+    let handler = Arc::new(ServiceHandler {
+        service,
         stats,
-        ws_config: websocket_config(config),
-        max_message_bytes: config.max_message_bytes,
-        idle_timeout,
-        ping_interval: ping_interval(idle_timeout),
-        ops,
+        policies,
     });
+    let threads = config.threads.unwrap_or_else(available_cores);
+    let settings = ConnectionSettings::from_config(config);
+    if let Err(e) = serve(listener, handler, settings, threads, shutdown).await {
+        error!(error = %e, "connection threads failed");
+    }
+    // The sweep stops with the connections.
+    let _ = stop_tx.send(true);
+    if let Err(e) = sweeper.await {
+        error!(error = %e, "expiry sweep task failed");
+    }
+    info!("shutdown complete");
+    Ok(())
+}
+
+/// Accepts connections on `listener` and serves each with `handler` until `shutdown`, then
+/// closes every connection with 1001 and waits for them. `threads` connection threads each run
+/// a current-thread runtime; with 0 the connections run on the caller's runtime.
+pub async fn serve<H: Handler>(
+    listener: TcpListener,
+    handler: Arc<H>,
+    settings: ConnectionSettings,
+    threads: usize,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), ThreadsPanicked> {
     let (stop_tx, stop_rx) = watch::channel(false);
     // Every connection task holds a sender; `recv` returns `None` once all of them are gone.
     let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
-    let sweeper = tokio::spawn(sweep_loop(dispatcher, metrics, stop_rx.clone()));
-    let threads = config.threads.unwrap_or_else(available_cores);
-    let mut workers = Workers::start(threads, &ctx, &stop_rx, &done_tx);
+    let mut workers = Workers::start(threads, &handler, settings, &stop_rx, &done_tx);
 
     tokio::pin!(shutdown);
     loop {
@@ -103,7 +103,8 @@ pub(crate) async fn serve(
                         tokio::spawn(connection::serve(
                             stream,
                             peer,
-                            ctx.clone(),
+                            handler.clone(),
+                            settings,
                             stop_rx.clone(),
                             done_tx.clone(),
                         ));
@@ -126,20 +127,21 @@ pub(crate) async fn serve(
     let _ = done_rx.recv().await;
     // The threads end once their connections have; joining them is a blocking call.
     let joined = tokio::task::spawn_blocking(move || {
-        for thread in threads {
-            if thread.join().is_err() {
-                error!("a connection thread panicked");
-            }
+        threads
+            .into_iter()
+            .map(JoinHandle::join)
+            .filter(Result::is_err)
+            .count()
+    })
+    .await;
+    match joined {
+        Ok(0) => Ok(()),
+        Ok(panicked) => Err(ThreadsPanicked(panicked)),
+        Err(e) => {
+            error!(error = %e, "joining connection threads failed");
+            Ok(())
         }
-    });
-    if let Err(e) = joined.await {
-        error!(error = %e, "joining connection threads failed");
     }
-    if let Err(e) = sweeper.await {
-        error!(error = %e, "expiry sweep task failed");
-    }
-    info!("shutdown complete");
-    Ok(())
 }
 
 /// Cores this process may run on (its CPU affinity), at least 1.
@@ -163,9 +165,10 @@ struct Workers {
 impl Workers {
     /// Starts `n` connection threads (none for 0). A thread that cannot be started is left
     /// out, with an error logged: its share is served by the others.
-    fn start(
+    fn start<H: Handler>(
         n: usize,
-        ctx: &Arc<ConnCtx>,
+        handler: &Arc<H>,
+        settings: ConnectionSettings,
         stop: &watch::Receiver<bool>,
         done: &mpsc::Sender<()>,
     ) -> Self {
@@ -176,10 +179,10 @@ impl Workers {
         };
         for i in 0..n {
             let (tx, rx) = mpsc::unbounded_channel();
-            let (ctx, stop, done) = (ctx.clone(), stop.clone(), done.clone());
+            let (handler, stop, done) = (handler.clone(), stop.clone(), done.clone());
             let spawned = std::thread::Builder::new()
                 .name(format!("sessiondb-conn-{i}"))
-                .spawn(move || connection_thread(rx, ctx, stop, done));
+                .spawn(move || connection_thread(rx, handler, settings, stop, done));
             match spawned {
                 Ok(thread) => {
                     workers.senders.push(tx);
@@ -238,9 +241,10 @@ impl Workers {
 
 /// Body of a connection thread: serves what it is handed until the accept loop is done, then
 /// until its connections have closed.
-fn connection_thread(
+fn connection_thread<H: Handler>(
     mut handed: mpsc::UnboundedReceiver<Handoff>,
-    ctx: Arc<ConnCtx>,
+    handler: Arc<H>,
+    settings: ConnectionSettings,
     stop: watch::Receiver<bool>,
     done: mpsc::Sender<()>,
 ) {
@@ -263,7 +267,8 @@ fn connection_thread(
                             conns.spawn(connection::serve(
                                 stream,
                                 peer,
-                                ctx.clone(),
+                                handler.clone(),
+                                settings,
                                 stop.clone(),
                                 done.clone(),
                             ));
@@ -287,13 +292,9 @@ fn connection_thread(
     });
 }
 
-/// Calls the dispatcher's sweep every [`SWEEP_INTERVAL`] on a blocking thread, so a large
+/// Calls the service's sweep every [`SWEEP_INTERVAL`] on a blocking thread, so a large
 /// sweep never holds up connections sharing this worker.
-async fn sweep_loop(
-    dispatcher: Arc<Service>,
-    metrics: Arc<Metrics>,
-    mut stop: watch::Receiver<bool>,
-) {
+async fn sweep_loop(service: Arc<Service>, metrics: Arc<Metrics>, mut stop: watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(SWEEP_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -301,7 +302,7 @@ async fn sweep_loop(
             biased;
             () = wait_shutdown(&mut stop) => break,
             _ = tick.tick() => {
-                let d = dispatcher.clone();
+                let d = service.clone();
                 match tokio::task::spawn_blocking(move || d.sweep_expired()).await {
                     Ok(0) => {}
                     Ok(n) => {
@@ -312,38 +313,5 @@ async fn sweep_loop(
                 }
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ping_interval_keeps_answering_clients_alive() {
-        assert_eq!(
-            ping_interval(Some(Duration::from_secs(180))),
-            Duration::from_secs(60)
-        );
-        assert_eq!(
-            ping_interval(Some(Duration::from_secs(3))),
-            Duration::from_secs(1)
-        );
-        assert_eq!(ping_interval(None), Duration::from_secs(60));
-        assert_eq!(
-            ping_interval(Some(Duration::from_secs(3600))),
-            Duration::from_secs(60)
-        );
-    }
-
-    #[test]
-    fn websocket_limits_follow_config() {
-        let config = Config {
-            max_message_bytes: 4096,
-            ..Config::default()
-        };
-        let ws = websocket_config(&config);
-        assert_eq!(ws.max_message_size, Some(4096));
-        assert_eq!(ws.max_frame_size, Some(4096));
     }
 }

@@ -1,5 +1,5 @@
 //! Many and hostile clients: concurrency without leaks between sessions, clients that vanish
-//! mid-pipeline, clients that never read their replies (docs/PROTOCOL.md §2.4, issue 2).
+//! mid-pipeline, clients that never read their replies (docs/PROTOCOL.md §2.4).
 
 mod common;
 

@@ -1,4 +1,4 @@
-//! Authentication (docs/PROTOCOL.md §2.6, issue 6): off by default; with secrets, Bearer, Basic and
+//! Authentication (docs/PROTOCOL.md §2.6): off by default; with secrets, Bearer, Basic and
 //! `SV_AUTH` authenticate; everything else is refused with 200 and has no effect; a wrong
 //! header is HTTP 401; repeated failures close with 1008.
 

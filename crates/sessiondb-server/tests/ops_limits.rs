@@ -1,4 +1,4 @@
-//! Limits (issue 6): every store limit answers 170 with nothing stored; the connection limit
+//! Limits: every store limit answers 170 with nothing stored; the connection limit
 //! refuses the upgrade with HTTP 503; probing for tokens gets a connection closed with 1008.
 
 mod common;

@@ -1,4 +1,4 @@
-//! Observability (issue 6): the Prometheus endpoint is scraped and parsed, and its counters
+//! Observability: the Prometheus endpoint is scraped and parsed, and its counters
 //! move as commands run; `SV_INFO` carries the docs/PROTOCOL.md §12 members.
 
 mod common;

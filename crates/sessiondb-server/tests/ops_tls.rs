@@ -1,4 +1,4 @@
-//! TLS (issue 6): with `--tls-cert`/`--tls-key` the server speaks `wss://`; the certificate is
+//! TLS: with `--tls-cert`/`--tls-key` the server speaks `wss://`; the certificate is
 //! generated at run time with rcgen.
 
 mod common;

@@ -1,11 +1,8 @@
 //! `sessiondb-echo`: the WebSocket echo floor sessiondb is measured against.
 //!
-//! It is sessiondb's own transport with the dispatcher replaced by "reply with the request's
-//! payload, same opcode" ([`sessiondb_bench::echo`]): the same tungstenite upgrade
-//! (`sessiondb_server::upgrade`), frame codec (`sessiondb_server::frame`), read buffer,
-//! batching rule (answer every complete request already received, one write per batch, read
-//! again only after it) and runtime model (current-thread runtimes fed by one acceptor), and
-//! the same allocator as the `sessiondb` binary. Whatever sessiondb costs above this floor is
+//! It is sessiondb's own transport, the server's connection loop and accept loop, with the
+//! service replaced by "reply with the request's payload" ([`sessiondb_bench::echo`]), and the
+//! same allocator as the `sessiondb` binary. Whatever sessiondb costs above this floor is
 //! parsing, executing, rendering and the server's bookkeeping (metrics, policies).
 //!
 //! By default one connection thread, because `scripts/bench.sh` pins the floor to one CPU

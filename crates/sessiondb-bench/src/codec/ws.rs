@@ -1,39 +1,15 @@
-//! Per-target encoding of operations and verification of their replies.
-//!
-//! A codec turns an [`Op`] into wire bytes and checks the matching reply. A reply that arrives
-//! intact but says the wrong thing is a *verification failure* (counted, the run goes on); bytes
-//! that cannot be parsed at all are a protocol error that ends the connection.
+//! sessiondb over WebSocket: the JSON request texts (shared with the echo floor), WebSocket
+//! framing, and the check of sessiondb's replies.
 
+use super::{Codec, Verdict};
 use crate::op::{Op, SESSION_EXPIRY_SECS, SESSION_KEYS};
-use crate::resp::{self, push_decimal, Reply};
+use crate::resp::push_decimal;
 use crate::verify::{check_ws_reply, Expect};
 use crate::ws::{self, Decoder, Message};
 use anyhow::{bail, Result};
 
-/// The result of checking one reply: the session handle it yields (for a creation step), or
-/// why it is wrong.
-pub type Verdict = std::result::Result<Option<u64>, String>;
-
-/// Encodes operations and verifies replies for one target protocol.
-pub trait Codec: Send {
-    /// Appends the request for `op` to `out`.
-    fn encode(&mut self, op: &Op, out: &mut Vec<u8>);
-
-    /// Takes the reply to `op` from the start of `buf`. Returns the verdict (`None` while the
-    /// reply is incomplete) and the bytes consumed; control traffic (a ping) may be consumed and
-    /// answered into `out` without a verdict.
-    fn reply(&mut self, buf: &[u8], op: &Op, out: &mut Vec<u8>)
-        -> Result<(Option<Verdict>, usize)>;
-
-    /// Replies that needed the full check rather than the quick comparison with the expected
-    /// bytes (only the sessiondb codec has both).
-    fn full_checks(&self) -> u64 {
-        0
-    }
-}
-
 /// The JSON request text for `op` (shared by the sessiondb and echo targets).
-fn ws_payload(op: &Op, value: &[u8], out: &mut Vec<u8>) {
+pub(super) fn ws_payload(op: &Op, value: &[u8], out: &mut Vec<u8>) {
     let session_cmd = |out: &mut Vec<u8>, name: &str, tkn: u64| {
         out.extend_from_slice(b"{\"");
         out.extend_from_slice(name.as_bytes());
@@ -103,7 +79,7 @@ fn kv_member(n: u64, value: &[u8], out: &mut Vec<u8>) {
 }
 
 /// WebSocket framing shared by the sessiondb and echo codecs.
-struct WsFraming {
+pub(super) struct WsFraming {
     decoder: Decoder,
     /// Scratch buffer the JSON text is built in before it is masked into the output.
     scratch: Vec<u8>,
@@ -111,7 +87,7 @@ struct WsFraming {
 }
 
 impl WsFraming {
-    fn new(seed: u64) -> Self {
+    pub(super) fn new(seed: u64) -> Self {
         Self {
             decoder: Decoder::default(),
             scratch: Vec::with_capacity(256),
@@ -123,7 +99,7 @@ impl WsFraming {
         (self.rng.next_u64() as u32).to_ne_bytes()
     }
 
-    fn encode(&mut self, op: &Op, value: &[u8], out: &mut Vec<u8>) {
+    pub(super) fn encode(&mut self, op: &Op, value: &[u8], out: &mut Vec<u8>) {
         self.scratch.clear();
         ws_payload(op, value, &mut self.scratch);
         let mask = self.mask();
@@ -131,7 +107,7 @@ impl WsFraming {
     }
 
     /// Runs `check` on the next text message; answers pings into `out`.
-    fn next_text(
+    pub(super) fn next_text(
         &mut self,
         buf: &[u8],
         out: &mut Vec<u8>,
@@ -243,10 +219,10 @@ fn check_reply(text: &[u8], op: &Op, value_len: usize, keys: &mut Vec<String>) -
 /// `SH_NEW`, whose token the server picks, only what comes before the token.
 ///
 /// Verifying a reply by parsing it cost the generator about twice the instructions of checking
-/// a Redis reply or an echo (callgrind, 6,170 vs 3,099 and 2,804 per `get` at pipeline 1), and at
-/// pipeline 1 the generator's core is nearly as busy as the server's, so sessiondb's rows partly
-/// measured the generator. A reply equal to this text is correct as it stands (it says more than
-/// the full check asks: the values' bytes too); any other text gets the full check.
+/// a Redis reply or an echo (BENCHMARKS.md, "The generator"), and at pipeline 1 the generator's
+/// core is nearly as busy as the server's, so sessiondb's rows partly measured the generator. A
+/// reply equal to this text is correct as it stands (it says more than the full check asks: the
+/// values' bytes too); any other text gets the full check.
 fn canonical_reply(op: &Op, value: &[u8], out: &mut Vec<u8>) {
     match *op {
         Op::Life { step: 0, .. } => out.extend_from_slice(br#"{"SH_NEW_RSP":{"st":1,"tkn":"#),
@@ -287,161 +263,10 @@ fn canonical_verdict(text: &[u8], op: &Op, canonical: &[u8]) -> Option<Verdict> 
     (text == canonical).then_some(Ok(None))
 }
 
-/// The WebSocket echo floor: the same requests, and each reply must equal its request.
-pub struct EchoCodec {
-    framing: WsFraming,
-    value: Vec<u8>,
-    expected: Vec<u8>,
-}
-
-impl EchoCodec {
-    /// A codec sending `value` under every key.
-    pub fn new(value: Vec<u8>, seed: u64) -> Self {
-        Self {
-            framing: WsFraming::new(seed),
-            value,
-            expected: Vec::with_capacity(256),
-        }
-    }
-}
-
-impl Codec for EchoCodec {
-    fn encode(&mut self, op: &Op, out: &mut Vec<u8>) {
-        self.framing.encode(op, &self.value, out);
-    }
-
-    fn reply(
-        &mut self,
-        buf: &[u8],
-        op: &Op,
-        out: &mut Vec<u8>,
-    ) -> Result<(Option<Verdict>, usize)> {
-        self.expected.clear();
-        ws_payload(op, &self.value, &mut self.expected);
-        let expected = &self.expected;
-        // An echo has no server-chosen token; the flow keeps its own handle.
-        let handle = match *op {
-            Op::Life { sess, .. } => Some(sess),
-            _ => None,
-        };
-        self.framing.next_text(buf, out, |text| {
-            if text == expected.as_slice() {
-                Ok(handle)
-            } else {
-                Err("echo differs from the request".into())
-            }
-        })
-    }
-}
-
-/// Redis over RESP2: sessions as hashes with EXPIRE, top-level keys as strings.
-pub struct RespCodec {
-    value: Vec<u8>,
-    /// `SESSION_EXPIRY_SECS` in decimal, the EXPIRE argument.
-    expiry: Vec<u8>,
-    /// Scratch buffer the current key name is built in.
-    key: Vec<u8>,
-}
-
-impl RespCodec {
-    /// A codec storing `value` under every key.
-    pub fn new(value: Vec<u8>) -> Self {
-        let mut expiry = Vec::new();
-        push_decimal(SESSION_EXPIRY_SECS, &mut expiry);
-        Self {
-            value,
-            expiry,
-            key: Vec::with_capacity(32),
-        }
-    }
-
-    fn key(&mut self, prefix: &[u8], n: u64) -> &[u8] {
-        self.key.clear();
-        self.key.extend_from_slice(prefix);
-        push_decimal(n, &mut self.key);
-        &self.key
-    }
-}
-
-impl Codec for RespCodec {
-    fn encode(&mut self, op: &Op, out: &mut Vec<u8>) {
-        let value = std::mem::take(&mut self.value);
-        let [k0, k1] = SESSION_KEYS.map(str::as_bytes);
-        match *op {
-            Op::Life { step: 0, sess } | Op::Set(sess) => {
-                let key = self.key(b"s:", sess);
-                resp::encode_command(&[b"HSET", key, k0, &value, k1, &value], out);
-            }
-            Op::Life { step: 1, sess } => {
-                let secs = std::mem::take(&mut self.expiry);
-                let key = self.key(b"s:", sess);
-                resp::encode_command(&[b"EXPIRE", key, &secs], out);
-                self.expiry = secs;
-            }
-            Op::Life { step: 2, sess } | Op::Get(sess) => {
-                let key = self.key(b"s:", sess);
-                resp::encode_command(&[b"HMGET", key, k0, k1], out);
-            }
-            Op::Life { sess, .. } => {
-                let key = self.key(b"s:", sess);
-                resp::encode_command(&[b"DEL", key], out);
-            }
-            Op::KvGet(n) => {
-                let key = self.key(b"kv:", n);
-                resp::encode_command(&[b"GET", key], out);
-            }
-            Op::KvSet(n) => {
-                let key = self.key(b"kv:", n);
-                resp::encode_command(&[b"SET", key, &value], out);
-            }
-            Op::KvDel(n) => {
-                let key = self.key(b"kv:", n);
-                resp::encode_command(&[b"DEL", key], out);
-            }
-        }
-        self.value = value;
-    }
-
-    fn reply(
-        &mut self,
-        buf: &[u8],
-        op: &Op,
-        _out: &mut Vec<u8>,
-    ) -> Result<(Option<Verdict>, usize)> {
-        let Some((reply, used)) = resp::parse_reply(buf)? else {
-            return Ok((None, 0));
-        };
-        let len = self.value.len();
-        let bulk_ok = |b: &Option<&[u8]>| b.is_some_and(|b| b.len() == len);
-        let ok = match (*op, &reply) {
-            // A new hash gets both fields; an existing one has them overwritten (0 added).
-            (Op::Life { step: 0, .. }, Reply::Integer(2)) => true,
-            (Op::Set(_), Reply::Integer(0)) => true,
-            (Op::Life { step: 1, .. }, Reply::Integer(1)) => true,
-            (Op::Life { step: 2, .. } | Op::Get(_), Reply::Array { len: 2, items }) => {
-                items[..2].iter().all(bulk_ok)
-            }
-            (Op::Life { step: 3, .. } | Op::KvDel(_), Reply::Integer(1)) => true,
-            (Op::KvGet(_), Reply::Bulk(b)) => bulk_ok(b),
-            (Op::KvSet(_), Reply::Simple(b"OK")) => true,
-            _ => false,
-        };
-        let handle = match *op {
-            Op::Life { sess, .. } => Some(sess),
-            _ => None,
-        };
-        let verdict = if ok {
-            Ok(handle)
-        } else {
-            Err(format!("unexpected reply {reply:?} to {op:?}"))
-        };
-        Ok((Some(verdict), used))
-    }
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
+    use super::super::server_text;
     use super::*;
 
     fn payload(op: Op) -> String {
@@ -477,12 +302,6 @@ mod tests {
         for op in [Op::Set(1), Op::Get(1), Op::KvSet(1)] {
             serde_json::from_str::<serde_json::Value>(&payload(op)).unwrap();
         }
-    }
-
-    fn server_text(text: &str) -> Vec<u8> {
-        let mut v = vec![0x81, text.len() as u8];
-        v.extend_from_slice(text.as_bytes());
-        v
     }
 
     #[test]
@@ -603,48 +422,5 @@ mod tests {
         let (v, used) = c.reply(&[0x89, 1, b'p'], &Op::Get(1), &mut out).unwrap();
         assert_eq!((v, used), (None, 3));
         assert_eq!(out[0], 0x8A);
-    }
-
-    #[test]
-    fn resp_codec_checks_types_and_sizes() {
-        let mut c = RespCodec::new(b"vv".to_vec());
-        let mut out = Vec::new();
-        c.encode(&Op::Life { step: 1, sess: 4 }, &mut out);
-        assert_eq!(out, b"*3\r\n$6\r\nEXPIRE\r\n$3\r\ns:4\r\n$4\r\n3600\r\n");
-        let get = Op::Get(4);
-        let good = b"*2\r\n$2\r\nvv\r\n$2\r\nvv\r\n";
-        assert_eq!(
-            c.reply(good, &get, &mut out).unwrap(),
-            (Some(Ok(None)), good.len())
-        );
-        let null = b"*2\r\n$2\r\nvv\r\n$-1\r\n";
-        assert!(matches!(
-            c.reply(null, &get, &mut out).unwrap().0,
-            Some(Err(_))
-        ));
-        assert!(matches!(
-            c.reply(b"-ERR no\r\n", &Op::KvSet(1), &mut out).unwrap().0,
-            Some(Err(_))
-        ));
-        assert_eq!(
-            c.reply(b":2\r\n", &Op::Life { step: 0, sess: 6 }, &mut out)
-                .unwrap()
-                .0,
-            Some(Ok(Some(6)))
-        );
-    }
-
-    #[test]
-    fn echo_codec_accepts_only_identical_text() {
-        let mut c = EchoCodec::new(b"vv".to_vec(), 1);
-        let mut out = Vec::new();
-        let op = Op::KvGet(2);
-        let same = server_text(r#"{"KV_GET":{"keys":["kv:2"]}}"#);
-        assert_eq!(c.reply(&same, &op, &mut out).unwrap().0, Some(Ok(None)));
-        let other = server_text(r#"{"KV_GET":{"keys":["kv:3"]}}"#);
-        assert!(matches!(
-            c.reply(&other, &op, &mut out).unwrap().0,
-            Some(Err(_))
-        ));
     }
 }

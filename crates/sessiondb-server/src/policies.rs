@@ -1,5 +1,5 @@
-//! What the operations features add to every connection: TLS, authentication at the
-//! upgrade, the connection limit, brute-force protection and metrics.
+//! What the server applies to every connection beside the protocol: TLS, authentication at
+//! the upgrade, the connection limit, brute-force protection, metrics and reply durability.
 
 use std::sync::Arc;
 
@@ -10,7 +10,7 @@ use crate::tls::TlsAcceptor;
 
 /// Shared by all connections of one server.
 #[derive(Clone)]
-pub struct Ops {
+pub struct ConnectionPolicies {
     /// Present when the server speaks `wss://`.
     pub tls: Option<TlsAcceptor>,
     /// Secrets and failure policy; disabled when no secret is configured.
