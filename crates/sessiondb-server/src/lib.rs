@@ -209,8 +209,8 @@ impl Server {
             let console = admin::Console::new(
                 Arc::clone(&self.dispatcher),
                 Arc::clone(&self.stats),
-                Arc::clone(&self.ops.metrics),
-                Arc::clone(&self.ops.auth),
+                Arc::clone(&self.policies.metrics),
+                Arc::clone(&self.policies.auth),
             );
             tokio::spawn(admin::serve(l, Arc::new(console), std::future::pending()))
         });
