@@ -6,7 +6,8 @@ cd "$(dirname "$0")/.."
 
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
     if command -v apt-get >/dev/null; then
-        apt-get install -y nodejs npm
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
     else
         echo "test-node.sh: node and npm are needed (Node 20 or newer)" >&2
         exit 1
