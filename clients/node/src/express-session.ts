@@ -33,6 +33,11 @@ export interface SessiondbStoreOptions {
   ttl?: number;
   /** Leave `touch` out, so express-session re-saves instead (default false). */
   disableTouch?: boolean;
+  /**
+   * Prune expired sids from the index after this many new sessions, or after as many as were live
+   * at the last pruning if that is more (default 1000).
+   */
+  pruneEvery?: number;
 }
 
 type Callback<T = void> = (err?: unknown, result?: T) => void;
@@ -52,6 +57,10 @@ export class SessiondbStore extends session.Store {
   private readonly ttl: number;
   private readonly indexName: string;
   private readonly indexToken: bigint;
+  private readonly pruneEvery: number;
+  private pruneAfter: number;
+  private createdSincePrune = 0;
+  private pruning = false;
 
   /** Creates the store; nothing is sent until express-session asks for a session. */
   constructor(options: SessiondbStoreOptions = {}) {
@@ -61,6 +70,8 @@ export class SessiondbStore extends session.Store {
     this.ttl = options.ttl ?? ONE_DAY;
     this.indexName = `${this.prefix}\u0000index`;
     this.indexToken = sharedToken(this.indexName);
+    this.pruneEvery = options.pruneEvery ?? 1000;
+    this.pruneAfter = this.pruneEvery;
     if (options.disableTouch === true) {
       // express-session checks for the method itself.
       (this as { touch?: unknown }).touch = undefined;
@@ -171,11 +182,20 @@ export class SessiondbStore extends session.Store {
       deleteSession: true,
       extendOnSetAdd: true,
     });
-    return session.catch(ignoreStatus(Status.SESSION_NEW_FAIL));
+    return session.then(
+      () => this.created(),
+      ignoreStatus(Status.SESSION_NEW_FAIL),
+    );
   }
 
   /** Adds `sid` to the index after the index was found missing (never made, or ended by someone). */
   private async indexAgain(sid: string, reason: unknown): Promise<void> {
+    if (isStatus(reason, Status.LIMIT_REACHED)) {
+      // The server's --max-keys-per-session or --max-memory: the session itself is saved, and
+      // only all/length/clear will not see it; a login must not fail for the index's sake.
+      this.report(reason);
+      return;
+    }
     if (!isStatus(reason, Status.SESSION_NOT_EXIST)) throw reason;
     await this.client
       .shNew({ name: this.indexName, shared: true })
@@ -201,10 +221,32 @@ export class SessiondbStore extends session.Store {
   private async liveSids(): Promise<string[]> {
     const sids = await this.indexedSids();
     if (sids.length === 0) return [];
-    const live = new Set(await this.client.shExists(sids.map((sid) => this.tokenOf(sid))));
-    const alive = sids.filter((sid) => live.has(this.tokenOf(sid)));
-    await this.prune(sids.filter((sid) => !live.has(this.tokenOf(sid))));
+    const tokens = sids.map((sid) => this.tokenOf(sid));
+    const live = new Set(await this.client.shExists(tokens));
+    const alive = sids.filter((_, i) => live.has(tokens[i]));
+    await this.prune(sids.filter((_, i) => !live.has(tokens[i])));
+    // Pruning again only after as many new sessions as are live keeps its cost per new session
+    // constant, however many sessions there are.
+    this.createdSincePrune = 0;
+    this.pruneAfter = Math.max(this.pruneEvery, alive.length);
     return alive;
+  }
+
+  /** Emits `error` for a failure no request waits for, when someone listens (else it would throw). */
+  private report(error: unknown): void {
+    if (this.listenerCount("error") > 0) this.emit("error", error);
+  }
+
+  /** Counts a session this store created, and prunes the index when enough have been. */
+  private created(): void {
+    this.createdSincePrune++;
+    if (this.createdSincePrune < this.pruneAfter || this.pruning) return;
+    this.pruning = true;
+    this.liveSids()
+      .catch((error: unknown) => this.report(error))
+      .finally(() => {
+        this.pruning = false;
+      });
   }
 
   private async prune(dead: string[]): Promise<void> {

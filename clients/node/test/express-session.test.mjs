@@ -5,7 +5,7 @@ import { after, before, beforeEach, describe, test } from "node:test";
 import express from "express";
 import session from "express-session";
 import request from "supertest";
-import { Client } from "sessiondb";
+import { Client, sharedToken } from "sessiondb";
 import { SessiondbStore } from "sessiondb/express-session";
 import { startServer } from "./server.mjs";
 
@@ -185,6 +185,38 @@ describe("the store's methods", () => {
     assert.equal(await callback((cb) => store.length(cb)), 0);
     await callback((cb) => store.set("i2", { cookie: { ...cookie(60_000), maxAge: 60_000 } }, cb));
     assert.equal(await callback((cb) => store.length(cb)), 1);
+  });
+
+  test("the index is pruned in the background after pruneEvery new sessions", async () => {
+    const store = new SessiondbStore({ client: db, prefix: "p:", pruneEvery: 3 });
+    const index = sharedToken("p:\u0000index");
+    const save = (sid) => callback((cb) => store.set(sid, { cookie: { ...cookie(60_000), maxAge: 60_000 } }, cb));
+    await save("a");
+    await save("b");
+    await db.shEnd(store.tokenOf("a"));
+    assert.deepEqual((await db.shKeys(index)).sort(), ["a", "b"]);
+    await save("c");
+    // The pruning runs after the third save returned: wait for it, a bounded number of times.
+    for (let i = 0; i < 200 && (await db.shKeys(index)).includes("a"); i++) await new Promise((r) => setTimeout(r, 5));
+    assert.deepEqual((await db.shKeys(index)).sort(), ["b", "c"]);
+  });
+
+  test("a server that refuses to grow the index still saves the session, and says so", async () => {
+    const limited = await startServer({ args: ["--no-persist", "--max-keys-per-session", "2"] });
+    try {
+      const store = new SessiondbStore({ url: limited.url });
+      const errors = [];
+      store.on("error", (e) => errors.push(e.statusName));
+      for (const sid of ["x", "y", "z"]) {
+        await callback((cb) => store.set(sid, { cookie: { ...cookie(60_000), maxAge: 60_000 }, n: sid }, cb));
+      }
+      assert.deepEqual(errors, ["LimitReached"]);
+      assert.equal((await callback((cb) => store.get("z", cb))).n, "z");
+      assert.equal(await callback((cb) => store.length(cb)), 2);
+      store.client.close();
+    } finally {
+      await limited.stop();
+    }
   });
 
   test("errors reach express-session's callback", async () => {
