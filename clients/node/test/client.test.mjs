@@ -2,22 +2,13 @@
 import assert from "node:assert/strict";
 import { after, before, beforeEach, describe, test } from "node:test";
 import { Client, InvalidURLError, SessiondbError, sharedToken } from "sessiondb";
-import { startServer } from "./server.mjs";
+import { serverForFile } from "./server.mjs";
 
-let server;
+const context = serverForFile({}, { before, after });
 let db;
 
-before(async () => {
-  server = await startServer();
-  db = await Client.connect(server.url);
-});
-
-after(async () => {
-  db.close();
-  await server.stop();
-});
-
 beforeEach(async () => {
+  db = context.db;
   await db.kvClear();
   await db.shEndAll();
 });

@@ -5,24 +5,17 @@ import { after, before, beforeEach, describe, test } from "node:test";
 import express from "express";
 import session from "express-session";
 import request from "supertest";
-import { Client, sharedToken } from "sessiondb";
+import { sharedToken } from "sessiondb";
 import { SessiondbStore } from "sessiondb/express-session";
-import { startServer } from "./server.mjs";
+import { serverForFile, startServer } from "./server.mjs";
 
-let server;
+const context = serverForFile({ args: ["--no-persist"] }, { before, after });
 let db;
 
-before(async () => {
-  server = await startServer({ args: ["--no-persist"] });
-  db = await Client.connect(server.url);
+beforeEach(() => {
+  db = context.db;
+  return db.shEndAll();
 });
-
-after(async () => {
-  db.close();
-  await server.stop();
-});
-
-beforeEach(() => db.shEndAll());
 
 /** The example app: log in, count visits, see who you are, log out. */
 function app(store, cookie = { maxAge: 60_000 }) {

@@ -6,6 +6,7 @@ import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { Client } from "sessiondb";
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
 
@@ -137,4 +138,22 @@ export async function startProxy(port) {
       return new Promise((resolve) => server.close(resolve));
     },
   };
+}
+
+/**
+ * Registers before/after hooks of the calling test file that start a server (with `options` as
+ * startServer takes them) and a connected client, and returns the object that holds both once
+ * the hooks ran: `{ server, db }`.
+ */
+export function serverForFile(options, hooks) {
+  const context = {};
+  hooks.before(async () => {
+    context.server = await startServer(options);
+    context.db = await Client.connect(context.server.url);
+  });
+  hooks.after(async () => {
+    context.db.close();
+    await context.server.stop();
+  });
+  return context;
 }
