@@ -393,6 +393,11 @@ export class Client {
       this.opening = this.openWithBackoff().then(
         () => {
           this.opening = null;
+          if (this.closed) {
+            // close() was called while this connection was being opened.
+            this.ws?.close(1000);
+            this.ws = null;
+          }
           for (const p of this.waiting.splice(0)) this.dispatch(p);
         },
         (error: Error) => {
