@@ -38,7 +38,13 @@ export function call<T = void>(
 
 /** The request text of a call. */
 export function requestText(c: Call<unknown>): string {
-  return stringifyJson({ [c.command]: c.body });
+  const { tkn, ...rest } = c.body;
+  if (typeof tkn !== "bigint") return stringifyJson({ [c.command]: c.body });
+  // Most requests carry a bigint token and nothing else that JSON.stringify refuses: writing the
+  // token into the text keeps the rest on the engine's own writer.
+  const others = stringifyJson(rest);
+  const body = others === "{}" ? `{"tkn":${tkn}}` : `{"tkn":${tkn},${others.slice(1)}`;
+  return `{${JSON.stringify(c.command)}:${body}}`;
 }
 
 /** Splits a reply into its name and body; throws ProtocolError if it is malformed. */

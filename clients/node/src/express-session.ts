@@ -47,6 +47,8 @@ const ONE_DAY = 86_400;
 // A session whose duration is off by this much from the cookie's remaining life is recreated;
 // smaller differences are the rounding of maxAge to seconds and the time a request took.
 const DURATION_SLACK = 1;
+// How many sessions a store remembers having saved (a few hundred kilobytes at most).
+const KNOWN_SESSIONS = 10_000;
 
 /** An express-session store on sessiondb; see the module comment for how sessions are mapped. */
 export class SessiondbStore extends session.Store {
@@ -61,6 +63,9 @@ export class SessiondbStore extends session.Store {
   private pruneAfter: number;
   private createdSincePrune = 0;
   private pruning = false;
+  // Sessions this process saved lately, with each one's duration: saving one again with the same
+  // lifetime is then a lone SH_SET, as a save is for a Redis store.
+  private readonly known = new Map<string, number>();
 
   /** Creates the store; nothing is sent until express-session asks for a session. */
   constructor(options: SessiondbStoreOptions = {}) {
@@ -127,7 +132,10 @@ export class SessiondbStore extends session.Store {
     try {
       keys = await this.client.shGet(this.tokenOf(sid), ["sess"]);
     } catch (error) {
-      if (isStatus(error, Status.SESSION_NOT_EXIST)) return null;
+      if (isStatus(error, Status.SESSION_NOT_EXIST)) {
+        this.known.delete(sid);
+        return null;
+      }
       throw error;
     }
     const sess = keys.sess;
@@ -148,6 +156,24 @@ export class SessiondbStore extends session.Store {
       return;
     }
     const tkn = this.tokenOf(sid);
+    const known = this.known.get(sid);
+    if (known !== undefined && Math.abs(known - ttl) <= DURATION_SLACK) {
+      try {
+        await this.client.shSet(tkn, { sess });
+        return;
+      } catch (error) {
+        // Ended or expired since this process last saved it: make it again below.
+        if (!isStatus(error, Status.SESSION_NOT_EXIST)) throw error;
+      }
+    }
+    this.remember(sid, await this.writeFully(sid, tkn, sess, ttl));
+  }
+
+  /**
+   * Creates the session if needed, saves it, indexes it, and recreates it if its duration is not
+   * the cookie's; resolves to the session's duration.
+   */
+  private async writeFully(sid: string, tkn: bigint, sess: SessionData, ttl: number): Promise<number> {
     // All four go out at once and come back in one round trip.
     const [created, info, saved, indexed] = await Promise.allSettled([
       this.create(sid, ttl),
@@ -163,14 +189,24 @@ export class SessiondbStore extends session.Store {
       | Record<string, JsonValue>
       | undefined;
     const duration = Number(expiry?.duration ?? 0);
-    if (Math.abs(duration - ttl) > DURATION_SLACK) {
-      // The cookie's lifetime changed (say, "remember me"), and a session's duration is fixed
-      // when it is created: make it again with the new one.
-      await Promise.all([
-        this.client.shEnd(tkn).catch(ignoreStatus(Status.SESSION_NOT_EXIST)),
-        this.create(sid, ttl),
-        this.client.shSet(tkn, { sess }),
-      ]);
+    if (Math.abs(duration - ttl) <= DURATION_SLACK) return duration;
+    // The cookie's lifetime changed (say, "remember me"), and a session's duration is fixed when
+    // it is created: make it again with the new one.
+    await Promise.all([
+      this.client.shEnd(tkn).catch(ignoreStatus(Status.SESSION_NOT_EXIST)),
+      this.create(sid, ttl),
+      this.client.shSet(tkn, { sess }),
+    ]);
+    return ttl;
+  }
+
+  /** Notes that session `sid` exists with `duration`, forgetting the oldest beyond the bound. */
+  private remember(sid: string, duration: number): void {
+    this.known.delete(sid);
+    this.known.set(sid, duration);
+    if (this.known.size > KNOWN_SESSIONS) {
+      const oldest = this.known.keys().next();
+      if (oldest.done !== true) this.known.delete(oldest.value);
     }
   }
 
@@ -204,6 +240,7 @@ export class SessiondbStore extends session.Store {
   }
 
   private async remove(sid: string): Promise<void> {
+    this.known.delete(sid);
     await Promise.all([
       this.client.shEnd(this.tokenOf(sid)).catch(ignoreStatus(Status.SESSION_NOT_EXIST)),
       this.client.shRmv(this.indexToken, [sid]).catch(ignoreStatus(Status.SESSION_NOT_EXIST)),
@@ -269,6 +306,7 @@ export class SessiondbStore extends session.Store {
   }
 
   private async removeAll(): Promise<void> {
+    this.known.clear();
     const sids = await this.indexedSids();
     await Promise.all(
       sids.map((sid) => this.client.shEnd(this.tokenOf(sid)).catch(ignoreStatus(Status.SESSION_NOT_EXIST))),

@@ -161,14 +161,28 @@ class Parser {
 }
 
 /**
- * Writes a value as compact JSON, as `JSON.stringify` does (honouring `toJSON`, leaving out
- * `undefined` and function members), except that a `bigint` is written as its digits and a
- * non-finite number throws instead of silently becoming `null`.
+ * Writes a value as compact JSON exactly as `JSON.stringify` does (honouring `toJSON`, leaving out
+ * `undefined` and function members, writing a non-finite number as `null`), except that a
+ * `bigint`, which `JSON.stringify` refuses, is written as its digits.
  */
 export function stringifyJson(value: unknown): string {
-  const out = write(value, "");
+  let out: string | undefined;
+  try {
+    out = JSON.stringify(value);
+  } catch (error) {
+    // The engine's writer throws on the first bigint; only then is the value walked here.
+    if (!(error instanceof TypeError) || !containsBigInt(value, new Set())) throw error;
+    out = write(value, "");
+  }
   if (out === undefined) throw new TypeError("cannot send undefined as JSON");
   return out;
+}
+
+function containsBigInt(value: unknown, seen: Set<object>): boolean {
+  if (typeof value === "bigint") return true;
+  if (value === null || typeof value !== "object" || seen.has(value)) return false;
+  seen.add(value);
+  return Object.values(value).some((v) => containsBigInt(v, seen));
 }
 
 function write(value: unknown, key: string): string | undefined {
@@ -179,7 +193,6 @@ function write(value: unknown, key: string): string | undefined {
     case "string":
       return JSON.stringify(value);
     case "number":
-      if (!Number.isFinite(value)) throw new TypeError(`${value} is not a JSON number`);
       return JSON.stringify(value);
     case "bigint":
       return value.toString();

@@ -5,7 +5,7 @@ import { after, before, beforeEach, describe, test } from "node:test";
 import express from "express";
 import session from "express-session";
 import request from "supertest";
-import { sharedToken } from "sessiondb";
+import { Client, sharedToken } from "sessiondb";
 import { SessiondbStore } from "sessiondb/express-session";
 import { serverForFile, startServer } from "./server.mjs";
 
@@ -169,6 +169,31 @@ describe("the store's methods", () => {
     assert.deepEqual(await callback((cb) => store.all(cb)), {});
     assert.equal(await callback((cb) => other.length(cb)), 1);
     assert.deepEqual(await db.shExists([unrelated]), [unrelated]);
+  });
+
+  test("a session ended behind the store's back is made again by the next save", async () => {
+    const store = new SessiondbStore({ client: db });
+    const save = (n) => callback((cb) => store.set("e1", { cookie: { ...cookie(60_000), maxAge: 60_000 }, n }, cb));
+    await save(1);
+    await db.shEnd(store.tokenOf("e1"));
+    await save(2);
+    assert.equal((await callback((cb) => store.get("e1", cb))).n, 2);
+    assert.equal((await db.shInfo(store.tokenOf("e1"))).expiry.duration, 60);
+  });
+
+  test("two app processes share sessions, and a lifetime changed by one is kept by the other", async () => {
+    const other = await Client.connect(context.server.url);
+    const [a, b] = [new SessiondbStore({ client: db }), new SessiondbStore({ client: other })];
+    const hour = { ...cookie(3_600_000), maxAge: 3_600_000 };
+    const month = { ...cookie(30 * 86_400_000), maxAge: 30 * 86_400_000 };
+    await callback((cb) => a.set("m1", { cookie: hour, user: "fay" }, cb));
+    await callback((cb) => b.set("m1", { cookie: hour, user: "fay", seen: "b" }, cb));
+    await callback((cb) => a.set("m1", { cookie: month, user: "fay", remember: true }, cb));
+    const sess = await callback((cb) => b.get("m1", cb));
+    assert.equal(sess.remember, true);
+    await callback((cb) => b.set("m1", { ...sess, cookie: month }, cb));
+    assert.equal((await db.shInfo(a.tokenOf("m1"))).expiry.duration, 30 * 86_400);
+    other.close();
   });
 
   test("the index is made again when someone ended every session", async () => {
