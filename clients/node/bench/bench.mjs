@@ -6,7 +6,8 @@
 // Needs SESSIONDB_BIN (the sessiondb binary) and redis-server on the PATH; scripts/bench-node.sh
 // provides both. Each round logs U users in, then loads GET /me (a read and a touch per request)
 // and POST /count (a read and a write per request), each user's cookie in turn.
-import { fork, spawn } from "node:child_process";
+import { execFileSync, fork, spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import { parseArgs } from "node:util";
@@ -47,6 +48,16 @@ async function waitForPort(port) {
   throw new Error(`nothing listens on ${port}`);
 }
 
+// CPU time per request does not depend on how much of the machine the processes were given, so
+// it is the figure to compare on a loaded machine (requests/s is only side by side in one run).
+const CLOCK_TICKS = Number(execFileSync("getconf", ["CLK_TCK"]).toString().trim());
+
+/** User + system CPU time of process `pid` so far, in microseconds (Linux /proc). */
+function cpuMicros(pid) {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+  return ((Number(fields[11]) + Number(fields[12])) * 1e6) / CLOCK_TICKS;
+}
+
 const children = [];
 function run(cmd, args) {
   const child = spawn(cmd, args, { stdio: ["ignore", "ignore", "inherit"] });
@@ -63,7 +74,7 @@ async function startApp(kind, backend) {
     child.once("message", resolve);
     child.once("exit", (code) => reject(new Error(`${kind} app exited with ${code}`)));
   });
-  return { kind, url: `http://127.0.0.1:${port}`, pid: child.pid };
+  return { kind, url: `http://127.0.0.1:${port}`, pid: child.pid, backendPid: backendPids[kind] };
 }
 
 /** Logs `USERS` users in and returns their session cookies. */
@@ -82,6 +93,7 @@ async function login(app) {
 
 async function load(app, cookies, method, path) {
   let next = 0;
+  const before = [cpuMicros(app.pid), cpuMicros(app.backendPid)];
   const result = await autocannon({
     url: app.url,
     connections: Number(opts.connections),
@@ -90,13 +102,17 @@ async function load(app, cookies, method, path) {
   });
   if (result.non2xx > 0 || result.errors > 0) throw new Error(`${app.kind} ${method} ${path}: ${result.non2xx} non-2xx, ${result.errors} errors`);
   const seconds = (new Date(result.finish) - new Date(result.start)) / 1000;
-  return { rps: result.requests.total / seconds, p50: result.latency.p50, p99: result.latency.p99, total: result.requests.total };
+  const total = result.requests.total;
+  const appCpu = (cpuMicros(app.pid) - before[0]) / total;
+  const backendCpu = (cpuMicros(app.backendPid) - before[1]) / total;
+  return { rps: total / seconds, appCpu, backendCpu, p50: result.latency.p50, p99: result.latency.p99, total: result.requests.total };
 }
 
 const sessiondbPort = await freePort();
 const redisPort = await freePort();
-run(process.env.SESSIONDB_BIN ?? "sessiondb", ["--ip", "127.0.0.1", "--port", String(sessiondbPort), "--no-persist", "--threads", "1", "--log-level", "warn"]);
-run("redis-server", ["--bind", "127.0.0.1", "--port", String(redisPort), "--save", "", "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning"]);
+const backendPids = {};
+backendPids.sessiondb = run(process.env.SESSIONDB_BIN ?? "sessiondb", ["--ip", "127.0.0.1", "--port", String(sessiondbPort), "--no-persist", "--threads", "1", "--log-level", "warn"]).pid;
+backendPids.redis = run("redis-server", ["--bind", "127.0.0.1", "--port", String(redisPort), "--save", "", "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning"]).pid;
 await Promise.all([waitForPort(sessiondbPort), waitForPort(redisPort)]);
 const apps = [await startApp("sessiondb", `ws://127.0.0.1:${sessiondbPort}`), await startApp("redis", `redis://127.0.0.1:${redisPort}`)];
 
@@ -118,15 +134,21 @@ if (opts.json) {
   console.log(JSON.stringify(results));
 } else {
   console.log(`load average before the end: ${os.loadavg().map((l) => l.toFixed(2)).join(" ")}; ${os.cpus().length} CPUs`);
-  console.log("| request | store | round | requests/s | p50 ms | p99 ms |");
-  console.log("|---|---|---:|---:|---:|---:|");
-  for (const r of results) console.log(`| ${r.request} | ${r.store === "redis" ? "connect-redis" : "SessiondbStore"} | ${r.round} | ${Math.round(r.rps)} | ${r.p50} | ${r.p99} |`);
+  console.log("| request | store | round | requests/s | app CPU µs/req | backend CPU µs/req | p50 ms | p99 ms |");
+  console.log("|---|---|---:|---:|---:|---:|---:|---:|");
+  for (const r of results) {
+    const store = r.store === "redis" ? "connect-redis" : "SessiondbStore";
+    console.log(`| ${r.request} | ${store} | ${r.round} | ${Math.round(r.rps)} | ${Math.round(r.appCpu)} | ${Math.round(r.backendCpu)} | ${r.p50} | ${r.p99} |`);
+  }
   for (const [method, path] of scenarios) {
-    const median = (kind) => {
-      const v = results.filter((r) => r.store === kind && r.request === `${method} ${path}`).map((r) => r.rps).sort((a, b) => a - b);
+    const median = (kind, field) => {
+      const v = results.filter((r) => r.store === kind && r.request === `${method} ${path}`).map((r) => r[field]).sort((a, b) => a - b);
       return v[Math.floor(v.length / 2)];
     };
-    console.log(`${method} ${path}: median requests/s SessiondbStore ${Math.round(median("sessiondb"))}, connect-redis ${Math.round(median("redis"))}, ratio ${(median("sessiondb") / median("redis")).toFixed(2)}`);
+    const line = (field, unit) =>
+      `${unit} SessiondbStore ${Math.round(median("sessiondb", field))}, connect-redis ${Math.round(median("redis", field))} ` +
+      `(ratio ${(median("sessiondb", field) / median("redis", field)).toFixed(2)})`;
+    console.log(`${method} ${path}, medians: ${line("rps", "requests/s")}; ${line("appCpu", "app CPU µs/req")}; ${line("backendCpu", "backend CPU µs/req")}`);
   }
 }
 process.exit(0);

@@ -1,5 +1,7 @@
 /** The client: one pipelined WebSocket connection, request timeouts, reconnection with backoff. */
 
+import net from "node:net";
+import tls from "node:tls";
 import WebSocket from "ws";
 import {
   type Call,
@@ -50,6 +52,8 @@ export interface ClientOptions {
   readRetries?: number;
   /** A secret sent as `Authorization: Bearer` at every connect (docs/PROTOCOL.md 2.6). */
   secret?: string;
+  /** For wss://: the certificates to trust (`ca`), a client certificate, or the server name. */
+  tls?: Pick<tls.ConnectionOptions, "ca" | "cert" | "key" | "servername" | "rejectUnauthorized">;
 }
 
 /** Expiry settings of {@link Client.shNew}. */
@@ -95,8 +99,11 @@ export class Client {
   /** How many times a new connection replaced a dropped one. */
   reconnects = 0;
 
-  private readonly options: Required<Omit<ClientOptions, "secret">> & { secret?: string };
+  private readonly options: Required<Omit<ClientOptions, "secret" | "tls">> & Pick<ClientOptions, "secret" | "tls">;
   private ws: WebSocket | null = null;
+  // The TCP (or TLS) socket under `ws`, corked while a tick's requests are written.
+  private socket: net.Socket | null = null;
+  private corked = false;
   private opening: Promise<void> | null = null;
   private everConnected = false;
   private closed = false;
@@ -119,6 +126,7 @@ export class Client {
       maxBackoff: options.maxBackoff ?? 2000,
       readRetries: options.readRetries ?? 2,
       secret: options.secret,
+      tls: options.tls,
     };
   }
 
@@ -378,12 +386,29 @@ export class Client {
     const ws = this.ws;
     if (ws !== null && ws.readyState === WebSocket.OPEN && this.opening === null) {
       this.inFlight.push(pending);
+      this.cork();
       ws.send(pending.text);
       return;
     }
     this.waiting.push(pending);
     this.ensureOpen().catch(() => {
       // ensureOpen has already rejected every waiting request with the reason.
+    });
+  }
+
+  /**
+   * Holds the socket's writes until the end of this tick, so that the requests made together (a
+   * store's save, the handlers of many HTTP requests) leave in one write and reach the server as
+   * one read, as a Redis client's auto-pipelining does.
+   */
+  private cork(): void {
+    const socket = this.socket;
+    if (this.corked || socket === null) return;
+    this.corked = true;
+    socket.cork();
+    process.nextTick(() => {
+      this.corked = false;
+      socket.uncork();
     });
   }
 
@@ -440,13 +465,21 @@ export class Client {
     return new Promise((resolve, reject) => {
       const headers: Record<string, string> = {};
       if (this.options.secret !== undefined) headers.Authorization = `Bearer ${this.options.secret}`;
+      let socket: net.Socket | null = null;
+      const secure = this.url.slice(0, 4).toLowerCase() === "wss:";
       // Replies have no size limit (docs/PROTOCOL.md 2.3), so incoming messages are not capped.
       const ws = new WebSocket(this.url, {
+        ...this.options.tls,
         headers,
         handshakeTimeout: this.options.openTimeout,
         maxPayload: 0,
         perMessageDeflate: false,
-      });
+        // The socket is made here, as ws would make it, only to keep a handle for cork().
+        createConnection: (options: net.NetConnectOpts & tls.ConnectionOptions) => {
+          socket = secure ? tlsConnect(options) : netConnect(options);
+          return socket;
+        },
+      } as WebSocket.ClientOptions);
       const fail = (error: Error) => {
         ws.removeAllListeners();
         ws.on("error", () => {});
@@ -457,7 +490,7 @@ export class Client {
       ws.once("unexpected-response", (_req, res) => fail(new Error(`HTTP ${res.statusCode} ${res.statusMessage}`)));
       ws.once("open", () => {
         ws.removeAllListeners();
-        this.adopt(ws);
+        this.adopt(ws, socket);
         if (this.authSecret === null) {
           resolve();
           return;
@@ -470,8 +503,10 @@ export class Client {
     });
   }
 
-  private adopt(ws: WebSocket): void {
+  private adopt(ws: WebSocket, socket: net.Socket | null): void {
     this.ws = ws;
+    this.socket = socket;
+    this.corked = false;
     ws.on("message", (data, isBinary) => this.received(ws, data as Buffer, isBinary));
     ws.on("close", () => this.dropped(ws));
     // The close event that follows an error does the work.
@@ -526,7 +561,10 @@ export class Client {
   }
 
   private dropped(ws: WebSocket): void {
-    if (this.ws === ws) this.ws = null;
+    if (this.ws === ws) {
+      this.ws = null;
+      this.socket = null;
+    }
     const cutOff = this.inFlight.splice(0);
     const again: Pending[] = [];
     for (const pending of cutOff) {
@@ -573,6 +611,20 @@ export class Client {
   private failAll(pendings: Pending[], error: () => Error): void {
     for (const pending of pendings) this.settle(pending, error());
   }
+}
+
+/**
+ * A TCP connection for ws://. The options are an HTTP request's, whose `path` is the URL's path,
+ * not a Unix socket: ws connects to `socketPath` (set only for ws+unix: URLs), and so does this.
+ */
+function netConnect(options: net.NetConnectOpts & { socketPath?: string }): net.Socket {
+  return net.connect({ ...options, path: options.socketPath } as net.NetConnectOpts);
+}
+
+/** A TLS connection for wss://, with the server name ws itself would give it. */
+function tlsConnect(options: tls.ConnectionOptions & { host?: string }): tls.TLSSocket {
+  const host = options.host ?? "";
+  return tls.connect({ ...options, path: undefined, servername: options.servername ?? (net.isIP(host) ? "" : host) });
 }
 
 /** The `SH_NEW` body for `options`; throws for expiry flags without an expiry. */

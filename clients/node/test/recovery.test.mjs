@@ -1,6 +1,10 @@
 // Dropped connections, restarts, timeouts and authentication, against the real server.
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import net from "node:net";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { WebSocketServer } from "ws";
 import { Client, ConnectionLostError, DisconnectedError, RequestTimeoutError } from "sessiondb";
@@ -136,5 +140,36 @@ describe("authentication", () => {
     } finally {
       await proxy.close();
     }
+  });
+});
+
+describe("TLS", () => {
+  let dir;
+  let server;
+  before(async () => {
+    // A certificate made for this test, for 127.0.0.1, trusted by the client alone.
+    dir = mkdtempSync(path.join(tmpdir(), "sessiondb-node-tls-"));
+    execFileSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+      "-keyout", path.join(dir, "key.pem"), "-out", path.join(dir, "cert.pem"), "-days", "1", "-subj", "/CN=127.0.0.1",
+      "-addext", "subjectAltName=IP:127.0.0.1"], { stdio: "ignore" });
+    server = await startServer({ args: ["--tls-cert", path.join(dir, "cert.pem"), "--tls-key", path.join(dir, "key.pem")] });
+  });
+  after(async () => {
+    await server.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test("wss:// with the certificate trusted works, and reconnects", async () => {
+    assert.match(server.url, /^wss:/);
+    const db = await Client.connect(server.url, { tls: { ca: readFileSync(path.join(dir, "cert.pem")) }, backoff: 20, reconnectTries: 50 });
+    await db.kvSet({ secure: true });
+    await server.restart();
+    assert.deepEqual(await db.kvGet(["secure"]), { secure: true });
+    assert.equal(db.reconnects, 1);
+    db.close();
+  });
+
+  test("wss:// with an untrusted certificate is refused", async () => {
+    await assert.rejects(Client.connect(server.url), (e) => e instanceof DisconnectedError && /self.signed|certificate/i.test(e.message));
   });
 });

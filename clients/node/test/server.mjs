@@ -3,6 +3,7 @@
 import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import net from "node:net";
+import tls from "node:tls";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -30,13 +31,15 @@ export function freePort() {
   });
 }
 
-/** The HTTP status of GET /health, or null when nothing answers yet. */
-function healthStatus(port) {
+/** The HTTP status of GET /health (over TLS when `secure`), or null when nothing answers yet. */
+function healthStatus(port, secure) {
   return new Promise((resolve) => {
-    const socket = net.connect(port, "127.0.0.1");
+    const socket = secure
+      ? tls.connect({ port, host: "127.0.0.1", rejectUnauthorized: false })
+      : net.connect(port, "127.0.0.1");
     let head = "";
     socket.setTimeout(2000, () => socket.destroy());
-    socket.on("connect", () => socket.write("GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"));
+    socket.on(secure ? "secureConnect" : "connect", () => socket.write("GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"));
     socket.on("data", (d) => (head += d.toString("latin1")));
     socket.on("error", () => {});
     socket.on("close", () => {
@@ -64,7 +67,7 @@ export async function startServer({ args = [], env = {}, port } = {}) {
     proc.stderr.on("data", (d) => (stderr += d));
     for (let i = 0; i < 750; i++) {
       if (proc.exitCode !== null) throw new Error(`sessiondb exited with ${proc.exitCode}: ${stderr}`);
-      if ((await healthStatus(listenPort)) === 200) return;
+      if ((await healthStatus(listenPort, args.includes("--tls-cert"))) === 200) return;
       await new Promise((r) => setTimeout(r, 20));
     }
     throw new Error(`sessiondb did not serve on port ${listenPort}`);
@@ -77,7 +80,7 @@ export async function startServer({ args = [], env = {}, port } = {}) {
     });
   await launch();
   return {
-    url: `ws://127.0.0.1:${listenPort}`,
+    url: `${args.includes("--tls-cert") ? "wss" : "ws"}://127.0.0.1:${listenPort}`,
     port: listenPort,
     /** Stops the server and removes its data directory. */
     async stop() {
