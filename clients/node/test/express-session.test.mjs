@@ -237,6 +237,14 @@ describe("the store's methods", () => {
     }
   });
 
+  test("disableTouch leaves touch out, so express-session saves instead", async () => {
+    const store = new SessiondbStore({ client: db, disableTouch: true });
+    assert.equal(store.touch, undefined);
+    const agent = request.agent(app(store));
+    await agent.post("/login").send({ user: "gus" }).expect(200);
+    await agent.get("/me").expect(200, { user: "gus" });
+  });
+
   test("errors reach express-session's callback", async () => {
     const store = new SessiondbStore({ url: "ws://127.0.0.1:1" });
     await assert.rejects(callback((cb) => store.get("x", cb)), /cannot connect/);
