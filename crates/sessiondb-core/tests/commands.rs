@@ -428,6 +428,7 @@ fn sh_open_finds_only_shared_sessions() {
             name: None,
             expiry: Expiry::default(),
             deadline_ms: u64::MAX,
+            key_deadlines: Vec::new(),
             keys: vec![],
         }],
         0,
@@ -791,6 +792,7 @@ fn a_bulk_load_across_threads_keeps_the_first_record_of_a_token() {
         name: None,
         expiry: Expiry::default(),
         deadline_ms: u64::MAX,
+        key_deadlines: Vec::new(),
         keys: vec![("k".to_owned(), v(value))],
     };
     let mut records: Vec<_> = (1..=4_000).map(|t| record(t, "\"first\"")).collect();

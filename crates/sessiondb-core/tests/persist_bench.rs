@@ -46,6 +46,7 @@ fn records() -> Vec<SessionRecord> {
             name: None,
             expiry: Expiry::default(),
             deadline_ms: u64::MAX,
+            key_deadlines: Vec::new(),
             keys: (0..5)
                 .map(|k| {
                     (

@@ -284,6 +284,29 @@ fn render_outcome(
             str_array(w.member("keys"), keys.iter().map(|k| Some(k.as_str())))?;
             w.finish()
         }
+        (ShKeyTtl, Outcome::Count(n)) => {
+            let mut w = ok(out);
+            w.uint_member("cnt", *n);
+            w.finish()
+        }
+        (ShKeyRemaining, Outcome::Remaining(found)) => {
+            let mut w = ok(out);
+            let buf = w.member("keys");
+            buf.push(b'{');
+            for (i, (index, secs)) in found.iter().enumerate() {
+                if i > 0 {
+                    buf.push(b',');
+                }
+                write_str(ctx.keys.get(*index)?, buf);
+                buf.push(b':');
+                match secs {
+                    Some(s) => write_uint(buf, *s),
+                    None => buf.extend_from_slice(b"null"),
+                }
+            }
+            buf.push(b'}');
+            w.finish()
+        }
         (KvContains | ShContains, Outcome::Contains(indices)) => {
             let mut w = ok(out);
             str_array(
@@ -340,7 +363,8 @@ fn render_outcome(
             w.finish()
         }
         (
-            ShSet | ShAdd | ShGet | ShRmv | ShContains | ShCount | ShKeys | ShClear | ShClearSet,
+            ShSet | ShAdd | ShGet | ShRmv | ShContains | ShCount | ShKeys | ShClear | ShClearSet
+            | ShKeyTtl | ShKeyRemaining,
             Outcome::NoSession { .. },
         ) => ReplyWriter::new(out, name, Status::SessionNotExist).finish(),
         (ShExists, Outcome::Exist(tkns)) => {

@@ -11,6 +11,7 @@ pub use crate::base::{Expiry, Token};
 use crate::value::Value;
 
 pub(crate) mod edit;
+pub(crate) mod key_expiry;
 pub(crate) mod kv;
 pub(crate) mod session;
 
@@ -19,6 +20,10 @@ pub type Entries<'a> = Vec<(Cow<'a, str>, Value)>;
 
 /// Key names of a `keys` array, in request order (non-string items already dropped).
 pub type Keys<'a> = Vec<Cow<'a, str>>;
+
+/// `(key, seconds)` pairs of a `ttl` or `SH_KEY_TTL` object, in request order; `None` removes
+/// a deadline. Seconds are ≥ 1 (checked by proto).
+pub type KeyTtls<'a> = Vec<(Cow<'a, str>, Option<u64>)>;
 
 /// One command, validated. `tkn: Option<Token>` is `None` when the request's `tkn` was absent or
 /// not a uint; `Some(0)` is a uint that names no session.
@@ -87,6 +92,22 @@ pub enum Command<'a> {
         tkn: Option<Token>,
         keys: Entries<'a>,
     },
+    /// `SH_SET` (`add` false) or `SH_ADD` (`add` true) with a `ttl` member: the write, then
+    /// deadlines for the keys `ttl` names (all of them in `keys`, checked by proto); for an add,
+    /// only for the keys it added. Kept apart from `ShSet`/`ShAdd` so their hot path is unchanged.
+    ShWriteWithTtl {
+        tkn: Option<Token>,
+        keys: Entries<'a>,
+        ttl: KeyTtls<'a>,
+        add: bool,
+    },
+    /// `SH_KEY_TTL`: set or remove deadlines of keys the session holds.
+    ShKeyTtl {
+        tkn: Option<Token>,
+        keys: KeyTtls<'a>,
+    },
+    /// `SH_KEY_REMAINING`: seconds left for each named key the session holds.
+    ShKeyRemaining { tkn: Option<Token>, keys: Keys<'a> },
     /// Counts for `SV_INFO`: live sessions and all keys held.
     Stats,
 }
@@ -134,6 +155,10 @@ pub enum Outcome {
     /// `st` 1 with `contains`: indices into the request's keys that exist, in request order,
     /// repeated as often as requested.
     Contains(Vec<usize>),
+    /// `st` 1 with `keys` object of remaining seconds (`None`: no deadline): `(index into the
+    /// request's keys, seconds)` for each requested key that exists, each key once (first
+    /// occurrence), in request order (`SH_KEY_REMAINING`).
+    Remaining(Vec<(usize, Option<u64>)>),
     /// `SH_NEW` success.
     Created { tkn: Token },
     /// `SH_NEW` shared: a live session already has the derived token (103).

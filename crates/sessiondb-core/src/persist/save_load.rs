@@ -188,6 +188,7 @@ pub fn load_with_progress(
             expiry: s.expiry,
             deadline_ms: 0,
             keys: s.keys,
+            key_deadlines: Vec::new(),
         });
         store.prepare_sessions(records, now_ms, Arming::FromDuration)
     };
