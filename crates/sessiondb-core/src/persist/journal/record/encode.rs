@@ -289,6 +289,20 @@ mod tests {
             roundtrip(Change::SessionEnded { tkn: u64::MAX }),
             Op::Ended { tkn: u64::MAX }
         );
+        let deadlines = [
+            (Cow::Borrowed("otp"), Some(u64::MAX)),
+            (Cow::Borrowed("é"), None),
+        ];
+        assert_eq!(
+            roundtrip(Change::KeyDeadlines {
+                tkn: 4,
+                deadlines: &deadlines
+            }),
+            Op::KeyDeadlines {
+                tkn: 4,
+                deadlines: vec![("otp".into(), Some(u64::MAX)), ("é".into(), None)]
+            }
+        );
         assert_eq!(
             roundtrip(Change::SessionExpired { tkn: 3 }),
             Op::Expired { tkn: 3 }
