@@ -174,6 +174,7 @@ fn save_load_and_recover_a_million_sessions() {
                         shared: s.shared,
                         name: s.name(),
                         expiry: s.expiry(),
+                        key_deadlines: s.data.key_deadlines(),
                     };
                     encoder.session(&mut buf, &head, s.data.iter());
                 });

@@ -268,3 +268,84 @@ async fn key_deadlines_hold_across_kill9_and_restart() {
     drop(ws);
     server.kill9();
 }
+
+#[tokio::test]
+async fn a_dataset_keeps_key_deadlines_and_sessions_without_them_as_before() {
+    let server = TestServer::start().await;
+    let root = server.dir.path().join("data");
+    let mut ws = server.connect().await;
+    let saved_at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    let vars = script(
+        &mut ws,
+        &[
+            (r#"{"SH_NEW":{}}"#, r#"{"SH_NEW_RSP":{"st":1,"tkn":"$T1"}}"#),
+            (
+                r#"{"SH_SET":{"tkn":$T1,"keys":{"user":"ann","otp":"123456"},"ttl":{"otp":300}}}"#,
+                r#"{"SH_SET_RSP":{"st":1}}"#,
+            ),
+            (r#"{"SH_NEW":{}}"#, r#"{"SH_NEW_RSP":{"st":1,"tkn":"$T2"}}"#),
+            (
+                r#"{"SH_SET":{"tkn":$T2,"keys":{"a":1}}}"#,
+                r#"{"SH_SET_RSP":{"st":1}}"#,
+            ),
+            (
+                r#"{"SH_SAVE":{"name":"ttl","tkns":[$T1]}}"#,
+                r#"{"SH_SAVE_RSP":{"st":121,"name":"ttl","duration":"$any"}}"#,
+            ),
+            (
+                r#"{"SH_SAVE":{"name":"plain","tkns":[$T2]}}"#,
+                r#"{"SH_SAVE_RSP":{"st":121,"name":"plain","duration":"$any"}}"#,
+            ),
+            (r#"{"SH_END_ALL":{}}"#, r#"{"SH_END_ALL_RSP":{"st":1,"cnt":2}}"#),
+            (
+                r#"{"SH_LOAD":{"name":"ttl"}}"#,
+                r#"{"SH_LOAD_RSP":{"st":141,"name":"ttl","sessions":1,"keys":2}}"#,
+            ),
+            (
+                r#"{"SH_KEY_REMAINING":{"tkn":$T1,"keys":["otp","user"]}}"#,
+                r#"{"SH_KEY_REMAINING_RSP":{"st":1,"keys":{"otp":{"$in":[297,298,299]},"user":null}}}"#,
+            ),
+        ],
+    )
+    .await;
+    let (t1, t2) = (vars["$T1"].as_u64(), vars["$T2"].as_u64());
+    let data = |name: &str| {
+        let dir = fs_saves(&root.join(name));
+        std::fs::read_to_string(dir.join("data/0")).expect("data file")
+    };
+    // A session without key deadlines is written exactly as the base protocol says.
+    let plain = data("plain");
+    assert_eq!(
+        plain,
+        format!(
+            r#"[{{"keys":{{"a":1}},"sh":{{"tkn":{},"shared":false,"expiry":{{"duration":0,"deleteSession":false,"extendOnSetAdd":false,"extendOnGet":false}}}}}}]"#,
+            t2.unwrap_or(0)
+        )
+    );
+    let with_ttl: serde_json::Value = serde_json::from_str(&data("ttl")).expect("json");
+    assert_eq!(with_ttl[0]["sh"]["tkn"].as_u64(), t1);
+    let deadline = with_ttl[0]["keyDeadlines"]["otp"].as_u64().unwrap_or(0);
+    assert!(
+        deadline >= saved_at + 300_000 && deadline < saved_at + 310_000,
+        "{with_ttl}"
+    );
+    assert_eq!(
+        with_ttl[0]["keyDeadlines"].as_object().map(|d| d.len()),
+        Some(1)
+    );
+    server.shutdown().await.expect("shutdown");
+}
+
+/// The only save (timestamp directory) under a dataset directory.
+fn fs_saves(dataset: &std::path::Path) -> std::path::PathBuf {
+    let mut saves: Vec<_> = std::fs::read_dir(dataset)
+        .expect("dataset dir")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .collect();
+    assert_eq!(saves.len(), 1, "{saves:?}");
+    saves.remove(0)
+}
