@@ -260,3 +260,43 @@ fn deadlines_are_journaled_as_wall_clock_times_and_expiry_as_a_removal() {
         assert!(got.starts_with(want.as_str()), "{got} vs {want}");
     }
 }
+
+#[test]
+fn a_load_restores_deadlines_journals_them_and_counts_only_live_keys() {
+    let sink = Arc::new(Recorder::default());
+    let st = Store::with_change_sink(StoreConfig::default(), sink.clone());
+    let record = sessiondb_core::SessionRecord {
+        tkn: 77,
+        shared: false,
+        name: None,
+        expiry: Expiry::default(),
+        deadline_ms: u64::MAX,
+        keys: vec![
+            ("otp".to_owned(), Value::from_json_unchecked("1")),
+            ("old".to_owned(), Value::from_json_unchecked("2")),
+            ("user".to_owned(), Value::from_json_unchecked("3")),
+        ],
+        key_deadlines: vec![
+            ("otp".to_owned(), 9_000),
+            ("old".to_owned(), 4_000),
+            ("absent".to_owned(), 9_000),
+        ],
+    };
+    let loaded = st.load_sessions(vec![record], 5_000, sessiondb_core::Arming::FromDuration);
+    assert_eq!(loaded, (1, 2));
+    assert_eq!(
+        remaining(&st, 77, &["otp", "old", "user", "absent"], 5_000),
+        Outcome::Remaining(vec![(0, Some(4)), (2, None)])
+    );
+    let changes = sink.0.lock().map(|c| c.clone()).unwrap_or_default();
+    let deadlines = changes
+        .iter()
+        .find(|c| c.starts_with("KeyDeadlines"))
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        deadlines.contains("(\"otp\", Some(9000))") && deadlines.contains("(\"old\", Some(4000))"),
+        "{changes:?}"
+    );
+    assert!(!deadlines.contains("absent"), "{deadlines}");
+}

@@ -228,7 +228,8 @@ impl Store {
                 continue;
             }
             created += 1;
-            keys += s.data.len() as u64;
+            // Keys restored past their deadline are never visible, so they are not counted.
+            keys += s.data.live_len(now_ms) as u64;
             if journaling {
                 self.record(&Change::SessionCreated {
                     tkn,
@@ -246,6 +247,14 @@ impl Store {
                     self.record(&Change::ShKeysSet {
                         tkn,
                         entries: &entries,
+                    });
+                }
+                if let Some(d) = s.data.key_deadlines() {
+                    let deadlines: Vec<(Cow<'_, str>, Option<u64>)> =
+                        d.iter().map(|(k, t)| (Cow::Borrowed(k), Some(t))).collect();
+                    self.record(&Change::KeyDeadlines {
+                        tkn,
+                        deadlines: &deadlines,
                     });
                 }
             }
