@@ -46,12 +46,12 @@ fn set_ttl(
     now: u64,
 ) {
     let ttl = ttl.iter().map(|&(k, s)| (k, Some(s))).collect::<Vec<_>>();
-    let cmd = Command::ShWriteWithTtl {
+    let cmd = Command::ShWriteWithTtl(Box::new(sessiondb_core::TtlWrite {
         tkn: Some(tkn),
         keys: entries(keys),
         ttl: ttls(&ttl),
         add: false,
-    };
+    }));
     assert_eq!(st.execute(cmd, now), Outcome::Done);
 }
 
@@ -154,12 +154,12 @@ fn set_without_ttl_drops_the_deadline_add_keeps_it_and_rmv_removes_it() {
     assert_eq!(st.execute(set, 1_000), Outcome::Done);
     // An add of an existing key changes neither its value nor its deadline, and gives no
     // deadline to a key it did not add.
-    let add = Command::ShWriteWithTtl {
+    let add = Command::ShWriteWithTtl(Box::new(sessiondb_core::TtlWrite {
         tkn: Some(t),
         keys: entries(&[("b", "9"), ("c", "4")]),
         ttl: ttls(&[("b", Some(1)), ("c", Some(20))]),
         add: true,
-    };
+    }));
     assert_eq!(st.execute(add, 1_000), Outcome::Done);
     assert_eq!(
         remaining(&st, t, &["a", "b", "c"], 1_000),

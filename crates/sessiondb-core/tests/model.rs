@@ -602,15 +602,17 @@ fn to_command(c: &MCmd) -> Command<'_> {
             tkn: *t,
             keys: e(v),
         },
-        MCmd::ShWriteTtl(t, v, ttl, add) => Command::ShWriteWithTtl {
-            tkn: *t,
-            keys: e(v),
-            ttl: ttl
-                .iter()
-                .map(|(k, s)| (Cow::Borrowed(k.as_str()), Some(*s)))
-                .collect(),
-            add: *add,
-        },
+        MCmd::ShWriteTtl(t, v, ttl, add) => {
+            Command::ShWriteWithTtl(Box::new(sessiondb_core::TtlWrite {
+                tkn: *t,
+                keys: e(v),
+                ttl: ttl
+                    .iter()
+                    .map(|(k, s)| (Cow::Borrowed(k.as_str()), Some(*s)))
+                    .collect(),
+                add: *add,
+            }))
+        }
         MCmd::ShKeyTtl(t, ttl) => Command::ShKeyTtl {
             tkn: *t,
             keys: ttl

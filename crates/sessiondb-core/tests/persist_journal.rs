@@ -170,12 +170,12 @@ fn key_deadlines(store: &Store, a: u64, c: u64) {
         (a, &[("w", "5"), ("v", "6")][..], 30),
         (c, &[("u", "7")][..], 9),
     ] {
-        let cmd = Command::ShWriteWithTtl {
+        let cmd = Command::ShWriteWithTtl(Box::new(sessiondb_core::TtlWrite {
             tkn: Some(tkn),
             keys: entries(keys),
             ttl: ttl(&[(keys[0].0, Some(secs))]),
             add: false,
-        };
+        }));
         assert_eq!(store.execute(cmd, NOW), Outcome::Done);
     }
     let cmd = Command::ShKeyTtl {

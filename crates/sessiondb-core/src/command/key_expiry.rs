@@ -15,7 +15,7 @@ use crate::change::Change;
 use crate::command::edit::{account_since, Edit};
 use crate::command::kv::values;
 use crate::command::session::LiveSession;
-use crate::command::{Entries, KeyTtls, Keys, Outcome};
+use crate::command::{KeyTtls, Keys, Outcome, TtlWrite};
 use crate::expiry::{self, DeadlineIndex};
 use crate::session::Session;
 use crate::store::{ShardStats, Store};
@@ -45,14 +45,13 @@ impl Store {
     /// `SH_SET` / `SH_ADD` with `ttl`: the write as without it, then the deadlines, under the
     /// same lock. Keys the write overwrites without a `ttl` lose their deadline (as an `SH_SET`
     /// without `ttl` does); an add gives deadlines only to the keys it added.
-    pub(crate) fn sh_write_with_ttl(
-        &self,
-        tkn: Option<Token>,
-        entries: Entries<'_>,
-        ttl: KeyTtls<'_>,
-        add: bool,
-        now_ms: u64,
-    ) -> Outcome {
+    pub(crate) fn sh_write_with_ttl(&self, write: TtlWrite<'_>, now_ms: u64) -> Outcome {
+        let TtlWrite {
+            tkn,
+            keys: entries,
+            ttl,
+            add,
+        } = write;
         self.with_session(tkn, now_ms, |live| {
             let (ttl, edit) = if add {
                 let absent = ttl

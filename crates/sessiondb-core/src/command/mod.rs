@@ -92,15 +92,9 @@ pub enum Command<'a> {
         tkn: Option<Token>,
         keys: Entries<'a>,
     },
-    /// `SH_SET` (`add` false) or `SH_ADD` (`add` true) with a `ttl` member: the write, then
-    /// deadlines for the keys `ttl` names (all of them in `keys`, checked by proto); for an add,
-    /// only for the keys it added. Kept apart from `ShSet`/`ShAdd` so their hot path is unchanged.
-    ShWriteWithTtl {
-        tkn: Option<Token>,
-        keys: Entries<'a>,
-        ttl: KeyTtls<'a>,
-        add: bool,
-    },
+    /// `SH_SET` or `SH_ADD` with a `ttl` member. Kept apart from `ShSet`/`ShAdd`, and boxed so
+    /// that it does not make every command larger to move, so their hot path is unchanged.
+    ShWriteWithTtl(Box<TtlWrite<'a>>),
     /// `SH_KEY_TTL`: set or remove deadlines of keys the session holds.
     ShKeyTtl {
         tkn: Option<Token>,
@@ -110,6 +104,21 @@ pub enum Command<'a> {
     ShKeyRemaining { tkn: Option<Token>, keys: Keys<'a> },
     /// Counts for `SV_INFO`: live sessions and all keys held.
     Stats,
+}
+
+/// `SH_SET` (`add` false) or `SH_ADD` (`add` true) with a `ttl` member: the write, then
+/// deadlines for the keys `ttl` names (all of them in `keys`, checked by proto); for an add, only
+/// for the keys it added.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TtlWrite<'a> {
+    /// The session.
+    pub tkn: Option<Token>,
+    /// The keys to write, as for `ShSet`/`ShAdd`.
+    pub keys: Entries<'a>,
+    /// Seconds per key.
+    pub ttl: KeyTtls<'a>,
+    /// An add rather than a set.
+    pub add: bool,
 }
 
 /// Receives the values a get finds, while the store's lock is held, so the reply can be written
@@ -181,4 +190,17 @@ pub enum Outcome {
     Stats { sessions: u64, keys: u64 },
     /// A configured limit would be exceeded; nothing changed (170).
     LimitReached,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_stay_small_to_move() {
+        // Every request moves its command a few times; a variant larger than the base ones
+        // would make each move a `memcpy` call (BENCHMARKS.md, "Per-key expiry").
+        println!("size_of Command = {}", std::mem::size_of::<Command<'_>>());
+        assert!(std::mem::size_of::<Command<'_>>() <= 48);
+    }
 }

@@ -172,12 +172,7 @@ impl Store {
             Command::ShKeys { tkn } => self.sh_keys(tkn, now_ms),
             Command::ShClear { tkn } => self.sh_clear(tkn, now_ms),
             Command::ShClearSet { tkn, keys } => self.sh_clear_set(tkn, keys, now_ms),
-            Command::ShWriteWithTtl {
-                tkn,
-                keys,
-                ttl,
-                add,
-            } => self.sh_write_with_ttl(tkn, keys, ttl, add, now_ms),
+            Command::ShWriteWithTtl(write) => self.sh_write_with_ttl(*write, now_ms),
             Command::ShKeyTtl { tkn, keys } => self.sh_key_ttl(tkn, keys, now_ms),
             Command::ShKeyRemaining { tkn, keys } => self.sh_key_remaining(tkn, &keys, now_ms),
             Command::Stats => {

@@ -14,7 +14,7 @@ mod fast;
 use std::borrow::Cow;
 
 use sessiondb_core::json::{self, Json};
-use sessiondb_core::{Command, Entries, Expiry, KeyTtls, Keys, Token};
+use sessiondb_core::{Command, Entries, Expiry, KeyTtls, Keys, Token, TtlWrite};
 
 use crate::dataset_name_allowed;
 use crate::request::{
@@ -337,12 +337,12 @@ fn sh_write<'j>(
     if ttl.iter().any(|(k, _)| !written.contains(&**k)) {
         return Err(Status::ValueTypeInvalid);
     }
-    Ok(engine(Command::ShWriteWithTtl {
+    Ok(engine(Command::ShWriteWithTtl(Box::new(TtlWrite {
         tkn,
         keys,
         ttl,
         add,
-    }))
+    }))))
 }
 
 /// The members of a `ttl` object (`null_removes` false) or of `SH_KEY_TTL`'s `keys` (`null`
