@@ -155,6 +155,7 @@ pub enum KeyNames<'j> {
 
 impl<'j> KeyNames<'j> {
     /// The name at index `i` of the engine's [`sessiondb_core::Keys`] list.
+    #[inline]
     pub fn get(&self, i: usize) -> Option<&'j str> {
         match self {
             KeyNames::None => None,
