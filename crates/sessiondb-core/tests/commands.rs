@@ -4,6 +4,9 @@ use std::borrow::Cow;
 
 use sessiondb_core::{Command, Expiry, Outcome, SessionInfo, Store, StoreConfig, Token, Value};
 
+mod support;
+use support::new_session;
+
 fn v(json: &str) -> Value {
     Value::from_json_unchecked(json)
 }
@@ -21,20 +24,6 @@ fn keys(names: &[&'static str]) -> Vec<Cow<'static, str>> {
 
 fn store() -> Store {
     Store::new(StoreConfig::default())
-}
-
-fn new_session(st: &Store, expiry: Option<Expiry>, now: u64) -> Token {
-    match st.execute(
-        Command::ShNew {
-            expiry,
-            name: None,
-            shared: false,
-        },
-        now,
-    ) {
-        Outcome::Created { tkn } => tkn,
-        other => panic!("SH_NEW failed: {other:?}"),
-    }
 }
 
 fn expiring(duration_secs: u64, delete_session: bool) -> Expiry {

@@ -9,6 +9,9 @@ use sessiondb_core::{
     Change, ChangeSink, Command, Expiry, KeyTtls, Outcome, Store, StoreConfig, Token, Value,
 };
 
+mod support;
+use support::new_session;
+
 fn entries(pairs: &[(&'static str, &str)]) -> Vec<(Cow<'static, str>, Value)> {
     pairs
         .iter()
@@ -22,20 +25,6 @@ fn ttls(pairs: &[(&'static str, Option<u64>)]) -> KeyTtls<'static> {
 
 fn names(keys: &[&'static str]) -> Vec<Cow<'static, str>> {
     keys.iter().map(|k| Cow::Borrowed(*k)).collect()
-}
-
-fn new_session(st: &Store, expiry: Option<Expiry>, now: u64) -> Token {
-    match st.execute(
-        Command::ShNew {
-            expiry,
-            name: None,
-            shared: false,
-        },
-        now,
-    ) {
-        Outcome::Created { tkn } => tkn,
-        other => panic!("SH_NEW failed: {other:?}"),
-    }
 }
 
 fn set_ttl(

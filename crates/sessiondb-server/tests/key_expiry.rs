@@ -8,7 +8,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::binary::start;
-use common::{connect_url, expect, request, script, token, TestServer, Ws};
+use common::{connect_url, expect, request, saves, script, token, TestServer, Ws};
 
 #[tokio::test]
 async fn replies_and_validation_order_are_exact() {
@@ -313,8 +313,9 @@ async fn a_dataset_keeps_key_deadlines_and_sessions_without_them_as_before() {
     .await;
     let (t1, t2) = (vars["$T1"].as_u64(), vars["$T2"].as_u64());
     let data = |name: &str| {
-        let dir = fs_saves(&root.join(name));
-        std::fs::read_to_string(dir.join("data/0")).expect("data file")
+        let dir = saves(&root, name);
+        assert_eq!(dir.len(), 1, "{dir:?}");
+        std::fs::read_to_string(dir[0].join("data/0")).expect("data file")
     };
     // A session without key deadlines is written exactly as the base protocol says.
     let plain = data("plain");
@@ -337,15 +338,4 @@ async fn a_dataset_keeps_key_deadlines_and_sessions_without_them_as_before() {
         Some(1)
     );
     server.shutdown().await.expect("shutdown");
-}
-
-/// The only save (timestamp directory) under a dataset directory.
-fn fs_saves(dataset: &std::path::Path) -> std::path::PathBuf {
-    let mut saves: Vec<_> = std::fs::read_dir(dataset)
-        .expect("dataset dir")
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .collect();
-    assert_eq!(saves.len(), 1, "{saves:?}");
-    saves.remove(0)
 }
