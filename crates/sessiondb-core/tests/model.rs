@@ -1,8 +1,7 @@
 //! Property test: random command sequences (few tokens, few keys, shared names, expiry of
 //! sessions and of single keys under a fake clock moved by random steps, a few of them back)
-//! give the same
-//! outcomes on `Store` as on a plain BTreeMap model of `docs/PROTOCOL.md` §7–§11 and E9 written
-//! here from the text.
+//! give the same outcomes on `Store` as on a plain BTreeMap model of `docs/PROTOCOL.md` §7–§11
+//! and E9 written here from the text.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
