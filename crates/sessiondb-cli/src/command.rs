@@ -90,6 +90,14 @@ pub const NEW_FLAGS: &[&str] = &[
 /// Options of the commands that take `key=value` pairs.
 pub const SET_FLAGS: &[&str] = &["--string"];
 
+/// Options of `sh set` and `sh add`: those of [`SET_FLAGS`], and a key's deadline.
+pub const SH_WRITE_FLAGS: &[&str] = &["--string", "--ttl"];
+
+/// Whether `cmd` (lower case) is a session write that takes `--ttl`.
+pub fn takes_ttl(cmd: &str) -> bool {
+    matches!(cmd, "set" | "add")
+}
+
 /// Whether `cmd` (lower case) takes `key=value` pairs.
 pub fn takes_key_values(cmd: &str) -> bool {
     matches!(cmd, "set" | "add" | "clear-set")
