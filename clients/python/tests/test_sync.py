@@ -138,3 +138,20 @@ def test_connection_errors(server_url):
         client.kv_count()
     with pytest.raises(sessiondb.DisconnectedError):
         sessiondb.Client("ws://127.0.0.1:1", open_timeout=2)
+
+
+def test_key_deadlines(db):
+    tkn = db.sh_new()
+    db.sh_set(tkn, {"user": "ann", "otp": "123456"}, ttl={"otp": 300})
+    db.sh_add(tkn, {"otp": "0", "csrf": "n1"}, ttl={"otp": 5, "csrf": 60})
+    left = db.sh_key_remaining(tkn, ["otp", "user", "csrf", "nope"])
+    assert left["user"] is None and left["otp"] in (299, 300) and left["csrf"] in (59, 60)
+    assert sorted(left) == ["csrf", "otp", "user"]
+    assert db.sh_key_ttl(tkn, {"otp": None, "gone": 5}) == 1
+    assert db.sh_key_remaining(tkn, "otp") == {"otp": None}
+    with pytest.raises(SessionDBError) as e:
+        db.sh_set(tkn, {"a": 1}, ttl={"b": 5})
+    assert e.value.status == 41
+    with pytest.raises(TypeError):
+        db.sh_set(tkn, {"a": 1}, ttl=[("a", 5)])
+    assert db.sh_count(tkn) == 3

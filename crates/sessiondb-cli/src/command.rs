@@ -51,6 +51,8 @@ pub const SH_COMMANDS: &[&str] = &[
     "keys",
     "clear",
     "clear-set",
+    "key-ttl",
+    "key-remaining",
     "info",
     "end",
     "exists",
@@ -88,6 +90,14 @@ pub const NEW_FLAGS: &[&str] = &[
 /// Options of the commands that take `key=value` pairs.
 pub const SET_FLAGS: &[&str] = &["--string"];
 
+/// Options of `sh set` and `sh add`: those of [`SET_FLAGS`], and a key's deadline.
+pub const SH_WRITE_FLAGS: &[&str] = &["--string", "--ttl"];
+
+/// Whether `cmd` (lower case) is a session write that takes `--ttl`.
+pub fn takes_ttl(cmd: &str) -> bool {
+    matches!(cmd, "set" | "add")
+}
+
 /// Whether `cmd` (lower case) takes `key=value` pairs.
 pub fn takes_key_values(cmd: &str) -> bool {
     matches!(cmd, "set" | "add" | "clear-set")
@@ -101,7 +111,10 @@ Commands (GROUP COMMAND ARGS):
   sh open NAME                              token of the shared session NAME
   sh set|add TOKEN [--string] key=value...  value parsed as JSON, else taken as a string;
                                             a value starting with { [ or \" must be valid
-                                            JSON; --string stores every value as a string
+                                            JSON; --string stores every value as a string;
+         [--ttl key=SECS]...                the key expires SECS seconds from now
+  sh key-ttl TOKEN key=SECS|key=none...     set or remove deadlines of keys
+  sh key-remaining TOKEN key...             seconds left per key (null: no deadline)
   sh get|contains TOKEN key...              sh rmv TOKEN key...
   sh count|keys|clear|info|end TOKEN        sh clear-set TOKEN key=value...
   sh exists TOKEN...                        sh info-all | sh end-all
@@ -202,6 +215,49 @@ fn key_values(args: &[String]) -> Result<String, String> {
 /// such rule: `2024-01-01`, `01234` or `1.2.3` are not JSON and are meant as strings.)
 fn looks_like_json(value: &str) -> bool {
     value.trim_start().starts_with(['{', '[', '"'])
+}
+
+/// Takes the `--ttl key=SECS` options (`allowed`: the command has a `ttl`) out of `args`: the
+/// other words, and the `ttl` object when there was any.
+fn ttl_options(args: &[String], allowed: bool) -> Result<(Vec<String>, Option<String>), String> {
+    let mut rest = Vec::with_capacity(args.len());
+    let mut ttl = Vec::new();
+    let mut words = args.iter();
+    while let Some(word) = words.next() {
+        if word != "--ttl" {
+            rest.push(word.clone());
+            continue;
+        }
+        if !allowed {
+            return Err("--ttl is for sh set and sh add".into());
+        }
+        ttl.push(words.next().cloned().ok_or("--ttl needs key=SECS")?);
+    }
+    let ttl = (!ttl.is_empty())
+        .then(|| key_seconds(&ttl, false))
+        .transpose()?;
+    Ok((rest, ttl))
+}
+
+/// `key=SECS` pairs as a JSON object of seconds; with `none_removes`, `key=none` is `null`.
+fn key_seconds(args: &[String], none_removes: bool) -> Result<String, String> {
+    let mut parts = Vec::with_capacity(args.len());
+    for arg in args {
+        let (key, secs) = arg
+            .split_once('=')
+            .ok_or_else(|| format!("expected key=SECS, got `{arg}`"))?;
+        let secs = match secs.parse::<u64>() {
+            Ok(n) if n > 0 => n.to_string(),
+            _ if none_removes && secs == "none" => "null".to_owned(),
+            _ => {
+                return Err(format!(
+                    "`{secs}` is not a number of seconds ≥ 1 (key `{key}`)"
+                ))
+            }
+        };
+        parts.push(format!("{}:{secs}", json_string(key)));
+    }
+    Ok(format!("{{{}}}", parts.join(",")))
 }
 
 fn key_list(args: &[String]) -> String {
@@ -357,8 +413,23 @@ fn session(cmd: &str, args: &[String], current: Option<u64>) -> Result<Request, 
                 "add" => ("SH_ADD", Render::Ok),
                 _ => ("SH_CLEAR_SET", Render::Count),
             };
-            request(name, &[tkn_member, ("keys", key_values(args)?)], ok, render)
+            let (args, ttl) = ttl_options(args, cmd != "clear-set")?;
+            let mut members = vec![tkn_member, ("keys", key_values(&args)?)];
+            members.extend(ttl.map(|ttl| ("ttl", ttl)));
+            request(name, &members, ok, render)
         }
+        "key-ttl" => request(
+            "SH_KEY_TTL",
+            &[tkn_member, ("keys", key_seconds(args, true)?)],
+            ok,
+            Render::Count,
+        ),
+        "key-remaining" => request(
+            "SH_KEY_REMAINING",
+            &[tkn_member, ("keys", key_list(args))],
+            ok,
+            Render::Values(args.to_vec()),
+        ),
         "get" => request(
             "SH_GET",
             &[tkn_member, ("keys", key_list(args))],
@@ -575,6 +646,36 @@ mod tests {
             text("kv set d=2024-01-01 z=01234 v=1.2.3 w=hello m=-"),
             r#"{"KV_SET":{"keys":{"d":"2024-01-01","z":"01234","v":"1.2.3","w":"hello","m":"-"}}}"#
         );
+    }
+
+    #[test]
+    fn key_deadlines() {
+        assert_eq!(
+            text("sh set 5 otp=123456 --ttl otp=300 user=ann"),
+            r#"{"SH_SET":{"tkn":5,"keys":{"otp":123456,"user":"ann"},"ttl":{"otp":300}}}"#
+        );
+        assert_eq!(
+            text("sh add 5 a=1 --ttl a=2 --string --ttl b=3"),
+            r#"{"SH_ADD":{"tkn":5,"keys":{"a":"1"},"ttl":{"a":2,"b":3}}}"#
+        );
+        assert_eq!(
+            text("sh key-ttl 5 otp=60 csrf=none"),
+            r#"{"SH_KEY_TTL":{"tkn":5,"keys":{"otp":60,"csrf":null}}}"#
+        );
+        assert_eq!(
+            text("sh key-remaining 5 otp csrf"),
+            r#"{"SH_KEY_REMAINING":{"tkn":5,"keys":["otp","csrf"]}}"#
+        );
+        for bad in [
+            "sh set 5 a=1 --ttl",
+            "sh set 5 a=1 --ttl a=0",
+            "sh set 5 a=1 --ttl a=none",
+            "sh set 5 a=1 --ttl a",
+            "sh clear-set 5 a=1 --ttl a=1",
+            "sh key-ttl 5 a=-1",
+        ] {
+            assert!(parse(&words(bad), None).is_err(), "{bad}");
+        }
     }
 
     #[test]

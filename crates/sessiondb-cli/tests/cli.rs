@@ -497,3 +497,35 @@ fn a_server_that_never_answers_bounds_the_connect() {
     assert_eq!(out.status.code(), Some(2));
     drop(listener);
 }
+
+#[test]
+fn key_deadlines_from_the_command_line() {
+    let s = TestServer::start();
+    let tkn = s.ok(&["sh", "new"]);
+    let tkn = tkn.trim();
+    assert_eq!(
+        s.ok(&[
+            "sh",
+            "set",
+            tkn,
+            "otp=123456",
+            "--ttl",
+            "otp=300",
+            "user=ann"
+        ]),
+        "OK\n"
+    );
+    let left = s.ok(&["sh", "key-remaining", tkn, "otp", "user", "nope"]);
+    assert!(
+        [
+            "otp: 299\nuser: null\nnope: (nil)\n",
+            "otp: 300\nuser: null\nnope: (nil)\n"
+        ]
+        .contains(&left.as_str()),
+        "{left}"
+    );
+    assert_eq!(s.ok(&["sh", "key-ttl", tkn, "otp=none", "gone=5"]), "1\n");
+    assert_eq!(s.ok(&["sh", "key-remaining", tkn, "otp"]), "otp: null\n");
+    let out = s.cli(&["sh", "set", tkn, "a=1", "--ttl", "a=0"], "");
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -251,7 +251,7 @@ impl Client {
         reply.expect_status(success)
     }
 
-    async fn call_ok(&self, command: &str, body: Value) -> Result<Map<String, Value>> {
+    pub(crate) async fn call_ok(&self, command: &str, body: Value) -> Result<Map<String, Value>> {
         self.call(command, body, Status::OK).await
     }
 
@@ -603,7 +603,7 @@ impl Future for PendingReply {
 }
 
 /// Serializes `keys` and checks it is a JSON object.
-fn object(keys: impl Serialize) -> Result<Value> {
+pub(crate) fn object(keys: impl Serialize) -> Result<Value> {
     match serde_json::to_value(keys) {
         Ok(v @ Value::Object(_)) => Ok(v),
         Ok(other) => Err(Error::InvalidArgument(format!(
@@ -616,7 +616,7 @@ fn object(keys: impl Serialize) -> Result<Value> {
 }
 
 /// Turns key names into a JSON array of strings.
-fn list<K: AsRef<str>>(keys: impl IntoIterator<Item = K>) -> Value {
+pub(crate) fn list<K: AsRef<str>>(keys: impl IntoIterator<Item = K>) -> Value {
     Value::Array(
         keys.into_iter()
             .map(|k| Value::String(k.as_ref().to_owned()))

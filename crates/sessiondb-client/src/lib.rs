@@ -61,6 +61,7 @@
 mod client;
 mod conn;
 mod error;
+mod key_expiry;
 mod options;
 mod reply;
 mod types;

@@ -378,3 +378,40 @@ async fn authentication_by_url_credentials_or_sv_auth() {
     assert!(matches!(err, Error::Connect(_)), "{err:?}");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn key_deadlines() {
+    let server = TestServer::start().await;
+    let c = server.client().await;
+    let tkn = c.sh_new(SessionOptions::new()).await.unwrap();
+    c.sh_set_with_ttl(tkn, json!({"user": "ann", "otp": "123456"}), [("otp", 300)])
+        .await
+        .unwrap();
+    c.sh_add_with_ttl(
+        tkn,
+        json!({"otp": "0", "csrf": "n1"}),
+        [("otp", 5), ("csrf", 60)],
+    )
+    .await
+    .unwrap();
+    let left = c
+        .sh_key_remaining(tkn, ["otp", "user", "csrf", "nope"])
+        .await
+        .unwrap();
+    assert_eq!(left.len(), 3, "{left:?}");
+    assert_eq!(left["user"], None);
+    assert!(matches!(left["otp"], Some(299 | 300)), "{left:?}");
+    assert!(matches!(left["csrf"], Some(59 | 60)), "{left:?}");
+    assert_eq!(
+        c.sh_key_ttl(tkn, [("otp", None), ("gone", Some(1))])
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(c.sh_key_remaining(tkn, ["otp"]).await.unwrap()["otp"], None);
+    // A ttl for a key the write does not carry is refused (41), changing nothing.
+    let refused = c.sh_set_with_ttl(tkn, json!({"a": 1}), [("b", 5)]).await;
+    assert_eq!(status_of(refused), 41);
+    assert_eq!(status_of(c.sh_key_ttl(tkn, [("otp", Some(0))]).await), 42);
+    assert_eq!(c.sh_count(tkn).await.unwrap(), 3);
+}

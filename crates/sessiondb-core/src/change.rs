@@ -45,6 +45,13 @@ pub enum Change<'a> {
         tkn: Token,
         keys: &'a [Cow<'a, str>],
     },
+    /// Keys of a session got a deadline (Unix ms) or lost theirs (`None`): `SH_KEY_TTL`, or the
+    /// `ttl` of an `SH_SET`/`SH_ADD`, recorded right after its keys (E9). Only keys the session
+    /// held are listed.
+    KeyDeadlines {
+        tkn: Token,
+        deadlines: &'a [(Cow<'a, str>, Option<u64>)],
+    },
     /// All keys of a session were deleted (`SH_CLEAR`).
     ShCleared { tkn: Token },
     /// All keys of a session were replaced by `entries` (`SH_CLEAR_SET`).

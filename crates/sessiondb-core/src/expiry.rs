@@ -27,6 +27,18 @@ pub fn remaining_secs(s: &Session, now_ms: u64) -> u64 {
     (s.deadline_ms.saturating_sub(now_ms) / 1000).min(s.expiry().duration_secs)
 }
 
+/// When `s` next needs the expiry's attention: its own deadline when it expires, or a key's
+/// deadline (E9) when that is earlier; `u64::MAX` for never.
+#[inline]
+pub fn next_due_ms(s: &Session) -> u64 {
+    let own = if s.expiry().duration_secs > 0 {
+        s.deadline_ms
+    } else {
+        u64::MAX
+    };
+    own.min(s.data.next_key_deadline())
+}
+
 /// What the due check did to a session.
 #[derive(Debug)]
 pub enum Checked {
@@ -57,8 +69,8 @@ pub fn check(s: &mut Session, now_ms: u64) -> Checked {
 
 /// Per-shard min-heap of `(deadline, token)` with lazy deletion.
 ///
-/// Invariant: every session that expires has an entry whose deadline equals its `indexed_ms` and
-/// is ≤ its `deadline_ms`. Extensions only move a deadline later, so they cost nothing here (the
+/// Invariant: every session that expires, or holds a key that does, has an entry whose deadline
+/// equals its `indexed_ms` and is ≤ its [`next_due_ms`]. Extensions only move a deadline later, so they cost nothing here (the
 /// sweep re-files the session when it meets the old entry); ended sessions leave stale entries
 /// that the sweep discards. [`DeadlineIndex::needs_compaction`] bounds the stale entries.
 #[derive(Debug, Default)]
@@ -70,9 +82,10 @@ impl DeadlineIndex {
     /// Files `s` after its deadline was set, if the current entry no longer covers it.
     /// `s.indexed_ms` must be `u64::MAX` for a session with no entry.
     pub fn file(&mut self, s: &mut Session) {
-        if s.expiry().duration_secs > 0 && s.deadline_ms < s.indexed_ms {
-            self.heap.push(Reverse((s.deadline_ms, s.tkn)));
-            s.indexed_ms = s.deadline_ms;
+        let due = next_due_ms(s);
+        if due < s.indexed_ms {
+            self.heap.push(Reverse((due, s.tkn)));
+            s.indexed_ms = due;
         }
     }
 
@@ -111,11 +124,9 @@ impl DeadlineIndex {
         let mut entries = std::mem::take(&mut self.heap).into_vec();
         entries.clear();
         for s in sessions {
-            if s.expiry().duration_secs > 0 {
-                entries.push(Reverse((s.deadline_ms, s.tkn)));
-                s.indexed_ms = s.deadline_ms;
-            } else {
-                s.indexed_ms = u64::MAX;
+            s.indexed_ms = next_due_ms(s);
+            if s.indexed_ms != u64::MAX {
+                entries.push(Reverse((s.indexed_ms, s.tkn)));
             }
         }
         entries.shrink_to(entries.len() * 2);

@@ -19,6 +19,6 @@ pub mod value;
 
 pub use base::{Expiry, Token};
 pub use change::{Change, ChangeSink};
-pub use command::{Command, Entries, Keys, Outcome, SessionInfo, ValueSink};
+pub use command::{Command, Entries, KeyTtls, Keys, Outcome, SessionInfo, TtlWrite, ValueSink};
 pub use store::{Arming, Limits, SessionRecord, Store, StoreConfig, SweepReport};
 pub use value::Value;

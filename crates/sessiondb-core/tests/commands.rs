@@ -4,6 +4,9 @@ use std::borrow::Cow;
 
 use sessiondb_core::{Command, Expiry, Outcome, SessionInfo, Store, StoreConfig, Token, Value};
 
+mod support;
+use support::new_session;
+
 fn v(json: &str) -> Value {
     Value::from_json_unchecked(json)
 }
@@ -21,20 +24,6 @@ fn keys(names: &[&'static str]) -> Vec<Cow<'static, str>> {
 
 fn store() -> Store {
     Store::new(StoreConfig::default())
-}
-
-fn new_session(st: &Store, expiry: Option<Expiry>, now: u64) -> Token {
-    match st.execute(
-        Command::ShNew {
-            expiry,
-            name: None,
-            shared: false,
-        },
-        now,
-    ) {
-        Outcome::Created { tkn } => tkn,
-        other => panic!("SH_NEW failed: {other:?}"),
-    }
 }
 
 fn expiring(duration_secs: u64, delete_session: bool) -> Expiry {
@@ -428,6 +417,7 @@ fn sh_open_finds_only_shared_sessions() {
             name: None,
             expiry: Expiry::default(),
             deadline_ms: u64::MAX,
+            key_deadlines: Vec::new(),
             keys: vec![],
         }],
         0,
@@ -791,6 +781,7 @@ fn a_bulk_load_across_threads_keeps_the_first_record_of_a_token() {
         name: None,
         expiry: Expiry::default(),
         deadline_ms: u64::MAX,
+        key_deadlines: Vec::new(),
         keys: vec![("k".to_owned(), v(value))],
     };
     let mut records: Vec<_> = (1..=4_000).map(|t| record(t, "\"first\"")).collect();

@@ -61,6 +61,7 @@ impl ChangeSink for Log {
             Change::KvCleared => "kv-cleared".into(),
             Change::KvClearSet { entries } => format!("kv-clear-set {}", names(entries)),
             Change::EndAll { tkns } => format!("end-all {}", tkns.len()),
+            Change::KeyDeadlines { deadlines, .. } => format!("key-deadlines {}", deadlines.len()),
         };
         self.0.lock().push(line);
     }
@@ -205,6 +206,7 @@ fn sweep_and_loads_are_recorded() {
             ..Expiry::default()
         },
         deadline_ms: 0,
+        key_deadlines: Vec::new(),
         keys: vec![("x".into(), v("1"))],
     };
     let (n, k) = st.load_sessions(

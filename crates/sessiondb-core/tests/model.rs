@@ -1,6 +1,7 @@
-//! Property test: random command sequences (few tokens, few keys, shared names, expiry under a
-//! fake clock advanced by random steps) give the same outcomes on `Store` as on a plain
-//! BTreeMap model of `docs/PROTOCOL.md` §7–§11 written here from the text.
+//! Property test: random command sequences (few tokens, few keys, shared names, expiry of
+//! sessions and of single keys under a fake clock moved by random steps, a few of them back)
+//! give the same outcomes on `Store` as on a plain BTreeMap model of `docs/PROTOCOL.md` §7–§11
+//! and E9 written here from the text.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -43,6 +44,11 @@ enum Op {
     ShKeys(u8),
     ShClear(u8),
     ShClearSet(u8, Vec<(u8, u8)>),
+    /// `SH_SET`/`SH_ADD` with `ttl`: (index into the entries, seconds − 1) pairs, and `add`.
+    ShWriteTtl(u8, Vec<(u8, u8)>, Vec<(u8, u8)>, bool),
+    /// Key, and seconds − 1 or `None` to remove.
+    ShKeyTtl(u8, Vec<(u8, Option<u8>)>),
+    ShKeyRemaining(u8, Vec<u8>),
     Stats,
     Sweep,
 }
@@ -92,6 +98,11 @@ fn op() -> impl Strategy<Value = Op> {
         1 => t().prop_map(Op::ShKeys),
         1 => t().prop_map(Op::ShClear),
         1 => (t(), kvs()).prop_map(|(a, b)| Op::ShClearSet(a, b)),
+        3 => (t(), kvs(), prop::collection::vec((any::<u8>(), 0u8..3), 0..3), any::<bool>())
+            .prop_map(|(a, b, c, d)| Op::ShWriteTtl(a, b, c, d)),
+        2 => (t(), prop::collection::vec((0u8..4, prop::option::of(0u8..3)), 0..4))
+            .prop_map(|(a, b)| Op::ShKeyTtl(a, b)),
+        2 => (t(), ks()).prop_map(|(a, b)| Op::ShKeyRemaining(a, b)),
         1 => Just(Op::Stats),
         1 => Just(Op::Sweep),
     ]
@@ -104,6 +115,43 @@ struct MSession {
     expiry: Expiry,
     deadline: u64,
     keys: BTreeMap<String, String>,
+    /// Deadlines of single keys (E9), only of keys held.
+    key_deadlines: BTreeMap<String, u64>,
+}
+
+impl MSession {
+    /// Stores a key as `SH_SET` does: a value written again has no deadline.
+    fn set(&mut self, k: &str, v: &str) {
+        self.keys.insert(k.to_owned(), v.to_owned());
+        self.key_deadlines.remove(k);
+    }
+
+    fn clear(&mut self) {
+        self.keys.clear();
+        self.key_deadlines.clear();
+    }
+
+    /// Keys visible at `now` (E9: a key is gone from its deadline on).
+    fn live_keys(&self, now: u64) -> u64 {
+        let due = self.key_deadlines.values().filter(|&&d| now >= d).count();
+        (self.keys.len() - due) as u64
+    }
+
+    /// Sets or removes the deadlines of held keys; the number of `ttl` items naming one.
+    fn set_deadlines(&mut self, ttl: &[(String, Option<u64>)], now: u64) -> u64 {
+        let mut found = 0;
+        for (k, secs) in ttl {
+            if !self.keys.contains_key(k) {
+                continue;
+            }
+            found += 1;
+            match secs {
+                Some(secs) => self.key_deadlines.insert(k.clone(), deadline(now, *secs)),
+                None => self.key_deadlines.remove(k),
+            };
+        }
+        found
+    }
 }
 
 /// The model: plain maps, expiry applied exactly when §9.4 says a command looks at a session.
@@ -136,10 +184,21 @@ impl Model {
                 return None;
             }
             let s = self.sessions.get_mut(&t)?;
-            s.keys.clear();
+            s.clear();
             s.deadline = deadline(now, s.expiry.duration_secs);
         }
-        self.sessions.get_mut(&t)
+        let s = self.sessions.get_mut(&t)?;
+        let due: Vec<String> = s
+            .key_deadlines
+            .iter()
+            .filter(|(_, &d)| now >= d)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in due {
+            s.keys.remove(&k);
+            s.key_deadlines.remove(&k);
+        }
+        Some(s)
     }
 
     /// Whether `t` names a live session, without changing anything.
@@ -155,7 +214,7 @@ impl Model {
         for s in self.sessions.values() {
             if !due(s, now) {
                 sessions += 1;
-                keys += s.keys.len() as u64;
+                keys += s.live_keys(now);
             } else if !s.expiry.delete_session {
                 sessions += 1;
             }
@@ -252,6 +311,7 @@ impl Model {
                         expiry,
                         deadline: deadline(now, expiry.duration_secs),
                         keys: BTreeMap::new(),
+                        key_deadlines: BTreeMap::new(),
                     },
                 );
                 Outcome::Created { tkn }
@@ -321,11 +381,53 @@ impl Model {
                     if add {
                         s.keys.entry(k.clone()).or_insert_with(|| v.clone());
                     } else {
-                        s.keys.insert(k.clone(), v.clone());
+                        s.set(k, v);
                     }
                 }
                 Outcome::Done
             }
+            MCmd::ShWriteTtl(tkn, e, ttl, add) => {
+                let Some(s) = self.access(*tkn, now) else {
+                    return no(*tkn);
+                };
+                if s.expiry.extend_on_set_add {
+                    Self::extend(s, now);
+                }
+                let ttl: Vec<(String, Option<u64>)> = ttl
+                    .iter()
+                    .filter(|(k, _)| !*add || !s.keys.contains_key(k))
+                    .map(|(k, secs)| (k.clone(), Some(*secs)))
+                    .collect();
+                for (k, v) in e {
+                    if *add {
+                        s.keys.entry(k.clone()).or_insert_with(|| v.clone());
+                    } else {
+                        s.set(k, v);
+                    }
+                }
+                s.set_deadlines(&ttl, now);
+                Outcome::Done
+            }
+            MCmd::ShKeyTtl(tkn, ttl) => match self.access(*tkn, now) {
+                None => no(*tkn),
+                Some(s) => Outcome::Count(s.set_deadlines(ttl, now)),
+            },
+            MCmd::ShKeyRemaining(tkn, k) => match self.access(*tkn, now) {
+                None => no(*tkn),
+                Some(s) => Outcome::Remaining(
+                    k.iter()
+                        .enumerate()
+                        .filter(|&(i, key)| !k[..i].contains(key) && s.keys.contains_key(key))
+                        .map(|(i, key)| {
+                            let left = s
+                                .key_deadlines
+                                .get(key)
+                                .map(|d| d.saturating_sub(now) / 1000);
+                            (i, left)
+                        })
+                        .collect(),
+                ),
+            },
             MCmd::ShGet(tkn, k) => {
                 let Some(s) = self.access(*tkn, now) else {
                     return no(*tkn);
@@ -341,6 +443,7 @@ impl Model {
                 };
                 for key in k {
                     s.keys.remove(key);
+                    s.key_deadlines.remove(key);
                 }
                 Outcome::Done
             }
@@ -360,7 +463,7 @@ impl Model {
                 None => no(*tkn),
                 Some(s) => {
                     let n = s.keys.len() as u64;
-                    s.keys.clear();
+                    s.clear();
                     Outcome::Count(n)
                 }
             },
@@ -368,6 +471,7 @@ impl Model {
                 None => no(*tkn),
                 Some(s) => {
                     let n = s.keys.len() as u64;
+                    s.clear();
                     s.keys = e.iter().cloned().collect();
                     Outcome::Count(n)
                 }
@@ -422,6 +526,14 @@ enum MCmd {
     ShKeys(Option<Token>),
     ShClear(Option<Token>),
     ShClearSet(Option<Token>, Vec<(String, String)>),
+    ShWriteTtl(
+        Option<Token>,
+        Vec<(String, String)>,
+        Vec<(String, u64)>,
+        bool,
+    ),
+    ShKeyTtl(Option<Token>, Vec<(String, Option<u64>)>),
+    ShKeyRemaining(Option<Token>, Vec<String>),
     Stats,
 }
 
@@ -490,6 +602,28 @@ fn to_command(c: &MCmd) -> Command<'_> {
             tkn: *t,
             keys: e(v),
         },
+        MCmd::ShWriteTtl(t, v, ttl, add) => {
+            Command::ShWriteWithTtl(Box::new(sessiondb_core::TtlWrite {
+                tkn: *t,
+                keys: e(v),
+                ttl: ttl
+                    .iter()
+                    .map(|(k, s)| (Cow::Borrowed(k.as_str()), Some(*s)))
+                    .collect(),
+                add: *add,
+            }))
+        }
+        MCmd::ShKeyTtl(t, ttl) => Command::ShKeyTtl {
+            tkn: *t,
+            keys: ttl
+                .iter()
+                .map(|(k, s)| (Cow::Borrowed(k.as_str()), *s))
+                .collect(),
+        },
+        MCmd::ShKeyRemaining(t, v) => Command::ShKeyRemaining {
+            tkn: *t,
+            keys: k(v),
+        },
         MCmd::Stats => Command::Stats,
     }
 }
@@ -551,6 +685,25 @@ fn concretize(op: &Op, pool: &[Token]) -> Option<MCmd> {
         Op::ShKeys(t) => MCmd::ShKeys(tok(*t)),
         Op::ShClear(t) => MCmd::ShClear(tok(*t)),
         Op::ShClearSet(t, v) => MCmd::ShClearSet(tok(*t), e(v)),
+        Op::ShWriteTtl(t, v, ttl, add) => {
+            let entries = e(v);
+            // proto guarantees every `ttl` key is one of the entries.
+            let ttl = ttl
+                .iter()
+                .filter_map(|&(i, secs)| {
+                    let (k, _) = entries.get(i as usize % entries.len().max(1))?;
+                    Some((k.clone(), u64::from(secs) + 1))
+                })
+                .collect();
+            MCmd::ShWriteTtl(tok(*t), entries, ttl, *add)
+        }
+        Op::ShKeyTtl(t, ttl) => MCmd::ShKeyTtl(
+            tok(*t),
+            ttl.iter()
+                .map(|&(k, secs)| (KEYS[k as usize].to_string(), secs.map(|s| u64::from(s) + 1)))
+                .collect(),
+        ),
+        Op::ShKeyRemaining(t, v) => MCmd::ShKeyRemaining(tok(*t), k(v)),
         Op::Stats => MCmd::Stats,
         Op::Sweep => return None,
     })
@@ -571,14 +724,15 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
     #[test]
-    fn store_matches_model(steps in prop::collection::vec((0u64..2_500, op()), 1..80)) {
+    fn store_matches_model(steps in prop::collection::vec((-600i64..2_500, op()), 1..80)) {
         let store = Store::new(StoreConfig { shards: 4, ..StoreConfig::default() });
         let mut model = Model::default();
         // Tokens to pick from: ones that never name a session, then every token created.
         let mut pool: Vec<Token> = vec![0, 12345, shared_token("s1")];
         let mut now: u64 = 1_700_000_000_000;
         for (step, (advance, op)) in steps.iter().enumerate() {
-            now += advance;
+            // Mostly forward, sometimes back: deadlines follow the wall clock (§9.2).
+            now = now.saturating_add_signed(*advance);
             let Some(cmd) = concretize(op, &pool) else {
                 let swept = store.sweep_expired(now);
                 prop_assert_eq!(swept, model.sweep(now), "sweep at step {}", step);

@@ -46,6 +46,7 @@ fn records() -> Vec<SessionRecord> {
             name: None,
             expiry: Expiry::default(),
             deadline_ms: u64::MAX,
+            key_deadlines: Vec::new(),
             keys: (0..5)
                 .map(|k| {
                     (
@@ -173,6 +174,7 @@ fn save_load_and_recover_a_million_sessions() {
                         shared: s.shared,
                         name: s.name(),
                         expiry: s.expiry(),
+                        key_deadlines: s.data.key_deadlines(),
                     };
                     encoder.session(&mut buf, &head, s.data.iter());
                 });

@@ -64,6 +64,7 @@ fn state(store: &Store) -> (Vec<SessionRecord>, Vec<(String, Value)>) {
     sessions.sort_by_key(|s| s.tkn);
     for s in &mut sessions {
         s.keys.sort_by(|a, b| a.0.cmp(&b.0));
+        s.key_deadlines.sort();
     }
     let mut kv = store.snapshot_kv();
     kv.sort_by(|a, b| a.0.cmp(&b.0));
@@ -150,12 +151,58 @@ fn workload(store: &Store) {
         NOW,
     );
     store.execute(Command::ShEnd { tkn: Some(d) }, NOW);
+    key_deadlines(store, a, c);
     store.execute(
         Command::KvSet(entries(&[("t1", "1"), ("t2", "[1,2]"), ("t3", "3")])),
         NOW,
     );
     store.execute(Command::KvRmv(vec![Cow::Borrowed("t3")]), NOW);
     store.execute(Command::KvAdd(entries(&[("t1", "99"), ("t4", "4")])), NOW);
+}
+
+/// Key deadlines (E9) set with a write, set and removed by `SH_KEY_TTL`, dropped by an
+/// overwrite and by `SH_CLEAR_SET`: session `a` ends with deadlines on `x` and `w`.
+fn key_deadlines(store: &Store, a: u64, c: u64) {
+    let ttl = |pairs: &[(&'static str, Option<u64>)]| -> sessiondb_core::KeyTtls<'static> {
+        pairs.iter().map(|&(k, s)| (Cow::Borrowed(k), s)).collect()
+    };
+    for (tkn, keys, secs) in [
+        (a, &[("w", "5"), ("v", "6")][..], 30),
+        (c, &[("u", "7")][..], 9),
+    ] {
+        let cmd = Command::ShWriteWithTtl(Box::new(sessiondb_core::TtlWrite {
+            tkn: Some(tkn),
+            keys: entries(keys),
+            ttl: ttl(&[(keys[0].0, Some(secs))]),
+            add: false,
+        }));
+        assert_eq!(store.execute(cmd, NOW), Outcome::Done);
+    }
+    let cmd = Command::ShKeyTtl {
+        tkn: Some(a),
+        keys: ttl(&[
+            ("x", Some(100)),
+            ("v", Some(5)),
+            ("y", Some(7)),
+            ("nope", Some(1)),
+        ]),
+    };
+    assert_eq!(store.execute(cmd, NOW), Outcome::Count(3));
+    let cmd = Command::ShKeyTtl {
+        tkn: Some(a),
+        keys: ttl(&[("v", None)]),
+    };
+    assert_eq!(store.execute(cmd, NOW), Outcome::Count(1));
+    let set = Command::ShSet {
+        tkn: Some(a),
+        keys: entries(&[("y", "8")]),
+    };
+    assert_eq!(store.execute(set, NOW), Outcome::Done);
+    let clear = Command::ShClearSet {
+        tkn: Some(c),
+        keys: entries(&[("only", "null")]),
+    };
+    assert_eq!(store.execute(clear, NOW), Outcome::Count(2));
 }
 
 #[test]
@@ -168,6 +215,12 @@ fn replay_rebuilds_every_change() {
         let before = state(&store);
         assert_eq!(before.0.len(), 3);
         assert_eq!(before.1.len(), 3);
+        let deadlines: Vec<&Vec<(String, u64)>> =
+            before.0.iter().map(|s| &s.key_deadlines).collect();
+        assert!(deadlines.contains(&&vec![
+            ("w".to_owned(), NOW + 30_000),
+            ("x".to_owned(), NOW + 100_000)
+        ]));
         assert_eq!(recovered_state(dir.path()), before, "{mode:?}");
     }
 }
@@ -369,6 +422,21 @@ fn compaction_under_concurrent_writes_loses_nothing() {
         w.join().expect("writer");
     }
     journal.compact(&store, NOW).expect("final compact");
+    let (a, c) = (new_session(&store, None), new_session(&store, None));
+    let xy = Command::ShSet {
+        tkn: Some(a),
+        keys: entries(&[("x", "1"), ("y", "2")]),
+    };
+    store.execute(xy, NOW);
+    let only = Command::ShSet {
+        tkn: Some(c),
+        keys: entries(&[("only", "null")]),
+    };
+    store.execute(only, NOW);
+    key_deadlines(&store, a, c);
+    journal
+        .compact(&store, NOW)
+        .expect("compact with key deadlines");
     store.execute(Command::KvSet(entries(&[("after", "1")])), NOW);
     journal.shutdown().expect("shutdown");
     assert!(

@@ -57,12 +57,21 @@ fn reference_record(record: &Json<'_>, sh: &Json<'_>) -> Option<LoadedSession> {
             }
         }
     };
+    let key_deadlines = match record.get("keyDeadlines") {
+        None => Vec::new(),
+        Some(d) => d
+            .as_object()?
+            .iter()
+            .map(|(k, v)| Some((k.to_string(), v.as_uint()?)))
+            .collect::<Option<Vec<_>>>()?,
+    };
     Some(LoadedSession {
         tkn,
         shared,
         name,
         expiry,
         keys: reference_keys(record.get("keys")),
+        key_deadlines,
     })
 }
 
@@ -121,6 +130,11 @@ const SESSION_FILES: &[&str] = &[
     r#"[]"#,
     r#" [ ] "#,
     r#"[{"sh":{"tkn":1}}]"#,
+    r#"[{"keys":{"a":1},"sh":{"tkn":2},"keyDeadlines":{"a":1764816000000,"z":5}}]"#,
+    r#"[{"keyDeadlines":{},"sh":{"tkn":2},"keyDeadlines":[1]}]"#,
+    r#"[{"sh":{"tkn":2},"keyDeadlines":{"a":"1"}}]"#,
+    r#"[{"sh":{"tkn":2},"keyDeadlines":{"a":{"b":1}}}]"#,
+    r#"[{"sh":{"tkn":2},"keyDeadlines":[]},{"keyDeadlines":7}]"#,
     r#"[{"keys":{"a":1,"b":"x"},"sh":{"tkn":2}}]"#,
     r#"[{"sh":{"tkn":3},"sh":5}]"#,
     r#"[{"sh":5,"sh":{"tkn":3}}]"#,

@@ -17,6 +17,7 @@ fn record(tkn: u64, value_len: usize, expiry: Expiry) -> SessionRecord {
         name: (tkn & 1 == 0).then(|| format!("n\"{tkn}")),
         expiry,
         deadline_ms: 0,
+        key_deadlines: Vec::new(),
         keys: vec![
             ("a".to_owned(), Value::from_json_unchecked(&tkn.to_string())),
             (

@@ -266,22 +266,27 @@ fn render_outcome(
         }
         (KvGet | ShGet, Outcome::Values(values)) => {
             let mut w = ok(out);
-            let buf = w.member("keys");
-            buf.push(b'{');
-            for (i, (index, value)) in values.iter().enumerate() {
-                if i > 0 {
-                    buf.push(b',');
-                }
-                write_str(ctx.keys.get(*index)?, buf);
-                buf.push(b':');
+            keys_object(w.member("keys"), ctx, values, |buf, value| {
                 buf.extend_from_slice(value.as_json().as_bytes());
-            }
-            buf.push(b'}');
+            })?;
             w.finish()
         }
         (KvKeys | ShKeys, Outcome::KeyList(keys)) => {
             let mut w = ok(out);
             str_array(w.member("keys"), keys.iter().map(|k| Some(k.as_str())))?;
+            w.finish()
+        }
+        (ShKeyTtl, Outcome::Count(n)) => {
+            let mut w = ok(out);
+            w.uint_member("cnt", *n);
+            w.finish()
+        }
+        (ShKeyRemaining, Outcome::Remaining(found)) => {
+            let mut w = ok(out);
+            keys_object(w.member("keys"), ctx, found, |buf, secs| match secs {
+                Some(s) => write_uint(buf, *s),
+                None => buf.extend_from_slice(b"null"),
+            })?;
             w.finish()
         }
         (KvContains | ShContains, Outcome::Contains(indices)) => {
@@ -340,7 +345,8 @@ fn render_outcome(
             w.finish()
         }
         (
-            ShSet | ShAdd | ShGet | ShRmv | ShContains | ShCount | ShKeys | ShClear | ShClearSet,
+            ShSet | ShAdd | ShGet | ShRmv | ShContains | ShCount | ShKeys | ShClear | ShClearSet
+            | ShKeyTtl | ShKeyRemaining,
             Outcome::NoSession { .. },
         ) => ReplyWriter::new(out, name, Status::SessionNotExist).finish(),
         (ShExists, Outcome::Exist(tkns)) => {
@@ -367,6 +373,27 @@ fn render_outcome(
         _ => return None,
     };
     Some(written)
+}
+
+/// A JSON object of the request's key names (by index into its keys) with a value each;
+/// `None` for an index the request did not have.
+fn keys_object<T>(
+    buf: &mut Vec<u8>,
+    ctx: &Context<'_>,
+    items: &[(usize, T)],
+    mut value: impl FnMut(&mut Vec<u8>, &T),
+) -> Option<()> {
+    buf.push(b'{');
+    for (i, (index, item)) in items.iter().enumerate() {
+        if i > 0 {
+            buf.push(b',');
+        }
+        write_str(ctx.keys.get(*index)?, buf);
+        buf.push(b':');
+        value(buf, item);
+    }
+    buf.push(b'}');
+    Some(())
 }
 
 /// A JSON array of strings; `None` for any item aborts (an index the request did not have).

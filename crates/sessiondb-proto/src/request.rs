@@ -109,6 +109,8 @@ commands! {
     ShKeys = "SH_KEYS", Sh, "list a session's keys.";
     ShClear = "SH_CLEAR", Sh, "remove every key of a session.";
     ShClearSet = "SH_CLEAR_SET", Sh, "remove every key of a session, then set keys.";
+    ShKeyTtl = "SH_KEY_TTL", Sh, "set or remove deadlines of keys of a session.";
+    ShKeyRemaining = "SH_KEY_REMAINING", Sh, "seconds left before keys of a session expire.";
     SvInfo = "SV_INFO", Sv, "describe the server.";
     SvAuth = "SV_AUTH", Sv, "authenticate the connection.";
 }
@@ -153,6 +155,7 @@ pub enum KeyNames<'j> {
 
 impl<'j> KeyNames<'j> {
     /// The name at index `i` of the engine's [`sessiondb_core::Keys`] list.
+    #[inline]
     pub fn get(&self, i: usize) -> Option<&'j str> {
         match self {
             KeyNames::None => None,
@@ -238,7 +241,7 @@ mod tests {
 
     #[test]
     fn the_table_is_dense_and_names_round_trip() {
-        assert_eq!(Kind::ALL.len(), 31);
+        assert_eq!(Kind::ALL.len(), 33);
         for (i, &kind) in Kind::ALL.iter().enumerate() {
             assert_eq!(kind as usize, i, "{kind:?}");
             assert_eq!(Kind::from_name(kind.name()), Some(kind));

@@ -84,6 +84,9 @@ fn everything_else_is_left_to_the_full_path() {
         )
     };
     let left = [
+        // A key's deadline (E9) is read by the full path only.
+        r#"{"SH_SET":{"tkn":7,"keys":{"a":1},"ttl":{"a":5}}}"#,
+        r#"{"SH_ADD":{"ttl":{"a":5},"tkn":7,"keys":{"a":1}}}"#,
         // Not valid JSON: the full path answers 3.
         r#"{"SH_GET":{"tkn":12,"keys":["a","b"]}"#,
         r#"{"SH_GET":{"tkn":12,"keys":["a","b"]}} x"#,

@@ -8,7 +8,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::{expect, request, script, TestServer, SAVES_WITHOUT_PERSISTENCE};
+use common::{expect, request, saves, script, TestServer, SAVES_WITHOUT_PERSISTENCE};
 use sessiondb_server::Config;
 
 const FIXTURES: &str = concat!(
@@ -36,15 +36,6 @@ fn copy_tree(from: &Path, to: &Path) {
             fs::copy(entry.path(), &target).expect("copy");
         }
     }
-}
-
-/// The timestamp directories of dataset `name` under `root`.
-fn saves(root: &Path, name: &str) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = fs::read_dir(root.join(name))
-        .map(|rd| rd.filter_map(Result::ok).map(|e| e.path()).collect())
-        .unwrap_or_default();
-    v.sort();
-    v
 }
 
 #[tokio::test]

@@ -45,6 +45,48 @@ fn run(d: &Service, label: &str, msg: &str, iterations: u32, only: &str) {
     );
 }
 
+/// The token in an `SH_NEW` reply (0 if it has none).
+fn token_of(reply: &[u8]) -> u64 {
+    String::from_utf8_lossy(reply)
+        .split("\"tkn\":")
+        .nth(1)
+        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|digits| digits.parse().ok())
+        .unwrap_or(0)
+}
+
+/// A session's whole life per iteration: `SH_NEW` with an expiry, then `SH_END` of its token
+/// (the cost of reading the token back is included).
+fn run_lifecycle(d: &Service, iterations: u32, only: &str) {
+    let label = "lifecycle SH_NEW+SH_END";
+    if !label.contains(only) {
+        return;
+    }
+    let mut conn = ConnState::default();
+    let mut out = Vec::with_capacity(4096);
+    let mut end = String::with_capacity(64);
+    let start = Instant::now();
+    for _ in 0..iterations {
+        out.clear();
+        d.handle_text(
+            &mut conn,
+            r#"{"SH_NEW":{"expiry":{"duration":3600}}}"#,
+            &mut out,
+        );
+        end.clear();
+        end.push_str(r#"{"SH_END":{"tkn":"#);
+        end.push_str(&token_of(&out).to_string());
+        end.push_str("}}");
+        out.clear();
+        d.handle_text(&mut conn, &end, &mut out);
+    }
+    let ns = start.elapsed().as_nanos() / u128::from(iterations.max(1));
+    println!(
+        "{label:<28} {ns:>6} ns/session   reply: {}",
+        String::from_utf8_lossy(&out)
+    );
+}
+
 fn main() {
     let iterations: u32 = std::env::args()
         .nth(1)
@@ -61,13 +103,7 @@ fn main() {
     let mut conn = ConnState::default();
     let mut out = Vec::new();
     d.handle_text(&mut conn, r#"{"SH_NEW":{}}"#, &mut out);
-    let reply = String::from_utf8_lossy(&out).into_owned();
-    let tkn: u64 = reply
-        .split("\"tkn\":")
-        .nth(1)
-        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
-        .and_then(|digits| digits.parse().ok())
-        .unwrap_or(0);
+    let tkn = token_of(&out);
     let set = format!(
         r#"{{"SH_SET":{{"tkn":{tkn},"keys":{{"a":"value-a","b":{{"n":1,"s":[1,2,3]}}}}}}}}"#
     );
@@ -87,4 +123,5 @@ fn main() {
     run(&d, "KV_GET tree 2 keys", &tree(kv_get), iterations, &only);
     run(&d, "KV_COUNT", r#"{"KV_COUNT":{}}"#, iterations, &only);
     run(&d, "invalid JSON", r#"{"KV_SET":"#, iterations, &only);
+    run_lifecycle(&d, iterations, &only);
 }

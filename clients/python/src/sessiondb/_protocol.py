@@ -142,6 +142,17 @@ def _keys_object(keys: Any) -> dict:
     return keys
 
 
+def _write_body(tkn: Any, keys: Any, ttl: Optional[dict]) -> dict:
+    """The body of ``SH_SET``/``SH_ADD``: ``ttl`` only when given, so that a plain write is the
+    request of the base protocol."""
+    body = {"tkn": _token(tkn), "keys": _keys_object(keys)}
+    if ttl is not None:
+        if not isinstance(ttl, dict):
+            raise TypeError(f"ttl must be a dict of key -> seconds, not {type(ttl).__name__}")
+        body["ttl"] = ttl
+    return body
+
+
 def _key_list(keys: Iterable[str]) -> List[str]:
     if isinstance(keys, str):
         # A bare string is almost certainly one key, not a list of one-character keys.
@@ -284,13 +295,31 @@ class Commands:
         """Returns the token of the live shared session ``name`` (status 102 if none)."""
         return self._execute(Call("SH_OPEN", {"name": name}, OK, _member("tkn"), idempotent=True))
 
-    def sh_set(self, tkn: int, keys: dict):
-        """Sets keys in a session, overwriting existing ones."""
-        return self._execute(Call("SH_SET", {"tkn": _token(tkn), "keys": _keys_object(keys)}))
+    def sh_set(self, tkn: int, keys: dict, *, ttl: Optional[dict] = None):
+        """Sets keys in a session, overwriting existing ones.
 
-    def sh_add(self, tkn: int, keys: dict):
-        """Adds keys that do not exist yet in a session."""
-        return self._execute(Call("SH_ADD", {"tkn": _token(tkn), "keys": _keys_object(keys)}))
+        ``ttl`` maps keys of ``keys`` to seconds (>= 1): each expires that long from now, while
+        the session lives on (a key written without a ``ttl`` loses any deadline it had).
+        """
+        return self._execute(Call("SH_SET", _write_body(tkn, keys, ttl)))
+
+    def sh_add(self, tkn: int, keys: dict, *, ttl: Optional[dict] = None):
+        """Adds keys that do not exist yet in a session; ``ttl`` as for ``sh_set``, for the keys
+        it adds (an existing key keeps its value and its deadline)."""
+        return self._execute(Call("SH_ADD", _write_body(tkn, keys, ttl)))
+
+    def sh_key_ttl(self, tkn: int, keys: dict):
+        """Sets (seconds >= 1) or removes (``None``) deadlines of keys a session holds; returns
+        how many of the named keys it holds."""
+        return self._execute(
+            Call("SH_KEY_TTL", {"tkn": _token(tkn), "keys": _keys_object(keys)}, OK, _member("cnt")))
+
+    def sh_key_remaining(self, tkn: int, keys: Iterable[str]):
+        """Returns a dict of whole seconds left per listed key the session holds (``None``: no
+        deadline); keys it does not hold are left out."""
+        return self._execute(
+            Call("SH_KEY_REMAINING", {"tkn": _token(tkn), "keys": _key_list(keys)}, OK,
+                 _member("keys"), idempotent=True))
 
     def sh_get(self, tkn: int, keys: Iterable[str]):
         """Returns a dict of the listed keys that exist in a session."""

@@ -212,7 +212,7 @@ impl Store {
 /// Charges `keys` what its bytes changed by since they were `before`: what a write really added
 /// or freed, tables and allocator rounding included.
 #[inline]
-fn account_since(keys: &impl Keyspace, before: u64) {
+pub(crate) fn account_since(keys: &impl Keyspace, before: u64) {
     let after = keys.bytes();
     if after >= before {
         keys.account(after - before, 0);

@@ -11,6 +11,7 @@ pub use crate::base::{Expiry, Token};
 use crate::value::Value;
 
 pub(crate) mod edit;
+pub(crate) mod key_expiry;
 pub(crate) mod kv;
 pub(crate) mod session;
 
@@ -19,6 +20,10 @@ pub type Entries<'a> = Vec<(Cow<'a, str>, Value)>;
 
 /// Key names of a `keys` array, in request order (non-string items already dropped).
 pub type Keys<'a> = Vec<Cow<'a, str>>;
+
+/// `(key, seconds)` pairs of a `ttl` or `SH_KEY_TTL` object, in request order; `None` removes
+/// a deadline. Seconds are ≥ 1 (checked by proto).
+pub type KeyTtls<'a> = Vec<(Cow<'a, str>, Option<u64>)>;
 
 /// One command, validated. `tkn: Option<Token>` is `None` when the request's `tkn` was absent or
 /// not a uint; `Some(0)` is a uint that names no session.
@@ -87,8 +92,33 @@ pub enum Command<'a> {
         tkn: Option<Token>,
         keys: Entries<'a>,
     },
+    /// `SH_SET` or `SH_ADD` with a `ttl` member. Kept apart from `ShSet`/`ShAdd`, and boxed so
+    /// that it does not make every command larger to move, so their hot path is unchanged.
+    ShWriteWithTtl(Box<TtlWrite<'a>>),
+    /// `SH_KEY_TTL`: set or remove deadlines of keys the session holds.
+    ShKeyTtl {
+        tkn: Option<Token>,
+        keys: KeyTtls<'a>,
+    },
+    /// `SH_KEY_REMAINING`: seconds left for each named key the session holds.
+    ShKeyRemaining { tkn: Option<Token>, keys: Keys<'a> },
     /// Counts for `SV_INFO`: live sessions and all keys held.
     Stats,
+}
+
+/// `SH_SET` (`add` false) or `SH_ADD` (`add` true) with a `ttl` member: the write, then
+/// deadlines for the keys `ttl` names (all of them in `keys`, checked by proto); for an add, only
+/// for the keys it added.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TtlWrite<'a> {
+    /// The session.
+    pub tkn: Option<Token>,
+    /// The keys to write, as for `ShSet`/`ShAdd`.
+    pub keys: Entries<'a>,
+    /// Seconds per key.
+    pub ttl: KeyTtls<'a>,
+    /// An add rather than a set.
+    pub add: bool,
 }
 
 /// Receives the values a get finds, while the store's lock is held, so the reply can be written
@@ -134,6 +164,10 @@ pub enum Outcome {
     /// `st` 1 with `contains`: indices into the request's keys that exist, in request order,
     /// repeated as often as requested.
     Contains(Vec<usize>),
+    /// `st` 1 with `keys` object of remaining seconds (`None`: no deadline): `(index into the
+    /// request's keys, seconds)` for each requested key that exists, each key once (first
+    /// occurrence), in request order (`SH_KEY_REMAINING`).
+    Remaining(Vec<(usize, Option<u64>)>),
     /// `SH_NEW` success.
     Created { tkn: Token },
     /// `SH_NEW` shared: a live session already has the derived token (103).
@@ -156,4 +190,17 @@ pub enum Outcome {
     Stats { sessions: u64, keys: u64 },
     /// A configured limit would be exceeded; nothing changed (170).
     LimitReached,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_stay_small_to_move() {
+        // Every request moves its command a few times; a variant larger than the base ones
+        // would make each move a `memcpy` call (BENCHMARKS.md, "Per-key expiry").
+        println!("size_of Command = {}", std::mem::size_of::<Command<'_>>());
+        assert!(std::mem::size_of::<Command<'_>>() <= 48);
+    }
 }

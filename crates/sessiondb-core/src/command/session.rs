@@ -18,13 +18,13 @@ use crate::value::Value;
 
 /// A live session under its shard lock, as a session command sees it.
 pub(crate) struct LiveSession<'a> {
-    tkn: Token,
-    now_ms: u64,
-    s: &'a mut Session,
-    index: &'a mut DeadlineIndex,
-    stats: &'a ShardStats,
+    pub(crate) tkn: Token,
+    pub(crate) now_ms: u64,
+    pub(crate) s: &'a mut Session,
+    pub(crate) index: &'a mut DeadlineIndex,
+    pub(crate) stats: &'a ShardStats,
     /// Keys freed by the command, dropped after the lock is released.
-    freed: &'a mut Option<Data>,
+    pub(crate) freed: &'a mut Option<Data>,
 }
 
 impl LiveSession<'_> {
@@ -112,8 +112,9 @@ impl Keyspace for LiveSession<'_> {
 }
 
 impl Store {
-    /// Runs `f` on the live session `tkn` under its shard lock; `None` when there is none.
-    fn with_session<R>(
+    /// Runs `f` on the live session `tkn` under its shard lock, its keys past their deadline
+    /// removed first; `None` when there is none.
+    pub(crate) fn with_session<R>(
         &self,
         tkn: Option<Token>,
         now_ms: u64,
@@ -135,6 +136,7 @@ impl Store {
             stats: &shard.stats,
             freed: &mut freed,
         };
+        self.expire_keys(&mut live);
         Some(f(&mut live))
     }
 
@@ -309,7 +311,7 @@ impl Store {
             for s in guard.table.iter() {
                 if !expiry::is_due(s, now_ms) {
                     sessions += 1;
-                    keys += s.data.len() as u64;
+                    keys += s.data.live_len(now_ms) as u64;
                 } else if !s.expiry().delete_session {
                     sessions += 1;
                 }

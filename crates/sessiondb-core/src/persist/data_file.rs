@@ -254,8 +254,11 @@ fn record<C: KeyCollector>(
     // `Some(None)`: the first `sh` is not an object.
     let mut sh: Option<Option<Sh<'_>>> = None;
     let mut seen_keys = None;
+    // `Some(None)`: the first `keyDeadlines` is not an object of uints.
+    let mut key_deadlines: Option<Option<Vec<(String, u64)>>> = None;
     members(p, |p, name| match name.as_ref() {
         "sh" => first(&mut sh, p, 2, read_sh),
+        "keyDeadlines" => first(&mut key_deadlines, p, 2, read_key_deadlines),
         // Read before knowing whether the record has an `sh`: `keys` may come first.
         "keys" => first(&mut seen_keys, p, 2, |p| {
             keys_member(p, 2, scratch, collector)
@@ -312,13 +315,38 @@ fn record<C: KeyCollector>(
             }
         }
     };
+    let key_deadlines = match key_deadlines {
+        None => Vec::new(),
+        Some(None) => return Err(rule("keyDeadlines is not an object of uints")),
+        Some(Some(d)) => d,
+    };
     Ok(Some(LoadedSession {
         tkn,
         shared,
         name,
         expiry,
         keys,
+        key_deadlines,
     }))
+}
+
+/// Reads a record's `keyDeadlines` value (E9; nesting level of its record: 2): key → Unix ms.
+/// `None` when it is not an object whose values are all uints.
+fn read_key_deadlines(p: &mut Pull<'_>) -> Result<Option<Vec<(String, u64)>>, Fail> {
+    if !p.eat(b'{') {
+        skip(p, 2)?;
+        return Ok(None);
+    }
+    let mut deadlines = Vec::new();
+    let mut all_uints = true;
+    members(p, |p, key| {
+        match field(p, 3)?.as_uint() {
+            Some(d) => deadlines.push((key.into_owned(), d)),
+            None => all_uints = false,
+        }
+        Ok(())
+    })?;
+    Ok(all_uints.then_some(deadlines))
 }
 
 /// Reads a record's `sh` value (nesting level of its enclosing record: 2).

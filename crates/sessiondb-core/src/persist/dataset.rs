@@ -20,6 +20,9 @@ pub struct LoadedSession<K = Vec<(String, Value)>> {
     pub expiry: Expiry,
     /// Keys in file order.
     pub keys: K,
+    /// Saved deadlines of some of its keys (E9): key → Unix ms; empty for a record without a
+    /// `keyDeadlines` member.
+    pub key_deadlines: Vec<(String, u64)>,
 }
 
 /// The content of a dataset.

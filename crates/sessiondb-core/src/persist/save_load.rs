@@ -125,6 +125,7 @@ fn capture_sessions(
                     shared: s.shared,
                     name: s.name(),
                     expiry: s.expiry(),
+                    key_deadlines: s.data.key_deadlines(),
                 };
                 if encoder.session(&mut out.bytes, &head, s.data.iter()) {
                     out.file_ends.push(out.bytes.len());
@@ -188,6 +189,7 @@ pub fn load_with_progress(
             expiry: s.expiry,
             deadline_ms: 0,
             keys: s.keys,
+            key_deadlines: s.key_deadlines,
         });
         store.prepare_sessions(records, now_ms, Arming::FromDuration)
     };

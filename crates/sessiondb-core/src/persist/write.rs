@@ -17,6 +17,7 @@ use super::fsutil::{self, digit_entries, fsync_dir, now_ns, refuse_symlink};
 use super::name::is_valid_dataset_name;
 use super::{SaveKind, TMP_DIR};
 use crate::command::{Expiry, Token};
+use crate::session::KeyDeadlines;
 use crate::value::Value;
 
 /// A data file is closed once it reaches this size, checked after each entry (§13.5).
@@ -282,6 +283,7 @@ impl DatasetWriter {
             shared: session.shared,
             name: session.name,
             expiry: session.expiry,
+            key_deadlines: None,
         };
         let keys = session.keys.iter().map(|(k, v)| (k.as_str(), v.as_json()));
         let ends_file = self.encoder.session(&mut entry, &head, keys);
@@ -413,6 +415,8 @@ pub struct SessionHead<'a> {
     pub name: Option<&'a str>,
     /// Expiry settings; a never-expiring session is written as duration 0 with all flags false.
     pub expiry: Expiry,
+    /// Deadlines of its keys (E9), written as `keyDeadlines` only when there are any.
+    pub key_deadlines: Option<&'a KeyDeadlines>,
 }
 
 /// Appends `n` in decimal without allocating.
@@ -464,7 +468,20 @@ fn encode_session<'k>(
     write_bool(out, e.extend_on_set_add);
     out.extend_from_slice(b",\"extendOnGet\":");
     write_bool(out, e.extend_on_get);
-    out.extend_from_slice(b"}}}");
+    out.extend_from_slice(b"}}");
+    if let Some(deadlines) = s.key_deadlines.filter(|d| !d.is_empty()) {
+        out.extend_from_slice(b",\"keyDeadlines\":{");
+        for (i, (key, deadline_ms)) in deadlines.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            write_json_string(out, key);
+            out.push(b':');
+            write_uint(out, deadline_ms);
+        }
+        out.push(b'}');
+    }
+    out.push(b'}');
 }
 
 /// Removes leftovers of interrupted saves under `<root>/.sessiondb-tmp/` (at startup, before any
@@ -512,12 +529,42 @@ mod tests {
                     delete_session: true,
                     ..Expiry::default()
                 },
+                key_deadlines: None,
             },
             keys.iter().map(|(k, v)| (k.as_str(), v.as_json())),
         );
         assert_eq!(
             String::from_utf8(out).unwrap_or_default(),
             r#"{"keys":{"a":10},"sh":{"tkn":7,"shared":true,"name":"n\"x","expiry":{"duration":0,"deleteSession":false,"extendOnSetAdd":false,"extendOnGet":false}}}"#
+        );
+    }
+
+    #[test]
+    fn key_deadlines_follow_sh_only_when_there_are_any() {
+        let keys = [("otp\n".to_owned(), Value::from_json_unchecked("1"))];
+        let mut deadlines = KeyDeadlines::default();
+        let encoded = |deadlines: &KeyDeadlines| {
+            let mut out = Vec::new();
+            let head = SessionHead {
+                tkn: 7,
+                shared: false,
+                name: None,
+                expiry: Expiry::default(),
+                key_deadlines: Some(deadlines),
+            };
+            encode_session(
+                &mut out,
+                &head,
+                keys.iter().map(|(k, v)| (k.as_str(), v.as_json())),
+            );
+            String::from_utf8(out).unwrap_or_default()
+        };
+        let plain = r#"{"keys":{"otp\n":1},"sh":{"tkn":7,"shared":false,"expiry":{"duration":0,"deleteSession":false,"extendOnSetAdd":false,"extendOnGet":false}}"#;
+        assert_eq!(encoded(&deadlines), format!("{plain}}}"));
+        deadlines.set("otp\n", 1_764_816_000_000);
+        assert_eq!(
+            encoded(&deadlines),
+            format!(r#"{plain},"keyDeadlines":{{"otp\n":1764816000000}}}}"#)
         );
     }
 }

@@ -8,6 +8,7 @@ use indexmap::map::raw_entry_v1::RawEntryMut;
 use indexmap::map::RawEntryApiV1;
 use indexmap::IndexMap;
 
+use super::deadlines::KeyDeadlines;
 use super::packed::{Packed, PackedIter, SMALL_MAX};
 use super::DataBuilder;
 use crate::footprint;
@@ -89,6 +90,8 @@ pub struct Keyed {
     /// Entries of the entry vector's current block ever written: the most keys held since it
     /// was last reallocated (which copies the keys held then).
     written: usize,
+    /// Deadlines of single keys, when any key has one (every key named is held).
+    deadlines: Option<Box<KeyDeadlines>>,
 }
 
 impl Keyed {
@@ -100,6 +103,7 @@ impl Keyed {
             map,
             blocks: 0,
             written: 0,
+            deadlines: None,
         }
     }
 
@@ -128,6 +132,8 @@ impl Keyed {
             RawEntryMut::Occupied(mut o) => {
                 let old = o.insert(value);
                 self.blocks = self.blocks + new - footprint::alloc(old.heap_len());
+                // A key written again without a deadline has none (as Redis's HSET does).
+                self.clear_deadline(key);
                 Some(old.len())
             }
             RawEntryMut::Vacant(vac) => {
@@ -139,8 +145,18 @@ impl Keyed {
         }
     }
 
+    /// Removes `key`'s deadline, if any, dropping the deadline table once it is empty.
+    #[inline]
+    fn clear_deadline(&mut self, key: &str) {
+        if let Some(d) = &mut self.deadlines {
+            if d.remove(key) && d.is_empty() {
+                self.deadlines = None;
+            }
+        }
+    }
+
     /// Bytes the allocator holds for the map: its own block, its entry vector and index table
-    /// (spare room included), and every key's blocks.
+    /// (spare room included), every key's blocks, and the key deadlines.
     fn bytes(&self) -> u64 {
         // The entry vector is kept as large as the index table's capacity (`IndexMap` reserves
         // it so), which is what `capacity()` reports.
@@ -148,6 +164,7 @@ impl Keyed {
             + footprint::vec(self.written, self.capacity, MAP_ENTRY)
             + footprint::table(self.capacity, MAP_INDEX)
             + self.blocks
+            + self.deadlines.as_ref().map_or(0, |d| d.bytes())
     }
 }
 
@@ -237,8 +254,75 @@ impl Data {
                 let len = m.map.swap_remove(key)?.len();
                 m.blocks -= map_key_blocks(key.len(), len);
                 m.resized();
+                m.clear_deadline(key);
                 Some(len)
             }
+        }
+    }
+
+    /// Sets (`Some`, Unix ms) or removes (`None`) the deadline of `key`; false, changing
+    /// nothing, when `key` does not exist. A first deadline moves packed keys into the map form,
+    /// which is where deadlines are kept.
+    pub fn set_key_deadline(&mut self, key: &str, deadline_ms: Option<u64>) -> bool {
+        if !self.contains(key) {
+            return false;
+        }
+        match deadline_ms {
+            None => {
+                if let Data::Map(m) = self {
+                    m.clear_deadline(key);
+                }
+            }
+            Some(d) => {
+                self.move_to_map();
+                if let Data::Map(m) = self {
+                    m.deadlines.get_or_insert_with(Box::default).set(key, d);
+                }
+            }
+        }
+        true
+    }
+
+    /// The deadline of `key`, if it has one.
+    pub fn key_deadline(&self, key: &str) -> Option<u64> {
+        self.key_deadlines()?.get(key)
+    }
+
+    /// The deadlines of single keys, if any key has one.
+    #[inline]
+    pub fn key_deadlines(&self) -> Option<&KeyDeadlines> {
+        match self {
+            Data::Small(_) => None,
+            Data::Map(m) => m.deadlines.as_deref(),
+        }
+    }
+
+    /// The earliest deadline of a key (`u64::MAX` when no key has one): the one comparison the
+    /// check on every access costs.
+    #[inline]
+    pub fn next_key_deadline(&self) -> u64 {
+        self.key_deadlines()
+            .map_or(u64::MAX, KeyDeadlines::earliest)
+    }
+
+    /// Keys visible at `now_ms`: those held, less those past their deadline that the sweep or
+    /// an access has not removed yet.
+    pub fn live_len(&self, now_ms: u64) -> usize {
+        let due = match self.key_deadlines() {
+            Some(d) if d.earliest() <= now_ms => d.due(now_ms).count(),
+            _ => 0,
+        };
+        self.len() - due
+    }
+
+    /// Moves packed keys into the map form (same order); a map stays as it is.
+    fn move_to_map(&mut self) {
+        if let Data::Small(p) = self {
+            let mut map = Keyed::with_capacity(SMALL_MAX * 2);
+            for (k, v) in p.iter() {
+                map.set(k, Value::from_json_unchecked(v));
+            }
+            *self = Data::Map(Box::new(map));
         }
     }
 
@@ -295,18 +379,10 @@ impl Data {
 
     /// Stores `key` in the map form, moving packed keys into a map first (same order).
     fn map_insert<V: ValueText + ?Sized>(&mut self, key: &str, value: &V) {
-        let mut map = match mem::take(self) {
-            Data::Map(m) => m,
-            Data::Small(p) => {
-                let mut map = Keyed::with_capacity(SMALL_MAX * 2);
-                for (k, v) in p.iter() {
-                    map.set(k, Value::from_json_unchecked(v));
-                }
-                Box::new(map)
-            }
-        };
-        map.set(key, value.to_value());
-        *self = Data::Map(map);
+        self.move_to_map();
+        if let Data::Map(m) = self {
+            m.set(key, value.to_value());
+        }
     }
 }
 

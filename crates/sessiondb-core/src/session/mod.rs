@@ -6,9 +6,11 @@ use crate::base::{Expiry, Token};
 use crate::footprint;
 
 mod data;
+mod deadlines;
 mod packed;
 
 pub use data::{entry_bytes, Data, DataIter, KeyMap, Keyed, ValueText};
+pub use deadlines::KeyDeadlines;
 pub use packed::{DataBuilder, Packed, PackedIter};
 
 /// A session (`docs/PROTOCOL.md` §7.1).

@@ -28,6 +28,9 @@ pub struct SessionRecord<K = Vec<(String, Value)>> {
     pub deadline_ms: u64,
     /// Its keys, in stored order.
     pub keys: K,
+    /// Deadlines (Unix ms) of some of its keys (E9), in no particular order; a key it does not
+    /// hold is ignored.
+    pub key_deadlines: Vec<(String, u64)>,
 }
 
 impl SessionRecord {
@@ -44,6 +47,9 @@ impl SessionRecord {
                 .iter()
                 .map(|(k, v)| (k.to_owned(), Value::from_json_unchecked(v)))
                 .collect(),
+            key_deadlines: s.data.key_deadlines().map_or_else(Vec::new, |d| {
+                d.iter().map(|(k, t)| (k.to_owned(), t)).collect()
+            }),
         }
     }
 }
@@ -89,6 +95,7 @@ impl Store {
                         let taken = run.iter_mut().map(|rec| SessionRecord {
                             keys: std::mem::take(&mut rec.keys),
                             name: rec.name.take(),
+                            key_deadlines: std::mem::take(&mut rec.key_deadlines),
                             ..*rec
                         });
                         self.prepare_sessions(taken, now_ms, arm)
@@ -221,7 +228,8 @@ impl Store {
                 continue;
             }
             created += 1;
-            keys += s.data.len() as u64;
+            // Keys restored past their deadline are never visible, so they are not counted.
+            keys += s.data.live_len(now_ms) as u64;
             if journaling {
                 self.record(&Change::SessionCreated {
                     tkn,
@@ -239,6 +247,14 @@ impl Store {
                     self.record(&Change::ShKeysSet {
                         tkn,
                         entries: &entries,
+                    });
+                }
+                if let Some(d) = s.data.key_deadlines() {
+                    let deadlines: Vec<(Cow<'_, str>, Option<u64>)> =
+                        d.iter().map(|(k, t)| (Cow::Borrowed(k), Some(t))).collect();
+                    self.record(&Change::KeyDeadlines {
+                        tkn,
+                        deadlines: &deadlines,
                     });
                 }
             }
@@ -308,12 +324,16 @@ fn restored_session<K: Into<Data>>(
         Arming::FromDuration => expiry::arm(now_ms, expiry.duration_secs),
         Arming::KeepDeadline => rec.deadline_ms,
     };
+    let mut data: Data = rec.keys.into();
+    for (k, d) in &rec.key_deadlines {
+        data.set_key_deadline(k, Some(*d));
+    }
     Box::new(Session::new(
         rec.tkn,
         rec.shared,
         rec.name.map(String::into_boxed_str),
         expiry,
         deadline_ms,
-        rec.keys.into(),
+        data,
     ))
 }

@@ -177,6 +177,9 @@ impl Store {
             Command::ShKeys { tkn } => self.sh_keys(tkn, now_ms),
             Command::ShClear { tkn } => self.sh_clear(tkn, now_ms),
             Command::ShClearSet { tkn, keys } => self.sh_clear_set(tkn, keys, now_ms),
+            Command::ShWriteWithTtl(write) => self.sh_write_with_ttl(*write, now_ms),
+            Command::ShKeyTtl { tkn, keys } => self.sh_key_ttl(tkn, keys, now_ms),
+            Command::ShKeyRemaining { tkn, keys } => self.sh_key_remaining(tkn, &keys, now_ms),
             Command::Stats => {
                 let (sessions, session_keys) = self.session_totals(now_ms);
                 let kv_keys = self.top_level.map.lock().len() as u64;

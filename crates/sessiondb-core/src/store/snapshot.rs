@@ -79,6 +79,7 @@ impl Store {
                 let h = self.hash(tkn);
                 if let Some(s) = self.live_mut(&mut inner.table, shard, h, tkn, now_ms, &mut freed)
                 {
+                    self.expire_keys_of(s, &mut inner.index, &shard.stats, now_ms);
                     visit(tkn, s);
                     visited += 1;
                 }

@@ -60,8 +60,11 @@ impl Store {
                         let mut freed = None;
                         if let Some(entry) = self.apply_due(&shard.stats, entry, now_ms, &mut freed)
                         {
-                            // Extended since it was filed, or emptied and re-armed: file it again.
-                            index.file(entry.into_mut());
+                            let s = entry.into_mut();
+                            self.expire_keys_of(s, index, &shard.stats, now_ms);
+                            // Extended since it was filed, emptied and re-armed, or a key's
+                            // deadline came first: file it again.
+                            index.file(s);
                         }
                         if let Some(data) = freed {
                             garbage.push(data);

@@ -14,7 +14,7 @@ mod fast;
 use std::borrow::Cow;
 
 use sessiondb_core::json::{self, Json};
-use sessiondb_core::{Command, Entries, Expiry, Keys, Token};
+use sessiondb_core::{Command, Entries, Expiry, KeyTtls, Keys, Token, TtlWrite};
 
 use crate::dataset_name_allowed;
 use crate::request::{
@@ -272,14 +272,21 @@ fn validate<'j>(
         Kind::ShLoad => Action::Persist(PersistRequest::ShLoad {
             name: dataset_name(body)?,
         }),
-        Kind::ShSet => engine(Command::ShSet {
-            tkn: t(),
-            keys: entries(body, scratch)?,
-        }),
-        Kind::ShAdd => engine(Command::ShAdd {
-            tkn: t(),
-            keys: entries(body, scratch)?,
-        }),
+        Kind::ShSet | Kind::ShAdd => sh_write(kind, body, scratch)?,
+        Kind::ShKeyTtl => {
+            let members = object(required(body, "keys", Ty::Object)?);
+            let keys = key_ttls(members, true)?;
+            engine(Command::ShKeyTtl { tkn: t(), keys })
+        }
+        Kind::ShKeyRemaining => {
+            let (keys, names) = key_list(body, false)?;
+            engine_with(
+                Command::ShKeyRemaining { tkn: t(), keys },
+                names,
+                None,
+                None,
+            )
+        }
         Kind::ShClearSet => engine(Command::ShClearSet {
             tkn: t(),
             keys: entries(body, scratch)?,
@@ -304,6 +311,58 @@ fn validate<'j>(
             secret: string(required(body, "secret", Ty::String)?),
         },
     })
+}
+
+/// `SH_SET` / `SH_ADD`: generic pass (`keys`, then `ttl`, E9), then the `ttl` members in
+/// order: a value not a uint → 41, 0 → 42, a key not in `keys` → 41. Without `ttl`, the
+/// command of the base protocol.
+fn sh_write<'j>(
+    kind: Kind,
+    body: &'j Json<'j>,
+    scratch: &mut String,
+) -> Result<Action<'j>, Status> {
+    let keys = entries(body, scratch)?;
+    let tkn = tkn(body);
+    let add = kind == Kind::ShAdd;
+    let Some(ttl) = param(body, "ttl", Ty::Object)? else {
+        return Ok(engine(if add {
+            Command::ShAdd { tkn, keys }
+        } else {
+            Command::ShSet { tkn, keys }
+        }));
+    };
+    let ttl = key_ttls(object(ttl), false)?;
+    // A set, not a scan per member: both objects may be as large as a message allows.
+    let written: std::collections::HashSet<&str> = keys.iter().map(|(k, _)| &**k).collect();
+    if ttl.iter().any(|(k, _)| !written.contains(&**k)) {
+        return Err(Status::ValueTypeInvalid);
+    }
+    Ok(engine(Command::ShWriteWithTtl(Box::new(TtlWrite {
+        tkn,
+        keys,
+        ttl,
+        add,
+    }))))
+}
+
+/// The members of a `ttl` object (`null_removes` false) or of `SH_KEY_TTL`'s `keys` (`null`
+/// removes a deadline), in order: seconds as a uint ≥ 1, else 41 (wrong type) or 42 (0).
+fn key_ttls<'j>(
+    members: &'j [(Cow<'j, str>, Json<'j>)],
+    null_removes: bool,
+) -> Result<KeyTtls<'j>, Status> {
+    members
+        .iter()
+        .map(|(k, v)| {
+            let secs = match (v, v.as_uint()) {
+                (_, Some(0)) => return Err(Status::ValueSize),
+                (_, Some(secs)) => Some(secs),
+                (Json::Null, None) if null_removes => None,
+                _ => return Err(Status::ValueTypeInvalid),
+            };
+            Ok((Cow::Borrowed(&**k), secs))
+        })
+        .collect()
 }
 
 /// `SH_NEW` (§11.1): generic pass, then the `expiry` members in byte order, then the

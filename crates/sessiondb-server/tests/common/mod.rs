@@ -343,6 +343,15 @@ pub async fn script(ws: &mut Ws, steps: &[(&str, &str)]) -> HashMap<String, Valu
     vars
 }
 
+/// The timestamp directories (saves) of dataset `name` under `root`, oldest first.
+pub fn saves(root: &std::path::Path, name: &str) -> Vec<std::path::PathBuf> {
+    let mut v: Vec<std::path::PathBuf> = std::fs::read_dir(root.join(name))
+        .map(|rd| rd.filter_map(Result::ok).map(|e| e.path()).collect())
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
 /// The token in a reply such as `{"SH_NEW_RSP":{"st":1,"tkn":T}}`.
 pub fn token(reply: &Value) -> u64 {
     reply

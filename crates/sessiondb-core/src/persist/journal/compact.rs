@@ -132,6 +132,9 @@ fn write_snapshot(
                     deadline_ms: s.deadline_ms,
                 };
                 record::encode_session(&mut buf, seed, &head, s.data.iter());
+                if let Some(d) = s.data.key_deadlines() {
+                    record::encode_key_deadlines(&mut buf, seed, tkn, d.iter());
+                }
             });
             // Written outside the lock; the buffer is reused for the next chunk.
             f.write_all(&buf).map_err(io)?;

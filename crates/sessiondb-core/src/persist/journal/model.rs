@@ -80,6 +80,16 @@ struct ModelSession {
     expiry: Expiry,
     deadline_ms: u64,
     keys: ModelKeys,
+    /// Deadlines of single keys, as `session::Data` keeps them: only for keys held, dropped when
+    /// a key is written again, removed or cleared.
+    key_deadlines: HashMap<String, u64>,
+}
+
+impl ModelSession {
+    fn clear_keys(&mut self) {
+        self.keys.clear();
+        self.key_deadlines.clear();
+    }
 }
 
 /// The store as replay rebuilds it.
@@ -107,6 +117,7 @@ impl Model {
                         expiry,
                         deadline_ms,
                         keys: ModelKeys::Small(Vec::new()),
+                        key_deadlines: HashMap::new(),
                     },
                 );
             }
@@ -120,7 +131,7 @@ impl Model {
             }
             Op::Emptied { tkn, deadline_ms } => {
                 if let Some(s) = self.sessions.get_mut(&tkn) {
-                    s.keys.clear();
+                    s.clear_keys();
                     s.deadline_ms = deadline_ms;
                 }
             }
@@ -133,24 +144,40 @@ impl Model {
             // log (see the module comment), so skipping them is exact.
             Op::ShSet { tkn, entries } => {
                 if let Some(s) = self.sessions.get_mut(&tkn) {
+                    if !s.key_deadlines.is_empty() {
+                        for (k, _) in &entries {
+                            s.key_deadlines.remove(k);
+                        }
+                    }
                     s.keys.extend(entries);
+                }
+            }
+            Op::KeyDeadlines { tkn, deadlines } => {
+                if let Some(s) = self.sessions.get_mut(&tkn) {
+                    for (k, d) in deadlines {
+                        match d {
+                            Some(d) => s.key_deadlines.insert(k, d),
+                            None => s.key_deadlines.remove(&k),
+                        };
+                    }
                 }
             }
             Op::ShRemoved { tkn, keys } => {
                 if let Some(s) = self.sessions.get_mut(&tkn) {
                     for k in keys {
                         s.keys.swap_remove(&k);
+                        s.key_deadlines.remove(&k);
                     }
                 }
             }
             Op::ShCleared { tkn } => {
                 if let Some(s) = self.sessions.get_mut(&tkn) {
-                    s.keys.clear();
+                    s.clear_keys();
                 }
             }
             Op::ShClearSet { tkn, entries } => {
                 if let Some(s) = self.sessions.get_mut(&tkn) {
-                    s.keys.clear();
+                    s.clear_keys();
                     s.keys.extend(entries);
                 }
             }
@@ -180,6 +207,7 @@ impl Model {
                 expiry: s.expiry,
                 deadline_ms: s.deadline_ms,
                 keys: s.keys.into_vec(),
+                key_deadlines: s.key_deadlines.into_iter().collect(),
             })
             .collect();
         (sessions, self.kv.into_iter().collect())

@@ -85,6 +85,14 @@ fn put_change(out: &mut Vec<u8>, change: &Change<'_>) {
                 entries.len(),
             );
         }
+        Change::KeyDeadlines { tkn, deadlines } => {
+            tkn_only(out, K_KEY_DEADLINES, *tkn);
+            put_deadlines(
+                out,
+                deadlines.iter().map(|(k, d)| (&**k, *d)),
+                deadlines.len(),
+            );
+        }
         Change::EndAll { tkns } => {
             out.push(K_END_ALL);
             put_u32(out, tkns.len());
@@ -162,6 +170,21 @@ pub(super) fn put_entries<'e>(
     for (k, v) in entries {
         put_str(out, k);
         put_str(out, v.as_json());
+    }
+}
+
+/// Key deadlines: the count, then each key, a byte saying whether it has a deadline, and the
+/// deadline (0 when it has none).
+pub(super) fn put_deadlines<'d>(
+    out: &mut Vec<u8>,
+    deadlines: impl Iterator<Item = (&'d str, Option<u64>)>,
+    n: usize,
+) {
+    put_u32(out, n);
+    for (k, d) in deadlines {
+        put_str(out, k);
+        out.push(u8::from(d.is_some()));
+        put_u64(out, d.unwrap_or(0));
     }
 }
 
@@ -265,6 +288,20 @@ mod tests {
         assert_eq!(
             roundtrip(Change::SessionEnded { tkn: u64::MAX }),
             Op::Ended { tkn: u64::MAX }
+        );
+        let deadlines = [
+            (Cow::Borrowed("otp"), Some(u64::MAX)),
+            (Cow::Borrowed("é"), None),
+        ];
+        assert_eq!(
+            roundtrip(Change::KeyDeadlines {
+                tkn: 4,
+                deadlines: &deadlines
+            }),
+            Op::KeyDeadlines {
+                tkn: 4,
+                deadlines: vec![("otp".into(), Some(u64::MAX)), ("é".into(), None)]
+            }
         );
         assert_eq!(
             roundtrip(Change::SessionExpired { tkn: 3 }),

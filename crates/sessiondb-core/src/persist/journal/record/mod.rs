@@ -25,7 +25,7 @@ pub mod snapshot;
 pub use encode::encode;
 pub use frame::{decode, Frame, Seed, FRAME_HEADER, MAX_RECORD};
 pub use op::Op;
-pub use snapshot::{encode_kv_snapshot, encode_session, SessionHead};
+pub use snapshot::{encode_key_deadlines, encode_kv_snapshot, encode_session, SessionHead};
 
 /// Every record in `buf`, in order; panics at anything that is not a record.
 #[cfg(test)]

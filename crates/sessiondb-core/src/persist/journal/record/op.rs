@@ -20,6 +20,7 @@ pub(super) const K_KV_REMOVED: u8 = 11;
 pub(super) const K_KV_CLEARED: u8 = 12;
 pub(super) const K_KV_CLEAR_SET: u8 = 13;
 pub(super) const K_END_ALL: u8 = 14;
+pub(super) const K_KEY_DEADLINES: u8 = 15;
 
 /// A decoded record: an owned copy of one [`Change`].
 #[derive(Debug, Clone, PartialEq)]
@@ -64,11 +65,16 @@ pub enum Op {
     KvClearSet { entries: Vec<(String, Value)> },
     /// See [`Change::EndAll`].
     EndAll { tkns: Vec<Token> },
+    /// See [`Change::KeyDeadlines`].
+    KeyDeadlines {
+        tkn: Token,
+        deadlines: Vec<(String, Option<u64>)>,
+    },
 }
 
 /// True if `kind` is a record kind this reader knows.
 pub(crate) fn is_known_kind(kind: u8) -> bool {
-    (K_CREATED..=K_END_ALL).contains(&kind)
+    (K_CREATED..=K_KEY_DEADLINES).contains(&kind)
 }
 
 /// Decodes a record body (kind byte and payload) whose checksum already matched.
@@ -149,6 +155,10 @@ fn decode_op(kind: u8, r: &mut Reader<'_>) -> Option<Op> {
             }
             Op::EndAll { tkns }
         }
+        K_KEY_DEADLINES => Op::KeyDeadlines {
+            tkn: r.u64()?,
+            deadlines: r.deadlines()?,
+        },
         _ => return None,
     })
 }
@@ -194,6 +204,22 @@ impl<'b> Reader<'b> {
             let val = self.string()?;
             // The value was validated JSON when it was journaled and the checksum matched.
             v.push((k, Value::from_json_unchecked(&val)));
+        }
+        Some(v)
+    }
+    fn deadlines(&mut self) -> Option<Vec<(String, Option<u64>)>> {
+        let n = self.u32()?;
+        // Each entry takes at least 13 bytes (length, flag, deadline).
+        let mut v = Vec::with_capacity(n.min(self.buf.len() / 13));
+        for _ in 0..n {
+            let k = self.string()?;
+            let set = match self.u8()? {
+                0 => false,
+                1 => true,
+                _ => return None,
+            };
+            let deadline = self.u64()?;
+            v.push((k, set.then_some(deadline)));
         }
         Some(v)
     }

@@ -1,7 +1,7 @@
 //! The records a compaction snapshot is made of: each session as `Created` then its keys, and
 //! the top-level keys as a `KvClearSet` (then `KvSet`s), each record well under [`super::MAX_RECORD`].
 
-use super::encode::{put_created, put_entries, put_str, put_u32, tkn_only};
+use super::encode::{put_created, put_deadlines, put_entries, put_str, put_u32, tkn_only};
 use super::frame::{framed, Seed};
 use super::op::*;
 use crate::command::{Expiry, Token};
@@ -74,6 +74,35 @@ fn put_session_keys<'k>(
             let count = u32::try_from(n).unwrap_or(u32::MAX).to_le_bytes();
             out[count_at..count_at + 4].copy_from_slice(&count);
         });
+    }
+}
+
+/// Appends the deadlines of one session's keys (E9), after [`encode_session`]: `KeyDeadlines`
+/// records of about [`SNAPSHOT_CHUNK_BYTES`] each, none when no key has a deadline.
+pub fn encode_key_deadlines<'d>(
+    out: &mut Vec<u8>,
+    seed: Seed,
+    tkn: Token,
+    deadlines: impl IntoIterator<Item = (&'d str, u64)>,
+) {
+    let all: Vec<(&str, u64)> = deadlines.into_iter().collect();
+    let mut rest = &all[..];
+    while !rest.is_empty() {
+        // At least one key per record; a key is bounded by the message size limit.
+        let mut bytes = 0;
+        let n = rest
+            .iter()
+            .position(|(k, _)| {
+                bytes += 13 + k.len();
+                bytes > SNAPSHOT_CHUNK_BYTES
+            })
+            .map_or(rest.len(), |i| i.max(1));
+        let (part, after) = rest.split_at(n);
+        framed(out, seed, |out| {
+            tkn_only(out, K_KEY_DEADLINES, tkn);
+            put_deadlines(out, part.iter().map(|&(k, d)| (k, Some(d))), part.len());
+        });
+        rest = after;
     }
 }
 
