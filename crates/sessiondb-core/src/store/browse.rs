@@ -154,7 +154,11 @@ fn summarize(s: &Session, now_ms: u64) -> Option<SessionSummary> {
         tkn: s.tkn,
         name: s.name().map(str::to_owned),
         shared: s.shared,
-        keys: if keys_kept { s.data.len() } else { 0 },
+        keys: if keys_kept {
+            s.data.live_len(now_ms)
+        } else {
+            0
+        },
         deadline_ms,
         deletes_on_expiry: s.expiry().delete_session,
     })
@@ -330,8 +334,10 @@ impl Store {
         let entries = if summary.keys == 0 {
             Vec::new()
         } else {
+            // A key past its own deadline is not visible, though no access has removed it yet.
             s.data
                 .iter()
+                .filter(|(key, _)| s.data.key_deadline(key).is_none_or(|d| d > now_ms))
                 .take(limits.max_keys)
                 .map(|(key, json)| ViewedEntry {
                     key: key.to_owned(),
@@ -502,5 +508,30 @@ mod tests {
         assert_eq!(shown, [("a", "\"hé"), ("b", "2")]);
         assert!(view.entries[0].is_cut() && !view.entries[1].is_cut());
         assert!(store.view_session(tkn + 1, &limits(2, 4), NOW).is_none());
+    }
+
+    #[test]
+    fn a_key_past_its_own_deadline_is_not_shown() {
+        let store = Store::new(StoreConfig::default());
+        let tkn = new_session(&store, Some("otp"), 3600, true);
+        set(&store, tkn, &[("user", "\"ann\""), ("otp", "123456")]);
+        let ttl = Command::ShKeyTtl {
+            tkn: Some(tkn),
+            keys: vec![("otp".into(), Some(5))],
+        };
+        assert!(
+            matches!(store.execute(ttl, NOW), Outcome::Count(1)),
+            "SH_KEY_TTL"
+        );
+        let keys_at = |now| {
+            let view = store
+                .view_session(tkn, &limits(10, 100), now)
+                .expect("live");
+            let keys: Vec<String> = view.entries.iter().map(|e| e.key.clone()).collect();
+            (view.summary.keys, keys)
+        };
+        assert_eq!(keys_at(NOW + 4_999), (2, vec!["user".into(), "otp".into()]));
+        // Nothing has touched the session since, so the key is still held, but not visible.
+        assert_eq!(keys_at(NOW + 5_000), (1, vec!["user".into()]));
     }
 }
