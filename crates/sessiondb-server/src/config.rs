@@ -46,6 +46,9 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Whether `KV_SAVE` / `SH_SAVE` are enabled.
     pub persist: bool,
+    /// Whether unauthenticated connections that keep naming unknown sessions are slowed and
+    /// closed (`crate::limits::ProbePolicy`); off for a trusted network of application servers.
+    pub probe_guard: bool,
     /// Log level or `tracing` filter directive (`RUST_LOG` overrides it).
     pub log_level: String,
     /// Dataset to load before accepting connections.
@@ -95,6 +98,7 @@ impl Default for Config {
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
             data_dir: PathBuf::from("./sessiondb-data"),
             persist: true,
+            probe_guard: true,
             log_level: "info".to_owned(),
             load_name: None,
             load_path: None,
@@ -173,6 +177,10 @@ pub struct Cli {
     /// Disable persistence: KV_SAVE / SH_SAVE answer 14 (loads still work)
     #[arg(long, env = "SESSIONDB_NO_PERSIST")]
     pub no_persist: bool,
+    /// Do not slow or close connections that keep naming unknown sessions (for a trusted network
+    /// of application servers without --auth-secret; authenticated connections are never slowed)
+    #[arg(long, env = "SESSIONDB_NO_PROBE_GUARD")]
+    pub no_probe_guard: bool,
     /// Log level or tracing filter, e.g. `debug` or `sessiondb_server=debug`; RUST_LOG overrides
     /// [default: info]
     #[arg(long, value_name = "LEVEL", env = "SESSIONDB_LOG_LEVEL")]
@@ -269,6 +277,7 @@ struct FileConfig {
     max_message_bytes: Option<usize>,
     data_dir: Option<PathBuf>,
     no_persist: Option<bool>,
+    no_probe_guard: Option<bool>,
     log_level: Option<String>,
     load_name: Option<String>,
     load_path: Option<PathBuf>,
@@ -337,6 +346,11 @@ fn resolve(cli: &Cli, matches: &ArgMatches, file: FileConfig) -> Result<Config, 
     } else {
         file.no_persist.unwrap_or(!d.persist)
     };
+    let no_probe_guard = if flag_given("no_probe_guard") {
+        cli.no_probe_guard
+    } else {
+        file.no_probe_guard.unwrap_or(!d.probe_guard)
+    };
     // The command line (or environment) replaces the file's secrets as a whole list.
     let secrets = if cli.auth_secret.is_empty() {
         file.auth_secret
@@ -370,6 +384,7 @@ fn resolve(cli: &Cli, matches: &ArgMatches, file: FileConfig) -> Result<Config, 
             .unwrap_or(d.max_message_bytes),
         data_dir: cli.data_dir.clone().or(file.data_dir).unwrap_or(d.data_dir),
         persist: !no_persist,
+        probe_guard: !no_probe_guard,
         log_level: cli
             .log_level
             .clone()

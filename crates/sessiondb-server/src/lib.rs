@@ -116,7 +116,7 @@ impl Server {
             tls,
             auth,
             limiter: limits::ConnectionLimiter::new(config.max_connections),
-            probe_policy: limits::ProbePolicy::default(),
+            probe_policy: config.probe_guard.then(limits::ProbePolicy::default),
             metrics: Arc::new(metrics::Metrics::new(VERSION, Some(gauges))),
             durability: persistence.durability(),
         };

@@ -17,8 +17,8 @@ pub struct ConnectionPolicies {
     pub auth: Arc<AuthConfig>,
     /// `--max-connections`.
     pub limiter: ConnectionLimiter,
-    /// Thresholds of the brute-force protection.
-    pub probe_policy: ProbePolicy,
+    /// Thresholds of the brute-force protection; `None` when it is off (`--no-probe-guard`).
+    pub probe_policy: Option<ProbePolicy>,
     /// Counters the connections update.
     pub metrics: Arc<Metrics>,
     /// Holds replies until the changes they acknowledge are in the journal (on disk with

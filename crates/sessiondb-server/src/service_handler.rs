@@ -84,7 +84,10 @@ impl Handler for ServiceHandler {
             let conn = ServiceConn {
                 peer,
                 state,
-                probe: ProbeGuard::new(self.policies.probe_policy, Instant::now()),
+                probe: ProbeGuard::new(
+                    self.policies.probe_policy.unwrap_or_default(),
+                    Instant::now(),
+                ),
                 misses_seen: 0,
                 _permit: permit,
                 _counted: self.stats.open_connection(),
@@ -140,6 +143,14 @@ impl Handler for ServiceHandler {
             info!(peer = %conn.peer, "closing: too many failed authentication attempts");
             self.policies.metrics.refused(Refusal::AuthFailures);
             return Err(CLOSE_AUTH_FAILURES);
+        }
+        // Misses are counted only where they could be guessing: not with the guard off, and not
+        // on a connection that proved it holds the secret, which may do anything a guess could
+        // find (an application server's pooled connection misses at every expired cookie).
+        if self.policies.probe_policy.is_none()
+            || (self.policies.auth.enabled() && conn.state.is_authenticated())
+        {
+            return Ok(None);
         }
         let total = conn.state.probe_misses();
         let misses = total.saturating_sub(conn.misses_seen);

@@ -152,6 +152,40 @@ async fn bulk_token_probing_is_closed_with_1008() -> TestResult {
     Ok(())
 }
 
+/// 10,001 misses in one request (over the close threshold), then a request that must still be
+/// answered on the same connection.
+async fn misses_past_the_close_threshold_are_served<S>(ws: &mut Ws<S>) -> TestResult
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let tkns: Vec<String> = (1..=10_001u64).map(|t| (t * 7_919).to_string()).collect();
+    let probe = format!(r#"{{"SH_EXISTS":{{"tkns":[{}]}}}}"#, tkns.join(","));
+    ask_expect(ws, &probe, r#"{"SH_EXISTS_RSP":{"st":1,"exist":[]}}"#).await?;
+    ask_expect(
+        ws,
+        r#"{"SH_COUNT":{"tkn":7919}}"#,
+        r#"{"SH_COUNT_RSP":{"st":100}}"#,
+    )
+    .await?;
+    ask_kv_count(ws, 0).await
+}
+
+#[tokio::test]
+async fn no_probe_guard_never_closes_a_connection_for_its_misses() -> TestResult {
+    let server = start(|c| c.probe_guard = false).await?;
+    let mut ws = connect(server.addr).await?;
+    misses_past_the_close_threshold_are_served(&mut ws).await
+}
+
+#[tokio::test]
+async fn an_authenticated_connection_is_not_counted_as_probing() -> TestResult {
+    let server =
+        start(|c| c.auth_secrets = vec![sessiondb_server::auth::Secret::new("s3cret")]).await?;
+    let mut ws = connect(server.addr).await?;
+    ask_sv_auth(&mut ws, "s3cret", 1).await?;
+    misses_past_the_close_threshold_are_served(&mut ws).await
+}
+
 #[tokio::test]
 async fn connection_limit_holds_under_a_connection_flood() -> TestResult {
     let server = start(|c| c.max_connections = Some(4)).await?;
