@@ -51,6 +51,11 @@
 //! status, for example `sessiondb SH_NEW: LimitReached (170): ...`; connection failures as
 //! `Backend` with the client's message; a record that cannot be read back as `Decode`.
 
+/// The README's examples, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 mod naming;
 mod rearm;
 mod store;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde_json::{json, Map, Value};
-use sessiondb_client::{Client, Reply, Status};
+use sessiondb_client::{Client, ClientOptions, Reply, Status};
 use time::OffsetDateTime;
 use tower_sessions_core::session::{Id, Record};
 use tower_sessions_core::session_store::{Error, Result};
@@ -61,6 +61,13 @@ impl SessiondbStore {
             client,
             namespace: DEFAULT_NAMESPACE.into(),
         }
+    }
+
+    /// Connects to the server at `url` with [`ClientOptions::default`] (timeouts and
+    /// reconnection) and makes a store on that client.
+    pub async fn connect(url: &str) -> std::result::Result<SessiondbStore, sessiondb_client::Error> {
+        let client = Client::connect_with(url, ClientOptions::default()).await?;
+        Ok(SessiondbStore::new(client))
     }
 
     /// Names sessions `<namespace><id>` instead, so that several applications can share one
