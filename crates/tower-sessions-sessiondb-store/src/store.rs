@@ -11,7 +11,7 @@ use tower_sessions_core::session::{Id, Record};
 use tower_sessions_core::session_store::{Error, Result};
 use tower_sessions_core::SessionStore;
 
-use crate::naming::{session_name, shared_token};
+use crate::naming::{record_token, session_name};
 use crate::rearm::{plan, Armed, Plan};
 use crate::stored::{self, DATA, EXPIRES_AT};
 
@@ -65,7 +65,9 @@ impl SessiondbStore {
 
     /// Connects to the server at `url` with [`ClientOptions::default`] (timeouts and
     /// reconnection) and makes a store on that client.
-    pub async fn connect(url: &str) -> std::result::Result<SessiondbStore, sessiondb_client::Error> {
+    pub async fn connect(
+        url: &str,
+    ) -> std::result::Result<SessiondbStore, sessiondb_client::Error> {
         let client = Client::connect_with(url, ClientOptions::default()).await?;
         Ok(SessiondbStore::new(client))
     }
@@ -85,7 +87,7 @@ impl SessiondbStore {
     /// The token of the session holding the record of `id` (whether or not it exists), for
     /// looking at it with the client, the CLI or the admin console.
     pub fn token(&self, id: &Id) -> u64 {
-        shared_token(&session_name(&self.namespace, id))
+        record_token(&self.namespace, id)
     }
 
     /// Sends `requests` one after another on the connection and returns their replies in order.
