@@ -68,8 +68,8 @@ async fn create_load_save_delete() {
     assert_eq!(store.load(&r.id).await.unwrap(), Some(r.clone()));
 
     store.delete(&r.id).await.unwrap();
-    assert_eq!(store.load(&r.id).await.unwrap(), None);
     assert!(!exists(&store, &r.id).await);
+    assert_eq!(store.load(&r.id).await.unwrap(), None);
     // Deleting again, and saving a deleted record, change nothing.
     store.delete(&r.id).await.unwrap();
     store.save(&r).await.unwrap();
@@ -132,8 +132,8 @@ async fn the_session_expires_at_the_record_date_and_a_save_re_arms_it() {
     assert!((58..=60).contains(&remaining), "remaining {remaining}");
 
     tokio::time::sleep(StdDuration::from_millis(1300)).await;
-    assert_eq!(store.load(&short.id).await.unwrap(), None);
     assert!(!exists(&store, &short.id).await);
+    assert_eq!(store.load(&short.id).await.unwrap(), None);
     assert_eq!(store.load(&kept.id).await.unwrap(), Some(kept));
 }
 

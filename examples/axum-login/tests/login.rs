@@ -109,11 +109,14 @@ async fn login_count_logout_and_count_again_from_one() {
         ok("logged out")
     );
     assert_eq!(browser.cookie, None);
-    assert_eq!(store.load(&id).await.unwrap(), None);
+    let tkn = store.token(&id);
     assert_eq!(
-        store.client().sh_info_all().await.unwrap().total_sessions,
-        0
+        store.client().sh_exists(&[tkn]).await.unwrap(),
+        Vec::<u64>::new()
     );
+    assert_eq!(store.load(&id).await.unwrap(), None);
+    // No session holds a record any more.
+    assert_eq!(store.client().sh_info_all().await.unwrap().total_keys, 0);
     assert_eq!(browser.counter().await, logged_out());
 
     // An old cookie replayed after logout is not logged in either.
