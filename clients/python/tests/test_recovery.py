@@ -123,6 +123,12 @@ class KillableServer:
         """Stops the server, runs `start_request` (which sends on a thread), and returns once the
         request's bytes wait unread in the server's socket: the request is then in flight."""
         self.proc.send_signal(signal.SIGSTOP)
+        # The signal is delivered asynchronously: a thread still running could read (and answer)
+        # the request, which would then never wait in the socket.
+        deadline = time.monotonic() + 10
+        while not all_threads_stopped(self.proc.pid):
+            assert time.monotonic() < deadline, "the server never stopped"
+            time.sleep(0.01)
         start_request()
         deadline = time.monotonic() + 10
         while unread_bytes_on_port(self.port) == 0:
@@ -132,6 +138,21 @@ class KillableServer:
     def close(self):
         if self.proc is not None and self.proc.poll() is None:
             self.kill()
+
+
+def all_threads_stopped(pid):
+    """Whether every thread of process `pid` is in the stopped state (Linux /proc)."""
+    task = f"/proc/{pid}/task"
+    for tid in os.listdir(task):
+        try:
+            with open(f"{task}/{tid}/stat") as f:
+                # The state follows the parenthesised command name, which may hold spaces.
+                state = f.read().rsplit(")", 1)[1].split()[0]
+        except FileNotFoundError:  # the thread ended meanwhile
+            continue
+        if state != "T":
+            return False
+    return True
 
 
 def unread_bytes_on_port(port):
