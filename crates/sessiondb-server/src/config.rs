@@ -80,6 +80,9 @@ pub struct Config {
     /// Connection threads, each a single-threaded runtime; `None` = one per available core,
     /// `Some(0)` = connections run on the caller's runtime.
     pub threads: Option<usize>,
+    /// Backend mode: seed URLs of a Redis Cluster (or one Redis) that holds the data instead of
+    /// the embedded engine; empty = embedded. May carry a password: never logged.
+    pub backend: Vec<String>,
 }
 
 impl Default for Config {
@@ -107,6 +110,7 @@ impl Default for Config {
             repair: false,
             journal_compact_bytes: DEFAULT_COMPACT_BYTES,
             threads: None,
+            backend: Vec::new(),
         }
     }
 }
@@ -231,6 +235,17 @@ pub struct Cli {
     /// least by the snapshot's size) [default: 268435456]
     #[arg(long, value_name = "BYTES", env = "SESSIONDB_JOURNAL_COMPACT_BYTES")]
     pub journal_compact_bytes: Option<u64>,
+    /// Backend mode: keep the data in this Redis Cluster or Redis, redis://HOST:PORT or
+    /// rediss:// (repeat for several seed nodes; comma-separated in the environment)
+    /// [default: off, the embedded engine]
+    #[arg(
+        long = "backend",
+        value_name = "URL",
+        env = "SESSIONDB_BACKEND",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub backend: Vec<String>,
 }
 
 /// `auth-secret` in the file: one secret or a list.
@@ -254,6 +269,7 @@ impl OneOrMany {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct FileConfig {
+    backend: Option<OneOrMany>,
     ip: Option<IpAddr>,
     port: Option<u16>,
     max_message_bytes: Option<usize>,
@@ -382,6 +398,11 @@ fn resolve(cli: &Cli, matches: &ArgMatches, file: FileConfig) -> Result<Config, 
         max_memory: cli.max_memory.or(file.max_memory),
         max_connections: cli.max_connections.or(file.max_connections),
         threads: cli.threads.or(file.threads),
+        backend: if cli.backend.is_empty() {
+            file.backend.map(OneOrMany::into_vec).unwrap_or_default()
+        } else {
+            cli.backend.clone()
+        },
         metrics_addr: cli.metrics_addr.or(file.metrics_addr),
         fsync,
         repair,
@@ -407,6 +428,11 @@ impl Config {
         if self.load_path.is_some() && self.load_name.is_none() {
             return Err(ConfigError::Invalid(
                 "--load-path needs --load-name (which dataset to load from it)".to_owned(),
+            ));
+        }
+        if !self.backend.is_empty() && self.load_name.is_some() {
+            return Err(ConfigError::Invalid(
+                "--load-name with --backend is not supported yet".to_owned(),
             ));
         }
         if self.tls_cert.is_some() != self.tls_key.is_some() {

@@ -453,6 +453,15 @@ impl Connection {
                             clock = BatchClock::read(&self.ctx.dispatcher);
                             Some(clock.at.saturating_duration_since(began))
                         }
+                        Handled::Pending(reply) => {
+                            let began = Instant::now();
+                            let (reply, status) = reply.await;
+                            self.batch.out.extend_from_slice(&reply);
+                            head.status = Some(status);
+                            // A backend's answer takes a round trip: later requests get a fresh "now".
+                            clock = BatchClock::read(&self.ctx.dispatcher);
+                            Some(clock.at.saturating_duration_since(began))
+                        }
                     };
                     self.batch.end_reply(at, head, took);
                     if let Err(end) = self.apply_policies(clock.at) {
