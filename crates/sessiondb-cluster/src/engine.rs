@@ -180,6 +180,7 @@ impl RedisEngine {
                 bit(e.delete_session),
                 bit(e.extend_on_get),
                 bit(e.extend_on_set_add),
+                bit(name.is_some()),
             ]);
             match call.run(&self.backend, now_ms).await {
                 Ok(Some(_)) => return Answer::Outcome(Outcome::Created { tkn }),

@@ -73,7 +73,7 @@ local function set_pairs(from)
 end
 
 if op == 'new' then
-    -- ARGV: shared, name, duration, delete, extget, extset
+    -- ARGV: shared, name, duration, delete, extget, extset, whether there is a name
     local shared = ARGV[3] == '1'
     if shared then
         if live() then
@@ -86,7 +86,7 @@ if op == 'new' then
     local duration = tonumber(ARGV[5])
     redis.call('HSET', meta, 'duration', duration, 'deadline', 0, 'delete', ARGV[6],
         'extget', ARGV[7], 'extset', ARGV[8], 'shared', ARGV[3])
-    if shared then
+    if ARGV[9] == '1' then
         redis.call('HSET', meta, 'name', ARGV[4])
     end
     if duration > 0 then

@@ -106,8 +106,7 @@ impl Server {
         )?;
         let dispatcher = Service::with_engine(
             ServiceSettings {
-                // Saves and loads in backend mode: not yet (they answer 14).
-                persist_enabled: config.persist && remote.is_none(),
+                persist_enabled: config.persist,
                 data_dir: config.data_dir.clone(),
                 server_version: VERSION,
                 clock: Arc::new(SystemClock),
