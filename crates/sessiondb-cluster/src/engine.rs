@@ -11,6 +11,7 @@ use sessiondb_service::{Answer, EngineFuture, RemoteEngine, Status, Unsupported}
 use crate::backend::Backend;
 use crate::layout::{data_key, meta_key, KV_KEY};
 use crate::reply::{self, Malformed};
+use crate::scan;
 
 /// The script every command runs (EVALSHA, loaded into a node the first time it lacks it).
 static SESSION_SCRIPT: LazyLock<Script> =
@@ -230,6 +231,62 @@ impl RedisEngine {
     }
 }
 
+/// Sessions checked concurrently while walking every master.
+const WALK_BATCH: usize = 256;
+
+impl RedisEngine {
+    /// Runs `op` on every session of every master; the replies of those that were live.
+    async fn every_session(&self, op: &str, now_ms: u64) -> Result<Vec<Vec<Resp>>, Failure> {
+        let tokens = scan::tokens(&self.backend).await?;
+        let mut live = Vec::new();
+        for batch in tokens.chunks(WALK_BATCH) {
+            let runs = batch
+                .iter()
+                .map(|&t| async move { Call::session(t, op).run(&self.backend, now_ms).await });
+            for reply in futures_util::future::join_all(runs).await {
+                live.extend(reply?);
+            }
+        }
+        Ok(live)
+    }
+
+    /// Live sessions and the keys they hold, across every master.
+    async fn session_totals(&self, now_ms: u64) -> Result<(u64, u64), Failure> {
+        let mut keys = 0;
+        let live = self.every_session("count", now_ms).await?;
+        for items in &live {
+            keys += reply::int(items, 0)?;
+        }
+        Ok((live.len() as u64, keys))
+    }
+
+    async fn info_all(&self, now_ms: u64) -> Answer {
+        answer(
+            self.session_totals(now_ms)
+                .await
+                .map(|(sessions, keys)| Outcome::InfoAll { sessions, keys }),
+        )
+    }
+
+    async fn stats(&self, now_ms: u64) -> Answer {
+        let stats = async {
+            let (sessions, keys) = self.session_totals(now_ms).await?;
+            let top = Call::kv("count").run(&self.backend, now_ms).await?;
+            let top = reply::int(&top.ok_or(Malformed)?, 0)?;
+            Ok(Outcome::Stats {
+                sessions,
+                keys: keys + top,
+            })
+        };
+        answer(stats.await)
+    }
+
+    async fn end_all(&self, now_ms: u64) -> Answer {
+        let ended = self.every_session("end", now_ms).await;
+        answer(ended.map(|live| Outcome::Count(live.len() as u64)))
+    }
+}
+
 /// A backend failure is logged and answered with status 1000.
 fn answer(result: Result<Outcome, Failure>) -> Answer {
     match result {
@@ -264,6 +321,15 @@ impl RemoteEngine for RedisEngine {
                 let name = name.into_owned();
                 return Ok(Box::pin(async move { engine.sh_open(name, now_ms).await }));
             }
+            Command::ShInfoAll => {
+                return Ok(Box::pin(async move { engine.info_all(now_ms).await }));
+            }
+            Command::ShEndAll => {
+                return Ok(Box::pin(async move { engine.end_all(now_ms).await }));
+            }
+            Command::Stats => {
+                return Ok(Box::pin(async move { engine.stats(now_ms).await }));
+            }
             Command::ShExists { tkns } => {
                 return Ok(Box::pin(
                     async move { engine.sh_exists(tkns, now_ms).await },
@@ -297,9 +363,9 @@ impl RemoteEngine for RedisEngine {
         }))
     }
 
-    fn counts(&self, _now_ms: u64) -> Result<EngineFuture<Answer>, Unsupported> {
-        // Counting sessions means scanning every master: not yet.
-        Err(Unsupported)
+    fn counts(&self, now_ms: u64) -> Result<EngineFuture<Answer>, Unsupported> {
+        let engine = self.clone();
+        Ok(Box::pin(async move { engine.stats(now_ms).await }))
     }
 }
 
@@ -326,7 +392,7 @@ fn session_op(cmd: Command<'_>) -> Result<SessionOp<'_>, Unsupported> {
         Command::ShKeys { tkn } => (tkn, "keys", Then::KeyList, None, None),
         Command::ShClear { tkn } => (tkn, "clear", Then::Count, None, None),
         Command::ShClearSet { tkn, keys } => (tkn, "clearset", Then::Count, Some(keys), None),
-        // Counts and listings across every master (SH_END_ALL, SH_INFO_ALL): not yet.
+        // The others are not commands on one session.
         _ => return Err(Unsupported),
     })
 }

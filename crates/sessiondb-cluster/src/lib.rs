@@ -14,6 +14,7 @@ mod backend;
 mod engine;
 mod layout;
 mod reply;
+mod scan;
 
 pub use backend::{Backend, ConnectError};
 pub use engine::RedisEngine;

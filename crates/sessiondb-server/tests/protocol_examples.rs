@@ -118,9 +118,6 @@ async fn saves_answer_14_when_persistence_is_off() {
     let server = TestServer::start_with(|c| c.persist = false).await;
     let mut ws = server.connect().await;
     script(&mut ws, &common::SAVES_WITHOUT_PERSISTENCE).await;
-    if common::backend_lacks("saves_answer_14_when_persistence_is_off", "SV_INFO") {
-        return;
-    }
     // SV_INFO may carry more members (§12); check the ones every server sends.
     let info = common::request(&mut ws, r#"{"SV_INFO":{}}"#).await;
     let body = &info["SV_INFO_RSP"];

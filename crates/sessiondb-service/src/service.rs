@@ -211,7 +211,8 @@ impl<E: Engine> Service<E> {
             Action::SvInfo => {
                 let mut info = ServerInfo {
                     version: self.settings.server_version,
-                    persist_enabled: self.settings.persist_enabled,
+                    // Backend mode has no saves yet.
+                    persist_enabled: self.settings.persist_enabled && self.remote.is_none(),
                     uptime_secs: self.settings.stats.uptime_secs(),
                     sessions: 0,
                     keys: 0,

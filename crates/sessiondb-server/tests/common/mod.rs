@@ -237,9 +237,6 @@ pub async fn expect_kv_count(ws: &mut Ws, cnt: u64) {
 /// Sends `SH_INFO_ALL` and asserts the reply is exactly
 /// `{"SH_INFO_ALL_RSP":{"st":1,"totalSessions":SESSIONS,"totalKeys":KEYS}}`.
 pub async fn expect_info_all(ws: &mut Ws, sessions: u64, keys: u64) {
-    if backend_lacks("expect_info_all", "SH_INFO_ALL") {
-        return;
-    }
     let want = format!(
         r#"{{"SH_INFO_ALL_RSP":{{"st":1,"totalSessions":{sessions},"totalKeys":{keys}}}}}"#
     );
@@ -431,9 +428,8 @@ pub async fn script(ws: &mut Ws, steps: &[(&str, &str)]) -> HashMap<String, Valu
 /// yet"), with whether they only read (a later step does not depend on them): `None` for the
 /// others.
 fn backend_not_yet(request: &str) -> Option<bool> {
-    const READS: [&str; 2] = [r#"{"SV_INFO""#, r#"{"SH_INFO_ALL""#];
-    const WRITES: [&str; 5] = [
-        r#"{"SH_END_ALL""#,
+    const READS: [&str; 0] = [];
+    const WRITES: [&str; 4] = [
         r#"{"KV_SAVE""#,
         r#"{"SH_SAVE""#,
         r#"{"KV_LOAD""#,
