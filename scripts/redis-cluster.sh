@@ -93,6 +93,13 @@ start() {
         wait_for "cluster_state:ok on $((base_port + i))" \
             sh -c "redis-cli -p $((base_port + i)) cluster info | grep -q '^cluster_state:ok'"
     done
+    # Replicas are attached after the slots are assigned: wait until every node knows them.
+    if [ "$replicas" -gt 0 ]; then
+        for i in $(seq 0 $((count - 1))); do
+            wait_for "3 replicas known to $((base_port + i))" \
+                sh -c "[ \$(redis-cli -p $((base_port + i)) cluster nodes | grep -cE '[ ,]slave ') -eq 3 ]"
+        done
+    fi
     echo "redis://127.0.0.1:$base_port"
 }
 
