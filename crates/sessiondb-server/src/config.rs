@@ -501,6 +501,23 @@ mod tests {
     }
 
     #[test]
+    fn backend_seeds_from_file_and_command_line() -> Result<(), ConfigError> {
+        assert!(load(&[], "")?.backend.is_empty());
+        let seeds = ["redis://a:1".to_owned(), "redis://b:2".to_owned()];
+        let file = "backend = [\"redis://a:1\", \"redis://b:2\"]\n";
+        assert_eq!(load(&[], file)?.backend, seeds);
+        let args = ["--backend", "redis://a:1", "--backend", "redis://b:2"];
+        assert_eq!(load(&args, "backend = \"redis://c:3\"\n")?.backend, seeds);
+        assert_eq!(
+            load(&["--backend", "redis://a:1,redis://b:2"], "")?.backend,
+            seeds
+        );
+        let loading = ["--backend", "redis://a:1", "--load-name", "x"];
+        assert!(matches!(load(&loading, ""), Err(ConfigError::Invalid(_))));
+        Ok(())
+    }
+
+    #[test]
     fn file_overrides_defaults() -> Result<(), ConfigError> {
         let c = load(
             &[],
