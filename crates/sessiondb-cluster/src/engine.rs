@@ -3,6 +3,7 @@
 //! embedded engine would give.
 
 use std::sync::{Arc, LazyLock};
+use std::time::Duration;
 
 use redis::{Script, Value as Resp};
 use sessiondb_core::{token, Command, Entries, Expiry, Keys, Outcome, SessionInfo, Token};
@@ -16,6 +17,10 @@ use crate::scan;
 /// The script every command runs (EVALSHA, loaded into a node the first time it lacks it).
 static SESSION_SCRIPT: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("session.lua")));
+
+/// The longest one script call may take before its request answers 1000: a master that died
+/// leaves its slots unserved until the cluster fails over, and a request must not hang meanwhile.
+const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Fresh tokens drawn for one `SH_NEW` before giving up: a collision of random 64-bit tokens is
 /// already unlikely once.
@@ -80,7 +85,10 @@ impl Call {
             invocation.arg(arg);
         }
         let mut conn = backend.clone();
-        let reply: Resp = invocation.invoke_async(&mut conn).await?;
+        let call = invocation.invoke_async::<Resp>(&mut conn);
+        let reply = tokio::time::timeout(CALL_TIMEOUT, call)
+            .await
+            .map_err(|_| Failure::Timeout)??;
         Ok(reply::live(reply)?)
     }
 }
@@ -92,6 +100,8 @@ enum Failure {
     Redis(#[from] redis::RedisError),
     #[error(transparent)]
     Malformed(#[from] Malformed),
+    #[error("the backend did not answer in time")]
+    Timeout,
 }
 
 /// How a script's live reply becomes the outcome.
@@ -231,13 +241,19 @@ impl RedisEngine {
     }
 }
 
+/// The longest the `SCAN` of every master may take (each session's check has its own
+/// [`CALL_TIMEOUT`]).
+const WALK_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// Sessions checked concurrently while walking every master.
 const WALK_BATCH: usize = 256;
 
 impl RedisEngine {
     /// Runs `op` on every session of every master; the replies of those that were live.
     async fn every_session(&self, op: &str, now_ms: u64) -> Result<Vec<Vec<Resp>>, Failure> {
-        let tokens = scan::tokens(&self.backend).await?;
+        let tokens = tokio::time::timeout(WALK_TIMEOUT, scan::tokens(&self.backend))
+            .await
+            .map_err(|_| Failure::Timeout)??;
         let mut live = Vec::new();
         for batch in tokens.chunks(WALK_BATCH) {
             let runs = batch
