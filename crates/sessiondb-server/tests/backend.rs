@@ -1,4 +1,4 @@
-//! Backend mode (`--backend`, docs/PROTOCOL.md E8): startup against an unreachable backend, and
+//! Backend mode (`--backend`, docs/PROTOCOL.md E10): startup against an unreachable backend, and
 //! two sessiondb nodes sharing one backend. The second needs a real backend
 //! (`SESSIONDB_TEST_BACKEND`, set by scripts/test-cluster.sh) and says so when it has none.
 
