@@ -235,8 +235,8 @@ pub struct Cli {
     /// least by the snapshot's size) [default: 268435456]
     #[arg(long, value_name = "BYTES", env = "SESSIONDB_JOURNAL_COMPACT_BYTES")]
     pub journal_compact_bytes: Option<u64>,
-    /// Backend mode: keep the data in this Redis Cluster or Redis, redis://HOST:PORT or
-    /// rediss:// (repeat for several seed nodes; comma-separated in the environment)
+    /// Backend mode: keep the data in this Redis Cluster or Redis, redis://HOST:PORT (repeat
+    /// for several seed nodes; comma-separated in the environment)
     /// [default: off, the embedded engine]
     #[arg(
         long = "backend",
