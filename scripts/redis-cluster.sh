@@ -99,6 +99,14 @@ start() {
             wait_for "3 replicas known to $((base_port + i))" \
                 sh -c "[ \$(redis-cli -p $((base_port + i)) cluster nodes | grep -cE '[ ,]slave ') -eq 3 ]"
         done
+        # A replica that has not finished its first sync cannot take over from its master.
+        for i in $(seq 0 $((count - 1))); do
+            local port=$((base_port + i))
+            if redis-cli -p "$port" info replication | grep -q '^role:slave'; then
+                wait_for "replica $port to sync" \
+                    sh -c "redis-cli -p $port info replication | grep -q '^master_link_status:up'"
+            fi
+        done
     fi
     echo "redis://127.0.0.1:$base_port"
 }
