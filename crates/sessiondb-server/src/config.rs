@@ -88,6 +88,9 @@ pub struct Config {
     /// Connection threads, each a single-threaded runtime; `None` = one per available core,
     /// `Some(0)` = connections run on the caller's runtime.
     pub threads: Option<usize>,
+    /// Backend mode: seed URLs of a Redis Cluster (or one Redis) that holds the data instead of
+    /// the embedded engine; empty = embedded. May carry a password: never logged.
+    pub backend: Vec<String>,
 }
 
 impl Default for Config {
@@ -117,6 +120,7 @@ impl Default for Config {
             repair: false,
             journal_compact_bytes: DEFAULT_COMPACT_BYTES,
             threads: None,
+            backend: Vec::new(),
         }
     }
 }
@@ -249,6 +253,17 @@ pub struct Cli {
     /// least by the snapshot's size) [default: 268435456]
     #[arg(long, value_name = "BYTES", env = "SESSIONDB_JOURNAL_COMPACT_BYTES")]
     pub journal_compact_bytes: Option<u64>,
+    /// Backend mode: keep the data in this Redis Cluster or Redis, redis://HOST:PORT (repeat
+    /// for several seed nodes; comma-separated in the environment)
+    /// [default: off, the embedded engine]
+    #[arg(
+        long = "backend",
+        value_name = "URL",
+        env = "SESSIONDB_BACKEND",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub backend: Vec<String>,
 }
 
 /// `auth-secret` in the file: one secret or a list.
@@ -272,6 +287,7 @@ impl OneOrMany {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct FileConfig {
+    backend: Option<OneOrMany>,
     ip: Option<IpAddr>,
     port: Option<u16>,
     max_message_bytes: Option<usize>,
@@ -408,6 +424,11 @@ fn resolve(cli: &Cli, matches: &ArgMatches, file: FileConfig) -> Result<Config, 
         max_memory: cli.max_memory.or(file.max_memory),
         max_connections: cli.max_connections.or(file.max_connections),
         threads: cli.threads.or(file.threads),
+        backend: if cli.backend.is_empty() {
+            file.backend.map(OneOrMany::into_vec).unwrap_or_default()
+        } else {
+            cli.backend.clone()
+        },
         metrics_addr: cli.metrics_addr.or(file.metrics_addr),
         admin_addr: cli.admin_addr.or(file.admin_addr),
         fsync,
@@ -434,6 +455,17 @@ impl Config {
         if self.load_path.is_some() && self.load_name.is_none() {
             return Err(ConfigError::Invalid(
                 "--load-path needs --load-name (which dataset to load from it)".to_owned(),
+            ));
+        }
+        if !self.backend.is_empty() && self.load_name.is_some() {
+            return Err(ConfigError::Invalid(
+                "--load-name with --backend is not supported yet".to_owned(),
+            ));
+        }
+        // The console reads the embedded store, which holds nothing in backend mode.
+        if !self.backend.is_empty() && self.admin_addr.is_some() {
+            return Err(ConfigError::Invalid(
+                "--admin-addr with --backend is not supported yet".to_owned(),
             ));
         }
         if self.tls_cert.is_some() != self.tls_key.is_some() {
@@ -498,6 +530,25 @@ mod tests {
         assert_eq!(load(&[], "threads = 3\n")?.threads, Some(3));
         assert_eq!(load(&["--threads", "0"], "threads = 3\n")?.threads, Some(0));
         assert!(load(&["--threads", "-1"], "").is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn backend_seeds_from_file_and_command_line() -> Result<(), ConfigError> {
+        assert!(load(&[], "")?.backend.is_empty());
+        let seeds = ["redis://a:1".to_owned(), "redis://b:2".to_owned()];
+        let file = "backend = [\"redis://a:1\", \"redis://b:2\"]\n";
+        assert_eq!(load(&[], file)?.backend, seeds);
+        let args = ["--backend", "redis://a:1", "--backend", "redis://b:2"];
+        assert_eq!(load(&args, "backend = \"redis://c:3\"\n")?.backend, seeds);
+        assert_eq!(
+            load(&["--backend", "redis://a:1,redis://b:2"], "")?.backend,
+            seeds
+        );
+        let loading = ["--backend", "redis://a:1", "--load-name", "x"];
+        assert!(matches!(load(&loading, ""), Err(ConfigError::Invalid(_))));
+        let console = ["--backend", "redis://a:1", "--admin-addr", "127.0.0.1:9000"];
+        assert!(matches!(load(&console, ""), Err(ConfigError::Invalid(_))));
         Ok(())
     }
 

@@ -41,6 +41,9 @@ pub enum ServerError {
         #[source]
         source: std::io::Error,
     },
+    /// `--backend` could not be reached at start.
+    #[error(transparent)]
+    Backend(#[from] sessiondb_cluster::ConnectError),
     /// The startup work stopped without a result (it panicked).
     #[error("startup stopped: {0}")]
     Startup(String),

@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod backend;
 pub mod config;
 pub mod connection;
 pub mod data_dir_lock;
@@ -29,7 +30,7 @@ use std::sync::Arc;
 use sessiondb_core::clock::{Clock, SystemClock};
 use sessiondb_core::store::Limits;
 use sessiondb_core::{Command, Outcome, StoreConfig};
-use sessiondb_service::{Service, ServiceSettings};
+use sessiondb_service::{RemoteEngine, Service, ServiceSettings};
 use tokio::net::TcpListener;
 
 pub use config::Config;
@@ -55,8 +56,20 @@ pub struct Server {
 }
 
 impl Server {
-    /// Builds the store and the dispatcher over it from `config`.
+    /// Builds the store and the dispatcher over it from `config`, which must not name a
+    /// backend (see [`Server::start`], which connects to it first).
     pub fn new(config: Config) -> Result<Self, ServerError> {
+        if !config.backend.is_empty() {
+            return Err(ServerError::Startup(
+                "a server with --backend is built by Server::start".to_owned(),
+            ));
+        }
+        Self::build(config, None)
+    }
+
+    /// Builds the server; in backend mode (`remote`) the embedded store stays empty and the
+    /// data directory is neither locked nor journaled.
+    fn build(config: Config, remote: Option<Arc<dyn RemoteEngine>>) -> Result<Self, ServerError> {
         config.validate()?;
         let stats = Arc::new(Stats::new());
         // A bad certificate or key stops startup, before anything listens.
@@ -69,15 +82,23 @@ impl Server {
             config.auth_max_failures,
         ));
         // Before recovery: a second server on this directory must not touch its journal.
-        let data_dir_lock = if config.persist {
+        let data_dir_lock = if config.persist && remote.is_none() {
             Some(data_dir_lock::DataDirLock::acquire(&config.data_dir)?)
         } else {
             None
         };
         log_settings(&config);
         // Journal recovery and --load-name happen here, before anything listens.
+        let persist_options = if remote.is_some() {
+            persistence::PersistOptions::from_config(&Config {
+                persist: false,
+                ..config.clone()
+            })
+        } else {
+            persistence::PersistOptions::from_config(&config)
+        };
         let (store, persistence) = persistence::open_store(
-            &persistence::PersistOptions::from_config(&config),
+            &persist_options,
             StoreConfig {
                 limits: Limits {
                     max_sessions: config.max_sessions,
@@ -99,6 +120,10 @@ impl Server {
             Arc::clone(&store),
         )
         .with_authenticator(auth.clone());
+        let dispatcher = match remote {
+            Some(remote) => dispatcher.with_remote(remote),
+            None => dispatcher,
+        };
         let journal_size = persistence.journal_size();
         let gauges: metrics::StoreGauges = Box::new(move || {
             let (sessions, keys) = match store.execute(Command::Stats, SystemClock.now_ms()) {
@@ -139,7 +164,8 @@ impl Server {
             _ => None,
         };
         build_answering(listener, tls, async move {
-            tokio::task::spawn_blocking(move || Server::new(config))
+            let remote = backend::connect(&config.backend).await?;
+            tokio::task::spawn_blocking(move || Server::build(config, remote))
                 .await
                 .map_err(|e| ServerError::Startup(e.to_string()))?
         })
@@ -272,7 +298,8 @@ pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServerError> {
-    Server::new(config)?.run(listener, shutdown).await
+    let remote = backend::connect(&config.backend).await?;
+    Server::build(config, remote)?.run(listener, shutdown).await
 }
 
 /// Awaits `building` (the server's startup: journal recovery, `--load-name`) while `listener`

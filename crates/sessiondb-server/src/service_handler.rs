@@ -7,7 +7,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use sessiondb_service::{ConnState, DeferredWork, Handled, ReplyHead, Service, Status};
+use sessiondb_service::{
+    ConnState, DeferredWork, Handled, PendingReply, ReplyHead, Service, Status,
+};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::http::{header, StatusCode};
@@ -60,7 +62,7 @@ pub(crate) struct ServiceConn {
 impl Handler for ServiceHandler {
     type Conn = ServiceConn;
     type Mark = ReplyHead;
-    type Deferred = DeferredWork;
+    type Deferred = Later;
 
     fn upgrade(
         &self,
@@ -111,14 +113,15 @@ impl Handler for ServiceHandler {
         text: &str,
         now_ms: u64,
         out: &mut Vec<u8>,
-    ) -> Reply<ReplyHead, DeferredWork> {
+    ) -> Reply<ReplyHead, Later> {
         debug!(peer = %conn.peer, cmd = command_name(text), bytes = text.len(), "request");
         match self
             .service
             .handle_text_at(&mut conn.state, text, now_ms, out)
         {
             (Handled::Replied, head) => Reply::Done(head),
-            (Handled::Deferred(work), head) => Reply::Deferred(work, head),
+            (Handled::Deferred(work), head) => Reply::Deferred(Later::Disk(work), head),
+            (Handled::Pending(reply), head) => Reply::Deferred(Later::Backend(reply), head),
         }
     }
 
@@ -126,12 +129,11 @@ impl Handler for ServiceHandler {
         Ok(self.service.handle_binary(out))
     }
 
-    async fn run_deferred(
-        &self,
-        work: DeferredWork,
-        mut head: ReplyHead,
-    ) -> Option<(Vec<u8>, ReplyHead)> {
-        let (reply, status) = run_deferred(work).await?;
+    async fn run_deferred(&self, work: Later, mut head: ReplyHead) -> Option<(Vec<u8>, ReplyHead)> {
+        let (reply, status) = match work {
+            Later::Disk(work) => run_deferred(work).await?,
+            Later::Backend(reply) => reply.await,
+        };
         head.status = Some(status);
         Some((reply, head))
     }
@@ -272,6 +274,14 @@ fn refusal(status: StatusCode, reason: &str) -> ErrorResponse {
     let mut response = ErrorResponse::new(Some(reason.to_owned()));
     *response.status_mut() = status;
     response
+}
+
+/// A reply that is not ready when its request is read.
+pub(crate) enum Later {
+    /// Disk work (a save or a load), run on a blocking thread.
+    Disk(DeferredWork),
+    /// A backend engine's answer (`--backend`), awaited on the connection's thread.
+    Backend(PendingReply),
 }
 
 /// Runs disk-bound work on a blocking thread: its reply and the reply's status, or `None` if

@@ -11,9 +11,11 @@
 mod conn;
 mod engine;
 mod persist;
+mod remote;
 mod service;
 
 pub use conn::ConnState;
 pub use engine::Engine;
+pub use remote::{Answer, EngineFuture, PendingReply, RemoteEngine, Unsupported};
 pub use service::{Authenticator, DeferredWork, Handled, ServerStats, Service, ServiceSettings};
 pub use sessiondb_proto::{Kind, ReplyHead, Status};

@@ -11,6 +11,7 @@ use sessiondb_proto::render::{self, ReplyWriter, ServerInfo};
 use sessiondb_proto::request::{Action, Rejection, ReplyName};
 use sessiondb_proto::{ReplyHead, Status};
 
+use crate::remote::{self, PendingReply, RemoteEngine};
 use crate::{persist, ConnState, Engine};
 
 /// Server-level figures that `SV_INFO` reports and only the transport knows.
@@ -60,6 +61,9 @@ pub enum Handled {
     Replied,
     /// Run this on a blocking thread; it appends the reply. Later replies on the connection wait for it.
     Deferred(DeferredWork),
+    /// Await this on the connection's task (a remote engine's answer): it yields the reply and
+    /// its status. Later replies on the connection wait for it.
+    Pending(PendingReply),
 }
 
 /// Runs protocol messages on an engine: the authentication gate, the engine call, `SV_INFO`
@@ -70,6 +74,8 @@ pub struct Service<E: Engine = Store> {
     engine: Arc<E>,
     settings: ServiceSettings,
     auth: Option<Arc<dyn Authenticator>>,
+    /// In backend mode, the engine that holds the data instead of `engine`.
+    remote: Option<Arc<dyn RemoteEngine>>,
 }
 
 impl Service<Store> {
@@ -86,6 +92,7 @@ impl<E: Engine> Service<E> {
             engine,
             settings,
             auth: None,
+            remote: None,
         }
     }
 
@@ -93,6 +100,14 @@ impl<E: Engine> Service<E> {
     /// connection that has not authenticated get status 200 and have no effect.
     pub fn with_authenticator(mut self, auth: Arc<dyn Authenticator>) -> Self {
         self.auth = Some(auth);
+        self
+    }
+
+    /// Backend mode: engine commands and `SV_INFO` counts go to `remote`, whose answers the
+    /// transport awaits ([`Handled::Pending`]); saves and loads answer
+    /// [`Status::CommandDisabled`] (not yet supported there).
+    pub fn with_remote(mut self, remote: Arc<dyn RemoteEngine>) -> Self {
+        self.remote = Some(remote);
         self
     }
 
@@ -167,6 +182,11 @@ impl<E: Engine> Service<E> {
         }
         let written = match req.action {
             Action::Engine { cmd, ctx } => {
+                if let Some(remote) = self.remote.as_deref() {
+                    let persist = self.settings.persist_enabled;
+                    let reply = (req.name, req.kind);
+                    return remote::engine_call(remote, msg, persist, cmd, reply, now_ms, out);
+                }
                 let asked = match &cmd {
                     Command::ShExists { tkns } => tkns.len(),
                     _ => 0,
@@ -180,21 +200,29 @@ impl<E: Engine> Service<E> {
                     None => render::outcome(out, req.name, req.kind, &ctx, &outcome),
                 }
             }
+            Action::Persist(_) if self.remote.is_some() => {
+                let status = Status::CommandDisabled;
+                ReplyWriter::new(out, ReplyName::Rsp(req.name), status).finish()
+            }
             Action::Persist(p) => {
                 let work = persist::defer(self, req.name, p);
                 return (work, ReplyHead::deferred(req.kind));
             }
             Action::SvInfo => {
-                let (sessions, keys) = self.engine.counts(now_ms);
-                let info = ServerInfo {
+                let mut info = ServerInfo {
                     version: self.settings.server_version,
-                    persist_enabled: self.settings.persist_enabled,
+                    // Backend mode has no saves yet.
+                    persist_enabled: self.settings.persist_enabled && self.remote.is_none(),
                     uptime_secs: self.settings.stats.uptime_secs(),
-                    sessions,
-                    keys,
+                    sessions: 0,
+                    keys: 0,
                     connections: self.settings.stats.connections(),
                     memory_bytes: self.settings.stats.memory_bytes(),
                 };
+                if let Some(remote) = self.remote.as_deref() {
+                    return remote::sv_info(remote, req.name, info, now_ms, out);
+                }
+                (info.sessions, info.keys) = self.engine.counts(now_ms);
                 render::sv_info(out, req.name, &info)
             }
             Action::SvAuth { secret } => {

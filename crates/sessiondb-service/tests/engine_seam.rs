@@ -119,6 +119,7 @@ fn every_engine_operation_goes_through_the_trait() {
         let status = match handled {
             Handled::Replied => head.status,
             Handled::Deferred(work) => Some(work(&mut out)),
+            Handled::Pending(_) => panic!("the embedded engine answered {msg} later"),
         };
         (String::from_utf8(out).expect("UTF-8 reply"), status)
     };

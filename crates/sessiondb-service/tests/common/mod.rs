@@ -67,6 +67,7 @@ impl Harness {
             Handled::Deferred(work) => {
                 work(&mut out);
             }
+            Handled::Pending(_) => panic!("the embedded engine answered {msg} later"),
         }
         match String::from_utf8(out) {
             Ok(s) => s,
