@@ -17,8 +17,8 @@ pub mod store;
 pub mod token;
 pub mod value;
 
-pub use base::{Expiry, Token};
+pub use base::{Expiry, Token, MAX_OWNER_BYTES};
 pub use change::{Change, ChangeSink};
-pub use command::{Command, Entries, Keys, Outcome, SessionInfo, ValueSink};
+pub use command::{Command, Entries, Keys, Outcome, SessionInfo, ValueSink, VersionCheck};
 pub use store::{Arming, Limits, SessionRecord, Store, StoreConfig, SweepReport};
 pub use value::Value;

@@ -29,6 +29,7 @@ fn new_session(st: &Store, expiry: Option<Expiry>, now: u64) -> Token {
             expiry,
             name: None,
             shared: false,
+            owner: None,
         },
         now,
     ) {
@@ -265,6 +266,7 @@ fn sh_new_open_end_exists_info_all_of_section_11() {
             }),
             name: Some(Cow::Borrowed("basket-77")),
             shared: false,
+            owner: None,
         },
         now,
     ) {
@@ -275,6 +277,7 @@ fn sh_new_open_end_exists_info_all_of_section_11() {
         expiry: None,
         name: Some(Cow::Borrowed("settings")),
         shared: true,
+        owner: None,
     };
     let ts: Token = 15900886249489855254;
     assert_eq!(st.execute(shared_new(), now), Outcome::Created { tkn: ts });
@@ -285,6 +288,7 @@ fn sh_new_open_end_exists_info_all_of_section_11() {
             expiry: None,
             name: Some(Cow::Borrowed("settings")),
             shared: false,
+            owner: None,
         },
         now,
     );
@@ -323,7 +327,8 @@ fn sh_new_open_end_exists_info_all_of_section_11() {
             shared: false,
             key_count: 0,
             name: None,
-            expiry: None
+            expiry: None,
+            owner: None,
         })
     );
     assert_eq!(
@@ -333,7 +338,8 @@ fn sh_new_open_end_exists_info_all_of_section_11() {
             shared: true,
             key_count: 0,
             name: Some("settings".into()),
-            expiry: None
+            expiry: None,
+            owner: None,
         })
     );
     assert_eq!(
@@ -429,6 +435,9 @@ fn sh_open_finds_only_shared_sessions() {
             expiry: Expiry::default(),
             deadline_ms: u64::MAX,
             keys: vec![],
+            owner: None,
+            ver: 1,
+            ver_shown: false,
         }],
         0,
         sessiondb_core::Arming::FromDuration,
@@ -448,7 +457,8 @@ fn sh_open_finds_only_shared_sessions() {
             Command::ShNew {
                 expiry: None,
                 name: Some(Cow::Borrowed("settings")),
-                shared: true
+                shared: true,
+                owner: None,
             },
             0
         ),
@@ -691,6 +701,7 @@ fn shared_name_of_a_due_session_is_free_again() {
                 expiry: Some(expiring(1, del)),
                 name: Some(Cow::Borrowed("team/42")),
                 shared: true,
+                owner: None,
             },
             now,
         )
@@ -792,6 +803,9 @@ fn a_bulk_load_across_threads_keeps_the_first_record_of_a_token() {
         expiry: Expiry::default(),
         deadline_ms: u64::MAX,
         keys: vec![("k".to_owned(), v(value))],
+        owner: None,
+        ver: 1,
+        ver_shown: false,
     };
     let mut records: Vec<_> = (1..=4_000).map(|t| record(t, "\"first\"")).collect();
     records.extend((1..=1_000).map(|t| record(t, "\"second\"")));

@@ -61,6 +61,7 @@ impl ChangeSink for Log {
             Change::KvCleared => "kv-cleared".into(),
             Change::KvClearSet { entries } => format!("kv-clear-set {}", names(entries)),
             Change::EndAll { tkns } => format!("end-all {}", tkns.len()),
+            Change::Version { ver, shown, .. } => format!("version {ver} shown={shown}"),
         };
         self.0.lock().push(line);
     }
@@ -95,6 +96,7 @@ fn every_effective_mutation_is_recorded_in_order() {
             }),
             name: Some(Cow::Borrowed("n")),
             shared: false,
+            owner: None,
         },
         1_000,
     ));
@@ -164,6 +166,7 @@ fn every_effective_mutation_is_recorded_in_order() {
             expiry: None,
             name: None,
             shared: false,
+            owner: None,
         },
         0,
     ));
@@ -206,6 +209,9 @@ fn sweep_and_loads_are_recorded() {
         },
         deadline_ms: 0,
         keys: vec![("x".into(), v("1"))],
+        owner: None,
+        ver: 1,
+        ver_shown: false,
     };
     let (n, k) = st.load_sessions(
         vec![rec(7, 1, true), rec(7, 5, false), rec(0, 1, true)],
@@ -220,6 +226,7 @@ fn sweep_and_loads_are_recorded() {
         vec![
             "created shared=false name=None dur=1 deadline=1100",
             "sh-set x=1",
+            "version 1 shown=false",
             "expired",
             "kv-set q=2",
         ]
@@ -239,6 +246,7 @@ fn snapshot_and_load_round_trip() {
             }),
             name: Some(Cow::Borrowed("settings")),
             shared: true,
+            owner: None,
         },
         1_000,
     ));
@@ -247,6 +255,7 @@ fn snapshot_and_load_round_trip() {
             expiry: None,
             name: None,
             shared: false,
+            owner: None,
         },
         1_000,
     ));
@@ -344,6 +353,7 @@ fn new_plain(st: &Store) -> Outcome {
             expiry: None,
             name: None,
             shared: false,
+            owner: None,
         },
         0,
     )

@@ -59,6 +59,7 @@ fn measure(name: &str, expires: bool, keys: bool) {
                 expiry,
                 name: None,
                 shared: false,
+                owner: None,
             },
             now,
         );

@@ -296,6 +296,7 @@ impl Model {
                             (s.deadline.saturating_sub(now) / 1000).min(s.expiry.duration_secs),
                         )
                     }),
+                    owner: None,
                 }),
             },
             MCmd::ShInfoAll => {
@@ -454,6 +455,7 @@ fn to_command(c: &MCmd) -> Command<'_> {
             expiry: *expiry,
             name: name.as_deref().map(Cow::Borrowed),
             shared: *shared,
+            owner: None,
         },
         MCmd::ShOpen(n) => Command::ShOpen {
             name: Cow::Borrowed(n),

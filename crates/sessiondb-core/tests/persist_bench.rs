@@ -54,6 +54,9 @@ fn records() -> Vec<SessionRecord> {
                     )
                 })
                 .collect(),
+            owner: None,
+            ver: 1,
+            ver_shown: false,
         })
         .collect()
 }
@@ -173,6 +176,8 @@ fn save_load_and_recover_a_million_sessions() {
                         shared: s.shared,
                         name: s.name(),
                         expiry: s.expiry(),
+                        owner: None,
+                        ver: None,
                     };
                     encoder.session(&mut buf, &head, s.data.iter());
                 });

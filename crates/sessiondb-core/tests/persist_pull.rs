@@ -63,6 +63,8 @@ fn reference_record(record: &Json<'_>, sh: &Json<'_>) -> Option<LoadedSession> {
         name,
         expiry,
         keys: reference_keys(record.get("keys")),
+        owner: None,
+        ver: None,
     })
 }
 

@@ -32,6 +32,7 @@ fn million_sessions_expiring_together() {
                 expiry,
                 name: None,
                 shared: false,
+                owner: None,
             },
             t0,
         );
@@ -46,6 +47,7 @@ fn million_sessions_expiring_together() {
                     expiry: None,
                     name: None,
                     shared: false,
+                    owner: None,
                 },
                 t0,
             ) {

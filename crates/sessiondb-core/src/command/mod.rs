@@ -42,11 +42,13 @@ pub enum Command<'a> {
     KvClear,
     /// `KV_CLEAR_SET`: replace the whole top-level store.
     KvClearSet(Entries<'a>),
-    /// `SH_NEW`. For `shared`, `name` is present and non-empty (checked by proto).
+    /// `SH_NEW`. For `shared`, `name` is present and non-empty (checked by proto); `owner`, when
+    /// present, is 1 to 256 bytes.
     ShNew {
         expiry: Option<Expiry>,
         name: Option<Cow<'a, str>>,
         shared: bool,
+        owner: Option<Cow<'a, str>>,
     },
     /// `SH_OPEN`: find a live shared session by name.
     ShOpen { name: Cow<'a, str> },
@@ -87,8 +89,36 @@ pub enum Command<'a> {
         tkn: Option<Token>,
         keys: Entries<'a>,
     },
+    /// `SH_OWNER_LIST`: the live sessions of an owner.
+    ShOwnerList { owner: Cow<'a, str> },
+    /// `SH_OWNER_END`: end every session of an owner in one step.
+    ShOwnerEnd { owner: Cow<'a, str> },
     /// Counts for `SV_INFO`: live sessions and all keys held.
     Stats,
+}
+
+/// The version members of a request naming one session: run only at version `if_ver`, and
+/// whether the reply reports the version. [`VersionCheck::NONE`] is a request without them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct VersionCheck {
+    /// `ifVer`: the version the session must have, else nothing changes (190).
+    pub if_ver: Option<u64>,
+    /// `withVer:true`: report the version even without `ifVer`.
+    pub with_ver: bool,
+}
+
+impl VersionCheck {
+    /// Neither member.
+    pub const NONE: VersionCheck = VersionCheck {
+        if_ver: None,
+        with_ver: false,
+    };
+
+    /// Whether the reply carries `ver` (`ifVer` given, or `withVer:true`).
+    #[inline]
+    pub fn reports(&self) -> bool {
+        self.if_ver.is_some() || self.with_ver
+    }
 }
 
 /// Receives the values a get finds, while the store's lock is held, so the reply can be written
@@ -114,6 +144,8 @@ pub struct SessionInfo {
     pub name: Option<String>,
     /// `Some((settings, remaining_secs))` when the session expires (`duration_secs > 0`).
     pub expiry: Option<(Expiry, u64)>,
+    /// Its owner, if it has one.
+    pub owner: Option<String>,
 }
 
 /// The result of a command, before rendering.
@@ -156,4 +188,9 @@ pub enum Outcome {
     Stats { sessions: u64, keys: u64 },
     /// A configured limit would be exceeded; nothing changed (170).
     LimitReached,
+    /// `ifVer` named another version than the session's; nothing changed (190). The current
+    /// version is reported with the outcome.
+    VersionMismatch,
+    /// `SH_OWNER_LIST`: the owner's live sessions, ascending.
+    OwnerSessions(Vec<Token>),
 }

@@ -22,6 +22,12 @@ pub struct SessionRecord<K = Vec<(String, Value)>> {
     pub shared: bool,
     /// Its name, if any.
     pub name: Option<String>,
+    /// Its owner, if any.
+    pub owner: Option<String>,
+    /// The version of its keys (≥ 1).
+    pub ver: u32,
+    /// Whether a client has been shown the version (datasets keep it only then).
+    pub ver_shown: bool,
     /// Expiry settings (`duration_secs == 0`: never expires, flags false).
     pub expiry: Expiry,
     /// Its deadline in Unix ms (`u64::MAX` when it never expires).
@@ -37,6 +43,9 @@ impl SessionRecord {
             tkn,
             shared: s.shared,
             name: s.name().map(str::to_owned),
+            owner: s.owner().map(str::to_owned),
+            ver: s.version(),
+            ver_shown: s.version_shown(),
             expiry: s.expiry(),
             deadline_ms: s.deadline_ms,
             keys: s
@@ -63,9 +72,10 @@ impl Store {
     /// of sessions created and of keys in them.
     ///
     /// A record whose token names a live session (or one created earlier in this call) is
-    /// skipped; token 0 is skipped. Limits do not apply. **Journaled**: each created session is
-    /// reported to the change sink as `SessionCreated` followed by `ShKeysSet` (when it has
-    /// keys); load into a store without a sink to avoid that (recovery).
+    /// skipped; token 0 is skipped. Limits do not apply. A session keeps the record's version.
+    /// **Journaled**: each created session is reported to the change sink as `SessionCreated`,
+    /// `ShKeysSet` (when it has keys) and `Version`; load into a store without a sink to avoid
+    /// that (recovery).
     pub fn load_sessions(
         &self,
         mut records: Vec<SessionRecord>,
@@ -89,6 +99,7 @@ impl Store {
                         let taken = run.iter_mut().map(|rec| SessionRecord {
                             keys: std::mem::take(&mut rec.keys),
                             name: rec.name.take(),
+                            owner: rec.owner.take(),
                             ..*rec
                         });
                         self.prepare_sessions(taken, now_ms, arm)
@@ -227,6 +238,7 @@ impl Store {
                     tkn,
                     shared: s.shared,
                     name: s.name(),
+                    owner: s.owner(),
                     expiry: s.expiry(),
                     deadline_ms: s.deadline_ms,
                 });
@@ -241,6 +253,11 @@ impl Store {
                         entries: &entries,
                     });
                 }
+                self.record(&Change::Version {
+                    tkn,
+                    ver: s.version(),
+                    shown: s.version_shown(),
+                });
             }
             self.insert_new(inner, shard, h, s);
         }
@@ -308,12 +325,15 @@ fn restored_session<K: Into<Data>>(
         Arming::FromDuration => expiry::arm(now_ms, expiry.duration_secs),
         Arming::KeepDeadline => rec.deadline_ms,
     };
-    Box::new(Session::new(
+    let mut s = Box::new(Session::new(
         rec.tkn,
         rec.shared,
         rec.name.map(String::into_boxed_str),
         expiry,
         deadline_ms,
         rec.keys.into(),
-    ))
+    ));
+    s.set_owner(rec.owner.map(String::into_boxed_str));
+    s.restore_version(rec.ver, rec.ver_shown);
+    s
 }

@@ -348,6 +348,7 @@ fn sh_new<'j>(body: &'j Json<'j>) -> Result<Action<'j>, Status> {
         expiry,
         name: name.map(Cow::Borrowed),
         shared,
+        owner: None,
     };
     Ok(engine_with(cmd, KeyNames::None, None, name))
 }

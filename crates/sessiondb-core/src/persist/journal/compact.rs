@@ -128,6 +128,9 @@ fn write_snapshot(
                     tkn,
                     shared: s.shared,
                     name: s.name(),
+                    owner: s.owner(),
+                    ver: s.version(),
+                    ver_shown: s.version_shown(),
                     expiry: s.expiry(),
                     deadline_ms: s.deadline_ms,
                 };

@@ -3,7 +3,10 @@
 //!
 //! Replay is idempotent by construction: records set absolute state (a key's value, a deadline,
 //! a whole session), so replaying a segment over a snapshot that already contains some of its
-//! records (compaction snapshots concurrently with new writes) ends in the same state.
+//! records (compaction snapshots concurrently with new writes) ends in the same state. Versions
+//! are the exception: each change of a session's keys counts one, so a change both in the
+//! snapshot and in the segment counts twice. A version after recovery is therefore never lower
+//! than before (no version names two different states of a session), only sometimes higher.
 
 use hashbrown::HashMap;
 use indexmap::IndexMap;
@@ -64,6 +67,13 @@ impl ModelKeys {
         *self = ModelKeys::Small(Vec::new());
     }
 
+    fn is_empty(&self) -> bool {
+        match self {
+            ModelKeys::Small(keys) => keys.is_empty(),
+            ModelKeys::Map(map) => map.is_empty(),
+        }
+    }
+
     fn into_vec(self) -> Vec<(String, Value)> {
         match self {
             ModelKeys::Small(keys) => keys,
@@ -77,9 +87,20 @@ impl ModelKeys {
 struct ModelSession {
     shared: bool,
     name: Option<String>,
+    owner: Option<String>,
     expiry: Expiry,
     deadline_ms: u64,
     keys: ModelKeys,
+    /// The version, counted as the store counts it: one per change of the keys.
+    ver: u32,
+    ver_shown: bool,
+}
+
+impl ModelSession {
+    /// Counts one change of the keys.
+    fn changed(&mut self) {
+        self.ver = crate::session::next_version(self.ver);
+    }
 }
 
 /// The store as replay rebuilds it.
@@ -96,6 +117,7 @@ impl Model {
                 tkn,
                 shared,
                 name,
+                owner,
                 expiry,
                 deadline_ms,
             } => {
@@ -104,11 +126,20 @@ impl Model {
                     ModelSession {
                         shared,
                         name,
+                        owner,
                         expiry,
                         deadline_ms,
                         keys: ModelKeys::Small(Vec::new()),
+                        ver: 1,
+                        ver_shown: false,
                     },
                 );
+            }
+            Op::Version { tkn, ver, shown } => {
+                if let Some(s) = self.sessions.get_mut(&tkn) {
+                    s.ver = ver;
+                    s.ver_shown = shown;
+                }
             }
             Op::Ended { tkn } | Op::Expired { tkn } => {
                 self.sessions.remove(&tkn);
@@ -120,6 +151,9 @@ impl Model {
             }
             Op::Emptied { tkn, deadline_ms } => {
                 if let Some(s) = self.sessions.get_mut(&tkn) {
+                    if !s.keys.is_empty() {
+                        s.changed();
+                    }
                     s.keys.clear();
                     s.deadline_ms = deadline_ms;
                 }
@@ -134,6 +168,7 @@ impl Model {
             Op::ShSet { tkn, entries } => {
                 if let Some(s) = self.sessions.get_mut(&tkn) {
                     s.keys.extend(entries);
+                    s.changed();
                 }
             }
             Op::ShRemoved { tkn, keys } => {
@@ -141,17 +176,20 @@ impl Model {
                     for k in keys {
                         s.keys.swap_remove(&k);
                     }
+                    s.changed();
                 }
             }
             Op::ShCleared { tkn } => {
                 if let Some(s) = self.sessions.get_mut(&tkn) {
                     s.keys.clear();
+                    s.changed();
                 }
             }
             Op::ShClearSet { tkn, entries } => {
                 if let Some(s) = self.sessions.get_mut(&tkn) {
                     s.keys.clear();
                     s.keys.extend(entries);
+                    s.changed();
                 }
             }
             Op::KvSet { entries } => self.kv.extend(entries),
@@ -177,6 +215,9 @@ impl Model {
                 tkn,
                 shared: s.shared,
                 name: s.name,
+                owner: s.owner,
+                ver: s.ver,
+                ver_shown: s.ver_shown,
                 expiry: s.expiry,
                 deadline_ms: s.deadline_ms,
                 keys: s.keys.into_vec(),
