@@ -14,7 +14,7 @@ mod fast;
 use std::borrow::Cow;
 
 use sessiondb_core::json::{self, Json};
-use sessiondb_core::{Command, Entries, Expiry, Keys, Token};
+use sessiondb_core::{Command, Entries, Expiry, Keys, Token, VersionCheck, MAX_OWNER_BYTES};
 
 use crate::dataset_name_allowed;
 use crate::request::{
@@ -202,8 +202,60 @@ pub(super) fn engine_with<'j>(
 ) -> Action<'j> {
     Action::Engine {
         cmd,
-        ctx: Context { keys, tkn, name },
+        ctx: Context {
+            keys,
+            tkn,
+            name,
+            version: VersionCheck::NONE,
+        },
     }
+}
+
+/// The generic pass of a command naming one session by token (§6.2, docs/PROTOCOL.md E8):
+/// `ifVer` (uint) sorts before every other parameter name of these commands and `withVer`
+/// (bool) after them, so `own` (the command's own generic pass) runs between the two. The
+/// action it returns gets the version members.
+fn versioned<'j>(
+    body: &'j Json<'j>,
+    own: impl FnOnce() -> Result<Action<'j>, Status>,
+) -> Result<Action<'j>, Status> {
+    let if_ver = param(body, "ifVer", Ty::Uint)?.and_then(Json::as_uint);
+    let mut action = own()?;
+    let with_ver = param(body, "withVer", Ty::Bool)?
+        .and_then(Json::as_bool)
+        .unwrap_or(false);
+    if let Action::Engine { ctx, .. } = &mut action {
+        ctx.version = VersionCheck { if_ver, with_ver };
+    }
+    Ok(action)
+}
+
+/// Whether `name` is a member the version extension adds to commands naming one session.
+fn is_version_member(name: &str) -> bool {
+    matches!(name, "ifVer" | "withVer")
+}
+
+/// An `owner` (docs/PROTOCOL.md E9): a string (else 41) of 1 to 256 bytes (else 42).
+fn owner_size(owner: &str) -> Result<&str, Status> {
+    if (1..=MAX_OWNER_BYTES).contains(&owner.len()) {
+        Ok(owner)
+    } else {
+        Err(Status::ValueSize)
+    }
+}
+
+/// `SH_OWNER_LIST`, `SH_OWNER_END`: `owner` string, required, 1 to 256 bytes.
+fn owner_command<'j>(
+    body: &'j Json<'j>,
+    cmd: fn(Cow<'j, str>) -> Command<'j>,
+) -> Result<Action<'j>, Status> {
+    let owner = owner_size(string(required(body, "owner", Ty::String)?))?;
+    Ok(engine_with(
+        cmd(Cow::Borrowed(owner)),
+        KeyNames::None,
+        None,
+        Some(owner),
+    ))
 }
 
 /// The generic pass and command checks of one command (§6.4), in the protocol's order.
@@ -252,7 +304,14 @@ fn validate<'j>(
             };
             engine_with(cmd, KeyNames::None, None, Some(name))
         }
-        Kind::ShEnd => engine_with(Command::ShEnd { tkn: t() }, KeyNames::None, t(), None),
+        Kind::ShEnd => versioned(body, || {
+            Ok(engine_with(
+                Command::ShEnd { tkn: t() },
+                KeyNames::None,
+                t(),
+                None,
+            ))
+        })?,
         Kind::ShEndAll => engine(Command::ShEndAll),
         Kind::ShInfoAll => engine(Command::ShInfoAll),
         Kind::ShExists => {
@@ -263,42 +322,83 @@ fn validate<'j>(
             engine(Command::ShExists { tkns })
         }
         Kind::ShInfo => {
-            if object(body).len() != 1 {
+            // The version members do not count towards the one member the body must have.
+            let members = object(body);
+            if members
+                .iter()
+                .filter(|(k, _)| !is_version_member(k))
+                .count()
+                != 1
+            {
                 return Err(Status::CommandSyntax);
             }
-            engine_with(Command::ShInfo { tkn: t() }, KeyNames::None, t(), None)
+            versioned(body, || {
+                Ok(engine_with(
+                    Command::ShInfo { tkn: t() },
+                    KeyNames::None,
+                    t(),
+                    None,
+                ))
+            })?
         }
         Kind::ShSave => sh_save(body, persist_enabled)?,
         Kind::ShLoad => Action::Persist(PersistRequest::ShLoad {
             name: dataset_name(body)?,
         }),
-        Kind::ShSet => engine(Command::ShSet {
-            tkn: t(),
-            keys: entries(body, scratch)?,
-        }),
-        Kind::ShAdd => engine(Command::ShAdd {
-            tkn: t(),
-            keys: entries(body, scratch)?,
-        }),
-        Kind::ShClearSet => engine(Command::ShClearSet {
-            tkn: t(),
-            keys: entries(body, scratch)?,
-        }),
-        Kind::ShGet => {
+        Kind::ShSet => versioned(body, || {
+            Ok(engine(Command::ShSet {
+                tkn: t(),
+                keys: entries(body, scratch)?,
+            }))
+        })?,
+        Kind::ShAdd => versioned(body, || {
+            Ok(engine(Command::ShAdd {
+                tkn: t(),
+                keys: entries(body, scratch)?,
+            }))
+        })?,
+        Kind::ShClearSet => versioned(body, || {
+            Ok(engine(Command::ShClearSet {
+                tkn: t(),
+                keys: entries(body, scratch)?,
+            }))
+        })?,
+        Kind::ShGet => versioned(body, || {
             let (keys, names) = key_list(body, false)?;
-            engine_with(Command::ShGet { tkn: t(), keys }, names, None, None)
-        }
-        Kind::ShContains => {
+            Ok(engine_with(
+                Command::ShGet { tkn: t(), keys },
+                names,
+                None,
+                None,
+            ))
+        })?,
+        Kind::ShContains => versioned(body, || {
             let (keys, names) = key_list(body, false)?;
-            engine_with(Command::ShContains { tkn: t(), keys }, names, None, None)
+            Ok(engine_with(
+                Command::ShContains { tkn: t(), keys },
+                names,
+                None,
+                None,
+            ))
+        })?,
+        Kind::ShRmv => {
+            // `keys` empty is a command check: it comes after the whole generic pass.
+            let action = versioned(body, || {
+                Ok(engine(Command::ShRmv {
+                    tkn: t(),
+                    keys: key_list(body, false)?.0,
+                }))
+            })?;
+            if array(required(body, "keys", Ty::Array)?).is_empty() {
+                return Err(Status::ValueSize);
+            }
+            action
         }
-        Kind::ShRmv => engine(Command::ShRmv {
-            tkn: t(),
-            keys: key_list(body, true)?.0,
-        }),
-        Kind::ShCount => engine(Command::ShCount { tkn: t() }),
-        Kind::ShKeys => engine(Command::ShKeys { tkn: t() }),
-        Kind::ShClear => engine(Command::ShClear { tkn: t() }),
+        Kind::ShCount => versioned(body, || Ok(engine(Command::ShCount { tkn: t() })))?,
+        Kind::ShKeys => versioned(body, || Ok(engine(Command::ShKeys { tkn: t() })))?,
+        Kind::ShClear => versioned(body, || Ok(engine(Command::ShClear { tkn: t() })))?,
+        Kind::ShOwnerList => owner_command(body, |owner| Command::ShOwnerList { owner })?,
+        Kind::ShOwnerEnd => owner_command(body, |owner| Command::ShOwnerEnd { owner })?,
         Kind::SvInfo => Action::SvInfo,
         Kind::SvAuth => Action::SvAuth {
             secret: string(required(body, "secret", Ty::String)?),
@@ -306,11 +406,12 @@ fn validate<'j>(
     })
 }
 
-/// `SH_NEW` (§11.1): generic pass, then the `expiry` members in byte order, then the
-/// shared-name rule.
+/// `SH_NEW` (§11.1): generic pass, then the `expiry` members in byte order, then the `owner`
+/// size, then the shared-name rule.
 fn sh_new<'j>(body: &'j Json<'j>) -> Result<Action<'j>, Status> {
     let expiry = param(body, "expiry", Ty::Object)?;
     let name = param(body, "name", Ty::String)?.map(string);
+    let owner = param(body, "owner", Ty::String)?.map(string);
     let shared = param(body, "shared", Ty::Bool)?
         .and_then(Json::as_bool)
         .unwrap_or(false);
@@ -337,6 +438,7 @@ fn sh_new<'j>(body: &'j Json<'j>) -> Result<Action<'j>, Status> {
             })
         }
     };
+    let owner = owner.map(owner_size).transpose()?;
     if shared {
         match name {
             None => return Err(Status::ParamMissing),
@@ -348,7 +450,7 @@ fn sh_new<'j>(body: &'j Json<'j>) -> Result<Action<'j>, Status> {
         expiry,
         name: name.map(Cow::Borrowed),
         shared,
-        owner: None,
+        owner: owner.map(Cow::Borrowed),
     };
     Ok(engine_with(cmd, KeyNames::None, None, name))
 }
