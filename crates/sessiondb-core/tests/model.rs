@@ -1,16 +1,20 @@
-//! Property test: random command sequences (few tokens, few keys, shared names, expiry under a
-//! fake clock advanced by random steps) give the same outcomes on `Store` as on a plain
-//! BTreeMap model of `docs/PROTOCOL.md` §7–§11 written here from the text.
+//! Property test: random command sequences (few tokens, few keys, shared names, owners, expiry
+//! under a fake clock advanced by random steps, `ifVer`/`withVer` on commands naming a session)
+//! give the same outcomes and versions on `Store` as on a plain BTreeMap model of
+//! `docs/PROTOCOL.md` §7–§11, E8 and E9 written here from the text.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use proptest::prelude::*;
 use sessiondb_core::token::shared_token;
-use sessiondb_core::{Command, Expiry, Outcome, SessionInfo, Store, StoreConfig, Token, Value};
+use sessiondb_core::{
+    Command, Expiry, Outcome, SessionInfo, Store, StoreConfig, Token, Value, VersionCheck,
+};
 
 const KEYS: [&str; 4] = ["a", "b", "c", "é"];
 const NAMES: [&str; 3] = ["s1", "s2", ""];
+const OWNERS: [&str; 2] = ["alice", "bob"];
 
 #[derive(Debug, Clone)]
 enum Op {
@@ -27,7 +31,10 @@ enum Op {
         expiry: Option<(u8, bool, bool, bool)>,
         name: Option<u8>,
         shared: bool,
+        owner: Option<u8>,
     },
+    ShOwnerList(u8),
+    ShOwnerEnd(u8),
     ShOpen(u8),
     ShEnd(u8),
     ShEndAll,
@@ -70,13 +77,17 @@ fn op() -> impl Strategy<Value = Op> {
         3 => (
             prop::option::of((0u8..4, any::<bool>(), any::<bool>(), any::<bool>())),
             prop::option::of(0u8..3),
-            any::<bool>()
+            any::<bool>(),
+            prop::option::of(0u8..2)
         )
-            .prop_map(|(expiry, name, shared)| Op::ShNew {
+            .prop_map(|(expiry, name, shared, owner)| Op::ShNew {
                 expiry,
                 name,
-                shared
+                shared,
+                owner
             }),
+        1 => (0u8..2).prop_map(Op::ShOwnerList),
+        1 => (0u8..2).prop_map(Op::ShOwnerEnd),
         1 => (0u8..2).prop_map(Op::ShOpen),
         1 => t().prop_map(Op::ShEnd),
         1 => Just(Op::ShEndAll),
@@ -104,6 +115,9 @@ struct MSession {
     expiry: Expiry,
     deadline: u64,
     keys: BTreeMap<String, String>,
+    owner: Option<String>,
+    /// E8: 1 at creation, one more per change of the keys.
+    ver: u64,
 }
 
 /// The model: plain maps, expiry applied exactly when §9.4 says a command looks at a session.
@@ -136,6 +150,9 @@ impl Model {
                 return None;
             }
             let s = self.sessions.get_mut(&t)?;
+            if !s.keys.is_empty() {
+                s.ver += 1;
+            }
             s.keys.clear();
             s.deadline = deadline(now, s.expiry.duration_secs);
         }
@@ -190,6 +207,32 @@ impl Model {
         s.deadline = deadline(now, s.expiry.duration_secs);
     }
 
+    /// Runs `cmd` under the version members `check` (E8), which only commands naming one
+    /// session take; the outcome and the version the reply reports.
+    fn run_checked(
+        &mut self,
+        cmd: &MCmd,
+        now: u64,
+        new_tkn: Option<Token>,
+        check: VersionCheck,
+    ) -> (Outcome, Option<u64>) {
+        let Some(tkn) = cmd.named_session().filter(|_| check.reports()) else {
+            return (self.run(cmd, now, new_tkn), None);
+        };
+        let Some(s) = self.access(tkn, now) else {
+            return (Outcome::NoSession { tkn }, None);
+        };
+        let before = s.ver;
+        if check.if_ver.is_some_and(|want| want != before) {
+            return (Outcome::VersionMismatch, Some(before));
+        }
+        let out = self.run(cmd, now, new_tkn);
+        let after = tkn
+            .and_then(|t| self.sessions.get(&t))
+            .map_or(before, |s| s.ver);
+        (out, Some(after))
+    }
+
     /// Runs `cmd`; for a non-shared `SH_NEW`, `new_tkn` is the token the store drew.
     fn run(&mut self, cmd: &MCmd, now: u64, new_tkn: Option<Token>) -> Outcome {
         let no = |tkn: Option<Token>| Outcome::NoSession { tkn };
@@ -230,6 +273,7 @@ impl Model {
                 expiry,
                 name,
                 shared,
+                owner,
             } => {
                 let expiry = expiry.filter(|e| e.duration_secs > 0).unwrap_or_default();
                 let tkn = if *shared {
@@ -252,9 +296,34 @@ impl Model {
                         expiry,
                         deadline: deadline(now, expiry.duration_secs),
                         keys: BTreeMap::new(),
+                        owner: owner.clone(),
+                        ver: 1,
                     },
                 );
                 Outcome::Created { tkn }
+            }
+            MCmd::ShOwnerList(owner) => Outcome::OwnerSessions(
+                self.sessions
+                    .iter()
+                    .filter(|(t, s)| s.owner.as_ref() == Some(owner) && self.live(**t, now))
+                    .map(|(t, _)| *t)
+                    .collect(),
+            ),
+            MCmd::ShOwnerEnd(owner) => {
+                let owned: Vec<Token> = self
+                    .sessions
+                    .iter()
+                    .filter(|(_, s)| s.owner.as_ref() == Some(owner))
+                    .map(|(t, _)| *t)
+                    .collect();
+                let mut n = 0;
+                for t in owned {
+                    if self.access(Some(t), now).is_some() {
+                        self.sessions.remove(&t);
+                        n += 1;
+                    }
+                }
+                Outcome::Count(n)
             }
             MCmd::ShOpen(name) => {
                 let t = shared_token(name);
@@ -296,7 +365,7 @@ impl Model {
                             (s.deadline.saturating_sub(now) / 1000).min(s.expiry.duration_secs),
                         )
                     }),
-                    owner: None,
+                    owner: s.owner.clone(),
                 }),
             },
             MCmd::ShInfoAll => {
@@ -318,12 +387,20 @@ impl Model {
                 if s.expiry.extend_on_set_add {
                     Self::extend(s, now);
                 }
+                let mut changed = false;
                 for (k, v) in e {
                     if add {
-                        s.keys.entry(k.clone()).or_insert_with(|| v.clone());
+                        if !s.keys.contains_key(k) {
+                            s.keys.insert(k.clone(), v.clone());
+                            changed = true;
+                        }
                     } else {
                         s.keys.insert(k.clone(), v.clone());
+                        changed = true;
                     }
+                }
+                if changed {
+                    s.ver += 1;
                 }
                 Outcome::Done
             }
@@ -340,8 +417,12 @@ impl Model {
                 let Some(s) = self.access(*tkn, now) else {
                     return no(*tkn);
                 };
+                let mut changed = false;
                 for key in k {
-                    s.keys.remove(key);
+                    changed |= s.keys.remove(key).is_some();
+                }
+                if changed {
+                    s.ver += 1;
                 }
                 Outcome::Done
             }
@@ -362,6 +443,9 @@ impl Model {
                 Some(s) => {
                     let n = s.keys.len() as u64;
                     s.keys.clear();
+                    if n > 0 {
+                        s.ver += 1;
+                    }
                     Outcome::Count(n)
                 }
             },
@@ -370,6 +454,9 @@ impl Model {
                 Some(s) => {
                     let n = s.keys.len() as u64;
                     s.keys = e.iter().cloned().collect();
+                    if n > 0 || !e.is_empty() {
+                        s.ver += 1;
+                    }
                     Outcome::Count(n)
                 }
             },
@@ -407,7 +494,10 @@ enum MCmd {
         expiry: Option<Expiry>,
         name: Option<String>,
         shared: bool,
+        owner: Option<String>,
     },
+    ShOwnerList(String),
+    ShOwnerEnd(String),
     ShOpen(String),
     ShEnd(Option<Token>),
     ShEndAll,
@@ -424,6 +514,26 @@ enum MCmd {
     ShClear(Option<Token>),
     ShClearSet(Option<Token>, Vec<(String, String)>),
     Stats,
+}
+
+impl MCmd {
+    /// The `tkn` of a command that names one session (and so takes `ifVer`/`withVer`).
+    fn named_session(&self) -> Option<Option<Token>> {
+        match self {
+            MCmd::ShEnd(t)
+            | MCmd::ShInfo(t)
+            | MCmd::ShSet(t, _)
+            | MCmd::ShAdd(t, _)
+            | MCmd::ShGet(t, _)
+            | MCmd::ShRmv(t, _)
+            | MCmd::ShContains(t, _)
+            | MCmd::ShCount(t)
+            | MCmd::ShKeys(t)
+            | MCmd::ShClear(t)
+            | MCmd::ShClearSet(t, _) => Some(*t),
+            _ => None,
+        }
+    }
 }
 
 fn e(v: &[(String, String)]) -> Vec<(Cow<'_, str>, Value)> {
@@ -451,11 +561,18 @@ fn to_command(c: &MCmd) -> Command<'_> {
             expiry,
             name,
             shared,
+            owner,
         } => Command::ShNew {
             expiry: *expiry,
             name: name.as_deref().map(Cow::Borrowed),
             shared: *shared,
-            owner: None,
+            owner: owner.as_deref().map(Cow::Borrowed),
+        },
+        MCmd::ShOwnerList(o) => Command::ShOwnerList {
+            owner: Cow::Borrowed(o),
+        },
+        MCmd::ShOwnerEnd(o) => Command::ShOwnerEnd {
+            owner: Cow::Borrowed(o),
         },
         MCmd::ShOpen(n) => Command::ShOpen {
             name: Cow::Borrowed(n),
@@ -523,6 +640,7 @@ fn concretize(op: &Op, pool: &[Token]) -> Option<MCmd> {
             expiry,
             name,
             shared,
+            owner,
         } => {
             let name = name.map(|i| NAMES[i as usize].to_string());
             // proto guarantees a non-empty name for shared sessions.
@@ -536,8 +654,11 @@ fn concretize(op: &Op, pool: &[Token]) -> Option<MCmd> {
                 }),
                 name,
                 shared,
+                owner: owner.map(|i| OWNERS[i as usize].to_string()),
             }
         }
+        Op::ShOwnerList(i) => MCmd::ShOwnerList(OWNERS[*i as usize].to_string()),
+        Op::ShOwnerEnd(i) => MCmd::ShOwnerEnd(OWNERS[*i as usize].to_string()),
         Op::ShOpen(i) => MCmd::ShOpen(NAMES[*i as usize].to_string()),
         Op::ShEnd(t) => MCmd::ShEnd(tok(*t)),
         Op::ShEndAll => MCmd::ShEndAll,
@@ -558,6 +679,19 @@ fn concretize(op: &Op, pool: &[Token]) -> Option<MCmd> {
     })
 }
 
+/// Runs `cmd` on `store` under `check`, with a get's values copied out as [`Store::execute`]
+/// returns them; the outcome and the version reported.
+fn execute(store: &Store, cmd: &MCmd, now: u64, check: VersionCheck) -> (Outcome, Option<u64>) {
+    let mut found: Vec<(usize, Value)> = Vec::new();
+    let mut sink = |i: usize, json: &str| found.push((i, Value::from_json_unchecked(json)));
+    let (out, ver) = store.execute_checked(to_command(cmd), now, &mut sink, check);
+    let out = match out {
+        Outcome::ValuesSent(_) => Outcome::Values(found),
+        other => other,
+    };
+    (out, ver.map(u64::from))
+}
+
 /// Key lists in any order (§7.2).
 fn normalize(o: Outcome) -> Outcome {
     match o {
@@ -573,20 +707,30 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
     #[test]
-    fn store_matches_model(steps in prop::collection::vec((0u64..2_500, op()), 1..80)) {
+    fn store_matches_model(
+        steps in prop::collection::vec(
+            (0u64..2_500, op(), prop::option::of(0u8..6), any::<bool>()),
+            1..80,
+        )
+    ) {
         let store = Store::new(StoreConfig { shards: 4, ..StoreConfig::default() });
         let mut model = Model::default();
         // Tokens to pick from: ones that never name a session, then every token created.
         let mut pool: Vec<Token> = vec![0, 12345, shared_token("s1")];
         let mut now: u64 = 1_700_000_000_000;
-        for (step, (advance, op)) in steps.iter().enumerate() {
+        for (step, (advance, op, if_ver, with_ver)) in steps.iter().enumerate() {
             now += advance;
             let Some(cmd) = concretize(op, &pool) else {
                 let swept = store.sweep_expired(now);
                 prop_assert_eq!(swept, model.sweep(now), "sweep at step {}", step);
                 continue;
             };
-            let got = store.execute(to_command(&cmd), now);
+            let check = VersionCheck {
+                if_ver: if_ver.map(u64::from),
+                with_ver: *with_ver,
+            };
+            let check = if cmd.named_session().is_some() { check } else { VersionCheck::NONE };
+            let (got, got_ver) = execute(&store, &cmd, now, check);
             let new_tkn = match (&cmd, &got) {
                 (MCmd::ShNew { shared: false, .. }, Outcome::Created { tkn }) => {
                     prop_assert!(*tkn != 0 && !model.sessions.contains_key(tkn));
@@ -594,14 +738,19 @@ proptest! {
                 }
                 _ => None,
             };
-            let want = model.run(&cmd, now, new_tkn);
+            let (want, want_ver) = model.run_checked(&cmd, now, new_tkn, check);
             if let Outcome::Created { tkn } = want {
                 if !pool.contains(&tkn) {
                     pool.push(tkn);
                 }
             }
             prop_assert_eq!(normalize(got), normalize(want), "step {}: {:?}", step, cmd);
+            prop_assert_eq!(got_ver, want_ver, "version at step {}: {:?}", step, cmd);
         }
+        // The owner index holds exactly the owners of sessions held (due ones included).
+        let owners: std::collections::BTreeSet<&String> =
+            model.sessions.values().filter_map(|s| s.owner.as_ref()).collect();
+        prop_assert_eq!(store.owner_count(), owners.len());
         let (sessions, keys) = model.totals(now);
         prop_assert_eq!(store.execute(Command::ShInfoAll, now), Outcome::InfoAll { sessions, keys });
     }
