@@ -322,25 +322,25 @@ fn sh_new_open_end_exists_info_all_of_section_11() {
     // SH_INFO forms.
     assert_eq!(
         st.execute(Command::ShInfo { tkn: Some(t1) }, now),
-        Outcome::Info(SessionInfo {
+        Outcome::Info(Box::new(SessionInfo {
             tkn: t1,
             shared: false,
             key_count: 0,
             name: None,
             expiry: None,
             owner: None,
-        })
+        }))
     );
     assert_eq!(
         st.execute(Command::ShInfo { tkn: Some(ts) }, now),
-        Outcome::Info(SessionInfo {
+        Outcome::Info(Box::new(SessionInfo {
             tkn: ts,
             shared: true,
             key_count: 0,
             name: Some("settings".into()),
             expiry: None,
             owner: None,
-        })
+        }))
     );
     assert_eq!(
         st.execute(Command::ShInfo { tkn: Some(1234) }, now),

@@ -223,7 +223,7 @@ impl Model {
             return (Outcome::NoSession { tkn }, None);
         };
         let before = s.ver;
-        if check.if_ver.is_some_and(|want| want != before) {
+        if check.mismatches(u32::try_from(before).unwrap_or(0)) {
             return (Outcome::VersionMismatch, Some(before));
         }
         let out = self.run(cmd, now, new_tkn);
@@ -354,7 +354,7 @@ impl Model {
             ),
             MCmd::ShInfo(tkn) => match self.access(*tkn, now) {
                 None => no(*tkn),
-                Some(s) => Outcome::Info(SessionInfo {
+                Some(s) => Outcome::Info(Box::new(SessionInfo {
                     tkn: tkn.unwrap_or(0),
                     shared: s.shared,
                     key_count: s.keys.len() as u64,
@@ -366,7 +366,7 @@ impl Model {
                         )
                     }),
                     owner: s.owner.clone(),
-                }),
+                })),
             },
             MCmd::ShInfoAll => {
                 let (sessions, keys) = self.totals(now);
@@ -566,7 +566,7 @@ fn to_command(c: &MCmd) -> Command<'_> {
             expiry: *expiry,
             name: name.as_deref().map(Cow::Borrowed),
             shared: *shared,
-            owner: owner.as_deref().map(Cow::Borrowed),
+            owner: owner.as_deref().map(|o| Box::new(Box::from(o))),
         },
         MCmd::ShOwnerList(o) => Command::ShOwnerList {
             owner: Cow::Borrowed(o),
@@ -725,10 +725,7 @@ proptest! {
                 prop_assert_eq!(swept, model.sweep(now), "sweep at step {}", step);
                 continue;
             };
-            let check = VersionCheck {
-                if_ver: if_ver.map(u64::from),
-                with_ver: *with_ver,
-            };
+            let check = VersionCheck::new(if_ver.map(u64::from), *with_ver);
             let check = if cmd.named_session().is_some() { check } else { VersionCheck::NONE };
             let (got, got_ver) = execute(&store, &cmd, now, check);
             let new_tkn = match (&cmd, &got) {

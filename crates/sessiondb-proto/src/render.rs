@@ -322,17 +322,17 @@ fn render_outcome(
             w.uint_member("tkn", *tkn);
             w.finish()
         }
-        (ShEnd, Outcome::NoSession { .. }) => {
+        (ShEnd, Outcome::NoSession { tkn }) => {
             // The failure form follows the request: `tkn` only when it sent a uint (§11.4).
             let mut w = ReplyWriter::new(out, name, Status::SessionNotExist);
-            if let Some(t) = ctx.tkn {
+            if let Some(t) = *tkn {
                 w.uint_member("tkn", t);
             }
             w.finish()
         }
-        (ShInfo, Outcome::NoSession { .. }) => {
+        (ShInfo, Outcome::NoSession { tkn }) => {
             let mut w = ReplyWriter::new(out, name, Status::SessionNotExist);
-            if let Some(t) = ctx.tkn {
+            if let Some(t) = *tkn {
                 w.uint_member("tkn", t);
                 w.null_member("shared");
                 w.null_member("keyCnt");

@@ -170,8 +170,6 @@ impl<'j> KeyNames<'j> {
 pub struct Context<'j> {
     /// Key names of a `keys` array, for `Values` and `Contains` outcomes.
     pub keys: KeyNames<'j>,
-    /// The request's `tkn` when it was a uint.
-    pub tkn: Option<Token>,
     /// The request's `name` (`SH_NEW`, `SH_OPEN`), or its `owner` (`SH_OWNER_LIST`,
     /// `SH_OWNER_END`).
     pub name: Option<&'j str>,

@@ -1,7 +1,8 @@
 //! Single-threaded cost of the protocol layer plus the engine, without sockets:
 //! `cargo run --release -p sessiondb-service --example hot_path [iterations] [only]`.
 //!
-//! Prints nanoseconds per request for a few request shapes (parse → validate → execute → render).
+//! Prints nanoseconds per request for a few request shapes (parse → validate → execute → render),
+//! and per `SH_NEW` + `SH_END` pair for a session's life.
 //! With `only`, runs just the shapes whose label contains it (for callgrind: instructions per
 //! request = (Ir at N iterations − Ir at 0) / N). The "tree" shapes are the same requests with
 //! one member name escaped (`k\u0065ys`), which the tree-free path leaves to the full path: the
@@ -41,6 +42,40 @@ fn run(d: &Service, label: &str, msg: &str, iterations: u32, only: &str) {
     let ns = start.elapsed().as_nanos() / u128::from(iterations.max(1));
     println!(
         "{label:<28} {ns:>6} ns/request   reply: {}",
+        String::from_utf8_lossy(&out)
+    );
+}
+
+/// A session's life as the benchmark's `lifecycle` workload drives it: `SH_NEW`, then `SH_END`
+/// of the token it returned; one iteration is the pair (two requests).
+fn run_lifecycle(d: &Service, iterations: u32, only: &str) {
+    let label = "lifecycle (SH_NEW + SH_END)";
+    if !label.contains(only) {
+        return;
+    }
+    let mut conn = ConnState::default();
+    let mut out = Vec::with_capacity(4096);
+    let mut end = String::with_capacity(64);
+    let start = Instant::now();
+    for _ in 0..iterations {
+        out.clear();
+        d.handle_text(&mut conn, r#"{"SH_NEW":{}}"#, &mut out);
+        // `{"SH_NEW_RSP":{"st":1,"tkn":T}}`: the digits after `"tkn":`.
+        let text = String::from_utf8_lossy(&out);
+        let tkn = text
+            .split_once(r#""tkn":"#)
+            .map(|(_, rest)| rest.trim_end_matches('}'))
+            .unwrap_or("0");
+        end.clear();
+        end.push_str(r#"{"SH_END":{"tkn":"#);
+        end.push_str(tkn);
+        end.push_str("}}");
+        out.clear();
+        d.handle_text(&mut conn, &end, &mut out);
+    }
+    let ns = start.elapsed().as_nanos() / u128::from(iterations.max(1));
+    println!(
+        "{label:<28} {ns:>6} ns/pair      reply: {}",
         String::from_utf8_lossy(&out)
     );
 }
@@ -87,4 +122,5 @@ fn main() {
     run(&d, "KV_GET tree 2 keys", &tree(kv_get), iterations, &only);
     run(&d, "KV_COUNT", r#"{"KV_COUNT":{}}"#, iterations, &only);
     run(&d, "invalid JSON", r#"{"KV_SET":"#, iterations, &only);
+    run_lifecycle(&d, iterations, &only);
 }

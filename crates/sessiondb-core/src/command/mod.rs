@@ -43,12 +43,13 @@ pub enum Command<'a> {
     /// `KV_CLEAR_SET`: replace the whole top-level store.
     KvClearSet(Entries<'a>),
     /// `SH_NEW`. For `shared`, `name` is present and non-empty (checked by proto); `owner`, when
-    /// present, is 1 to 256 bytes.
+    /// present, is 1 to 256 bytes, boxed twice so that this rare member costs every command
+    /// only a thin pointer (the session keeps the inner box).
     ShNew {
         expiry: Option<Expiry>,
         name: Option<Cow<'a, str>>,
         shared: bool,
-        owner: Option<Cow<'a, str>>,
+        owner: Option<Box<Box<str>>>,
     },
     /// `SH_OPEN`: find a live shared session by name.
     ShOpen { name: Cow<'a, str> },
@@ -97,27 +98,49 @@ pub enum Command<'a> {
     Stats,
 }
 
-/// The version members of a request naming one session: run only at version `if_ver`, and
-/// whether the reply reports the version. [`VersionCheck::NONE`] is a request without them.
+/// The version members of a request naming one session: `ifVer` (run only at that version) and
+/// `withVer` (report the version). [`VersionCheck::NONE`] is a request without them.
+///
+/// Packed in one word, because every request carries one through parsing and dispatch: the low
+/// 32 bits are the `ifVer` a session can match, and flag bits above them say whether `ifVer` was
+/// given, whether it is beyond every version (0, or above 2^32 − 1: it never matches), and
+/// whether `withVer` was true.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct VersionCheck {
-    /// `ifVer`: the version the session must have, else nothing changes (190).
-    pub if_ver: Option<u64>,
-    /// `withVer:true`: report the version even without `ifVer`.
-    pub with_ver: bool,
-}
+pub struct VersionCheck(u64);
+
+/// `VersionCheck` bit: the request has `ifVer`.
+const IF_VER: u64 = 1 << 32;
+/// `VersionCheck` bit: the request's `ifVer` is no version a session can have.
+const NEVER: u64 = 1 << 33;
+/// `VersionCheck` bit: the request has `withVer:true`.
+const WITH_VER: u64 = 1 << 34;
 
 impl VersionCheck {
     /// Neither member.
-    pub const NONE: VersionCheck = VersionCheck {
-        if_ver: None,
-        with_ver: false,
-    };
+    pub const NONE: VersionCheck = VersionCheck(0);
+
+    /// The members as the request gave them.
+    pub fn new(if_ver: Option<u64>, with_ver: bool) -> Self {
+        let if_ver = match if_ver {
+            None => 0,
+            Some(v) => match u32::try_from(v) {
+                Ok(v) if v > 0 => IF_VER | u64::from(v),
+                _ => IF_VER | NEVER,
+            },
+        };
+        Self(if_ver | if with_ver { WITH_VER } else { 0 })
+    }
 
     /// Whether the reply carries `ver` (`ifVer` given, or `withVer:true`).
     #[inline]
     pub fn reports(&self) -> bool {
-        self.if_ver.is_some() || self.with_ver
+        self.0 != 0
+    }
+
+    /// Whether a session at version `ver` fails the request's `ifVer` (false without one).
+    #[inline]
+    pub fn mismatches(&self, ver: u32) -> bool {
+        self.0 & IF_VER != 0 && (self.0 & NEVER != 0 || self.0 as u32 != ver)
     }
 }
 
@@ -180,8 +203,9 @@ pub enum Outcome {
     NoSession { tkn: Option<Token> },
     /// `SH_EXISTS`: the given tokens that name live sessions, in request order.
     Exist(Vec<Token>),
-    /// `SH_INFO` success.
-    Info(SessionInfo),
+    /// `SH_INFO` success (boxed: the largest outcome, and a rare one, would otherwise make every
+    /// outcome as large).
+    Info(Box<SessionInfo>),
     /// `SH_INFO_ALL` success.
     InfoAll { sessions: u64, keys: u64 },
     /// `Command::Stats`: live sessions; top-level keys plus keys of live sessions.
@@ -193,4 +217,31 @@ pub enum Outcome {
     VersionMismatch,
     /// `SH_OWNER_LIST`: the owner's live sessions, ascending.
     OwnerSessions(Vec<Token>),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::VersionCheck;
+
+    #[test]
+    fn a_version_check_packs_both_members() {
+        assert!(!VersionCheck::NONE.reports() && !VersionCheck::NONE.mismatches(1));
+        let with = VersionCheck::new(None, true);
+        assert!(with.reports() && !with.mismatches(7));
+        let at = VersionCheck::new(Some(7), false);
+        assert!(at.reports() && !at.mismatches(7) && at.mismatches(8));
+        // Values no session can have never match, even where their low bits would.
+        for never in [0, 1 << 32, (1 << 32) + 7, u64::MAX] {
+            let c = VersionCheck::new(Some(never), true);
+            assert!(c.reports());
+            assert!(
+                (1..=9).chain([u32::MAX]).all(|v| c.mismatches(v)),
+                "{never}"
+            );
+        }
+        assert_eq!(
+            VersionCheck::new(Some(u64::from(u32::MAX)), false).mismatches(u32::MAX),
+            false
+        );
+    }
 }

@@ -60,9 +60,7 @@ impl Versioned {
 
     /// Whether `s` is at a version other than `ifVer` asks for.
     fn mismatch(&self, s: &Session) -> bool {
-        self.check
-            .if_ver
-            .is_some_and(|want| want != u64::from(s.version()))
+        self.check.mismatches(s.version())
     }
 
     /// Reports the version of `s` (the live session `tkn`) to the client: kept for the reply,
@@ -219,7 +217,7 @@ impl Store {
         expiry: Option<Expiry>,
         name: Option<&str>,
         shared: bool,
-        owner: Option<&str>,
+        owner: Option<Box<str>>,
         now_ms: u64,
     ) -> Outcome {
         // §9.1: no expiry, or duration 0, never expires and discards the flags.
@@ -229,7 +227,11 @@ impl Store {
                 return Outcome::LimitReached;
             }
         }
-        if !self.memory_allows(session_bytes(name, owner, expiry.duration_secs > 0)) {
+        if !self.memory_allows(session_bytes(
+            name,
+            owner.as_deref(),
+            expiry.duration_secs > 0,
+        )) {
             return Outcome::LimitReached;
         }
         // Allocated before any lock is taken; its token is set once drawn.
@@ -241,7 +243,7 @@ impl Store {
             expiry::arm(now_ms, expiry.duration_secs),
             Data::default(),
         ));
-        s.set_owner(owner.map(Box::from));
+        s.set_owner(owner);
         let mut garbage: Option<Data> = None;
         let (tkn, h, shard, mut guard) = if shared {
             // proto guarantees a non-empty name for shared sessions.
@@ -376,14 +378,14 @@ impl Store {
         self.with_checked(tkn, now_ms, ver, |live| {
             let s = &*live.s;
             let e = s.expiry();
-            Outcome::Info(SessionInfo {
+            Outcome::Info(Box::new(SessionInfo {
                 tkn: live.tkn,
                 shared: s.shared,
                 key_count: s.data.len() as u64,
                 name: s.name().map(str::to_owned),
                 expiry: (e.duration_secs > 0).then(|| (e, expiry::remaining_secs(s, now_ms))),
                 owner: s.owner().map(str::to_owned),
-            })
+            }))
         })
     }
 

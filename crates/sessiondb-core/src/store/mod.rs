@@ -177,7 +177,7 @@ impl Store {
                 name,
                 shared,
                 owner,
-            } => self.sh_new(expiry, name.as_deref(), shared, owner.as_deref(), now_ms),
+            } => self.sh_new(expiry, name.as_deref(), shared, owner.map(|o| *o), now_ms),
             Command::ShOpen { name } => self.sh_open(&name, now_ms),
             Command::ShEnd { tkn } => self.sh_end(tkn, now_ms, v),
             Command::ShEndAll => self.sh_end_all(now_ms),

@@ -191,20 +191,18 @@ fn dataset_name<'j>(body: &'j Json<'j>) -> Result<&'j str, Status> {
 }
 
 pub(super) fn engine<'j>(cmd: Command<'j>) -> Action<'j> {
-    engine_with(cmd, KeyNames::None, None, None)
+    engine_with(cmd, KeyNames::None, None)
 }
 
 pub(super) fn engine_with<'j>(
     cmd: Command<'j>,
     keys: KeyNames<'j>,
-    tkn: Option<Token>,
     name: Option<&'j str>,
 ) -> Action<'j> {
     Action::Engine {
         cmd,
         ctx: Context {
             keys,
-            tkn,
             name,
             version: VersionCheck::NONE,
         },
@@ -225,7 +223,7 @@ fn versioned<'j>(
         .and_then(Json::as_bool)
         .unwrap_or(false);
     if let Action::Engine { ctx, .. } = &mut action {
-        ctx.version = VersionCheck { if_ver, with_ver };
+        ctx.version = VersionCheck::new(if_ver, with_ver);
     }
     Ok(action)
 }
@@ -253,7 +251,6 @@ fn owner_command<'j>(
     Ok(engine_with(
         cmd(Cow::Borrowed(owner)),
         KeyNames::None,
-        None,
         Some(owner),
     ))
 }
@@ -272,11 +269,11 @@ fn validate<'j>(
         Kind::KvClearSet => engine(Command::KvClearSet(entries(body, scratch)?)),
         Kind::KvGet => {
             let (keys, names) = key_list(body, false)?;
-            engine_with(Command::KvGet(keys), names, None, None)
+            engine_with(Command::KvGet(keys), names, None)
         }
         Kind::KvContains => {
             let (keys, names) = key_list(body, false)?;
-            engine_with(Command::KvContains(keys), names, None, None)
+            engine_with(Command::KvContains(keys), names, None)
         }
         Kind::KvRmv => engine(Command::KvRmv(key_list(body, true)?.0)),
         Kind::KvCount => engine(Command::KvCount),
@@ -302,13 +299,12 @@ fn validate<'j>(
             let cmd = Command::ShOpen {
                 name: Cow::Borrowed(name),
             };
-            engine_with(cmd, KeyNames::None, None, Some(name))
+            engine_with(cmd, KeyNames::None, Some(name))
         }
         Kind::ShEnd => versioned(body, || {
             Ok(engine_with(
                 Command::ShEnd { tkn: t() },
                 KeyNames::None,
-                t(),
                 None,
             ))
         })?,
@@ -336,7 +332,6 @@ fn validate<'j>(
                 Ok(engine_with(
                     Command::ShInfo { tkn: t() },
                     KeyNames::None,
-                    t(),
                     None,
                 ))
             })?
@@ -365,19 +360,13 @@ fn validate<'j>(
         })?,
         Kind::ShGet => versioned(body, || {
             let (keys, names) = key_list(body, false)?;
-            Ok(engine_with(
-                Command::ShGet { tkn: t(), keys },
-                names,
-                None,
-                None,
-            ))
+            Ok(engine_with(Command::ShGet { tkn: t(), keys }, names, None))
         })?,
         Kind::ShContains => versioned(body, || {
             let (keys, names) = key_list(body, false)?;
             Ok(engine_with(
                 Command::ShContains { tkn: t(), keys },
                 names,
-                None,
                 None,
             ))
         })?,
@@ -450,9 +439,9 @@ fn sh_new<'j>(body: &'j Json<'j>) -> Result<Action<'j>, Status> {
         expiry,
         name: name.map(Cow::Borrowed),
         shared,
-        owner: owner.map(Cow::Borrowed),
+        owner: owner.map(|o| Box::new(Box::from(o))),
     };
-    Ok(engine_with(cmd, KeyNames::None, None, name))
+    Ok(engine_with(cmd, KeyNames::None, name))
 }
 
 /// `SH_SAVE` (§11.9): 14, generic pass (`name`, `tkns`), dataset name, `tkns` empty, items.
