@@ -72,7 +72,7 @@ async fn owners_are_created_shown_listed_and_ended_with_exact_replies() {
         ),
     )
     .await;
-    let mut alice = vec![a, b];
+    let mut alice = [a, b];
     alice.sort_unstable();
     exact(
         ws,

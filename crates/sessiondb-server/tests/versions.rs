@@ -260,7 +260,7 @@ async fn the_version_members_are_validated_in_byte_order() {
         ),
         // SH_INFO: the version members do not count towards its one member.
         (
-            format!(r#"{{"SH_INFO":{{"withVer":true}}}}"#),
+            r#"{"SH_INFO":{"withVer":true}}"#.to_owned(),
             r#"{"SH_INFO_RSP":{"st":13}}"#,
         ),
         (
