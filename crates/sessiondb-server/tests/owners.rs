@@ -8,13 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{recv_text, request, send, token, TestServer, Ws};
-
-/// Sends `req` and asserts the reply is exactly `want`, byte for byte.
-async fn exact(ws: &mut Ws, req: &str, want: &str) {
-    send(ws, req).await;
-    assert_eq!(recv_text(ws).await, want, "reply to {req}");
-}
+use common::{exact, request, token, TestServer, Ws};
 
 async fn new_owned(ws: &mut Ws, owner: &str, extra: &str) -> u64 {
     token(&request(ws, &format!(r#"{{"SH_NEW":{{"owner":"{owner}"{extra}}}}}"#)).await)

@@ -8,14 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{recv_text, request, send, token, TestServer, Ws};
-
-/// Sends `req` and asserts the reply is exactly `want`, byte for byte (member order included:
-/// `ver` is the last member).
-async fn exact(ws: &mut Ws, req: &str, want: &str) {
-    send(ws, req).await;
-    assert_eq!(recv_text(ws).await, want, "reply to {req}");
-}
+use common::{exact, request, token, TestServer, Ws};
 
 /// A new session without expiry; its token.
 async fn new_session(ws: &mut Ws, body: &str) -> u64 {

@@ -8,13 +8,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use common::binary::start;
-use common::{connect_url, recv_text, request, send, token, TestServer, Ws, HANG_GUARD};
-
-/// Sends `req` and asserts the reply is exactly `want`, byte for byte.
-async fn exact(ws: &mut Ws, req: &str, want: &str) {
-    send(ws, req).await;
-    assert_eq!(recv_text(ws).await, want, "reply to {req}");
-}
+use common::{connect_url, exact, request, token, TestServer, Ws, HANG_GUARD};
 
 /// Three sessions: `alice`'s at version 4 (shown), `alice`'s untouched one, and one without
 /// owner at version 3 whose version no reply has carried. Returns their tokens.
