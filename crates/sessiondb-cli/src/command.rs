@@ -58,6 +58,8 @@ pub const SH_COMMANDS: &[&str] = &[
     "end-all",
     "save",
     "load",
+    "owner-list",
+    "owner-end",
 ];
 
 /// Commands of the `kv` group.
@@ -83,10 +85,14 @@ pub const NEW_FLAGS: &[&str] = &[
     "--extend-on-get",
     "--name",
     "--shared",
+    "--owner",
 ];
 
 /// Options of the commands that take `key=value` pairs.
 pub const SET_FLAGS: &[&str] = &["--string"];
+
+/// Options of the session commands that take `key=value` pairs.
+pub const SH_SET_FLAGS: &[&str] = &["--string", "--if-ver"];
 
 /// Whether `cmd` (lower case) takes `key=value` pairs.
 pub fn takes_key_values(cmd: &str) -> bool {
@@ -97,11 +103,15 @@ pub fn takes_key_values(cmd: &str) -> bool {
 pub const USAGE: &str = "\
 Commands (GROUP COMMAND ARGS):
   sh new [--expiry SECS] [--delete-session] [--extend-on-set-add] [--extend-on-get]
-         [--name NAME] [--shared]           create a session, print its token
+         [--name NAME] [--shared] [--owner OWNER]  create a session, print its token
   sh open NAME                              token of the shared session NAME
-  sh set|add TOKEN [--string] key=value...  value parsed as JSON, else taken as a string;
+  sh set|add TOKEN [--string] [--if-ver V] key=value...
+                                            value parsed as JSON, else taken as a string;
                                             a value starting with { [ or \" must be valid
-                                            JSON; --string stores every value as a string
+                                            JSON; --string stores every value as a string;
+                                            --if-ver writes only at version V, prints ver
+  sh owner-list OWNER                       tokens of the owner's live sessions
+  sh owner-end OWNER                        end every session of the owner, print how many
   sh get|contains TOKEN key...              sh rmv TOKEN key...
   sh count|keys|clear|info|end TOKEN        sh clear-set TOKEN key=value...
   sh exists TOKEN...                        sh info-all | sh end-all
@@ -328,6 +338,22 @@ fn session(cmd: &str, args: &[String], current: Option<u64>) -> Result<Request, 
                 Render::Saved,
             ));
         }
+        "owner-list" | "owner-end" => {
+            let owner = match args {
+                [owner] => json_string(owner),
+                _ => return Err(format!("sh {cmd} needs exactly one OWNER")),
+            };
+            return Ok(if cmd == "owner-list" {
+                request(
+                    "SH_OWNER_LIST",
+                    &[("owner", owner)],
+                    ok,
+                    Render::Lines("tkns"),
+                )
+            } else {
+                request("SH_OWNER_END", &[("owner", owner)], ok, Render::Count)
+            });
+        }
         "load" => {
             return Ok(request(
                 "SH_LOAD",
@@ -357,7 +383,16 @@ fn session(cmd: &str, args: &[String], current: Option<u64>) -> Result<Request, 
                 "add" => ("SH_ADD", Render::Ok),
                 _ => ("SH_CLEAR_SET", Render::Count),
             };
-            request(name, &[tkn_member, ("keys", key_values(args)?)], ok, render)
+            let (if_ver, args) = if_ver(args)?;
+            let mut members = vec![tkn_member, ("keys", key_values(&args)?)];
+            match if_ver {
+                // The reply then carries the new version: show it.
+                Some(v) => {
+                    members.push(("ifVer", v.to_string()));
+                    request(name, &members, ok, Render::Members)
+                }
+                None => request(name, &members, ok, render),
+            }
         }
         "get" => request(
             "SH_GET",
@@ -395,7 +430,7 @@ fn session(cmd: &str, args: &[String], current: Option<u64>) -> Result<Request, 
 fn new_session(args: &[String]) -> Result<Request, String> {
     let mut expiry: Option<u64> = None;
     let (mut delete, mut on_set_add, mut on_get, mut shared) = (false, false, false, false);
-    let mut name: Option<&str> = None;
+    let (mut name, mut owner): (Option<&str>, Option<&str>) = (None, None);
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         match arg.as_str() {
@@ -407,6 +442,7 @@ fn new_session(args: &[String]) -> Result<Request, String> {
                 );
             }
             "--name" => name = Some(it.next().ok_or("--name needs NAME")?),
+            "--owner" => owner = Some(it.next().ok_or("--owner needs OWNER")?),
             "--delete-session" => delete = true,
             "--extend-on-set-add" => on_set_add = true,
             "--extend-on-get" => on_get = true,
@@ -430,10 +466,32 @@ fn new_session(args: &[String]) -> Result<Request, String> {
     if let Some(name) = name {
         members.push(("name", json_string(name)));
     }
+    if let Some(owner) = owner {
+        members.push(("owner", json_string(owner)));
+    }
     if shared {
         members.push(("shared", "true".into()));
     }
     Ok(request("SH_NEW", &members, Status::OK, Render::Token))
+}
+
+/// Takes `--if-ver V` out of a command's arguments: the version and the other arguments.
+fn if_ver(args: &[String]) -> Result<(Option<u64>, Vec<String>), String> {
+    let mut rest = Vec::with_capacity(args.len());
+    let mut ver = None;
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        if arg == "--if-ver" {
+            let v = it.next().ok_or("--if-ver needs a VERSION")?;
+            ver = Some(
+                v.parse()
+                    .map_err(|_| format!("--if-ver: `{v}` is not a version (an integer)"))?,
+            );
+        } else {
+            rest.push(arg.clone());
+        }
+    }
+    Ok((ver, rest))
 }
 
 #[cfg(test)]
@@ -459,9 +517,34 @@ mod tests {
             text("sh new --name settings --shared"),
             r#"{"SH_NEW":{"name":"settings","shared":true}}"#
         );
+        assert_eq!(
+            text("sh new --owner alice --name tab"),
+            r#"{"SH_NEW":{"name":"tab","owner":"alice"}}"#
+        );
+        assert!(parse(&words("sh new --owner"), None).is_err());
         assert!(parse(&words("sh new --delete-session"), None).is_err());
         assert!(parse(&words("sh new --expiry soon"), None).is_err());
         assert!(parse(&words("sh new --bogus"), None).is_err());
+    }
+
+    #[test]
+    fn versions_and_owners() {
+        let set = parse(&words("sh set 7 --if-ver 3 n=1"), None).unwrap();
+        assert_eq!(set.text, r#"{"SH_SET":{"tkn":7,"keys":{"n":1},"ifVer":3}}"#);
+        assert_eq!(set.render, Render::Members);
+        assert_eq!(
+            text("sh set 7 n=1"),
+            r#"{"SH_SET":{"tkn":7,"keys":{"n":1}}}"#
+        );
+        assert!(parse(&words("sh set 7 --if-ver x n=1"), None).is_err());
+        assert!(parse(&words("sh set 7 n=1 --if-ver"), None).is_err());
+        let list = parse(&words("sh owner-list alice"), None).unwrap();
+        assert_eq!(list.text, r#"{"SH_OWNER_LIST":{"owner":"alice"}}"#);
+        assert_eq!(list.render, Render::Lines("tkns"));
+        let end = parse(&words("sh owner-end alice"), Some(7)).unwrap();
+        assert_eq!(end.text, r#"{"SH_OWNER_END":{"owner":"alice"}}"#);
+        assert_eq!(end.render, Render::Count);
+        assert!(parse(&words("sh owner-end"), None).is_err());
     }
 
     #[test]

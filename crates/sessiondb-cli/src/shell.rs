@@ -15,7 +15,9 @@ use rustyline::{Context, Editor, Helper};
 use sessiondb_client::Client;
 use tokio::runtime::Runtime;
 
-use crate::command::{self, FIRST_WORDS, KV_COMMANDS, NEW_FLAGS, SET_FLAGS, SH_COMMANDS};
+use crate::command::{
+    self, FIRST_WORDS, KV_COMMANDS, NEW_FLAGS, SET_FLAGS, SH_COMMANDS, SH_SET_FLAGS,
+};
 use crate::{connect, raw, render};
 
 /// Completes the word under the cursor: command names, then each command's options.
@@ -65,15 +67,18 @@ pub fn completions(before: &str, current_session: bool) -> (usize, Vec<&'static 
         [] => FIRST_WORDS.to_vec(),
         ["sh"] => SH_COMMANDS.to_vec(),
         ["kv"] => KV_COMMANDS.to_vec(),
-        // The value after --expiry or --name is free text.
-        [.., "--expiry" | "--name"] => Vec::new(),
+        // The value after --expiry, --name, --owner or --if-ver is free text.
+        [.., "--expiry" | "--name" | "--owner" | "--if-ver"] => Vec::new(),
         ["sh", "new", used @ ..] => unused(NEW_FLAGS, used),
         [first, used @ ..] if *first == "new" && current_session => unused(NEW_FLAGS, used),
-        ["sh" | "kv", cmd, used @ ..] if command::takes_key_values(cmd) => {
+        ["sh", cmd, used @ ..] if command::takes_key_values(cmd) => {
+            flag_when_typed(&partial, unused(SH_SET_FLAGS, used))
+        }
+        ["kv", cmd, used @ ..] if command::takes_key_values(cmd) => {
             flag_when_typed(&partial, unused(SET_FLAGS, used))
         }
         [cmd, used @ ..] if current_session && command::takes_key_values(cmd) => {
-            flag_when_typed(&partial, unused(SET_FLAGS, used))
+            flag_when_typed(&partial, unused(SH_SET_FLAGS, used))
         }
         _ => Vec::new(),
     };
@@ -277,12 +282,14 @@ mod tests {
                 "--expiry",
                 "--delete-session",
                 "--extend-on-set-add",
-                "--extend-on-get"
+                "--extend-on-get",
+                "--owner"
             ]
         );
         assert_eq!(words("sh new --expiry ", false), Vec::<&str>::new());
         assert_eq!(words("new --sh", true), ["--shared"]);
-        assert_eq!(words("sh set 5 a=1 --", false), ["--string"]);
+        assert_eq!(words("sh set 5 a=1 --", false), ["--string", "--if-ver"]);
+        assert_eq!(words("sh set 5 --if-ver ", false), Vec::<&str>::new());
         assert_eq!(words("kv set -", false), ["--string"]);
         assert_eq!(words("set --s", true), ["--string"]);
         assert_eq!(
