@@ -5,8 +5,10 @@
 //! a whole session), so replaying a segment over a snapshot that already contains some of its
 //! records (compaction snapshots concurrently with new writes) ends in the same state. Versions
 //! are the exception: each change of a session's keys counts one, so a change both in the
-//! snapshot and in the segment counts twice. A version after recovery is therefore never lower
-//! than before (no version names two different states of a session), only sometimes higher.
+//! snapshot and in the segment counts twice. Where that matters, for a version a client was
+//! shown, the compaction also writes the version into the segment at the moment it snapshots the
+//! session, and replay lands on it after counting the changes before it. A version nobody was
+//! shown may come back higher than it was, never lower.
 
 use hashbrown::HashMap;
 use indexmap::IndexMap;
