@@ -528,7 +528,7 @@ impl Client {
             .map(drop)
     }
 
-    // ----- versions and owners (docs/PROTOCOL.md E8, E9) -----
+    // ----- versions and owners (docs/PROTOCOL.md E10, E11) -----
 
     /// Like [`Client::sh_get`], with the session's version its keys were read at: the version to
     /// pass to [`Client::sh_set_if_ver`].

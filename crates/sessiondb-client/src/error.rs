@@ -19,7 +19,7 @@ impl Status {
     pub const SAVE_COMPLETE: Status = Status(121);
     /// `st` 141: a load completed.
     pub const LOAD_COMPLETE: Status = Status(141);
-    /// `st` 190: `ifVer` named another version than the session's (docs/PROTOCOL.md E8); the
+    /// `st` 190: `ifVer` named another version than the session's (docs/PROTOCOL.md E10); the
     /// request changed nothing. Read the session again before retrying.
     pub const VERSION_MISMATCH: Status = Status(190);
 

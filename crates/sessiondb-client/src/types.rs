@@ -61,7 +61,7 @@ pub struct SessionOptions {
     pub name: Option<String>,
     /// Whether the session is shared (found by name with `sh_open`).
     pub shared: bool,
-    /// Whose session it is (docs/PROTOCOL.md E9), for `sh_owner_list` and `sh_owner_end`.
+    /// Whose session it is (docs/PROTOCOL.md E11), for `sh_owner_list` and `sh_owner_end`.
     pub owner: Option<String>,
 }
 
@@ -142,7 +142,7 @@ pub struct SessionInfo {
     pub owner: Option<String>,
 }
 
-/// The outcome of a write made only at an expected version (`ifVer`, docs/PROTOCOL.md E8).
+/// The outcome of a write made only at an expected version (`ifVer`, docs/PROTOCOL.md E10).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IfVer {
     /// The session was at the expected version; the write happened and left it at `ver`.

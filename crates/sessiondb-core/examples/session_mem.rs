@@ -40,7 +40,6 @@ fn main() {
             }),
             name: None,
             shared: false,
-            owner: None,
         };
         let Outcome::Created { tkn } = store.execute(cmd, 1_000) else {
             eprintln!("SH_NEW failed");

@@ -19,6 +19,8 @@ pub mod value;
 
 pub use base::{Expiry, Token, MAX_OWNER_BYTES};
 pub use change::{Change, ChangeSink};
-pub use command::{Command, Entries, Keys, Outcome, SessionInfo, ValueSink, VersionCheck};
+pub use command::{
+    Command, Entries, Keys, Outcome, OwnedNew, SessionInfo, ValueSink, VersionCheck,
+};
 pub use store::{Arming, Limits, SessionRecord, Store, StoreConfig, SweepReport};
 pub use value::Value;

@@ -29,7 +29,6 @@ fn new_session(st: &Store, expiry: Option<Expiry>, now: u64) -> Token {
             expiry,
             name: None,
             shared: false,
-            owner: None,
         },
         now,
     ) {
@@ -266,7 +265,6 @@ fn sh_new_open_end_exists_info_all_of_section_11() {
             }),
             name: Some(Cow::Borrowed("basket-77")),
             shared: false,
-            owner: None,
         },
         now,
     ) {
@@ -277,7 +275,6 @@ fn sh_new_open_end_exists_info_all_of_section_11() {
         expiry: None,
         name: Some(Cow::Borrowed("settings")),
         shared: true,
-        owner: None,
     };
     let ts: Token = 15900886249489855254;
     assert_eq!(st.execute(shared_new(), now), Outcome::Created { tkn: ts });
@@ -288,7 +285,6 @@ fn sh_new_open_end_exists_info_all_of_section_11() {
             expiry: None,
             name: Some(Cow::Borrowed("settings")),
             shared: false,
-            owner: None,
         },
         now,
     );
@@ -458,7 +454,6 @@ fn sh_open_finds_only_shared_sessions() {
                 expiry: None,
                 name: Some(Cow::Borrowed("settings")),
                 shared: true,
-                owner: None,
             },
             0
         ),
@@ -701,7 +696,6 @@ fn shared_name_of_a_due_session_is_free_again() {
                 expiry: Some(expiring(1, del)),
                 name: Some(Cow::Borrowed("team/42")),
                 shared: true,
-                owner: None,
             },
             now,
         )

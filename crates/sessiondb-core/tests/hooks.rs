@@ -96,7 +96,6 @@ fn every_effective_mutation_is_recorded_in_order() {
             }),
             name: Some(Cow::Borrowed("n")),
             shared: false,
-            owner: None,
         },
         1_000,
     ));
@@ -166,7 +165,6 @@ fn every_effective_mutation_is_recorded_in_order() {
             expiry: None,
             name: None,
             shared: false,
-            owner: None,
         },
         0,
     ));
@@ -246,7 +244,6 @@ fn snapshot_and_load_round_trip() {
             }),
             name: Some(Cow::Borrowed("settings")),
             shared: true,
-            owner: None,
         },
         1_000,
     ));
@@ -255,7 +252,6 @@ fn snapshot_and_load_round_trip() {
             expiry: None,
             name: None,
             shared: false,
-            owner: None,
         },
         1_000,
     ));
@@ -353,7 +349,6 @@ fn new_plain(st: &Store) -> Outcome {
             expiry: None,
             name: None,
             shared: false,
-            owner: None,
         },
         0,
     )

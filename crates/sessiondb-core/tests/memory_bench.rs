@@ -59,7 +59,6 @@ fn measure(name: &str, expires: bool, keys: bool) {
                 expiry,
                 name: None,
                 shared: false,
-                owner: None,
             },
             now,
         );

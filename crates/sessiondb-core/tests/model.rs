@@ -1,7 +1,7 @@
 //! Property test: random command sequences (few tokens, few keys, shared names, owners, expiry
 //! under a fake clock advanced by random steps, `ifVer`/`withVer` on commands naming a session)
 //! give the same outcomes and versions on `Store` as on a plain BTreeMap model of
-//! `docs/PROTOCOL.md` §7–§11, E8 and E9 written here from the text.
+//! `docs/PROTOCOL.md` §7–§11, E10 and E11 written here from the text.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use proptest::prelude::*;
 use sessiondb_core::token::shared_token;
 use sessiondb_core::{
-    Command, Expiry, Outcome, SessionInfo, Store, StoreConfig, Token, Value, VersionCheck,
+    Command, Expiry, Outcome, OwnedNew, SessionInfo, Store, StoreConfig, Token, Value, VersionCheck,
 };
 
 const KEYS: [&str; 4] = ["a", "b", "c", "é"];
@@ -116,7 +116,7 @@ struct MSession {
     deadline: u64,
     keys: BTreeMap<String, String>,
     owner: Option<String>,
-    /// E8: 1 at creation, one more per change of the keys.
+    /// E10: 1 at creation, one more per change of the keys.
     ver: u64,
 }
 
@@ -207,7 +207,7 @@ impl Model {
         s.deadline = deadline(now, s.expiry.duration_secs);
     }
 
-    /// Runs `cmd` under the version members `check` (E8), which only commands naming one
+    /// Runs `cmd` under the version members `check` (E10), which only commands naming one
     /// session take; the outcome and the version the reply reports.
     fn run_checked(
         &mut self,
@@ -562,11 +562,18 @@ fn to_command(c: &MCmd) -> Command<'_> {
             name,
             shared,
             owner,
-        } => Command::ShNew {
-            expiry: *expiry,
-            name: name.as_deref().map(Cow::Borrowed),
-            shared: *shared,
-            owner: owner.as_deref().map(|o| Box::new(Box::from(o))),
+        } => match owner {
+            None => Command::ShNew {
+                expiry: *expiry,
+                name: name.as_deref().map(Cow::Borrowed),
+                shared: *shared,
+            },
+            Some(owner) => Command::ShNewOwned(Box::new(OwnedNew {
+                expiry: *expiry,
+                name: name.as_deref().map(Cow::Borrowed),
+                shared: *shared,
+                owner: owner.as_str().into(),
+            })),
         },
         MCmd::ShOwnerList(o) => Command::ShOwnerList {
             owner: Cow::Borrowed(o),

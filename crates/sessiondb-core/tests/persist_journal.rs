@@ -93,7 +93,6 @@ fn new_session(store: &Store, expiry: Option<Expiry>) -> u64 {
             expiry,
             name: Some(Cow::Borrowed("n")),
             shared: false,
-            owner: None,
         },
         NOW,
     ) {

@@ -32,7 +32,6 @@ fn million_sessions_expiring_together() {
                 expiry,
                 name: None,
                 shared: false,
-                owner: None,
             },
             t0,
         );
@@ -47,7 +46,6 @@ fn million_sessions_expiring_together() {
                     expiry: None,
                     name: None,
                     shared: false,
-                    owner: None,
                 },
                 t0,
             ) {

@@ -434,7 +434,7 @@ fn session_info(mut w: ReplyWriter<'_>, info: &SessionInfo) -> Written {
 }
 
 /// Adds `"ver":<ver>` as the last member of the complete reply that starts at `start` in `out`
-/// (docs/PROTOCOL.md E8): every reply object ends in `}}`, so the member goes before them.
+/// (docs/PROTOCOL.md E10): every reply object ends in `}}`, so the member goes before them.
 pub fn append_ver(out: &mut Vec<u8>, start: usize, ver: u64) {
     if out.len() >= start + 2 && out.ends_with(b"}}") {
         out.truncate(out.len() - 2);

@@ -1,4 +1,4 @@
-//! Session owners (docs/PROTOCOL.md E9) through the real server: `owner` on `SH_NEW`, `SH_INFO`,
+//! Session owners (docs/PROTOCOL.md E11) through the real server: `owner` on `SH_NEW`, `SH_INFO`,
 //! `SH_OWNER_LIST` and `SH_OWNER_END` with their exact replies and validation, the index as
 //! sessions end and expire, and `SH_OWNER_END` racing `SH_NEW` from other clients.
 

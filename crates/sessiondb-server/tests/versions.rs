@@ -1,4 +1,4 @@
-//! Session versions and compare-and-set (docs/PROTOCOL.md E8) through the real server: the exact
+//! Session versions and compare-and-set (docs/PROTOCOL.md E10) through the real server: the exact
 //! reply of every command with `ifVer` and `withVer`, the validation order, which changes count a
 //! version and which do not, and many clients doing read-modify-write on one session.
 

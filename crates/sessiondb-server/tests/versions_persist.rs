@@ -1,4 +1,4 @@
-//! Versions and owners survive a restart (docs/PROTOCOL.md E8, E9): the journal after kill -9
+//! Versions and owners survive a restart (docs/PROTOCOL.md E10, E11): the journal after kill -9
 //! with `--fsync always`, a compaction snapshot, and a dataset saved and loaded again, whose
 //! files carry `sh.ver` and `sh.owner` only where a session has them.
 

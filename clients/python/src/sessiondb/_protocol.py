@@ -19,7 +19,7 @@ STATUS_NAMES: Dict[int, str] = {
 }
 
 OK, SAVE_COMPLETE, LOAD_COMPLETE = 1, 121, 141
-#: ``ifVer`` named another version than the session's (docs/PROTOCOL.md E8).
+#: ``ifVer`` named another version than the session's (docs/PROTOCOL.md E10).
 VERSION_MISMATCH = 190
 
 # Failures that may go away when the same request is sent again later: save I/O errors,
@@ -315,7 +315,7 @@ class Commands:
         return self._execute(
             Call("SH_GET", {"tkn": _token(tkn), "keys": _key_list(keys)}, OK, _member("keys"), idempotent=True))
 
-    # ----- versions and owners (docs/PROTOCOL.md E8, E9) -----
+    # ----- versions and owners (docs/PROTOCOL.md E10, E11) -----
 
     def sh_get_versioned(self, tkn: int, keys: Iterable[str]):
         """Like ``sh_get``, with the version the keys were read at: ``(values, ver)``."""

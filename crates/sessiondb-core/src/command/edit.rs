@@ -322,7 +322,6 @@ mod tests {
                 expiry: None,
                 name: None,
                 shared: false,
-                owner: None,
             },
             0,
         ) else {

@@ -42,15 +42,15 @@ pub enum Command<'a> {
     KvClear,
     /// `KV_CLEAR_SET`: replace the whole top-level store.
     KvClearSet(Entries<'a>),
-    /// `SH_NEW`. For `shared`, `name` is present and non-empty (checked by proto); `owner`, when
-    /// present, is 1 to 256 bytes, boxed twice so that this rare member costs every command
-    /// only a thin pointer (the session keeps the inner box).
+    /// `SH_NEW`. For `shared`, `name` is present and non-empty (checked by proto).
     ShNew {
         expiry: Option<Expiry>,
         name: Option<Cow<'a, str>>,
         shared: bool,
-        owner: Option<Box<Box<str>>>,
     },
+    /// `SH_NEW` with an `owner`. Kept apart from `ShNew`, and boxed, so that this rare member
+    /// does not make every command larger.
+    ShNewOwned(Box<OwnedNew<'a>>),
     /// `SH_OPEN`: find a live shared session by name.
     ShOpen { name: Cow<'a, str> },
     /// `SH_END`.
@@ -96,6 +96,20 @@ pub enum Command<'a> {
     ShOwnerEnd { owner: Cow<'a, str> },
     /// Counts for `SV_INFO`: live sessions and all keys held.
     Stats,
+}
+
+/// `SH_NEW` with an owner: the settings of [`Command::ShNew`] and the owner (1 to 256 bytes,
+/// checked by proto), which the session keeps.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OwnedNew<'a> {
+    /// As [`Command::ShNew`]'s.
+    pub expiry: Option<Expiry>,
+    /// As [`Command::ShNew`]'s.
+    pub name: Option<Cow<'a, str>>,
+    /// As [`Command::ShNew`]'s.
+    pub shared: bool,
+    /// Whose session it is.
+    pub owner: Box<str>,
 }
 
 /// The version members of a request naming one session: `ifVer` (run only at that version) and

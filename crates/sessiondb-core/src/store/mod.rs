@@ -16,7 +16,7 @@ use parking_lot::Mutex;
 use crate::base::Token;
 use crate::change::{Change, ChangeSink};
 use crate::command::session::Versioned;
-use crate::command::{Command, Outcome, ValueSink, VersionCheck};
+use crate::command::{Command, Outcome, OwnedNew, ValueSink, VersionCheck};
 use crate::expiry::DeadlineIndex;
 use crate::kv_map::KvMap;
 use crate::value::Value;
@@ -176,8 +176,16 @@ impl Store {
                 expiry,
                 name,
                 shared,
-                owner,
-            } => self.sh_new(expiry, name.as_deref(), shared, owner.map(|o| *o), now_ms),
+            } => self.sh_new(expiry, name.as_deref(), shared, None, now_ms),
+            Command::ShNewOwned(new) => {
+                let OwnedNew {
+                    expiry,
+                    name,
+                    shared,
+                    owner,
+                } = *new;
+                self.sh_new(expiry, name.as_deref(), shared, Some(owner), now_ms)
+            }
             Command::ShOpen { name } => self.sh_open(&name, now_ms),
             Command::ShEnd { tkn } => self.sh_end(tkn, now_ms, v),
             Command::ShEndAll => self.sh_end_all(now_ms),

@@ -132,7 +132,6 @@ fn fast_sh_new<'m>(name: &'m str, mut p: Pull<'m>) -> Option<Request<'m>> {
         expiry: expiry.flatten(),
         name: session_name.map(Cow::Borrowed),
         shared,
-        owner: None,
     };
     Some(Request {
         name,

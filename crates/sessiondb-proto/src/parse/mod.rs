@@ -14,7 +14,9 @@ mod fast;
 use std::borrow::Cow;
 
 use sessiondb_core::json::{self, Json};
-use sessiondb_core::{Command, Entries, Expiry, Keys, Token, VersionCheck, MAX_OWNER_BYTES};
+use sessiondb_core::{
+    Command, Entries, Expiry, Keys, OwnedNew, Token, VersionCheck, MAX_OWNER_BYTES,
+};
 
 use crate::dataset_name_allowed;
 use crate::request::{
@@ -209,7 +211,7 @@ pub(super) fn engine_with<'j>(
     }
 }
 
-/// The generic pass of a command naming one session by token (§6.2, docs/PROTOCOL.md E8):
+/// The generic pass of a command naming one session by token (§6.2, docs/PROTOCOL.md E10):
 /// `ifVer` (uint) sorts before every other parameter name of these commands and `withVer`
 /// (bool) after them, so `own` (the command's own generic pass) runs between the two. The
 /// action it returns gets the version members.
@@ -233,7 +235,7 @@ fn is_version_member(name: &str) -> bool {
     matches!(name, "ifVer" | "withVer")
 }
 
-/// An `owner` (docs/PROTOCOL.md E9): a string (else 41) of 1 to 256 bytes (else 42).
+/// An `owner` (docs/PROTOCOL.md E11): a string (else 41) of 1 to 256 bytes (else 42).
 fn owner_size(owner: &str) -> Result<&str, Status> {
     if (1..=MAX_OWNER_BYTES).contains(&owner.len()) {
         Ok(owner)
@@ -435,11 +437,18 @@ fn sh_new<'j>(body: &'j Json<'j>) -> Result<Action<'j>, Status> {
             Some(_) => {}
         }
     }
-    let cmd = Command::ShNew {
-        expiry,
-        name: name.map(Cow::Borrowed),
-        shared,
-        owner: owner.map(|o| Box::new(Box::from(o))),
+    let cmd = match owner {
+        None => Command::ShNew {
+            expiry,
+            name: name.map(Cow::Borrowed),
+            shared,
+        },
+        Some(owner) => Command::ShNewOwned(Box::new(OwnedNew {
+            expiry,
+            name: name.map(Cow::Borrowed),
+            shared,
+            owner: owner.into(),
+        })),
     };
     Ok(engine_with(cmd, KeyNames::None, name))
 }
