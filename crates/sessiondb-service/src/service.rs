@@ -172,13 +172,20 @@ impl<E: Engine> Service<E> {
                     _ => 0,
                 };
                 // A get's values are written into `out` by the engine, under its lock.
+                let start = out.len();
                 let mut values = render::ValuesWriter::new(out, req.name, req.kind, &ctx.keys);
-                let outcome = self.engine.execute_into(cmd, now_ms, &mut values);
+                let (outcome, ver) =
+                    self.engine
+                        .execute_into(cmd, now_ms, &mut values, ctx.version);
                 conn.probe_misses = conn.probe_misses.saturating_add(misses(&outcome, asked));
-                match values.finish(&outcome) {
+                let written = match values.finish(&outcome) {
                     Some(written) => written,
                     None => render::outcome(out, req.name, req.kind, &ctx, &outcome),
+                };
+                if let Some(ver) = ver.filter(|_| written.status != Status::Unknown) {
+                    render::append_ver(out, start, u64::from(ver));
                 }
+                written
             }
             Action::Persist(p) => {
                 let work = persist::defer(self, req.name, p);
