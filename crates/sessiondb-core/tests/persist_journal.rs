@@ -510,6 +510,51 @@ fn shown_versions_survive_compaction_under_concurrent_writes_exactly() {
     assert_eq!(recovered_state(dir.path()), state(&store));
 }
 
+/// Per-key expiry (E9) and versions (E10) journal records of their own kinds, side by side in
+/// one segment: a write with `ttl` shown its version, an `SH_KEY_TTL` (a change: its version is
+/// journaled after its deadlines) and a key's expiry. Replay gives back the deadlines and the
+/// exact version, before and after a compaction.
+#[test]
+fn key_deadlines_and_versions_replay_together() {
+    for compact in [false, true] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (store, journal) = open(dir.path(), FsyncMode::No, u64::MAX);
+        let a = new_session(&store, None);
+        let mut ignore = |_: usize, _: &str| {};
+        let with_ver = VersionCheck::new(None, true);
+        let write = Command::ShWriteWithTtl(Box::new(sessiondb_core::TtlWrite {
+            tkn: Some(a),
+            keys: entries(&[("otp", "1"), ("user", "2")]),
+            ttl: vec![(Cow::Borrowed("otp"), Some(60))],
+            add: false,
+        }));
+        assert_eq!(
+            store.execute_checked(write, NOW, &mut ignore, with_ver),
+            (Outcome::Done, Some(2))
+        );
+        let key_ttl = Command::ShKeyTtl {
+            tkn: Some(a),
+            keys: vec![(Cow::Borrowed("user"), Some(30))],
+        };
+        assert_eq!(store.execute(key_ttl, NOW), Outcome::Count(1));
+        // `user` is due at NOW + 30 s: the lookup removes it, one more change.
+        let count = Command::ShCount { tkn: Some(a) };
+        assert_eq!(
+            store.execute_checked(count, NOW + 30_000, &mut ignore, with_ver),
+            (Outcome::Count(1), Some(4))
+        );
+        if compact {
+            journal.compact(&store, NOW).expect("compact");
+        }
+        journal.shutdown().expect("shutdown");
+        let live = state(&store);
+        let s = &live.0[0];
+        assert_eq!((s.ver, s.ver_shown), (4, true));
+        assert_eq!(s.key_deadlines, vec![("otp".to_owned(), NOW + 60_000)]);
+        assert_eq!(recovered_state(dir.path()), live, "compact: {compact}");
+    }
+}
+
 #[test]
 fn recovery_ignores_an_unfinished_snapshot() {
     let dir = tempfile::tempdir().expect("tempdir");
