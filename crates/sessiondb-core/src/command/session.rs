@@ -306,10 +306,15 @@ impl Store {
         // Declared before the guard so freed keys are dropped after the lock is released.
         let (mut expired, mut ended): (Option<Data>, Option<Data>) = (None, None);
         let mut guard = shard.inner.lock();
+        let ShardInner { table, index } = &mut *guard;
         let mut mismatch = false;
-        if let Ok(entry) = guard.table.find_entry(h, |e| e.tkn == t) {
+        if let Ok(entry) = table.find_entry(h, |e| e.tkn == t) {
             if let Some(mut entry) = self.apply_due(&shard.stats, entry, now_ms, &mut expired) {
                 if ver.check.reports() {
+                    // The version it is compared at and ends at counts the expiry of keys due
+                    // now, as every other lookup does (without version members, the keys go
+                    // with the session anyway).
+                    self.expire_keys_of(entry.get_mut(), index, &shard.stats, now_ms);
                     mismatch = ver.mismatch(entry.get());
                     if mismatch {
                         ver.show(self, t, entry.get_mut());
