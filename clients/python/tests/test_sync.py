@@ -155,3 +155,23 @@ def test_key_deadlines(db):
     with pytest.raises(TypeError):
         db.sh_set(tkn, {"a": 1}, ttl=[("a", 5)])
     assert db.sh_count(tkn) == 3
+
+
+def test_versions_and_owners(db):
+    a = db.sh_new(owner="alice", name="laptop")
+    b = db.sh_new(owner="alice")
+    assert db.sh_info(a) == {"tkn": a, "shared": False, "keyCnt": 0, "expires": False,
+                             "name": "laptop", "owner": "alice"}
+    values, ver = db.sh_get_versioned(a, ["visits"])
+    assert (values, ver) == ({}, 1)
+    assert db.sh_set_if_ver(a, {"visits": 1}, ver) == 2
+    with pytest.raises(sessiondb.VersionMismatchError) as e:
+        db.sh_set_if_ver(a, {"visits": 9}, ver)
+    assert (e.value.status, e.value.status_name, e.value.ver) == (190, "VersionMismatch", 2)
+    assert db.sh_get_versioned(a, ["visits"]) == ({"visits": 1}, 2)
+    assert db.sh_owner_list("alice") == sorted([a, b])
+    assert db.sh_owner_end("alice") == 2
+    assert db.sh_owner_list("alice") == []
+    with pytest.raises(SessionDBError) as e:
+        db.sh_owner_end("")
+    assert e.value.status == 42

@@ -60,6 +60,8 @@ pub const SH_COMMANDS: &[&str] = &[
     "end-all",
     "save",
     "load",
+    "owner-list",
+    "owner-end",
 ];
 
 /// Commands of the `kv` group.
@@ -85,18 +87,22 @@ pub const NEW_FLAGS: &[&str] = &[
     "--extend-on-get",
     "--name",
     "--shared",
+    "--owner",
 ];
 
 /// Options of the commands that take `key=value` pairs.
 pub const SET_FLAGS: &[&str] = &["--string"];
 
-/// Options of `sh set` and `sh add`: those of [`SET_FLAGS`], and a key's deadline.
-pub const SH_WRITE_FLAGS: &[&str] = &["--string", "--ttl"];
+/// Options of `sh set` and `sh add`: those of [`SH_SET_FLAGS`], and a key's deadline.
+pub const SH_WRITE_FLAGS: &[&str] = &["--string", "--ttl", "--if-ver"];
 
 /// Whether `cmd` (lower case) is a session write that takes `--ttl`.
 pub fn takes_ttl(cmd: &str) -> bool {
     matches!(cmd, "set" | "add")
 }
+
+/// Options of the session commands that take `key=value` pairs.
+pub const SH_SET_FLAGS: &[&str] = &["--string", "--if-ver"];
 
 /// Whether `cmd` (lower case) takes `key=value` pairs.
 pub fn takes_key_values(cmd: &str) -> bool {
@@ -107,14 +113,18 @@ pub fn takes_key_values(cmd: &str) -> bool {
 pub const USAGE: &str = "\
 Commands (GROUP COMMAND ARGS):
   sh new [--expiry SECS] [--delete-session] [--extend-on-set-add] [--extend-on-get]
-         [--name NAME] [--shared]           create a session, print its token
+         [--name NAME] [--shared] [--owner OWNER]  create a session, print its token
   sh open NAME                              token of the shared session NAME
-  sh set|add TOKEN [--string] key=value...  value parsed as JSON, else taken as a string;
+  sh set|add TOKEN [--string] [--if-ver V] key=value...
+                                            value parsed as JSON, else taken as a string;
                                             a value starting with { [ or \" must be valid
                                             JSON; --string stores every value as a string;
          [--ttl key=SECS]...                the key expires SECS seconds from now
   sh key-ttl TOKEN key=SECS|key=none...     set or remove deadlines of keys
   sh key-remaining TOKEN key...             seconds left per key (null: no deadline)
+                                            --if-ver writes only at version V, prints ver
+  sh owner-list OWNER                       tokens of the owner's live sessions
+  sh owner-end OWNER                        end every session of the owner, print how many
   sh get|contains TOKEN key...              sh rmv TOKEN key...
   sh count|keys|clear|info|end TOKEN        sh clear-set TOKEN key=value...
   sh exists TOKEN...                        sh info-all | sh end-all
@@ -384,6 +394,22 @@ fn session(cmd: &str, args: &[String], current: Option<u64>) -> Result<Request, 
                 Render::Saved,
             ));
         }
+        "owner-list" | "owner-end" => {
+            let owner = match args {
+                [owner] => json_string(owner),
+                _ => return Err(format!("sh {cmd} needs exactly one OWNER")),
+            };
+            return Ok(if cmd == "owner-list" {
+                request(
+                    "SH_OWNER_LIST",
+                    &[("owner", owner)],
+                    ok,
+                    Render::Lines("tkns"),
+                )
+            } else {
+                request("SH_OWNER_END", &[("owner", owner)], ok, Render::Count)
+            });
+        }
         "load" => {
             return Ok(request(
                 "SH_LOAD",
@@ -414,9 +440,17 @@ fn session(cmd: &str, args: &[String], current: Option<u64>) -> Result<Request, 
                 _ => ("SH_CLEAR_SET", Render::Count),
             };
             let (args, ttl) = ttl_options(args, cmd != "clear-set")?;
+            let (if_ver, args) = if_ver(&args)?;
             let mut members = vec![tkn_member, ("keys", key_values(&args)?)];
             members.extend(ttl.map(|ttl| ("ttl", ttl)));
-            request(name, &members, ok, render)
+            match if_ver {
+                // The reply then carries the new version: show it.
+                Some(v) => {
+                    members.push(("ifVer", v.to_string()));
+                    request(name, &members, ok, Render::Members)
+                }
+                None => request(name, &members, ok, render),
+            }
         }
         "key-ttl" => request(
             "SH_KEY_TTL",
@@ -466,7 +500,7 @@ fn session(cmd: &str, args: &[String], current: Option<u64>) -> Result<Request, 
 fn new_session(args: &[String]) -> Result<Request, String> {
     let mut expiry: Option<u64> = None;
     let (mut delete, mut on_set_add, mut on_get, mut shared) = (false, false, false, false);
-    let mut name: Option<&str> = None;
+    let (mut name, mut owner): (Option<&str>, Option<&str>) = (None, None);
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         match arg.as_str() {
@@ -478,6 +512,7 @@ fn new_session(args: &[String]) -> Result<Request, String> {
                 );
             }
             "--name" => name = Some(it.next().ok_or("--name needs NAME")?),
+            "--owner" => owner = Some(it.next().ok_or("--owner needs OWNER")?),
             "--delete-session" => delete = true,
             "--extend-on-set-add" => on_set_add = true,
             "--extend-on-get" => on_get = true,
@@ -501,10 +536,32 @@ fn new_session(args: &[String]) -> Result<Request, String> {
     if let Some(name) = name {
         members.push(("name", json_string(name)));
     }
+    if let Some(owner) = owner {
+        members.push(("owner", json_string(owner)));
+    }
     if shared {
         members.push(("shared", "true".into()));
     }
     Ok(request("SH_NEW", &members, Status::OK, Render::Token))
+}
+
+/// Takes `--if-ver V` out of a command's arguments: the version and the other arguments.
+fn if_ver(args: &[String]) -> Result<(Option<u64>, Vec<String>), String> {
+    let mut rest = Vec::with_capacity(args.len());
+    let mut ver = None;
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        if arg == "--if-ver" {
+            let v = it.next().ok_or("--if-ver needs a VERSION")?;
+            ver = Some(
+                v.parse()
+                    .map_err(|_| format!("--if-ver: `{v}` is not a version (an integer)"))?,
+            );
+        } else {
+            rest.push(arg.clone());
+        }
+    }
+    Ok((ver, rest))
 }
 
 #[cfg(test)]
@@ -530,9 +587,34 @@ mod tests {
             text("sh new --name settings --shared"),
             r#"{"SH_NEW":{"name":"settings","shared":true}}"#
         );
+        assert_eq!(
+            text("sh new --owner alice --name tab"),
+            r#"{"SH_NEW":{"name":"tab","owner":"alice"}}"#
+        );
+        assert!(parse(&words("sh new --owner"), None).is_err());
         assert!(parse(&words("sh new --delete-session"), None).is_err());
         assert!(parse(&words("sh new --expiry soon"), None).is_err());
         assert!(parse(&words("sh new --bogus"), None).is_err());
+    }
+
+    #[test]
+    fn versions_and_owners() {
+        let set = parse(&words("sh set 7 --if-ver 3 n=1"), None).unwrap();
+        assert_eq!(set.text, r#"{"SH_SET":{"tkn":7,"keys":{"n":1},"ifVer":3}}"#);
+        assert_eq!(set.render, Render::Members);
+        assert_eq!(
+            text("sh set 7 n=1"),
+            r#"{"SH_SET":{"tkn":7,"keys":{"n":1}}}"#
+        );
+        assert!(parse(&words("sh set 7 --if-ver x n=1"), None).is_err());
+        assert!(parse(&words("sh set 7 n=1 --if-ver"), None).is_err());
+        let list = parse(&words("sh owner-list alice"), None).unwrap();
+        assert_eq!(list.text, r#"{"SH_OWNER_LIST":{"owner":"alice"}}"#);
+        assert_eq!(list.render, Render::Lines("tkns"));
+        let end = parse(&words("sh owner-end alice"), Some(7)).unwrap();
+        assert_eq!(end.text, r#"{"SH_OWNER_END":{"owner":"alice"}}"#);
+        assert_eq!(end.render, Render::Count);
+        assert!(parse(&words("sh owner-end"), None).is_err());
     }
 
     #[test]

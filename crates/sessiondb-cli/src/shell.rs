@@ -16,7 +16,7 @@ use sessiondb_client::Client;
 use tokio::runtime::Runtime;
 
 use crate::command::{
-    self, FIRST_WORDS, KV_COMMANDS, NEW_FLAGS, SET_FLAGS, SH_COMMANDS, SH_WRITE_FLAGS,
+    self, FIRST_WORDS, KV_COMMANDS, NEW_FLAGS, SET_FLAGS, SH_COMMANDS, SH_SET_FLAGS, SH_WRITE_FLAGS,
 };
 use crate::{connect, raw, render};
 
@@ -67,8 +67,8 @@ pub fn completions(before: &str, current_session: bool) -> (usize, Vec<&'static 
         [] => FIRST_WORDS.to_vec(),
         ["sh"] => SH_COMMANDS.to_vec(),
         ["kv"] => KV_COMMANDS.to_vec(),
-        // The value after --expiry, --name or --ttl is free text.
-        [.., "--expiry" | "--name" | "--ttl"] => Vec::new(),
+        // The value after --expiry, --name, --owner, --if-ver or --ttl is free text.
+        [.., "--expiry" | "--name" | "--owner" | "--if-ver" | "--ttl"] => Vec::new(),
         ["sh", "new", used @ ..] => unused(NEW_FLAGS, used),
         [first, used @ ..] if *first == "new" && current_session => unused(NEW_FLAGS, used),
         ["sh", cmd, used @ ..] if command::takes_ttl(cmd) => {
@@ -77,11 +77,14 @@ pub fn completions(before: &str, current_session: bool) -> (usize, Vec<&'static 
         [cmd, used @ ..] if current_session && command::takes_ttl(cmd) => {
             flag_when_typed(&partial, unused(SH_WRITE_FLAGS, used))
         }
-        ["sh" | "kv", cmd, used @ ..] if command::takes_key_values(cmd) => {
+        ["sh", cmd, used @ ..] if command::takes_key_values(cmd) => {
+            flag_when_typed(&partial, unused(SH_SET_FLAGS, used))
+        }
+        ["kv", cmd, used @ ..] if command::takes_key_values(cmd) => {
             flag_when_typed(&partial, unused(SET_FLAGS, used))
         }
         [cmd, used @ ..] if current_session && command::takes_key_values(cmd) => {
-            flag_when_typed(&partial, unused(SET_FLAGS, used))
+            flag_when_typed(&partial, unused(SH_SET_FLAGS, used))
         }
         _ => Vec::new(),
     };
@@ -285,14 +288,22 @@ mod tests {
                 "--expiry",
                 "--delete-session",
                 "--extend-on-set-add",
-                "--extend-on-get"
+                "--extend-on-get",
+                "--owner"
             ]
         );
         assert_eq!(words("sh new --expiry ", false), Vec::<&str>::new());
         assert_eq!(words("new --sh", true), ["--shared"]);
-        assert_eq!(words("sh set 5 a=1 --", false), ["--string", "--ttl"]);
+        assert_eq!(
+            words("sh set 5 a=1 --", false),
+            ["--string", "--ttl", "--if-ver"]
+        );
         assert_eq!(words("sh set 5 a=1 --ttl ", false), Vec::<&str>::new());
-        assert_eq!(words("sh clear-set 5 a=1 --", false), ["--string"]);
+        assert_eq!(
+            words("sh clear-set 5 a=1 --", false),
+            ["--string", "--if-ver"]
+        );
+        assert_eq!(words("sh set 5 --if-ver ", false), Vec::<&str>::new());
         assert_eq!(words("kv set -", false), ["--string"]);
         assert_eq!(words("set --s", true), ["--string"]);
         assert_eq!(words("add --t", true), ["--ttl"]);

@@ -124,6 +124,29 @@ fn session_commands_one_shot() {
 }
 
 #[test]
+fn versions_and_owners_one_shot() {
+    let s = TestServer::start();
+    let tkn = s.ok(&["sh", "new", "--owner", "alice"]);
+    let tkn = tkn.trim_end();
+    assert_eq!(
+        s.ok(&["sh", "set", tkn, "--if-ver", "1", "n=1"]),
+        "ver: 2\n"
+    );
+    let out = s.cli(&["sh", "set", tkn, "--if-ver", "1", "n=2"], "");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("VersionMismatch (190)"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(s.ok(&["sh", "get", tkn, "n"]), "n: 1\n");
+    assert!(s.ok(&["sh", "info", tkn]).contains("owner: alice\n"));
+    assert_eq!(s.ok(&["sh", "owner-list", "alice"]), format!("{tkn}\n"));
+    assert_eq!(s.ok(&["sh", "owner-end", "alice"]), "1\n");
+    assert_eq!(s.ok(&["sh", "owner-list", "alice"]), "");
+}
+
+#[test]
 fn shared_sessions_by_name() {
     let s = TestServer::start();
     assert_eq!(

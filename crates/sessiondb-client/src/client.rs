@@ -15,7 +15,8 @@ use crate::error::{Error, Result, Status};
 use crate::options::ClientOptions;
 use crate::reply::{get_bool, get_string, get_strings, get_u64, get_u64s, take_object, Reply};
 use crate::types::{
-    Expiry, ExpiryInfo, LoadInfo, SaveInfo, ServerInfo, SessionInfo, SessionOptions, SessionTotals,
+    Expiry, ExpiryInfo, IfVer, LoadInfo, SaveInfo, ServerInfo, SessionInfo, SessionOptions,
+    SessionTotals,
 };
 
 /// A connection to a sessiondb server.
@@ -527,6 +528,82 @@ impl Client {
             .map(drop)
     }
 
+    // ----- versions and owners (docs/PROTOCOL.md E10, E11) -----
+
+    /// Like [`Client::sh_get`], with the session's version its keys were read at: the version to
+    /// pass to [`Client::sh_set_if_ver`].
+    pub async fn sh_get_versioned<K: AsRef<str>>(
+        &self,
+        tkn: u64,
+        keys: impl IntoIterator<Item = K>,
+    ) -> Result<(Map<String, Value>, u64)> {
+        let mut body = self
+            .call_ok(
+                "SH_GET",
+                json!({ "tkn": tkn, "keys": list(keys), "withVer": true }),
+            )
+            .await?;
+        let ver = get_u64(&body, "ver")?;
+        Ok((take_object(&mut body, "keys")?, ver))
+    }
+
+    /// Sets keys in a session only if it is still at version `ver`: a read-modify-write that
+    /// never overwrites a change it did not see.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: sessiondb_client::Client, tkn: u64) -> sessiondb_client::Result<()> {
+    /// use sessiondb_client::IfVer;
+    /// loop {
+    ///     let (keys, ver) = client.sh_get_versioned(tkn, ["visits"]).await?;
+    ///     let visits = keys.get("visits").and_then(|v| v.as_u64()).unwrap_or(0);
+    ///     let write = serde_json::json!({ "visits": visits + 1 });
+    ///     if let IfVer::Written { .. } = client.sh_set_if_ver(tkn, write, ver).await? {
+    ///         break;
+    ///     }
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn sh_set_if_ver(&self, tkn: u64, keys: impl Serialize, ver: u64) -> Result<IfVer> {
+        let body = json!({ "tkn": tkn, "keys": object(keys)?, "ifVer": ver });
+        let text = self
+            .request_text(json!({ "SH_SET": body }).to_string())
+            .await?;
+        let reply = Reply::parse(&text)?;
+        if reply.name != "SH_SET_RSP" {
+            return Err(Error::Protocol(format!(
+                "got {} in reply to SH_SET",
+                reply.name
+            )));
+        }
+        if reply.status() == Status::VERSION_MISMATCH {
+            return Ok(IfVer::Mismatch {
+                current: get_u64(&reply.body, "ver")?,
+            });
+        }
+        let body = reply.expect_status(Status::OK)?;
+        Ok(IfVer::Written {
+            ver: get_u64(&body, "ver")?,
+        })
+    }
+
+    /// The live sessions of `owner`, ascending.
+    pub async fn sh_owner_list(&self, owner: &str) -> Result<Vec<u64>> {
+        let body = self
+            .call_ok("SH_OWNER_LIST", json!({ "owner": owner }))
+            .await?;
+        get_u64s(&body, "tkns")
+    }
+
+    /// Ends every session of `owner` in one step ("log out everywhere"); returns how many.
+    pub async fn sh_owner_end(&self, owner: &str) -> Result<u64> {
+        get_u64(
+            &self
+                .call_ok("SH_OWNER_END", json!({ "owner": owner }))
+                .await?,
+            "cnt",
+        )
+    }
+
     /// Deletes every session; returns how many were deleted.
     pub async fn sh_end_all(&self) -> Result<u64> {
         get_u64(&self.call_ok("SH_END_ALL", json!({})).await?, "cnt")
@@ -664,6 +741,7 @@ fn session_info(body: &Map<String, Value>) -> Result<SessionInfo> {
         key_count: get_u64(body, "keyCnt")?,
         expiry,
         name: body.get("name").and_then(Value::as_str).map(str::to_owned),
+        owner: body.get("owner").and_then(Value::as_str).map(str::to_owned),
     })
 }
 

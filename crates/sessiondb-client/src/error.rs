@@ -19,6 +19,9 @@ impl Status {
     pub const SAVE_COMPLETE: Status = Status(121);
     /// `st` 141: a load completed.
     pub const LOAD_COMPLETE: Status = Status(141);
+    /// `st` 190: `ifVer` named another version than the session's (docs/PROTOCOL.md E10); the
+    /// request changed nothing. Read the session again before retrying.
+    pub const VERSION_MISMATCH: Status = Status(190);
 
     /// The numeric code.
     pub fn code(self) -> u64 {
@@ -58,6 +61,7 @@ impl Status {
             160 => "Duplicate",
             161 => "Bounds",
             170 => "LimitReached",
+            190 => "VersionMismatch",
             200 => "NotAuthenticated",
             201 => "AuthFailed",
             1000 => "Unknown",

@@ -72,5 +72,6 @@ pub use error::{Error, Result, Status};
 pub use options::{Backoff, ClientOptions};
 pub use reply::Reply;
 pub use types::{
-    Expiry, ExpiryInfo, LoadInfo, SaveInfo, ServerInfo, SessionInfo, SessionOptions, SessionTotals,
+    Expiry, ExpiryInfo, IfVer, LoadInfo, SaveInfo, ServerInfo, SessionInfo, SessionOptions,
+    SessionTotals,
 };

@@ -61,6 +61,8 @@ pub struct SessionOptions {
     pub name: Option<String>,
     /// Whether the session is shared (found by name with `sh_open`).
     pub shared: bool,
+    /// Whose session it is (docs/PROTOCOL.md E11), for `sh_owner_list` and `sh_owner_end`.
+    pub owner: Option<String>,
 }
 
 impl SessionOptions {
@@ -90,6 +92,12 @@ impl SessionOptions {
         self
     }
 
+    /// Sets the owner (1 to 256 bytes).
+    pub fn owner(mut self, owner: impl Into<String>) -> SessionOptions {
+        self.owner = Some(owner.into());
+        self
+    }
+
     pub(crate) fn to_json(&self) -> Value {
         let mut body = Map::new();
         if let Some(expiry) = self.expiry {
@@ -97,6 +105,9 @@ impl SessionOptions {
         }
         if let Some(name) = &self.name {
             body.insert("name".into(), Value::String(name.clone()));
+        }
+        if let Some(owner) = &self.owner {
+            body.insert("owner".into(), Value::String(owner.clone()));
         }
         if self.shared {
             body.insert("shared".into(), Value::Bool(true));
@@ -127,6 +138,23 @@ pub struct SessionInfo {
     pub expiry: Option<ExpiryInfo>,
     /// The session's name, if it has one.
     pub name: Option<String>,
+    /// The session's owner, if it has one.
+    pub owner: Option<String>,
+}
+
+/// The outcome of a write made only at an expected version (`ifVer`, docs/PROTOCOL.md E10).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IfVer {
+    /// The session was at the expected version; the write happened and left it at `ver`.
+    Written {
+        /// The version after the write.
+        ver: u64,
+    },
+    /// The session had moved on to version `current`; nothing changed. Read it again, then retry.
+    Mismatch {
+        /// The session's version.
+        current: u64,
+    },
 }
 
 /// Totals from `sh_info_all`.

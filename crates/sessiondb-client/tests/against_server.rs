@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use serde_json::json;
-use sessiondb_client::{Client, Error, Expiry, SessionOptions, Status};
+use sessiondb_client::{Client, Error, Expiry, IfVer, SessionOptions, Status};
 use tokio::net::TcpListener;
 
 mod common;
@@ -146,6 +146,49 @@ async fn session_commands() {
     assert_eq!(c.sh_end_all().await.unwrap(), 1);
     assert_eq!(c.sh_exists(&[t]).await.unwrap(), Vec::<u64>::new());
     server.stop().await;
+}
+
+#[tokio::test]
+async fn versions_and_owners() {
+    let server = TestServer::start().await;
+    let c = server.client().await;
+    let a = c
+        .sh_new(SessionOptions::new().owner("alice").name("laptop"))
+        .await
+        .unwrap();
+    let b = c
+        .sh_new(SessionOptions::new().owner("alice"))
+        .await
+        .unwrap();
+    let info = c.sh_info(a).await.unwrap();
+    assert_eq!(
+        (info.name.as_deref(), info.owner.as_deref()),
+        (Some("laptop"), Some("alice"))
+    );
+    // A read-modify-write that lost the race is told the version it lost to.
+    let (keys, ver) = c.sh_get_versioned(a, ["n"]).await.unwrap();
+    assert_eq!((keys.len(), ver), (0, 1));
+    assert_eq!(
+        c.sh_set_if_ver(a, json!({"n": 1}), ver).await.unwrap(),
+        IfVer::Written { ver: 2 }
+    );
+    assert_eq!(
+        c.sh_set_if_ver(a, json!({"n": 9}), ver).await.unwrap(),
+        IfVer::Mismatch { current: 2 }
+    );
+    let (keys, ver) = c.sh_get_versioned(a, ["n"]).await.unwrap();
+    assert_eq!((keys.get("n"), ver), (Some(&json!(1)), 2));
+    assert_eq!(status_of(c.sh_set_if_ver(77, json!({}), 1).await), 100);
+    let mut alice = vec![a, b];
+    alice.sort_unstable();
+    assert_eq!(c.sh_owner_list("alice").await.unwrap(), alice);
+    assert_eq!(c.sh_owner_end("alice").await.unwrap(), 2);
+    assert_eq!(c.sh_owner_list("alice").await.unwrap(), Vec::<u64>::new());
+    assert_eq!(status_of(c.sh_owner_end("").await), 42);
+    assert_eq!(
+        status_of(c.sh_new(SessionOptions::new().owner("")).await),
+        42
+    );
 }
 
 #[tokio::test]

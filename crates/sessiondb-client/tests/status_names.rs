@@ -37,6 +37,7 @@ fn the_clients_constants_are_the_tables_codes() {
         (Status::SESSION_NEW_FAIL, Table::SessionNewFail),
         (Status::SAVE_COMPLETE, Table::SaveComplete),
         (Status::LOAD_COMPLETE, Table::LoadComplete),
+        (Status::VERSION_MISMATCH, Table::VersionMismatch),
     ] {
         assert_eq!(client.code(), u64::from(st.code()), "{}", st.name());
     }

@@ -17,3 +17,7 @@ pub struct Expiry {
     /// `SH_GET` re-arms the deadline.
     pub extend_on_get: bool,
 }
+
+/// The longest owner a session may have, in bytes of UTF-8 (`SH_NEW`'s `owner`; an owner is at
+/// least one byte).
+pub const MAX_OWNER_BYTES: usize = 256;

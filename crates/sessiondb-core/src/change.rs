@@ -13,15 +13,21 @@ use crate::value::Value;
 /// One effective mutation. Borrowed from the command or the store: a sink that keeps it must copy.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Change<'a> {
-    /// A session was created (by `SH_NEW` or a load). `deadline_ms` is `u64::MAX` when
-    /// `expiry.duration_secs == 0` (never expires).
+    /// A session was created (by `SH_NEW` or a load), at version 1. `deadline_ms` is `u64::MAX`
+    /// when `expiry.duration_secs == 0` (never expires).
     SessionCreated {
         tkn: Token,
         shared: bool,
         name: Option<&'a str>,
+        owner: Option<&'a str>,
         expiry: Expiry,
         deadline_ms: u64,
     },
+    /// The session's version is `ver`, and whether a client has been shown it. Recorded where
+    /// replaying the changes would not count it: a session a load restored, a compaction
+    /// snapshot's session, and the first time a reply carries the version. Every other change
+    /// of a session's keys (and an expiry that empties keys) counts one version.
+    Version { tkn: Token, ver: u32, shown: bool },
     /// `SH_END` deleted the session.
     SessionEnded { tkn: Token },
     /// The session reached its deadline with `deleteSession` and was deleted.

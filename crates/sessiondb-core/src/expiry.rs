@@ -62,6 +62,10 @@ pub fn check(s: &mut Session, now_ms: u64) -> Checked {
         return Checked::Expired;
     }
     let data = s.data.take();
+    // A wipe is a change of the keys only when there were keys to wipe.
+    if !data.is_empty() {
+        s.bump_version();
+    }
     s.deadline_ms = arm(now_ms, expiry.duration_secs);
     // The index entry (≤ the old deadline) still covers the later deadline: nothing to file.
     Checked::Emptied(data)

@@ -17,8 +17,11 @@ pub mod store;
 pub mod token;
 pub mod value;
 
-pub use base::{Expiry, Token};
+pub use base::{Expiry, Token, MAX_OWNER_BYTES};
 pub use change::{Change, ChangeSink};
-pub use command::{Command, Entries, KeyTtls, Keys, Outcome, SessionInfo, TtlWrite, ValueSink};
+pub use command::{
+    Command, Entries, KeyTtls, Keys, Outcome, OwnedNew, SessionInfo, TtlWrite, ValueSink,
+    VersionCheck,
+};
 pub use store::{Arming, Limits, SessionRecord, Store, StoreConfig, SweepReport};
 pub use value::Value;

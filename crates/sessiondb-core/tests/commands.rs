@@ -307,23 +307,25 @@ fn sh_new_open_end_exists_info_all_of_section_11() {
     // SH_INFO forms.
     assert_eq!(
         st.execute(Command::ShInfo { tkn: Some(t1) }, now),
-        Outcome::Info(SessionInfo {
+        Outcome::Info(Box::new(SessionInfo {
             tkn: t1,
             shared: false,
             key_count: 0,
             name: None,
-            expiry: None
-        })
+            expiry: None,
+            owner: None,
+        }))
     );
     assert_eq!(
         st.execute(Command::ShInfo { tkn: Some(ts) }, now),
-        Outcome::Info(SessionInfo {
+        Outcome::Info(Box::new(SessionInfo {
             tkn: ts,
             shared: true,
             key_count: 0,
             name: Some("settings".into()),
-            expiry: None
-        })
+            expiry: None,
+            owner: None,
+        }))
     );
     assert_eq!(
         st.execute(Command::ShInfo { tkn: Some(1234) }, now),
@@ -419,6 +421,9 @@ fn sh_open_finds_only_shared_sessions() {
             deadline_ms: u64::MAX,
             key_deadlines: Vec::new(),
             keys: vec![],
+            owner: None,
+            ver: 1,
+            ver_shown: false,
         }],
         0,
         sessiondb_core::Arming::FromDuration,
@@ -438,7 +443,7 @@ fn sh_open_finds_only_shared_sessions() {
             Command::ShNew {
                 expiry: None,
                 name: Some(Cow::Borrowed("settings")),
-                shared: true
+                shared: true,
             },
             0
         ),
@@ -783,6 +788,9 @@ fn a_bulk_load_across_threads_keeps_the_first_record_of_a_token() {
         deadline_ms: u64::MAX,
         key_deadlines: Vec::new(),
         keys: vec![("k".to_owned(), v(value))],
+        owner: None,
+        ver: 1,
+        ver_shown: false,
     };
     let mut records: Vec<_> = (1..=4_000).map(|t| record(t, "\"first\"")).collect();
     records.extend((1..=1_000).map(|t| record(t, "\"second\"")));

@@ -62,6 +62,7 @@ impl ChangeSink for Log {
             Change::KvClearSet { entries } => format!("kv-clear-set {}", names(entries)),
             Change::EndAll { tkns } => format!("end-all {}", tkns.len()),
             Change::KeyDeadlines { deadlines, .. } => format!("key-deadlines {}", deadlines.len()),
+            Change::Version { ver, shown, .. } => format!("version {ver} shown={shown}"),
         };
         self.0.lock().push(line);
     }
@@ -208,6 +209,9 @@ fn sweep_and_loads_are_recorded() {
         deadline_ms: 0,
         key_deadlines: Vec::new(),
         keys: vec![("x".into(), v("1"))],
+        owner: None,
+        ver: 1,
+        ver_shown: false,
     };
     let (n, k) = st.load_sessions(
         vec![rec(7, 1, true), rec(7, 5, false), rec(0, 1, true)],
@@ -222,6 +226,7 @@ fn sweep_and_loads_are_recorded() {
         vec![
             "created shared=false name=None dur=1 deadline=1100",
             "sh-set x=1",
+            "version 1 shown=false",
             "expired",
             "kv-set q=2",
         ]

@@ -240,6 +240,8 @@ fn deadlines_are_journaled_as_wall_clock_times_and_expiry_as_a_removal() {
         "ShKeysSet".to_owned(),
         format!("KeyDeadlines {{ tkn: {t}, deadlines: [(\"otp\", Some(301000))] }}"),
         format!("KeyDeadlines {{ tkn: {t}, deadlines: [(\"otp\", None)] }}"),
+        // A change of the data: its version follows the deadlines (E10).
+        format!("Version {{ tkn: {t}, ver: 3, shown: false }}"),
         "ShKeysSet".to_owned(),
         format!("KeyDeadlines {{ tkn: {t}, deadlines: [(\"n\", Some(3000))] }}"),
         format!("ShKeysRemoved {{ tkn: {t}, keys: [\"n\"] }}"),
@@ -258,6 +260,9 @@ fn a_load_restores_deadlines_journals_them_and_counts_only_live_keys() {
         tkn: 77,
         shared: false,
         name: None,
+        owner: None,
+        ver: 1,
+        ver_shown: false,
         expiry: Expiry::default(),
         deadline_ms: u64::MAX,
         keys: vec![

@@ -1,17 +1,21 @@
-//! Property test: random command sequences (few tokens, few keys, shared names, expiry of
-//! sessions and of single keys under a fake clock moved by random steps, a few of them back)
-//! give the same outcomes on `Store` as on a plain BTreeMap model of `docs/PROTOCOL.md` §7–§11
-//! and E9 written here from the text.
+//! Property test: random command sequences (few tokens, few keys, shared names, owners, expiry
+//! of sessions and of single keys under a fake clock moved by random steps, a few of them back,
+//! `ifVer`/`withVer` on commands naming a session) give the same outcomes and versions on `Store`
+//! as on a plain BTreeMap model of `docs/PROTOCOL.md` §7–§11, E9, E10 and E11 written here from
+//! the text.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use proptest::prelude::*;
 use sessiondb_core::token::shared_token;
-use sessiondb_core::{Command, Expiry, Outcome, SessionInfo, Store, StoreConfig, Token, Value};
+use sessiondb_core::{
+    Command, Expiry, Outcome, OwnedNew, SessionInfo, Store, StoreConfig, Token, Value, VersionCheck,
+};
 
 const KEYS: [&str; 4] = ["a", "b", "c", "é"];
 const NAMES: [&str; 3] = ["s1", "s2", ""];
+const OWNERS: [&str; 2] = ["alice", "bob"];
 
 #[derive(Debug, Clone)]
 enum Op {
@@ -28,7 +32,10 @@ enum Op {
         expiry: Option<(u8, bool, bool, bool)>,
         name: Option<u8>,
         shared: bool,
+        owner: Option<u8>,
     },
+    ShOwnerList(u8),
+    ShOwnerEnd(u8),
     ShOpen(u8),
     ShEnd(u8),
     ShEndAll,
@@ -76,13 +83,17 @@ fn op() -> impl Strategy<Value = Op> {
         3 => (
             prop::option::of((0u8..4, any::<bool>(), any::<bool>(), any::<bool>())),
             prop::option::of(0u8..3),
-            any::<bool>()
+            any::<bool>(),
+            prop::option::of(0u8..2)
         )
-            .prop_map(|(expiry, name, shared)| Op::ShNew {
+            .prop_map(|(expiry, name, shared, owner)| Op::ShNew {
                 expiry,
                 name,
-                shared
+                shared,
+                owner
             }),
+        1 => (0u8..2).prop_map(Op::ShOwnerList),
+        1 => (0u8..2).prop_map(Op::ShOwnerEnd),
         1 => (0u8..2).prop_map(Op::ShOpen),
         1 => t().prop_map(Op::ShEnd),
         1 => Just(Op::ShEndAll),
@@ -117,6 +128,9 @@ struct MSession {
     keys: BTreeMap<String, String>,
     /// Deadlines of single keys (E9), only of keys held.
     key_deadlines: BTreeMap<String, u64>,
+    owner: Option<String>,
+    /// E10: 1 at creation, one more per change of the keys.
+    ver: u64,
 }
 
 impl MSession {
@@ -184,6 +198,9 @@ impl Model {
                 return None;
             }
             let s = self.sessions.get_mut(&t)?;
+            if !s.keys.is_empty() {
+                s.ver += 1;
+            }
             s.clear();
             s.deadline = deadline(now, s.expiry.duration_secs);
         }
@@ -194,6 +211,10 @@ impl Model {
             .filter(|(_, &d)| now >= d)
             .map(|(k, _)| k.clone())
             .collect();
+        // E10: a key's expiry is a change of the session's data, one for all keys due at once.
+        if !due.is_empty() {
+            s.ver += 1;
+        }
         for k in due {
             s.keys.remove(&k);
             s.key_deadlines.remove(&k);
@@ -249,6 +270,32 @@ impl Model {
         s.deadline = deadline(now, s.expiry.duration_secs);
     }
 
+    /// Runs `cmd` under the version members `check` (E10), which only commands naming one
+    /// session take; the outcome and the version the reply reports.
+    fn run_checked(
+        &mut self,
+        cmd: &MCmd,
+        now: u64,
+        new_tkn: Option<Token>,
+        check: VersionCheck,
+    ) -> (Outcome, Option<u64>) {
+        let Some(tkn) = cmd.named_session().filter(|_| check.reports()) else {
+            return (self.run(cmd, now, new_tkn), None);
+        };
+        let Some(s) = self.access(tkn, now) else {
+            return (Outcome::NoSession { tkn }, None);
+        };
+        let before = s.ver;
+        if check.mismatches(u32::try_from(before).unwrap_or(0)) {
+            return (Outcome::VersionMismatch, Some(before));
+        }
+        let out = self.run(cmd, now, new_tkn);
+        let after = tkn
+            .and_then(|t| self.sessions.get(&t))
+            .map_or(before, |s| s.ver);
+        (out, Some(after))
+    }
+
     /// Runs `cmd`; for a non-shared `SH_NEW`, `new_tkn` is the token the store drew.
     fn run(&mut self, cmd: &MCmd, now: u64, new_tkn: Option<Token>) -> Outcome {
         let no = |tkn: Option<Token>| Outcome::NoSession { tkn };
@@ -289,6 +336,7 @@ impl Model {
                 expiry,
                 name,
                 shared,
+                owner,
             } => {
                 let expiry = expiry.filter(|e| e.duration_secs > 0).unwrap_or_default();
                 let tkn = if *shared {
@@ -312,9 +360,34 @@ impl Model {
                         deadline: deadline(now, expiry.duration_secs),
                         keys: BTreeMap::new(),
                         key_deadlines: BTreeMap::new(),
+                        owner: owner.clone(),
+                        ver: 1,
                     },
                 );
                 Outcome::Created { tkn }
+            }
+            MCmd::ShOwnerList(owner) => Outcome::OwnerSessions(
+                self.sessions
+                    .iter()
+                    .filter(|(t, s)| s.owner.as_ref() == Some(owner) && self.live(**t, now))
+                    .map(|(t, _)| *t)
+                    .collect(),
+            ),
+            MCmd::ShOwnerEnd(owner) => {
+                let owned: Vec<Token> = self
+                    .sessions
+                    .iter()
+                    .filter(|(_, s)| s.owner.as_ref() == Some(owner))
+                    .map(|(t, _)| *t)
+                    .collect();
+                let mut n = 0;
+                for t in owned {
+                    if self.access(Some(t), now).is_some() {
+                        self.sessions.remove(&t);
+                        n += 1;
+                    }
+                }
+                Outcome::Count(n)
             }
             MCmd::ShOpen(name) => {
                 let t = shared_token(name);
@@ -345,7 +418,7 @@ impl Model {
             ),
             MCmd::ShInfo(tkn) => match self.access(*tkn, now) {
                 None => no(*tkn),
-                Some(s) => Outcome::Info(SessionInfo {
+                Some(s) => Outcome::Info(Box::new(SessionInfo {
                     tkn: tkn.unwrap_or(0),
                     shared: s.shared,
                     key_count: s.keys.len() as u64,
@@ -356,7 +429,8 @@ impl Model {
                             (s.deadline.saturating_sub(now) / 1000).min(s.expiry.duration_secs),
                         )
                     }),
-                }),
+                    owner: s.owner.clone(),
+                })),
             },
             MCmd::ShInfoAll => {
                 let (sessions, keys) = self.totals(now);
@@ -377,12 +451,20 @@ impl Model {
                 if s.expiry.extend_on_set_add {
                     Self::extend(s, now);
                 }
+                let mut changed = false;
                 for (k, v) in e {
                     if add {
-                        s.keys.entry(k.clone()).or_insert_with(|| v.clone());
+                        if !s.keys.contains_key(k) {
+                            s.keys.insert(k.clone(), v.clone());
+                            changed = true;
+                        }
                     } else {
                         s.set(k, v);
+                        changed = true;
                     }
+                }
+                if changed {
+                    s.ver += 1;
                 }
                 Outcome::Done
             }
@@ -398,19 +480,33 @@ impl Model {
                     .filter(|(k, _)| !*add || !s.keys.contains_key(k))
                     .map(|(k, secs)| (k.clone(), Some(*secs)))
                     .collect();
+                let mut changed = false;
                 for (k, v) in e {
-                    if *add {
-                        s.keys.entry(k.clone()).or_insert_with(|| v.clone());
-                    } else {
+                    if !*add {
                         s.set(k, v);
+                        changed = true;
+                    } else if !s.keys.contains_key(k) {
+                        s.keys.insert(k.clone(), v.clone());
+                        changed = true;
                     }
+                }
+                // The write and its deadlines are one change.
+                if changed {
+                    s.ver += 1;
                 }
                 s.set_deadlines(&ttl, now);
                 Outcome::Done
             }
             MCmd::ShKeyTtl(tkn, ttl) => match self.access(*tkn, now) {
                 None => no(*tkn),
-                Some(s) => Outcome::Count(s.set_deadlines(ttl, now)),
+                Some(s) => {
+                    let found = s.set_deadlines(ttl, now);
+                    // E10: a deadline set or removed changes the session's data.
+                    if found > 0 {
+                        s.ver += 1;
+                    }
+                    Outcome::Count(found)
+                }
             },
             MCmd::ShKeyRemaining(tkn, k) => match self.access(*tkn, now) {
                 None => no(*tkn),
@@ -441,9 +537,13 @@ impl Model {
                 let Some(s) = self.access(*tkn, now) else {
                     return no(*tkn);
                 };
+                let mut changed = false;
                 for key in k {
-                    s.keys.remove(key);
+                    changed |= s.keys.remove(key).is_some();
                     s.key_deadlines.remove(key);
+                }
+                if changed {
+                    s.ver += 1;
                 }
                 Outcome::Done
             }
@@ -464,6 +564,9 @@ impl Model {
                 Some(s) => {
                     let n = s.keys.len() as u64;
                     s.clear();
+                    if n > 0 {
+                        s.ver += 1;
+                    }
                     Outcome::Count(n)
                 }
             },
@@ -473,6 +576,9 @@ impl Model {
                     let n = s.keys.len() as u64;
                     s.clear();
                     s.keys = e.iter().cloned().collect();
+                    if n > 0 || !e.is_empty() {
+                        s.ver += 1;
+                    }
                     Outcome::Count(n)
                 }
             },
@@ -510,7 +616,10 @@ enum MCmd {
         expiry: Option<Expiry>,
         name: Option<String>,
         shared: bool,
+        owner: Option<String>,
     },
+    ShOwnerList(String),
+    ShOwnerEnd(String),
     ShOpen(String),
     ShEnd(Option<Token>),
     ShEndAll,
@@ -535,6 +644,29 @@ enum MCmd {
     ShKeyTtl(Option<Token>, Vec<(String, Option<u64>)>),
     ShKeyRemaining(Option<Token>, Vec<String>),
     Stats,
+}
+
+impl MCmd {
+    /// The `tkn` of a command that names one session (and so takes `ifVer`/`withVer`).
+    fn named_session(&self) -> Option<Option<Token>> {
+        match self {
+            MCmd::ShEnd(t)
+            | MCmd::ShInfo(t)
+            | MCmd::ShSet(t, _)
+            | MCmd::ShAdd(t, _)
+            | MCmd::ShGet(t, _)
+            | MCmd::ShRmv(t, _)
+            | MCmd::ShContains(t, _)
+            | MCmd::ShCount(t)
+            | MCmd::ShKeys(t)
+            | MCmd::ShClear(t)
+            | MCmd::ShClearSet(t, _)
+            | MCmd::ShWriteTtl(t, ..)
+            | MCmd::ShKeyTtl(t, _)
+            | MCmd::ShKeyRemaining(t, _) => Some(*t),
+            _ => None,
+        }
+    }
 }
 
 fn e(v: &[(String, String)]) -> Vec<(Cow<'_, str>, Value)> {
@@ -562,10 +694,25 @@ fn to_command(c: &MCmd) -> Command<'_> {
             expiry,
             name,
             shared,
-        } => Command::ShNew {
-            expiry: *expiry,
-            name: name.as_deref().map(Cow::Borrowed),
-            shared: *shared,
+            owner,
+        } => match owner {
+            None => Command::ShNew {
+                expiry: *expiry,
+                name: name.as_deref().map(Cow::Borrowed),
+                shared: *shared,
+            },
+            Some(owner) => Command::ShNewOwned(Box::new(OwnedNew {
+                expiry: *expiry,
+                name: name.as_deref().map(Cow::Borrowed),
+                shared: *shared,
+                owner: owner.as_str().into(),
+            })),
+        },
+        MCmd::ShOwnerList(o) => Command::ShOwnerList {
+            owner: Cow::Borrowed(o),
+        },
+        MCmd::ShOwnerEnd(o) => Command::ShOwnerEnd {
+            owner: Cow::Borrowed(o),
         },
         MCmd::ShOpen(n) => Command::ShOpen {
             name: Cow::Borrowed(n),
@@ -655,6 +802,7 @@ fn concretize(op: &Op, pool: &[Token]) -> Option<MCmd> {
             expiry,
             name,
             shared,
+            owner,
         } => {
             let name = name.map(|i| NAMES[i as usize].to_string());
             // proto guarantees a non-empty name for shared sessions.
@@ -668,8 +816,11 @@ fn concretize(op: &Op, pool: &[Token]) -> Option<MCmd> {
                 }),
                 name,
                 shared,
+                owner: owner.map(|i| OWNERS[i as usize].to_string()),
             }
         }
+        Op::ShOwnerList(i) => MCmd::ShOwnerList(OWNERS[*i as usize].to_string()),
+        Op::ShOwnerEnd(i) => MCmd::ShOwnerEnd(OWNERS[*i as usize].to_string()),
         Op::ShOpen(i) => MCmd::ShOpen(NAMES[*i as usize].to_string()),
         Op::ShEnd(t) => MCmd::ShEnd(tok(*t)),
         Op::ShEndAll => MCmd::ShEndAll,
@@ -709,6 +860,19 @@ fn concretize(op: &Op, pool: &[Token]) -> Option<MCmd> {
     })
 }
 
+/// Runs `cmd` on `store` under `check`, with a get's values copied out as [`Store::execute`]
+/// returns them; the outcome and the version reported.
+fn execute(store: &Store, cmd: &MCmd, now: u64, check: VersionCheck) -> (Outcome, Option<u64>) {
+    let mut found: Vec<(usize, Value)> = Vec::new();
+    let mut sink = |i: usize, json: &str| found.push((i, Value::from_json_unchecked(json)));
+    let (out, ver) = store.execute_checked(to_command(cmd), now, &mut sink, check);
+    let out = match out {
+        Outcome::ValuesSent(_) => Outcome::Values(found),
+        other => other,
+    };
+    (out, ver.map(u64::from))
+}
+
 /// Key lists in any order (§7.2).
 fn normalize(o: Outcome) -> Outcome {
     match o {
@@ -724,13 +888,18 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
     #[test]
-    fn store_matches_model(steps in prop::collection::vec((-600i64..2_500, op()), 1..80)) {
+    fn store_matches_model(
+        steps in prop::collection::vec(
+            (-600i64..2_500, op(), prop::option::of(0u8..6), any::<bool>()),
+            1..80,
+        )
+    ) {
         let store = Store::new(StoreConfig { shards: 4, ..StoreConfig::default() });
         let mut model = Model::default();
         // Tokens to pick from: ones that never name a session, then every token created.
         let mut pool: Vec<Token> = vec![0, 12345, shared_token("s1")];
         let mut now: u64 = 1_700_000_000_000;
-        for (step, (advance, op)) in steps.iter().enumerate() {
+        for (step, (advance, op, if_ver, with_ver)) in steps.iter().enumerate() {
             // Mostly forward, sometimes back: deadlines follow the wall clock (§9.2).
             now = now.saturating_add_signed(*advance);
             let Some(cmd) = concretize(op, &pool) else {
@@ -738,7 +907,9 @@ proptest! {
                 prop_assert_eq!(swept, model.sweep(now), "sweep at step {}", step);
                 continue;
             };
-            let got = store.execute(to_command(&cmd), now);
+            let check = VersionCheck::new(if_ver.map(u64::from), *with_ver);
+            let check = if cmd.named_session().is_some() { check } else { VersionCheck::NONE };
+            let (got, got_ver) = execute(&store, &cmd, now, check);
             let new_tkn = match (&cmd, &got) {
                 (MCmd::ShNew { shared: false, .. }, Outcome::Created { tkn }) => {
                     prop_assert!(*tkn != 0 && !model.sessions.contains_key(tkn));
@@ -746,14 +917,19 @@ proptest! {
                 }
                 _ => None,
             };
-            let want = model.run(&cmd, now, new_tkn);
+            let (want, want_ver) = model.run_checked(&cmd, now, new_tkn, check);
             if let Outcome::Created { tkn } = want {
                 if !pool.contains(&tkn) {
                     pool.push(tkn);
                 }
             }
             prop_assert_eq!(normalize(got), normalize(want), "step {}: {:?}", step, cmd);
+            prop_assert_eq!(got_ver, want_ver, "version at step {}: {:?}", step, cmd);
         }
+        // The owner index holds exactly the owners of sessions held (due ones included).
+        let owners: std::collections::BTreeSet<&String> =
+            model.sessions.values().filter_map(|s| s.owner.as_ref()).collect();
+        prop_assert_eq!(store.owner_count(), owners.len());
         let (sessions, keys) = model.totals(now);
         prop_assert_eq!(store.execute(Command::ShInfoAll, now), Outcome::InfoAll { sessions, keys });
     }

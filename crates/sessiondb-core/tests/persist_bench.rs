@@ -55,6 +55,9 @@ fn records() -> Vec<SessionRecord> {
                     )
                 })
                 .collect(),
+            owner: None,
+            ver: 1,
+            ver_shown: false,
         })
         .collect()
 }
@@ -175,6 +178,8 @@ fn save_load_and_recover_a_million_sessions() {
                         name: s.name(),
                         expiry: s.expiry(),
                         key_deadlines: s.data.key_deadlines(),
+                        owner: None,
+                        ver: None,
                     };
                     encoder.session(&mut buf, &head, s.data.iter());
                 });

@@ -239,6 +239,8 @@ fn sessions_round_trip_and_exact_file_format() {
         name: None,
         expiry: Expiry::default(),
         keys: &keys,
+        owner: None,
+        ver: None,
     })
     .expect("push");
     w.push_session(&SessionView {
@@ -247,6 +249,8 @@ fn sessions_round_trip_and_exact_file_format() {
         name: Some("settings"),
         expiry: exp,
         keys: &[],
+        owner: None,
+        ver: None,
     })
     .expect("push");
     let path = w.finish(7).expect("finish");

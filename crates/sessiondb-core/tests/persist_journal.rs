@@ -6,13 +6,14 @@ use std::borrow::Cow;
 use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use sessiondb_core::persist::journal::{
     files, recover, FsyncMode, Journal, JournalError, JournalEvents, JournalOptions,
 };
 use sessiondb_core::store::{Arming, SessionRecord};
-use sessiondb_core::{Command, Expiry, Outcome, Store, StoreConfig, Value};
+use sessiondb_core::{Command, Expiry, Outcome, Store, StoreConfig, Value, VersionCheck};
 
 #[derive(Default)]
 struct Events(Mutex<Vec<String>>);
@@ -450,6 +451,108 @@ fn compaction_under_concurrent_writes_loses_nothing() {
         "covered segments are deleted"
     );
     assert_eq!(recovered_state(dir.path()), state(&store));
+}
+
+/// Versions a client was shown come back exact even when compactions ran while their sessions
+/// were written, and the log ends with the segment those compactions rotated to (no quiet
+/// compaction at the end): replay counts that segment's changes over a snapshot that already
+/// holds some of them, and the version recorded where the snapshot met each session corrects it.
+#[test]
+fn shown_versions_survive_compaction_under_concurrent_writes_exactly() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (store, journal) = open(dir.path(), FsyncMode::No, u64::MAX);
+    let tokens: Vec<u64> = (0..16).map(|_| new_session(&store, None)).collect();
+    let mut ignore = |_: usize, _: &str| {};
+    for &tkn in &tokens {
+        let shown = store.execute_checked(
+            Command::ShCount { tkn: Some(tkn) },
+            NOW,
+            &mut ignore,
+            VersionCheck::new(None, true),
+        );
+        assert_eq!(shown, (Outcome::Count(0), Some(1)));
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let writers: Vec<_> = (0..2)
+        .map(|w| {
+            let store = Arc::clone(&store);
+            let tokens = tokens.clone();
+            let stop = Arc::clone(&stop);
+            std::thread::spawn(move || {
+                // A few thousand writes at least, and on until the compactions are done.
+                for i in 0u32.. {
+                    if i >= 2_000 && stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let tkn = tokens[(i as usize * 5 + w) % tokens.len()];
+                    let key = format!("w{w}-{}", i % 20);
+                    store.execute(
+                        Command::ShSet {
+                            tkn: Some(tkn),
+                            keys: entries(&[(&key, &i.to_string())]),
+                        },
+                        NOW,
+                    );
+                }
+            })
+        })
+        .collect();
+    for _ in 0..3 {
+        journal.compact(&store, NOW).expect("compact");
+    }
+    stop.store(true, Ordering::Relaxed);
+    for w in writers {
+        w.join().expect("writer");
+    }
+    journal.shutdown().expect("shutdown");
+    let (live, _) = state(&store);
+    assert!(live.iter().all(|s| s.ver_shown && s.ver > 1));
+    assert_eq!(recovered_state(dir.path()), state(&store));
+}
+
+/// Per-key expiry (E9) and versions (E10) journal records of their own kinds, side by side in
+/// one segment: a write with `ttl` shown its version, an `SH_KEY_TTL` (a change: its version is
+/// journaled after its deadlines) and a key's expiry. Replay gives back the deadlines and the
+/// exact version, before and after a compaction.
+#[test]
+fn key_deadlines_and_versions_replay_together() {
+    for compact in [false, true] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (store, journal) = open(dir.path(), FsyncMode::No, u64::MAX);
+        let a = new_session(&store, None);
+        let mut ignore = |_: usize, _: &str| {};
+        let with_ver = VersionCheck::new(None, true);
+        let write = Command::ShWriteWithTtl(Box::new(sessiondb_core::TtlWrite {
+            tkn: Some(a),
+            keys: entries(&[("otp", "1"), ("user", "2")]),
+            ttl: vec![(Cow::Borrowed("otp"), Some(60))],
+            add: false,
+        }));
+        assert_eq!(
+            store.execute_checked(write, NOW, &mut ignore, with_ver),
+            (Outcome::Done, Some(2))
+        );
+        let key_ttl = Command::ShKeyTtl {
+            tkn: Some(a),
+            keys: vec![(Cow::Borrowed("user"), Some(30))],
+        };
+        assert_eq!(store.execute(key_ttl, NOW), Outcome::Count(1));
+        // `user` is due at NOW + 30 s: the lookup removes it, one more change.
+        let count = Command::ShCount { tkn: Some(a) };
+        assert_eq!(
+            store.execute_checked(count, NOW + 30_000, &mut ignore, with_ver),
+            (Outcome::Count(1), Some(4))
+        );
+        if compact {
+            journal.compact(&store, NOW).expect("compact");
+        }
+        journal.shutdown().expect("shutdown");
+        let live = state(&store);
+        let s = &live.0[0];
+        assert_eq!((s.ver, s.ver_shown), (4, true));
+        assert_eq!(s.key_deadlines, vec![("otp".to_owned(), NOW + 60_000)]);
+        assert_eq!(recovered_state(dir.path()), live, "compact: {compact}");
+    }
 }
 
 #[test]

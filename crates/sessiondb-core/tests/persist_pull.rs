@@ -72,6 +72,8 @@ fn reference_record(record: &Json<'_>, sh: &Json<'_>) -> Option<LoadedSession> {
         expiry,
         keys: reference_keys(record.get("keys")),
         key_deadlines,
+        owner: None,
+        ver: None,
     })
 }
 

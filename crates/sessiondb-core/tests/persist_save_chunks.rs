@@ -25,6 +25,9 @@ fn record(tkn: u64, value_len: usize, expiry: Expiry) -> SessionRecord {
                 Value::from_json_unchecked(&format!("\"{}\"", "x".repeat(value_len))),
             ),
         ],
+        owner: None,
+        ver: 1,
+        ver_shown: false,
     }
 }
 
@@ -104,6 +107,8 @@ fn chunked_save_matches_the_entry_writer_byte_for_byte() {
             name: r.name.as_deref(),
             expiry: r.expiry,
             keys: &r.keys,
+            owner: None,
+            ver: None,
         })
         .expect("push");
     }

@@ -327,17 +327,17 @@ fn render_outcome(
             w.uint_member("tkn", *tkn);
             w.finish()
         }
-        (ShEnd, Outcome::NoSession { .. }) => {
+        (ShEnd, Outcome::NoSession { tkn }) => {
             // The failure form follows the request: `tkn` only when it sent a uint (§11.4).
             let mut w = ReplyWriter::new(out, name, Status::SessionNotExist);
-            if let Some(t) = ctx.tkn {
+            if let Some(t) = *tkn {
                 w.uint_member("tkn", t);
             }
             w.finish()
         }
-        (ShInfo, Outcome::NoSession { .. }) => {
+        (ShInfo, Outcome::NoSession { tkn }) => {
             let mut w = ReplyWriter::new(out, name, Status::SessionNotExist);
-            if let Some(t) = ctx.tkn {
+            if let Some(t) = *tkn {
                 w.uint_member("tkn", t);
                 w.null_member("shared");
                 w.null_member("keyCnt");
@@ -351,15 +351,7 @@ fn render_outcome(
         ) => ReplyWriter::new(out, name, Status::SessionNotExist).finish(),
         (ShExists, Outcome::Exist(tkns)) => {
             let mut w = ok(out);
-            let buf = w.member("exist");
-            buf.push(b'[');
-            for (i, t) in tkns.iter().enumerate() {
-                if i > 0 {
-                    buf.push(b',');
-                }
-                write_uint(buf, *t);
-            }
-            buf.push(b']');
+            uint_array(w.member("exist"), tkns);
             w.finish()
         }
         (ShInfo, Outcome::Info(info)) => session_info(ok(out), info),
@@ -370,6 +362,21 @@ fn render_outcome(
             w.finish()
         }
         (_, Outcome::LimitReached) => ReplyWriter::new(out, name, Status::LimitReached).finish(),
+        (_, Outcome::VersionMismatch) => {
+            ReplyWriter::new(out, name, Status::VersionMismatch).finish()
+        }
+        (ShOwnerList, Outcome::OwnerSessions(tkns)) => {
+            let mut w = ok(out);
+            w.str_member("owner", ctx.name?);
+            uint_array(w.member("tkns"), tkns);
+            w.finish()
+        }
+        (ShOwnerEnd, Outcome::Count(n)) => {
+            let mut w = ok(out);
+            w.str_member("owner", ctx.name?);
+            w.uint_member("cnt", *n);
+            w.finish()
+        }
         _ => return None,
     };
     Some(written)
@@ -394,6 +401,18 @@ fn keys_object<T>(
     }
     buf.push(b'}');
     Some(())
+}
+
+/// A JSON array of uints.
+fn uint_array(buf: &mut Vec<u8>, items: &[u64]) {
+    buf.push(b'[');
+    for (i, t) in items.iter().enumerate() {
+        if i > 0 {
+            buf.push(b',');
+        }
+        write_uint(buf, *t);
+    }
+    buf.push(b']');
 }
 
 /// A JSON array of strings; `None` for any item aborts (an index the request did not have).
@@ -435,7 +454,21 @@ fn session_info(mut w: ReplyWriter<'_>, info: &SessionInfo) -> Written {
     if let Some(n) = &info.name {
         w.str_member("name", n);
     }
+    if let Some(owner) = &info.owner {
+        w.str_member("owner", owner);
+    }
     w.finish()
+}
+
+/// Adds `"ver":<ver>` as the last member of the complete reply that starts at `start` in `out`
+/// (docs/PROTOCOL.md E10): every reply object ends in `}}`, so the member goes before them.
+pub fn append_ver(out: &mut Vec<u8>, start: usize, ver: u64) {
+    if out.len() >= start + 2 && out.ends_with(b"}}") {
+        out.truncate(out.len() - 2);
+        out.extend_from_slice(br#","ver":"#);
+        write_uint(out, ver);
+        out.extend_from_slice(b"}}");
+    }
 }
 
 /// A save's reply (§10.10, §11.9): 121 with `name` and `duration` (ms); 122 bare; 123 with

@@ -5,7 +5,7 @@
 //! reads them), so neither module imports the other.
 
 use sessiondb_core::json::Json;
-use sessiondb_core::{Command, Token};
+use sessiondb_core::{Command, Token, VersionCheck};
 
 use crate::status::Status;
 
@@ -43,7 +43,8 @@ macro_rules! commands {
         }
 
         impl Kind {
-            /// Every command, in the order of `docs/PROTOCOL.md` Appendix A (then `SV_AUTH`);
+            /// Every command, in the order of `docs/PROTOCOL.md` Appendix A (then `SV_AUTH`, then
+            /// the commands of the extensions);
             /// `Kind::ALL[k as usize] == k`.
             pub const ALL: &'static [Kind] = &[$(Kind::$variant,)*];
 
@@ -113,6 +114,8 @@ commands! {
     ShKeyRemaining = "SH_KEY_REMAINING", Sh, "seconds left before keys of a session expire.";
     SvInfo = "SV_INFO", Sv, "describe the server.";
     SvAuth = "SV_AUTH", Sv, "authenticate the connection.";
+    ShOwnerList = "SH_OWNER_LIST", Sh, "list the live sessions of an owner.";
+    ShOwnerEnd = "SH_OWNER_END", Sh, "end every session of an owner.";
 }
 
 impl Kind {
@@ -170,10 +173,11 @@ impl<'j> KeyNames<'j> {
 pub struct Context<'j> {
     /// Key names of a `keys` array, for `Values` and `Contains` outcomes.
     pub keys: KeyNames<'j>,
-    /// The request's `tkn` when it was a uint.
-    pub tkn: Option<Token>,
-    /// The request's `name` (`SH_NEW`, `SH_OPEN`).
+    /// The request's `name` (`SH_NEW`, `SH_OPEN`), or its `owner` (`SH_OWNER_LIST`,
+    /// `SH_OWNER_END`).
     pub name: Option<&'j str>,
+    /// The request's `ifVer` and `withVer` (commands naming one session by token).
+    pub version: VersionCheck,
 }
 
 /// A validated persistence request. Names are allowed dataset names (§13.2).
@@ -241,7 +245,7 @@ mod tests {
 
     #[test]
     fn the_table_is_dense_and_names_round_trip() {
-        assert_eq!(Kind::ALL.len(), 33);
+        assert_eq!(Kind::ALL.len(), 35);
         for (i, &kind) in Kind::ALL.iter().enumerate() {
             assert_eq!(kind as usize, i, "{kind:?}");
             assert_eq!(Kind::from_name(kind.name()), Some(kind));

@@ -80,6 +80,7 @@ statuses! {
     LoadComplete = 141, "A load succeeded.";
     LoadError = 142, "The dataset to load is missing, incomplete, of the wrong kind, or malformed.";
     LimitReached = 170, "A configured limit would be exceeded; nothing was changed.";
+    VersionMismatch = 190, "`ifVer` names another version than the session's; nothing was changed.";
     NotAuthenticated = 200, "Authentication is on and this connection has not authenticated.";
     AuthFailed = 201, "`SV_AUTH` with a wrong secret.";
     Unknown = 1000, "Internal failure.";
@@ -125,7 +126,7 @@ mod tests {
 
     #[test]
     fn the_table_is_ordered_dense_and_round_trips() {
-        assert_eq!(Status::ALL.len(), 21);
+        assert_eq!(Status::ALL.len(), 22);
         for (i, &st) in Status::ALL.iter().enumerate() {
             assert_eq!(st.index(), i, "{st:?}");
             assert_eq!(Status::from_code(st.code()), Some(st));

@@ -11,8 +11,8 @@ fn describe(req: &Request<'_>) -> String {
         Action::Engine { cmd, ctx } => {
             let names: Vec<Option<&str>> = (0..8).map(|i| ctx.keys.get(i)).collect();
             format!(
-                "{} {:?} {cmd:?} tkn={:?} name={:?} names={names:?}",
-                req.name, req.kind, ctx.tkn, ctx.name
+                "{} {:?} {cmd:?} name={:?} version={:?} names={names:?}",
+                req.name, req.kind, ctx.name, ctx.version
             )
         }
         other => format!("{} {:?} {other:?}", req.name, req.kind),

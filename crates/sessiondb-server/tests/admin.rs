@@ -361,6 +361,15 @@ async fn ending_and_clearing_go_through_a_confirmation_with_a_form_token() {
         after.body.contains("Keys cleared.")
             && after.body.contains(r#"<dd id="session-keys">0</dd>"#)
     );
+    // SH_NEW is version 1, its SH_SET 2, the clear 3 (E10); the session has no owner.
+    assert!(
+        after
+            .body
+            .contains(r#"<dt>Version</dt><dd id="session-version">3</dd>"#)
+            && !after.body.contains("<dt>Owner</dt>"),
+        "{}",
+        after.body
+    );
 
     let ask = console
         .get(&format!("/confirm?action=end&tkn={tkn}"), None)
@@ -395,6 +404,23 @@ async fn ending_and_clearing_go_through_a_confirmation_with_a_form_token() {
     assert_eq!(
         console.get("/confirm?action=drop&tkn=1", None).await.status,
         400
+    );
+}
+
+#[tokio::test]
+async fn a_session_page_shows_its_owner_escaped_and_its_version() {
+    let console = Console::start(&[]).await;
+    let mut ws = connect_url(&format!("ws://{}/", console.ws)).await;
+    let reply = request(&mut ws, r#"{"SH_NEW":{"owner":"<b>ann</b>"}}"#).await;
+    let tkn = reply["SH_NEW_RSP"]["tkn"].as_u64().expect("a token");
+    let page = console.get(&format!("/session?tkn={tkn}"), None).await;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body.contains(
+            "<dt>Owner</dt><dd>&lt;b&gt;ann&lt;/b&gt;</dd>\n<dt>Version</dt><dd id=\"session-version\">1</dd>"
+        ),
+        "{}",
+        page.body
     );
 }
 

@@ -1,4 +1,4 @@
-//! Backend mode (`--backend`, docs/PROTOCOL.md E10): startup against an unreachable backend, and
+//! Backend mode (`--backend`, docs/PROTOCOL.md E12): startup against an unreachable backend, and
 //! two sessiondb nodes sharing one backend. The second needs a real backend
 //! (`SESSIONDB_TEST_BACKEND`, set by scripts/test-cluster.sh) and says so when it has none.
 
@@ -59,6 +59,14 @@ async fn two_nodes_share_one_backend() {
     let got = r#"{"SH_GET_RSP":{"st":1,"keys":{"cart":[1,2]}}}"#;
     expect(&mut on_b, &get, got).await;
     expect(&mut on_a, &get, got).await;
+    // Versions are not kept in backend mode yet: a conditional write must not run unchecked.
+    let if_ver = format!(r#"{{"SH_SET":{{"tkn":{t},"keys":{{"cart":[]}},"ifVer":1}}}}"#);
+    expect(&mut on_a, &if_ver, r#"{"SH_SET_RSP":{"st":14}}"#).await;
+    let with_ver = format!(r#"{{"SH_GET":{{"tkn":{t},"keys":["cart"],"withVer":true}}}}"#);
+    expect(&mut on_b, &with_ver, r#"{"SH_GET_RSP":{"st":14}}"#).await;
+    expect(&mut on_b, &get, got).await;
+    let owned = r#"{"SH_NEW":{"owner":"alice"}}"#;
+    expect(&mut on_a, owned, r#"{"SH_NEW_RSP":{"st":14}}"#).await;
     let end = format!(r#"{{"SH_END":{{"tkn":{t}}}}}"#);
     expect(
         &mut on_a,

@@ -1,7 +1,8 @@
 //! Single-threaded cost of the protocol layer plus the engine, without sockets:
 //! `cargo run --release -p sessiondb-service --example hot_path [iterations] [only]`.
 //!
-//! Prints nanoseconds per request for a few request shapes (parse → validate → execute → render).
+//! Prints nanoseconds per request for a few request shapes (parse → validate → execute → render),
+//! and per `SH_NEW` + `SH_END` pair for a session's life.
 //! With `only`, runs just the shapes whose label contains it (for callgrind: instructions per
 //! request = (Ir at N iterations − Ir at 0) / N). The "tree" shapes are the same requests with
 //! one member name escaped (`k\u0065ys`), which the tree-free path leaves to the full path: the

@@ -22,14 +22,22 @@ use sessiondb_core::persist::{LoadError, SaveError, SaveKind};
 use sessiondb_core::store::{
     ExpiryTimeline, SessionPage, SessionQuery, SessionView, TimelineQuery, ViewLimits,
 };
-use sessiondb_core::{Command, Outcome, Store, Token, ValueSink};
+use sessiondb_core::{Command, Outcome, Store, Token, ValueSink, VersionCheck};
 
 /// What the service needs from an engine. Every method is called with "now" from the service's
 /// clock, so an engine never reads the time itself.
 pub trait Engine: Send + Sync + 'static {
-    /// Runs one validated command at `now_ms`. A get may hand its values to `values` while it
-    /// holds its lock (then its outcome is [`Outcome::ValuesSent`]) instead of returning them.
-    fn execute_into(&self, cmd: Command<'_>, now_ms: u64, values: &mut dyn ValueSink) -> Outcome;
+    /// Runs one validated command at `now_ms` under the request's version members `check`. A
+    /// get may hand its values to `values` while it holds its lock (then its outcome is
+    /// [`Outcome::ValuesSent`]) instead of returning them. Returns the outcome and, when `check`
+    /// asks for it and the session was found, its version for the reply.
+    fn execute_into(
+        &self,
+        cmd: Command<'_>,
+        now_ms: u64,
+        values: &mut dyn ValueSink,
+        check: VersionCheck,
+    ) -> (Outcome, Option<u32>);
 
     /// Live sessions, and top-level keys plus the keys of live sessions (`SV_INFO`).
     fn counts(&self, now_ms: u64) -> (u64, u64);
@@ -72,8 +80,14 @@ pub trait Engine: Send + Sync + 'static {
 
 impl Engine for Store {
     #[inline]
-    fn execute_into(&self, cmd: Command<'_>, now_ms: u64, values: &mut dyn ValueSink) -> Outcome {
-        Store::execute_into(self, cmd, now_ms, values)
+    fn execute_into(
+        &self,
+        cmd: Command<'_>,
+        now_ms: u64,
+        values: &mut dyn ValueSink,
+        check: VersionCheck,
+    ) -> (Outcome, Option<u32>) {
+        Store::execute_checked(self, cmd, now_ms, values, check)
     }
 
     fn counts(&self, now_ms: u64) -> (u64, u64) {

@@ -120,7 +120,7 @@ pub(crate) fn sv_info(
 }
 
 /// The reply to a command the remote engine does not run (yet).
-fn unsupported(name: &str, kind: Kind, out: &mut Vec<u8>) -> (Handled, ReplyHead) {
+pub(crate) fn unsupported(name: &str, kind: Kind, out: &mut Vec<u8>) -> (Handled, ReplyHead) {
     let written =
         render::ReplyWriter::new(out, ReplyName::Rsp(name), Status::CommandDisabled).finish();
     (Handled::Replied, ReplyHead::written(Some(kind), written))

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use sessiondb_core::clock::Clock;
-use sessiondb_core::{Command, Outcome, Store, StoreConfig};
+use sessiondb_core::{Command, Outcome, Store, StoreConfig, VersionCheck};
 use sessiondb_proto::parse;
 use sessiondb_proto::render::{self, ReplyWriter, ServerInfo};
 use sessiondb_proto::request::{Action, Rejection, ReplyName};
@@ -183,6 +183,12 @@ impl<E: Engine> Service<E> {
         let written = match req.action {
             Action::Engine { cmd, ctx } => {
                 if let Some(remote) = self.remote.as_deref() {
+                    // The backend keeps no versions yet: a write it cannot check against `ifVer`
+                    // must not happen unchecked, so these requests answer 14 like other
+                    // commands the backend lacks.
+                    if ctx.version != VersionCheck::NONE {
+                        return remote::unsupported(req.name, req.kind, out);
+                    }
                     let persist = self.settings.persist_enabled;
                     let reply = (req.name, req.kind);
                     return remote::engine_call(remote, msg, persist, cmd, reply, now_ms, out);
@@ -192,13 +198,20 @@ impl<E: Engine> Service<E> {
                     _ => 0,
                 };
                 // A get's values are written into `out` by the engine, under its lock.
+                let start = out.len();
                 let mut values = render::ValuesWriter::new(out, req.name, req.kind, &ctx.keys);
-                let outcome = self.engine.execute_into(cmd, now_ms, &mut values);
+                let (outcome, ver) =
+                    self.engine
+                        .execute_into(cmd, now_ms, &mut values, ctx.version);
                 conn.probe_misses = conn.probe_misses.saturating_add(misses(&outcome, asked));
-                match values.finish(&outcome) {
+                let written = match values.finish(&outcome) {
                     Some(written) => written,
                     None => render::outcome(out, req.name, req.kind, &ctx, &outcome),
+                };
+                if let Some(ver) = ver.filter(|_| written.status != Status::Unknown) {
+                    render::append_ver(out, start, u64::from(ver));
                 }
+                written
             }
             Action::Persist(_) if self.remote.is_some() => {
                 let status = Status::CommandDisabled;

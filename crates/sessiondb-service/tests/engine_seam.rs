@@ -12,7 +12,7 @@ use sessiondb_core::persist::{LoadError, SaveError, SaveKind};
 use sessiondb_core::store::{
     ExpiryTimeline, SessionPage, SessionQuery, SessionView, TimelineQuery, ViewLimits,
 };
-use sessiondb_core::{Command, Outcome, Store, StoreConfig, Token, ValueSink};
+use sessiondb_core::{Command, Outcome, Store, StoreConfig, Token, ValueSink, VersionCheck};
 use sessiondb_service::{
     ConnState, Engine, Handled, ServerStats, Service, ServiceSettings, Status,
 };
@@ -32,9 +32,15 @@ impl Recording {
 }
 
 impl Engine for Recording {
-    fn execute_into(&self, cmd: Command<'_>, now_ms: u64, values: &mut dyn ValueSink) -> Outcome {
+    fn execute_into(
+        &self,
+        cmd: Command<'_>,
+        now_ms: u64,
+        values: &mut dyn ValueSink,
+        check: VersionCheck,
+    ) -> (Outcome, Option<u32>) {
         self.record("execute_into");
-        self.store.execute_into(cmd, now_ms, values)
+        self.store.execute_checked(cmd, now_ms, values, check)
     }
     fn counts(&self, now_ms: u64) -> (u64, u64) {
         self.record("counts");

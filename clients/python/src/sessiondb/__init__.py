@@ -19,6 +19,7 @@ from ._protocol import (
     ProtocolError,
     RequestTimeoutError,
     SessionDBError,
+    VersionMismatchError,
     check_url,
     status_name,
 )
@@ -39,6 +40,7 @@ __all__ = [
     "RequestTimeoutError",
     "STATUS_NAMES",
     "SessionDBError",
+    "VersionMismatchError",
     "check_url",
     "status_name",
 ]

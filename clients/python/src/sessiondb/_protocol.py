@@ -15,10 +15,12 @@ STATUS_NAMES: Dict[int, str] = {
     102: "SessionOpenFail", 103: "SessionNewFail", 120: "SaveStart", 121: "SaveComplete",
     122: "SaveDirWriteFail", 123: "SaveError", 140: "Loading", 141: "LoadComplete",
     142: "LoadError", 160: "Duplicate", 161: "Bounds", 170: "LimitReached",
-    200: "NotAuthenticated", 201: "AuthFailed", 1000: "Unknown",
+    190: "VersionMismatch", 200: "NotAuthenticated", 201: "AuthFailed", 1000: "Unknown",
 }
 
 OK, SAVE_COMPLETE, LOAD_COMPLETE = 1, 121, 141
+#: ``ifVer`` named another version than the session's (docs/PROTOCOL.md E10).
+VERSION_MISMATCH = 190
 
 # Failures that may go away when the same request is sent again later: save I/O errors,
 # configured limits, internal failures. Everything else is decided by the request or the data.
@@ -52,6 +54,17 @@ class SessionDBError(Exception):
     def retryable(self) -> bool:
         """Whether sending the same request again later may succeed."""
         return self.status in _RETRYABLE
+
+
+class VersionMismatchError(SessionDBError):
+    """A write with ``if_ver`` found the session at another version (status 190); nothing changed.
+
+    ``ver`` is the session's version: read the session again, then retry the write with it.
+    """
+
+    def __init__(self, reply: str, body: dict):
+        super().__init__(VERSION_MISMATCH, reply, body)
+        self.ver = body.get("ver")
 
 
 class DisconnectedError(ConnectionError):
@@ -122,6 +135,8 @@ def finish(call: Call, text: str) -> Any:
     """Checks the reply to ``call`` and returns its typed result, or raises SessionDBError."""
     name, body = parse_reply(text)
     if body["st"] != call.success:
+        if body["st"] == VERSION_MISMATCH:
+            raise VersionMismatchError(name, body)
         raise SessionDBError(body["st"], name, body)
     return call.extract(body)
 
@@ -269,11 +284,12 @@ class Commands:
 
     def sh_new(self, expiry: Optional[int] = None, *, delete_session: bool = False,
                extend_on_set_add: bool = False, extend_on_get: bool = False,
-               name: Optional[str] = None, shared: bool = False):
+               name: Optional[str] = None, shared: bool = False, owner: Optional[str] = None):
         """Creates a session and returns its token (int).
 
         ``expiry`` is a duration in whole seconds (None or 0: never expires); the three flags need it.
-        A shared session needs a ``name``; its token derives from the name.
+        A shared session needs a ``name``; its token derives from the name. ``owner`` (1 to 256
+        bytes) files the session under its owner, for ``sh_owner_list`` and ``sh_owner_end``.
         """
         body: Dict[str, Any] = {}
         if expiry is not None:
@@ -287,6 +303,8 @@ class Commands:
             raise ValueError("expiry flags need an expiry duration")
         if name is not None:
             body["name"] = name
+        if owner is not None:
+            body["owner"] = owner
         if shared:
             body["shared"] = True
         return self._execute(Call("SH_NEW", body, OK, _member("tkn")))
@@ -325,6 +343,39 @@ class Commands:
         """Returns a dict of the listed keys that exist in a session."""
         return self._execute(
             Call("SH_GET", {"tkn": _token(tkn), "keys": _key_list(keys)}, OK, _member("keys"), idempotent=True))
+
+    # ----- versions and owners (docs/PROTOCOL.md E10, E11) -----
+
+    def sh_get_versioned(self, tkn: int, keys: Iterable[str]):
+        """Like ``sh_get``, with the version the keys were read at: ``(values, ver)``."""
+        return self._execute(
+            Call("SH_GET", {"tkn": _token(tkn), "keys": _key_list(keys), "withVer": True}, OK,
+                 lambda body: (body["keys"], body["ver"]), idempotent=True))
+
+    def sh_set_if_ver(self, tkn: int, keys: dict, ver: int):
+        """Sets keys only if the session is still at version ``ver``; returns the new version.
+
+        Raises VersionMismatchError (with the session's ``ver``) if another write came first::
+
+            while True:
+                values, ver = db.sh_get_versioned(tkn, ["visits"])
+                try:
+                    db.sh_set_if_ver(tkn, {"visits": values.get("visits", 0) + 1}, ver)
+                    break
+                except sessiondb.VersionMismatchError:
+                    continue
+        """
+        body = {"tkn": _token(tkn), "keys": _keys_object(keys), "ifVer": _token(ver)}
+        return self._execute(Call("SH_SET", body, OK, _member("ver")))
+
+    def sh_owner_list(self, owner: str):
+        """The tokens of the owner's live sessions, ascending."""
+        return self._execute(
+            Call("SH_OWNER_LIST", {"owner": owner}, OK, _member("tkns"), idempotent=True))
+
+    def sh_owner_end(self, owner: str):
+        """Ends every session of ``owner`` in one step ("log out everywhere"); returns how many."""
+        return self._execute(Call("SH_OWNER_END", {"owner": owner}, OK, _member("cnt")))
 
     def sh_rmv(self, tkn: int, keys: Iterable[str]):
         """Removes keys from a session; ``keys`` must not be empty (status 42)."""

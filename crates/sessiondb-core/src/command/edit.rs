@@ -7,8 +7,9 @@
 //! nothing changes), a session that extends on writes is re-armed, the keys change, their bytes
 //! are accounted, and the change is recorded for the journal. Keys taken out stay with the
 //! keyspace's owner, who drops them after releasing the lock. A new kind of write is a new
-//! [`Edit`]; what every effective write must also do (a version, an event) belongs in
-//! `Store::written`, and a precondition of every write (an expected version) beside the limits.
+//! [`Edit`]; what every effective write must also do (the version bump, an event) belongs in
+//! `Store::written`. The expected version (`ifVer`) is checked before any of this, where the
+//! command finds its session, because reads and `SH_END` take it too.
 //!
 //! Lifecycle changes of sessions (creation, end, expiry) do not go through here: the store
 //! records them ([`Store::apply_due`] is the one place an expiry takes effect).
@@ -80,6 +81,8 @@ pub(crate) trait Keyspace {
     /// Called before a set or an add changes anything: a session that extends on writes is
     /// re-armed here.
     fn before_write(&mut self, store: &Store);
+    /// Counts one change of the keys: a session's version goes up by one.
+    fn bump_version(&mut self);
     /// The journal's change for `written`.
     fn change<'c>(&self, written: Written<'c>) -> Change<'c>;
 }
@@ -106,13 +109,17 @@ impl Store {
                 let before = keys.bytes();
                 keys.reserve(entries.len().saturating_sub(keys.len()));
                 let mut written: Vec<(Cow<'_, str>, Value)> = Vec::new();
+                let mut added = false;
                 for (k, v) in entries {
-                    if keys.add(k, v) && self.journaling() {
-                        written.push((Cow::Borrowed(&**k), v.clone()));
+                    if keys.add(k, v) {
+                        added = true;
+                        if self.journaling() {
+                            written.push((Cow::Borrowed(&**k), v.clone()));
+                        }
                     }
                 }
                 account_since(keys, before);
-                if !written.is_empty() {
+                if added {
                     self.written(keys, Written::Set(&written));
                 }
                 Outcome::Done
@@ -147,10 +154,12 @@ impl Store {
         }
     }
 
-    /// What follows every edit that changed something, once per edit, under the same lock: the
-    /// journal's record (so the journal's order is the execution order).
+    /// What follows every edit that changed something, once per edit, under the same lock: one
+    /// more version, and the journal's record (so the journal's order is the execution order;
+    /// replaying the record counts the version again).
     #[inline]
-    fn written(&self, keys: &impl Keyspace, written: Written<'_>) {
+    fn written(&self, keys: &mut impl Keyspace, written: Written<'_>) {
+        keys.bump_version();
         self.record(&keys.change(written));
     }
 
@@ -293,8 +302,11 @@ mod tests {
                     .table
                     .iter()
                     .map(|s| {
-                        crate::session::session_bytes(s.name(), s.expiry().duration_secs > 0)
-                            + s.data.bytes()
+                        crate::session::session_bytes(
+                            s.name(),
+                            s.owner(),
+                            s.expiry().duration_secs > 0,
+                        ) + s.data.bytes()
                     })
                     .sum::<u64>()
             })

@@ -14,7 +14,7 @@ use crate::base::Token;
 use crate::change::Change;
 use crate::command::edit::{account_since, Edit};
 use crate::command::kv::values;
-use crate::command::session::LiveSession;
+use crate::command::session::{LiveSession, Versioned};
 use crate::command::{KeyTtls, Keys, Outcome, TtlWrite};
 use crate::expiry::{self, DeadlineIndex};
 use crate::session::Session;
@@ -45,14 +45,20 @@ impl Store {
     /// `SH_SET` / `SH_ADD` with `ttl`: the write as without it, then the deadlines, under the
     /// same lock. Keys the write overwrites without a `ttl` lose their deadline (as an `SH_SET`
     /// without `ttl` does); an add gives deadlines only to the keys it added.
-    pub(crate) fn sh_write_with_ttl(&self, write: TtlWrite<'_>, now_ms: u64) -> Outcome {
+    pub(crate) fn sh_write_with_ttl(
+        &self,
+        write: TtlWrite<'_>,
+        now_ms: u64,
+        ver: &mut Versioned,
+    ) -> Outcome {
         let TtlWrite {
             tkn,
             keys: entries,
             ttl,
             add,
         } = write;
-        self.with_session(tkn, now_ms, |live| {
+        // The write counts as one change of the version; its deadlines are part of it.
+        self.with_checked(tkn, now_ms, ver, |live| {
             let (ttl, edit) = if add {
                 let absent = ttl
                     .into_iter()
@@ -68,16 +74,32 @@ impl Store {
             }
             outcome
         })
-        .unwrap_or(Outcome::NoSession { tkn })
     }
 
     /// `SH_KEY_TTL`: sets or removes the deadlines of the named keys the session holds; the
-    /// count of those keys. Never extends the session.
-    pub(crate) fn sh_key_ttl(&self, tkn: Option<Token>, ttl: KeyTtls<'_>, now_ms: u64) -> Outcome {
-        self.with_session(tkn, now_ms, |live| {
-            Outcome::Count(self.set_key_deadlines(live, &ttl))
+    /// count of those keys. Never extends the session. When it finds any, that is a change of
+    /// the session's data: its version goes up by one.
+    pub(crate) fn sh_key_ttl(
+        &self,
+        tkn: Option<Token>,
+        ttl: KeyTtls<'_>,
+        now_ms: u64,
+        ver: &mut Versioned,
+    ) -> Outcome {
+        self.with_checked(tkn, now_ms, ver, |live| {
+            let found = self.set_key_deadlines(live, &ttl);
+            if found > 0 {
+                live.s.bump_version();
+                // Replay does not count a deadlines record (a write with `ttl` is counted by
+                // its write record), so this change's version is journaled as it is.
+                self.record(&Change::Version {
+                    tkn: live.tkn,
+                    ver: live.s.version(),
+                    shown: live.s.version_shown(),
+                });
+            }
+            Outcome::Count(found)
         })
-        .unwrap_or(Outcome::NoSession { tkn })
     }
 
     /// `SH_KEY_REMAINING`: whole seconds left for each named key the session holds (`None`
@@ -87,8 +109,9 @@ impl Store {
         tkn: Option<Token>,
         keys: &Keys<'_>,
         now_ms: u64,
+        ver: &mut Versioned,
     ) -> Outcome {
-        self.with_session(tkn, now_ms, |live| {
+        self.with_checked(tkn, now_ms, ver, |live| {
             let data = &live.s.data;
             let mut found = Vec::new();
             let mut note = |i: usize, _: &str| {
@@ -100,7 +123,6 @@ impl Store {
             values(keys, |k| data.get(k), &mut note);
             Outcome::Remaining(found)
         })
-        .unwrap_or(Outcome::NoSession { tkn })
     }
 
     /// Arms (`Some(secs)`) or removes (`None`) the deadlines of the keys of `ttl` that `live`

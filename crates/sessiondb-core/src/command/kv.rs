@@ -134,6 +134,10 @@ impl Keyspace for TopLevelKeys<'_> {
     #[inline]
     fn before_write(&mut self, _: &Store) {}
 
+    /// Top-level keys have no version.
+    #[inline]
+    fn bump_version(&mut self) {}
+
     fn change<'c>(&self, written: Written<'c>) -> Change<'c> {
         match written {
             Written::Set(entries) => Change::KvSet { entries },

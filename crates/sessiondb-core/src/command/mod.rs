@@ -53,6 +53,9 @@ pub enum Command<'a> {
         name: Option<Cow<'a, str>>,
         shared: bool,
     },
+    /// `SH_NEW` with an `owner`. Kept apart from `ShNew`, and boxed, so that this rare member
+    /// does not make every command larger.
+    ShNewOwned(Box<OwnedNew<'a>>),
     /// `SH_OPEN`: find a live shared session by name.
     ShOpen { name: Cow<'a, str> },
     /// `SH_END`.
@@ -102,6 +105,10 @@ pub enum Command<'a> {
     },
     /// `SH_KEY_REMAINING`: seconds left for each named key the session holds.
     ShKeyRemaining { tkn: Option<Token>, keys: Keys<'a> },
+    /// `SH_OWNER_LIST`: the live sessions of an owner.
+    ShOwnerList { owner: Cow<'a, str> },
+    /// `SH_OWNER_END`: end every session of an owner in one step.
+    ShOwnerEnd { owner: Cow<'a, str> },
     /// Counts for `SV_INFO`: live sessions and all keys held.
     Stats,
 }
@@ -119,6 +126,66 @@ pub struct TtlWrite<'a> {
     pub ttl: KeyTtls<'a>,
     /// An add rather than a set.
     pub add: bool,
+}
+
+/// `SH_NEW` with an owner: the settings of [`Command::ShNew`] and the owner (1 to 256 bytes,
+/// checked by proto), which the session keeps.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OwnedNew<'a> {
+    /// As [`Command::ShNew`]'s.
+    pub expiry: Option<Expiry>,
+    /// As [`Command::ShNew`]'s.
+    pub name: Option<Cow<'a, str>>,
+    /// As [`Command::ShNew`]'s.
+    pub shared: bool,
+    /// Whose session it is.
+    pub owner: Box<str>,
+}
+
+/// The version members of a request naming one session: `ifVer` (run only at that version) and
+/// `withVer` (report the version). [`VersionCheck::NONE`] is a request without them.
+///
+/// Packed in one word, because every request carries one through parsing and dispatch: the low
+/// 32 bits are the `ifVer` a session can match, and flag bits above them say whether `ifVer` was
+/// given, whether it is beyond every version (0, or above 2^32 − 1: it never matches), and
+/// whether `withVer` was true.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct VersionCheck(u64);
+
+/// `VersionCheck` bit: the request has `ifVer`.
+const IF_VER: u64 = 1 << 32;
+/// `VersionCheck` bit: the request's `ifVer` is no version a session can have.
+const NEVER: u64 = 1 << 33;
+/// `VersionCheck` bit: the request has `withVer:true`.
+const WITH_VER: u64 = 1 << 34;
+
+impl VersionCheck {
+    /// Neither member.
+    pub const NONE: VersionCheck = VersionCheck(0);
+
+    /// The members as the request gave them.
+    pub fn new(if_ver: Option<u64>, with_ver: bool) -> Self {
+        let if_ver = match if_ver {
+            None => 0,
+            Some(v) => match u32::try_from(v) {
+                Ok(v) if v > 0 => IF_VER | u64::from(v),
+                _ => IF_VER | NEVER,
+            },
+        };
+        Self(if_ver | if with_ver { WITH_VER } else { 0 })
+    }
+
+    /// Whether the reply carries `ver` (`ifVer` given, or `withVer:true`).
+    #[inline]
+    pub fn reports(&self) -> bool {
+        self.0 != 0
+    }
+
+    /// Whether a session at version `ver` fails the request's `ifVer` (false without one).
+    #[inline]
+    pub fn mismatches(&self, ver: u32) -> bool {
+        self.0 & IF_VER != 0 && (self.0 & NEVER != 0 || self.0 as u32 != ver)
+    }
 }
 
 /// Receives the values a get finds, while the store's lock is held, so the reply can be written
@@ -144,6 +211,8 @@ pub struct SessionInfo {
     pub name: Option<String>,
     /// `Some((settings, remaining_secs))` when the session expires (`duration_secs > 0`).
     pub expiry: Option<(Expiry, u64)>,
+    /// Its owner, if it has one.
+    pub owner: Option<String>,
 }
 
 /// The result of a command, before rendering.
@@ -182,19 +251,44 @@ pub enum Outcome {
     NoSession { tkn: Option<Token> },
     /// `SH_EXISTS`: the given tokens that name live sessions, in request order.
     Exist(Vec<Token>),
-    /// `SH_INFO` success.
-    Info(SessionInfo),
+    /// `SH_INFO` success (boxed: the largest outcome, and a rare one, would otherwise make every
+    /// outcome as large).
+    Info(Box<SessionInfo>),
     /// `SH_INFO_ALL` success.
     InfoAll { sessions: u64, keys: u64 },
     /// `Command::Stats`: live sessions; top-level keys plus keys of live sessions.
     Stats { sessions: u64, keys: u64 },
     /// A configured limit would be exceeded; nothing changed (170).
     LimitReached,
+    /// `ifVer` named another version than the session's; nothing changed (190). The current
+    /// version is reported with the outcome.
+    VersionMismatch,
+    /// `SH_OWNER_LIST`: the owner's live sessions, ascending.
+    OwnerSessions(Vec<Token>),
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_version_check_packs_both_members() {
+        assert!(!VersionCheck::NONE.reports() && !VersionCheck::NONE.mismatches(1));
+        let with = VersionCheck::new(None, true);
+        assert!(with.reports() && !with.mismatches(7));
+        let at = VersionCheck::new(Some(7), false);
+        assert!(at.reports() && !at.mismatches(7) && at.mismatches(8));
+        // Values no session can have never match, even where their low bits would.
+        for never in [0, 1 << 32, (1 << 32) + 7, u64::MAX] {
+            let c = VersionCheck::new(Some(never), true);
+            assert!(c.reports());
+            assert!(
+                (1..=9).chain([u32::MAX]).all(|v| c.mismatches(v)),
+                "{never}"
+            );
+        }
+        assert!(!VersionCheck::new(Some(u64::from(u32::MAX)), false).mismatches(u32::MAX));
+    }
 
     #[test]
     fn commands_stay_small_to_move() {

@@ -9,7 +9,7 @@ use crate::base::{Expiry, Token};
 use crate::change::Change;
 use crate::command::edit::{Edit, Keyspace, Written};
 use crate::command::kv::{contains, values};
-use crate::command::{Entries, Keys, Outcome, SessionInfo, ValueSink};
+use crate::command::{Entries, Keys, Outcome, SessionInfo, ValueSink, VersionCheck};
 use crate::expiry::{self, DeadlineIndex};
 use crate::session::{session_bytes, Data, Session};
 use crate::store::{Limits, ShardInner, ShardStats, Store};
@@ -42,6 +42,38 @@ impl LiveSession<'_> {
             tkn: self.tkn,
             deadline_ms: self.s.deadline_ms,
         });
+    }
+}
+
+/// A request's version members and, once the session was found, the version to report.
+pub(crate) struct Versioned {
+    check: VersionCheck,
+    /// The session's version after the command, when `check` reports it.
+    pub(crate) seen: Option<u32>,
+}
+
+impl Versioned {
+    /// Nothing seen yet.
+    pub(crate) fn new(check: VersionCheck) -> Self {
+        Self { check, seen: None }
+    }
+
+    /// Whether `s` is at a version other than `ifVer` asks for.
+    fn mismatch(&self, s: &Session) -> bool {
+        self.check.mismatches(s.version())
+    }
+
+    /// Reports the version of `s` (the live session `tkn`) to the client: kept for the reply,
+    /// and on its first showing recorded, so that datasets and the journal keep it from then on.
+    fn show(&mut self, store: &Store, tkn: Token, s: &mut Session) {
+        self.seen = Some(s.version());
+        if s.show_version() {
+            store.record(&Change::Version {
+                tkn,
+                ver: s.version(),
+                shown: true,
+            });
+        }
     }
 }
 
@@ -100,6 +132,11 @@ impl Keyspace for LiveSession<'_> {
         }
     }
 
+    #[inline]
+    fn bump_version(&mut self) {
+        self.s.bump_version();
+    }
+
     fn change<'c>(&self, written: Written<'c>) -> Change<'c> {
         let tkn = self.tkn;
         match written {
@@ -140,10 +177,40 @@ impl Store {
         Some(f(&mut live))
     }
 
+    /// Runs `f` on the live session `tkn` as [`Store::with_session`] does, under the request's
+    /// version members: a session at another version than `ifVer` is left untouched (nothing
+    /// changes, not even its deadline), and the version after `f` is reported when asked for.
+    pub(super) fn with_checked(
+        &self,
+        tkn: Option<Token>,
+        now_ms: u64,
+        ver: &mut Versioned,
+        f: impl FnOnce(&mut LiveSession<'_>) -> Outcome,
+    ) -> Outcome {
+        self.with_session(tkn, now_ms, |live| {
+            if !ver.check.reports() {
+                return f(live);
+            }
+            let outcome = if ver.mismatch(live.s) {
+                Outcome::VersionMismatch
+            } else {
+                f(live)
+            };
+            ver.show(self, live.tkn, live.s);
+            outcome
+        })
+        .unwrap_or(Outcome::NoSession { tkn })
+    }
+
     /// Applies `edit` to the live session `tkn` ([`Store::edit`]).
-    fn edit_session(&self, tkn: Option<Token>, edit: Edit<'_>, now_ms: u64) -> Outcome {
-        self.with_session(tkn, now_ms, |live| self.edit(live, edit))
-            .unwrap_or(Outcome::NoSession { tkn })
+    fn edit_session(
+        &self,
+        tkn: Option<Token>,
+        edit: Edit<'_>,
+        now_ms: u64,
+        ver: &mut Versioned,
+    ) -> Outcome {
+        self.with_checked(tkn, now_ms, ver, |live| self.edit(live, edit))
     }
 
     /// `SH_NEW` (§11.1).
@@ -152,6 +219,7 @@ impl Store {
         expiry: Option<Expiry>,
         name: Option<&str>,
         shared: bool,
+        owner: Option<Box<str>>,
         now_ms: u64,
     ) -> Outcome {
         // §9.1: no expiry, or duration 0, never expires and discards the flags.
@@ -161,7 +229,11 @@ impl Store {
                 return Outcome::LimitReached;
             }
         }
-        if !self.memory_allows(session_bytes(name, expiry.duration_secs > 0)) {
+        if !self.memory_allows(session_bytes(
+            name,
+            owner.as_deref(),
+            expiry.duration_secs > 0,
+        )) {
             return Outcome::LimitReached;
         }
         // Allocated before any lock is taken; its token is set once drawn.
@@ -173,6 +245,7 @@ impl Store {
             expiry::arm(now_ms, expiry.duration_secs),
             Data::default(),
         ));
+        s.set_owner(owner);
         let mut garbage: Option<Data> = None;
         let (tkn, h, shard, mut guard) = if shared {
             // proto guarantees a non-empty name for shared sessions.
@@ -205,6 +278,7 @@ impl Store {
             tkn,
             shared,
             name: s.name(),
+            owner: s.owner(),
             expiry,
             deadline_ms: s.deadline_ms,
         });
@@ -222,8 +296,8 @@ impl Store {
             .map_or(Outcome::OpenFailed, |_| Outcome::Opened { tkn })
     }
 
-    /// `SH_END` (§11.4).
-    pub(crate) fn sh_end(&self, tkn: Option<Token>, now_ms: u64) -> Outcome {
+    /// `SH_END` (§11.4); the version reported is the one the session ended at.
+    pub(crate) fn sh_end(&self, tkn: Option<Token>, now_ms: u64, ver: &mut Versioned) -> Outcome {
         let Some(t) = tkn else {
             return Outcome::NoSession { tkn: None };
         };
@@ -232,15 +306,32 @@ impl Store {
         // Declared before the guard so freed keys are dropped after the lock is released.
         let (mut expired, mut ended): (Option<Data>, Option<Data>) = (None, None);
         let mut guard = shard.inner.lock();
-        if let Ok(entry) = guard.table.find_entry(h, |e| e.tkn == t) {
-            if let Some(entry) = self.apply_due(&shard.stats, entry, now_ms, &mut expired) {
-                let change = Change::SessionEnded { tkn: t };
-                ended = Some(self.remove_session(&shard.stats, entry, &change));
+        let ShardInner { table, index } = &mut *guard;
+        let mut mismatch = false;
+        if let Ok(entry) = table.find_entry(h, |e| e.tkn == t) {
+            if let Some(mut entry) = self.apply_due(&shard.stats, entry, now_ms, &mut expired) {
+                if ver.check.reports() {
+                    // The version it is compared at and ends at counts the expiry of keys due
+                    // now, as every other lookup does (without version members, the keys go
+                    // with the session anyway).
+                    self.expire_keys_of(entry.get_mut(), index, &shard.stats, now_ms);
+                    mismatch = ver.mismatch(entry.get());
+                    if mismatch {
+                        ver.show(self, t, entry.get_mut());
+                    } else {
+                        ver.seen = Some(entry.get().version());
+                    }
+                }
+                if !mismatch {
+                    let change = Change::SessionEnded { tkn: t };
+                    ended = Some(self.remove_session(&shard.stats, entry, &change));
+                }
             }
         }
         drop(guard);
         match ended {
             Some(_) => Outcome::Ended { tkn: t },
+            None if mismatch => Outcome::VersionMismatch,
             None => Outcome::NoSession { tkn },
         }
     }
@@ -255,6 +346,9 @@ impl Store {
                 let index = std::mem::take(&mut guard.index);
                 shard.stats.sessions.store(0, Ordering::Relaxed);
                 shard.stats.bytes.store(0, Ordering::Relaxed);
+                for owner in table.iter().filter_map(|s| s.owner().map(|o| (o, s.tkn))) {
+                    self.owners.remove(owner.0, owner.1);
+                }
                 if self.journaling() && !table.is_empty() {
                     let tkns: Vec<Token> = table.iter().map(|s| s.tkn).collect();
                     self.record(&Change::EndAll { tkns: &tkns });
@@ -287,19 +381,19 @@ impl Store {
     }
 
     /// `SH_INFO` (§11.6).
-    pub(crate) fn sh_info(&self, tkn: Option<Token>, now_ms: u64) -> Outcome {
-        self.with_session(tkn, now_ms, |live| {
+    pub(crate) fn sh_info(&self, tkn: Option<Token>, now_ms: u64, ver: &mut Versioned) -> Outcome {
+        self.with_checked(tkn, now_ms, ver, |live| {
             let s = &*live.s;
             let e = s.expiry();
-            Outcome::Info(SessionInfo {
+            Outcome::Info(Box::new(SessionInfo {
                 tkn: live.tkn,
                 shared: s.shared,
                 key_count: s.data.len() as u64,
                 name: s.name().map(str::to_owned),
                 expiry: (e.duration_secs > 0).then(|| (e, expiry::remaining_secs(s, now_ms))),
-            })
+                owner: s.owner().map(str::to_owned),
+            }))
         })
-        .unwrap_or(Outcome::NoSession { tkn })
     }
 
     /// Live sessions and the keys they hold, shard by shard, without changing anything: a due
@@ -321,13 +415,25 @@ impl Store {
     }
 
     /// `SH_SET`.
-    pub(crate) fn sh_set(&self, tkn: Option<Token>, entries: Entries<'_>, now_ms: u64) -> Outcome {
-        self.edit_session(tkn, Edit::Set(&entries), now_ms)
+    pub(crate) fn sh_set(
+        &self,
+        tkn: Option<Token>,
+        entries: Entries<'_>,
+        now_ms: u64,
+        ver: &mut Versioned,
+    ) -> Outcome {
+        self.edit_session(tkn, Edit::Set(&entries), now_ms, ver)
     }
 
     /// `SH_ADD`.
-    pub(crate) fn sh_add(&self, tkn: Option<Token>, entries: Entries<'_>, now_ms: u64) -> Outcome {
-        self.edit_session(tkn, Edit::Add(&entries), now_ms)
+    pub(crate) fn sh_add(
+        &self,
+        tkn: Option<Token>,
+        entries: Entries<'_>,
+        now_ms: u64,
+        ver: &mut Versioned,
+    ) -> Outcome {
+        self.edit_session(tkn, Edit::Add(&entries), now_ms, ver)
     }
 
     /// `SH_GET`: extends with `extendOnGet` whatever the keys (§9.5); the values go to `sink`
@@ -338,47 +444,58 @@ impl Store {
         keys: &Keys<'_>,
         now_ms: u64,
         sink: &mut dyn ValueSink,
+        ver: &mut Versioned,
     ) -> Outcome {
-        self.with_session(tkn, now_ms, |live| {
+        self.with_checked(tkn, now_ms, ver, |live| {
             if live.s.expiry().extend_on_get {
                 live.extend(self);
             }
             let data = &live.s.data;
             Outcome::ValuesSent(values(keys, |k| data.get(k), sink))
         })
-        .unwrap_or(Outcome::NoSession { tkn })
     }
 
     /// `SH_RMV`.
-    pub(crate) fn sh_rmv(&self, tkn: Option<Token>, keys: Keys<'_>, now_ms: u64) -> Outcome {
-        self.edit_session(tkn, Edit::Remove(&keys), now_ms)
+    pub(crate) fn sh_rmv(
+        &self,
+        tkn: Option<Token>,
+        keys: Keys<'_>,
+        now_ms: u64,
+        ver: &mut Versioned,
+    ) -> Outcome {
+        self.edit_session(tkn, Edit::Remove(&keys), now_ms, ver)
     }
 
     /// `SH_CONTAINS`.
-    pub(crate) fn sh_contains(&self, tkn: Option<Token>, keys: &Keys<'_>, now_ms: u64) -> Outcome {
-        self.with_session(tkn, now_ms, |live| {
+    pub(crate) fn sh_contains(
+        &self,
+        tkn: Option<Token>,
+        keys: &Keys<'_>,
+        now_ms: u64,
+        ver: &mut Versioned,
+    ) -> Outcome {
+        self.with_checked(tkn, now_ms, ver, |live| {
             Outcome::Contains(contains(keys, |k| live.s.data.contains(k)))
         })
-        .unwrap_or(Outcome::NoSession { tkn })
     }
 
     /// `SH_COUNT`.
-    pub(crate) fn sh_count(&self, tkn: Option<Token>, now_ms: u64) -> Outcome {
-        self.with_session(tkn, now_ms, |live| Outcome::Count(live.s.data.len() as u64))
-            .unwrap_or(Outcome::NoSession { tkn })
+    pub(crate) fn sh_count(&self, tkn: Option<Token>, now_ms: u64, ver: &mut Versioned) -> Outcome {
+        self.with_checked(tkn, now_ms, ver, |live| {
+            Outcome::Count(live.s.data.len() as u64)
+        })
     }
 
     /// `SH_KEYS`.
-    pub(crate) fn sh_keys(&self, tkn: Option<Token>, now_ms: u64) -> Outcome {
-        self.with_session(tkn, now_ms, |live| {
+    pub(crate) fn sh_keys(&self, tkn: Option<Token>, now_ms: u64, ver: &mut Versioned) -> Outcome {
+        self.with_checked(tkn, now_ms, ver, |live| {
             Outcome::KeyList(live.s.data.iter().map(|(k, _)| k.to_owned()).collect())
         })
-        .unwrap_or(Outcome::NoSession { tkn })
     }
 
     /// `SH_CLEAR`: empties the map; the deadline stays (§9.7).
-    pub(crate) fn sh_clear(&self, tkn: Option<Token>, now_ms: u64) -> Outcome {
-        self.edit_session(tkn, Edit::Clear, now_ms)
+    pub(crate) fn sh_clear(&self, tkn: Option<Token>, now_ms: u64, ver: &mut Versioned) -> Outcome {
+        self.edit_session(tkn, Edit::Clear, now_ms, ver)
     }
 
     /// `SH_CLEAR_SET`: replaces the map; never extends (§9.5).
@@ -387,7 +504,65 @@ impl Store {
         tkn: Option<Token>,
         entries: Entries<'_>,
         now_ms: u64,
+        ver: &mut Versioned,
     ) -> Outcome {
-        self.edit_session(tkn, Edit::ClearSet(&entries), now_ms)
+        self.edit_session(tkn, Edit::ClearSet(&entries), now_ms, ver)
+    }
+
+    /// `SH_OWNER_LIST`: the owner's sessions that are live now, ascending.
+    pub(crate) fn sh_owner_list(&self, owner: &str, now_ms: u64) -> Outcome {
+        match self.sh_exists(self.owners.tokens(owner), now_ms) {
+            Outcome::Exist(tkns) => Outcome::OwnerSessions(tkns),
+            other => other,
+        }
+    }
+
+    /// `SH_OWNER_END`: ends every session of `owner` in one step, holding the locks of every
+    /// shard that holds one of them while it ends them all, so no client sees some ended and
+    /// others not. Every session the owner had when the call began is ended; one created while
+    /// it waited for a lock may be too. Counts the sessions ended that were live.
+    pub(crate) fn sh_owner_end(&self, owner: &str, now_ms: u64) -> Outcome {
+        // The shards to lock, ascending (the one order in which several shard locks are ever
+        // taken); grown until it covers every session the owner has once they are all held.
+        let mut locked: Vec<usize> = Vec::new();
+        loop {
+            let shard_of = |t: &Token| self.shard_index(self.hash(*t));
+            locked.extend(self.owners.tokens(owner).iter().map(shard_of));
+            locked.sort_unstable();
+            locked.dedup();
+            let mut guards: Vec<_> = locked
+                .iter()
+                .map(|&i| self.shards[i].inner.lock())
+                .collect();
+            let tkns = self.owners.tokens(owner);
+            if tkns
+                .iter()
+                .all(|t| locked.binary_search(&shard_of(t)).is_ok())
+            {
+                let mut freed: Vec<Data> = Vec::new();
+                let mut count = 0u64;
+                for t in tkns {
+                    let i = shard_of(&t);
+                    let Ok(pos) = locked.binary_search(&i) else {
+                        continue;
+                    };
+                    let (shard, guard) = (&self.shards[i], &mut guards[pos]);
+                    let h = self.hash(t);
+                    let Ok(entry) = guard.table.find_entry(h, |e| e.tkn == t) else {
+                        continue;
+                    };
+                    let mut expired = None;
+                    if let Some(entry) = self.apply_due(&shard.stats, entry, now_ms, &mut expired) {
+                        let change = Change::SessionEnded { tkn: t };
+                        freed.push(self.remove_session(&shard.stats, entry, &change));
+                        count += 1;
+                    }
+                    freed.extend(expired);
+                }
+                drop(guards);
+                drop(freed);
+                return Outcome::Count(count);
+            }
+        }
     }
 }

@@ -6,6 +6,7 @@
 use std::borrow::Cow;
 
 use super::dataset::LoadedSession;
+use crate::base::MAX_OWNER_BYTES;
 use crate::command::Expiry;
 use crate::json::{Json, JsonError, Pull, Sink};
 use crate::session::{Data, DataBuilder};
@@ -233,6 +234,8 @@ struct Sh<'a> {
     tkn: Option<Json<'a>>,
     shared: Option<Json<'a>>,
     name: Option<Json<'a>>,
+    owner: Option<Json<'a>>,
+    ver: Option<Json<'a>>,
     /// `Some(None)`: the first `expiry` is not an object.
     expiry: Option<Option<ExpiryMembers<'a>>>,
 }
@@ -272,6 +275,8 @@ fn record<C: KeyCollector>(
         tkn,
         shared,
         name,
+        owner,
+        ver,
         expiry,
     }) = sh
     else {
@@ -287,6 +292,20 @@ fn record<C: KeyCollector>(
         None => None,
         Some(Json::String(s)) => Some(s.into_owned()),
         Some(_) => return Err(rule("sh.name is not a string")),
+    };
+    let owner = match owner {
+        None => None,
+        Some(Json::String(s)) if (1..=MAX_OWNER_BYTES).contains(&s.len()) => Some(s.into_owned()),
+        Some(_) => return Err(rule("sh.owner is not a string of 1 to 256 bytes")),
+    };
+    let ver = match ver {
+        None => None,
+        Some(v) => Some(
+            v.as_uint()
+                .and_then(|v| u32::try_from(v).ok())
+                .filter(|&v| v >= 1)
+                .ok_or_else(|| rule("sh.ver is not a uint from 1 to 4294967295"))?,
+        ),
     };
     let expiry = match expiry {
         None => Expiry::default(),
@@ -324,6 +343,8 @@ fn record<C: KeyCollector>(
         tkn,
         shared,
         name,
+        owner,
+        ver,
         expiry,
         keys,
         key_deadlines,
@@ -356,10 +377,13 @@ fn read_sh<'a>(p: &mut Pull<'a>) -> Result<Option<Sh<'a>>, Fail> {
         return Ok(None);
     }
     let (mut tkn, mut shared, mut name, mut expiry) = (None, None, None, None);
+    let (mut owner, mut ver) = (None, None);
     members(p, |p, member| match member.as_ref() {
         "tkn" => first(&mut tkn, p, 3, |p| field(p, 3)),
         "shared" => first(&mut shared, p, 3, |p| field(p, 3)),
         "name" => first(&mut name, p, 3, |p| field(p, 3)),
+        "owner" => first(&mut owner, p, 3, |p| field(p, 3)),
+        "ver" => first(&mut ver, p, 3, |p| field(p, 3)),
         "expiry" => first(&mut expiry, p, 3, read_expiry),
         _ => skip(p, 3),
     })?;
@@ -367,6 +391,8 @@ fn read_sh<'a>(p: &mut Pull<'a>) -> Result<Option<Sh<'a>>, Fail> {
         tkn,
         shared,
         name,
+        owner,
+        ver,
         expiry,
     }))
 }

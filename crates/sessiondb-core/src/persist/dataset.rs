@@ -16,6 +16,10 @@ pub struct LoadedSession<K = Vec<(String, Value)>> {
     pub shared: bool,
     /// Saved name, if any.
     pub name: Option<String>,
+    /// Saved owner, if any (`sh.owner`, beyond NemesisDB).
+    pub owner: Option<String>,
+    /// Saved version, present only once a client was shown it (`sh.ver`, beyond NemesisDB).
+    pub ver: Option<u32>,
     /// Saved settings; `duration_secs == 0` never expires (flags then discarded).
     pub expiry: Expiry,
     /// Keys in file order.

@@ -124,6 +124,8 @@ fn capture_sessions(
                     tkn,
                     shared: s.shared,
                     name: s.name(),
+                    owner: s.owner(),
+                    ver: s.version_shown().then(|| s.version()),
                     expiry: s.expiry(),
                     key_deadlines: s.data.key_deadlines(),
                 };
@@ -186,6 +188,9 @@ pub fn load_with_progress(
             tkn: s.tkn,
             shared: s.shared,
             name: s.name,
+            owner: s.owner,
+            ver: s.ver.unwrap_or(1),
+            ver_shown: s.ver.is_some(),
             expiry: s.expiry,
             deadline_ms: 0,
             keys: s.keys,

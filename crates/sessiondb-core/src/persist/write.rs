@@ -53,6 +53,10 @@ pub struct SessionView<'a> {
     pub shared: bool,
     /// The session's name, written only when present.
     pub name: Option<&'a str>,
+    /// The session's owner, written only when present.
+    pub owner: Option<&'a str>,
+    /// The session's version, written only when present (once a client was shown it).
+    pub ver: Option<u32>,
     /// Expiry settings; a never-expiring session is written as duration 0 with all flags false.
     pub expiry: Expiry,
     /// The session's keys in stored order.
@@ -282,6 +286,8 @@ impl DatasetWriter {
             tkn: session.tkn,
             shared: session.shared,
             name: session.name,
+            owner: session.owner,
+            ver: session.ver,
             expiry: session.expiry,
             key_deadlines: None,
         };
@@ -413,6 +419,11 @@ pub struct SessionHead<'a> {
     pub shared: bool,
     /// The session's name, written only when present.
     pub name: Option<&'a str>,
+    /// The session's owner, written only when present.
+    pub owner: Option<&'a str>,
+    /// The session's version, written only when present: datasets keep a version once a client
+    /// was shown it, so that saves of sessions nobody asked a version of stay byte-compatible.
+    pub ver: Option<u32>,
     /// Expiry settings; a never-expiring session is written as duration 0 with all flags false.
     pub expiry: Expiry,
     /// Deadlines of its keys (E9), written as `keyDeadlines` only when there are any.
@@ -453,6 +464,14 @@ fn encode_session<'k>(
     if let Some(name) = s.name {
         out.extend_from_slice(b",\"name\":");
         write_json_string(out, name);
+    }
+    if let Some(owner) = s.owner {
+        out.extend_from_slice(b",\"owner\":");
+        write_json_string(out, owner);
+    }
+    if let Some(ver) = s.ver {
+        out.extend_from_slice(b",\"ver\":");
+        write_uint(out, u64::from(ver));
     }
     // A session that never expires has its flags discarded (§9.1).
     let e = if s.expiry.duration_secs == 0 {
@@ -530,6 +549,8 @@ mod tests {
                     ..Expiry::default()
                 },
                 key_deadlines: None,
+                owner: None,
+                ver: None,
             },
             keys.iter().map(|(k, v)| (k.as_str(), v.as_json())),
         );
@@ -549,6 +570,8 @@ mod tests {
                 tkn: 7,
                 shared: false,
                 name: None,
+                owner: None,
+                ver: None,
                 expiry: Expiry::default(),
                 key_deadlines: Some(deadlines),
             };

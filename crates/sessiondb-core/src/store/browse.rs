@@ -78,6 +78,10 @@ pub struct SessionSummary {
     pub deadline_ms: Option<u64>,
     /// Whether it is deleted (rather than emptied) when it is due.
     pub deletes_on_expiry: bool,
+    /// Its owner, if any (E11).
+    pub owner: Option<String>,
+    /// Its version (E10). Seeing it here does not count as showing it to a client.
+    pub version: u32,
 }
 
 /// A page of sessions.
@@ -161,6 +165,8 @@ fn summarize(s: &Session, now_ms: u64) -> Option<SessionSummary> {
         },
         deadline_ms,
         deletes_on_expiry: s.expiry().delete_session,
+        owner: s.owner().map(str::to_owned),
+        version: s.version(),
     })
 }
 

@@ -70,6 +70,9 @@ impl Store {
         change: &Change<'_>,
     ) -> Data {
         let (gone, _) = entry.remove();
+        if let Some(owner) = gone.owner() {
+            self.owners.remove(owner, gone.tkn);
+        }
         stats.sub_session(session_cost(&gone));
         self.record(change);
         gone.data
@@ -85,6 +88,9 @@ impl Store {
         mut s: Box<Session>,
     ) {
         shard.stats.add_session(session_cost(&s));
+        if let Some(owner) = s.owner() {
+            self.owners.insert(owner, s.tkn);
+        }
         inner.index.file(&mut s);
         inner
             .table
@@ -94,5 +100,5 @@ impl Store {
 
 /// Bytes a session costs, keys included.
 pub(crate) fn session_cost(s: &Session) -> u64 {
-    session::session_bytes(s.name(), s.expiry().duration_secs > 0) + s.data.bytes()
+    session::session_bytes(s.name(), s.owner(), s.expiry().duration_secs > 0) + s.data.bytes()
 }

@@ -22,6 +22,12 @@ pub struct SessionRecord<K = Vec<(String, Value)>> {
     pub shared: bool,
     /// Its name, if any.
     pub name: Option<String>,
+    /// Its owner, if any.
+    pub owner: Option<String>,
+    /// The version of its keys (≥ 1).
+    pub ver: u32,
+    /// Whether a client has been shown the version (datasets keep it only then).
+    pub ver_shown: bool,
     /// Expiry settings (`duration_secs == 0`: never expires, flags false).
     pub expiry: Expiry,
     /// Its deadline in Unix ms (`u64::MAX` when it never expires).
@@ -40,6 +46,9 @@ impl SessionRecord {
             tkn,
             shared: s.shared,
             name: s.name().map(str::to_owned),
+            owner: s.owner().map(str::to_owned),
+            ver: s.version(),
+            ver_shown: s.version_shown(),
             expiry: s.expiry(),
             deadline_ms: s.deadline_ms,
             keys: s
@@ -69,9 +78,10 @@ impl Store {
     /// of sessions created and of keys in them.
     ///
     /// A record whose token names a live session (or one created earlier in this call) is
-    /// skipped; token 0 is skipped. Limits do not apply. **Journaled**: each created session is
-    /// reported to the change sink as `SessionCreated` followed by `ShKeysSet` (when it has
-    /// keys); load into a store without a sink to avoid that (recovery).
+    /// skipped; token 0 is skipped. Limits do not apply. A session keeps the record's version.
+    /// **Journaled**: each created session is reported to the change sink as `SessionCreated`,
+    /// `ShKeysSet` (when it has keys) and `Version`; load into a store without a sink to avoid
+    /// that (recovery).
     pub fn load_sessions(
         &self,
         mut records: Vec<SessionRecord>,
@@ -96,6 +106,7 @@ impl Store {
                             keys: std::mem::take(&mut rec.keys),
                             name: rec.name.take(),
                             key_deadlines: std::mem::take(&mut rec.key_deadlines),
+                            owner: rec.owner.take(),
                             ..*rec
                         });
                         self.prepare_sessions(taken, now_ms, arm)
@@ -235,6 +246,7 @@ impl Store {
                     tkn,
                     shared: s.shared,
                     name: s.name(),
+                    owner: s.owner(),
                     expiry: s.expiry(),
                     deadline_ms: s.deadline_ms,
                 });
@@ -257,6 +269,11 @@ impl Store {
                         deadlines: &deadlines,
                     });
                 }
+                self.record(&Change::Version {
+                    tkn,
+                    ver: s.version(),
+                    shown: s.version_shown(),
+                });
             }
             self.insert_new(inner, shard, h, s);
         }
@@ -328,12 +345,15 @@ fn restored_session<K: Into<Data>>(
     for (k, d) in &rec.key_deadlines {
         data.set_key_deadline(k, Some(*d));
     }
-    Box::new(Session::new(
+    let mut s = Box::new(Session::new(
         rec.tkn,
         rec.shared,
         rec.name.map(String::into_boxed_str),
         expiry,
         deadline_ms,
         data,
-    ))
+    ));
+    s.set_owner(rec.owner.map(String::into_boxed_str));
+    s.restore_version(rec.ver, rec.ver_shown);
+    s
 }

@@ -15,14 +15,17 @@ use parking_lot::Mutex;
 
 use crate::base::Token;
 use crate::change::{Change, ChangeSink};
-use crate::command::{Command, Outcome, ValueSink};
+use crate::command::session::Versioned;
+use crate::command::{Command, Outcome, OwnedNew, ValueSink, VersionCheck};
 use crate::expiry::DeadlineIndex;
 use crate::kv_map::KvMap;
 use crate::value::Value;
+use owners::OwnerIndex;
 
 mod browse;
 mod lifecycle;
 mod load;
+mod owners;
 mod shard;
 mod snapshot;
 mod sweep;
@@ -81,6 +84,8 @@ pub struct Store {
     hasher: DefaultHashBuilder,
     pub(crate) top_level: TopLevel,
     pub(crate) limits: Limits,
+    /// Owner → tokens of its sessions (`SH_OWNER_LIST`, `SH_OWNER_END`).
+    pub(crate) owners: OwnerIndex,
     sink: Option<Arc<dyn ChangeSink>>,
 }
 
@@ -106,6 +111,7 @@ impl Store {
                 bytes: AtomicU64::new(0),
             },
             limits: config.limits,
+            owners: OwnerIndex::default(),
             sink: None,
         }
     }
@@ -144,7 +150,24 @@ impl Store {
     /// `KV_GET`) hands its values to `sink` while the lock is held and returns
     /// [`Outcome::ValuesSent`]; nothing is copied or allocated for them.
     pub fn execute_into(&self, cmd: Command<'_>, now_ms: u64, sink: &mut dyn ValueSink) -> Outcome {
-        match cmd {
+        self.execute_checked(cmd, now_ms, sink, VersionCheck::NONE)
+            .0
+    }
+
+    /// [`Store::execute_into`] with the version members of the request (`ifVer`, `withVer`),
+    /// which only commands naming one session by token take. Returns the outcome and, when
+    /// `check` [`VersionCheck::reports`] it and the session was found, the session's version
+    /// after the command (for [`Outcome::VersionMismatch`], its current version).
+    pub fn execute_checked(
+        &self,
+        cmd: Command<'_>,
+        now_ms: u64,
+        sink: &mut dyn ValueSink,
+        check: VersionCheck,
+    ) -> (Outcome, Option<u32>) {
+        let mut ver = Versioned::new(check);
+        let v = &mut ver;
+        let outcome = match cmd {
             Command::KvSet(entries) => self.kv_set(entries),
             Command::KvAdd(entries) => self.kv_add(entries),
             Command::KvGet(keys) => self.kv_get(&keys, sink),
@@ -158,28 +181,39 @@ impl Store {
                 expiry,
                 name,
                 shared,
-            } => self.sh_new(expiry, name.as_deref(), shared, now_ms),
+            } => self.sh_new(expiry, name.as_deref(), shared, None, now_ms),
+            Command::ShNewOwned(new) => {
+                let OwnedNew {
+                    expiry,
+                    name,
+                    shared,
+                    owner,
+                } = *new;
+                self.sh_new(expiry, name.as_deref(), shared, Some(owner), now_ms)
+            }
             Command::ShOpen { name } => self.sh_open(&name, now_ms),
-            Command::ShEnd { tkn } => self.sh_end(tkn, now_ms),
+            Command::ShEnd { tkn } => self.sh_end(tkn, now_ms, v),
             Command::ShEndAll => self.sh_end_all(now_ms),
             Command::ShExists { tkns } => self.sh_exists(tkns, now_ms),
-            Command::ShInfo { tkn } => self.sh_info(tkn, now_ms),
+            Command::ShInfo { tkn } => self.sh_info(tkn, now_ms, v),
             Command::ShInfoAll => {
                 let (sessions, keys) = self.session_totals(now_ms);
                 Outcome::InfoAll { sessions, keys }
             }
-            Command::ShSet { tkn, keys } => self.sh_set(tkn, keys, now_ms),
-            Command::ShAdd { tkn, keys } => self.sh_add(tkn, keys, now_ms),
-            Command::ShGet { tkn, keys } => self.sh_get(tkn, &keys, now_ms, sink),
-            Command::ShRmv { tkn, keys } => self.sh_rmv(tkn, keys, now_ms),
-            Command::ShContains { tkn, keys } => self.sh_contains(tkn, &keys, now_ms),
-            Command::ShCount { tkn } => self.sh_count(tkn, now_ms),
-            Command::ShKeys { tkn } => self.sh_keys(tkn, now_ms),
-            Command::ShClear { tkn } => self.sh_clear(tkn, now_ms),
-            Command::ShClearSet { tkn, keys } => self.sh_clear_set(tkn, keys, now_ms),
-            Command::ShWriteWithTtl(write) => self.sh_write_with_ttl(*write, now_ms),
-            Command::ShKeyTtl { tkn, keys } => self.sh_key_ttl(tkn, keys, now_ms),
-            Command::ShKeyRemaining { tkn, keys } => self.sh_key_remaining(tkn, &keys, now_ms),
+            Command::ShSet { tkn, keys } => self.sh_set(tkn, keys, now_ms, v),
+            Command::ShAdd { tkn, keys } => self.sh_add(tkn, keys, now_ms, v),
+            Command::ShGet { tkn, keys } => self.sh_get(tkn, &keys, now_ms, sink, v),
+            Command::ShRmv { tkn, keys } => self.sh_rmv(tkn, keys, now_ms, v),
+            Command::ShContains { tkn, keys } => self.sh_contains(tkn, &keys, now_ms, v),
+            Command::ShCount { tkn } => self.sh_count(tkn, now_ms, v),
+            Command::ShKeys { tkn } => self.sh_keys(tkn, now_ms, v),
+            Command::ShClear { tkn } => self.sh_clear(tkn, now_ms, v),
+            Command::ShClearSet { tkn, keys } => self.sh_clear_set(tkn, keys, now_ms, v),
+            Command::ShWriteWithTtl(write) => self.sh_write_with_ttl(*write, now_ms, v),
+            Command::ShKeyTtl { tkn, keys } => self.sh_key_ttl(tkn, keys, now_ms, v),
+            Command::ShKeyRemaining { tkn, keys } => self.sh_key_remaining(tkn, &keys, now_ms, v),
+            Command::ShOwnerList { owner } => self.sh_owner_list(&owner, now_ms),
+            Command::ShOwnerEnd { owner } => self.sh_owner_end(&owner, now_ms),
             Command::Stats => {
                 let (sessions, session_keys) = self.session_totals(now_ms);
                 let kv_keys = self.top_level.map.lock().len() as u64;
@@ -188,12 +222,18 @@ impl Store {
                     keys: session_keys + kv_keys,
                 }
             }
-        }
+        };
+        (outcome, ver.seen)
     }
 
     /// Approximate bytes of stored data (sessions, their keys and top-level keys).
     pub fn stored_bytes(&self) -> u64 {
         self.shard_bytes() + self.top_level.bytes.load(Ordering::Relaxed)
+    }
+
+    /// Owners that own at least one session held (an owner with none takes no memory).
+    pub fn owner_count(&self) -> usize {
+        self.owners.owners()
     }
 
     /// Sessions held, including due ones the sweep has not reclaimed yet (cheap; for metrics and
@@ -220,7 +260,7 @@ impl Store {
     }
 
     /// The index of the shard that holds a token of table hash `hash`.
-    fn shard_index(&self, hash: u64) -> usize {
+    pub(crate) fn shard_index(&self, hash: u64) -> usize {
         (hash >> 32) as usize & self.shard_mask
     }
 

@@ -73,7 +73,7 @@ pub fn fast_request<'m>(msg: &'m str, scratch: &mut String) -> Option<Request<'m
         if list.is_some() || entries.is_some() {
             return None;
         }
-        engine_with(Command::ShEnd { tkn }, KeyNames::None, tkn, None)
+        engine_with(Command::ShEnd { tkn }, KeyNames::None, None)
     } else if is_get {
         let names = list?;
         let keys: Keys<'m> = names.iter().map(|k| Cow::Borrowed(*k)).collect();
@@ -81,7 +81,7 @@ pub fn fast_request<'m>(msg: &'m str, scratch: &mut String) -> Option<Request<'m
             Kind::ShGet => Command::ShGet { tkn, keys },
             _ => Command::KvGet(keys),
         };
-        engine_with(cmd, KeyNames::Filtered(names), None, None)
+        engine_with(cmd, KeyNames::Filtered(names), None)
     } else {
         let keys = entries?;
         engine(match kind {
@@ -136,7 +136,7 @@ fn fast_sh_new<'m>(name: &'m str, mut p: Pull<'m>) -> Option<Request<'m>> {
     Some(Request {
         name,
         kind: Kind::ShNew,
-        action: engine_with(cmd, KeyNames::None, None, session_name),
+        action: engine_with(cmd, KeyNames::None, session_name),
     })
 }
 

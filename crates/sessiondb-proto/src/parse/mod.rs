@@ -14,7 +14,10 @@ mod fast;
 use std::borrow::Cow;
 
 use sessiondb_core::json::{self, Json};
-use sessiondb_core::{Command, Entries, Expiry, KeyTtls, Keys, Token, TtlWrite};
+use sessiondb_core::{
+    Command, Entries, Expiry, KeyTtls, Keys, OwnedNew, Token, TtlWrite, VersionCheck,
+    MAX_OWNER_BYTES,
+};
 
 use crate::dataset_name_allowed;
 use crate::request::{
@@ -191,19 +194,68 @@ fn dataset_name<'j>(body: &'j Json<'j>) -> Result<&'j str, Status> {
 }
 
 pub(super) fn engine<'j>(cmd: Command<'j>) -> Action<'j> {
-    engine_with(cmd, KeyNames::None, None, None)
+    engine_with(cmd, KeyNames::None, None)
 }
 
 pub(super) fn engine_with<'j>(
     cmd: Command<'j>,
     keys: KeyNames<'j>,
-    tkn: Option<Token>,
     name: Option<&'j str>,
 ) -> Action<'j> {
     Action::Engine {
         cmd,
-        ctx: Context { keys, tkn, name },
+        ctx: Context {
+            keys,
+            name,
+            version: VersionCheck::NONE,
+        },
     }
+}
+
+/// The generic pass of a command naming one session by token (§6.2, docs/PROTOCOL.md E10):
+/// `ifVer` (uint) sorts before every other parameter name of these commands and `withVer`
+/// (bool) after them, so `own` (the command's own generic pass) runs between the two. The
+/// action it returns gets the version members.
+fn versioned<'j>(
+    body: &'j Json<'j>,
+    own: impl FnOnce() -> Result<Action<'j>, Status>,
+) -> Result<Action<'j>, Status> {
+    let if_ver = param(body, "ifVer", Ty::Uint)?.and_then(Json::as_uint);
+    let mut action = own()?;
+    let with_ver = param(body, "withVer", Ty::Bool)?
+        .and_then(Json::as_bool)
+        .unwrap_or(false);
+    if let Action::Engine { ctx, .. } = &mut action {
+        ctx.version = VersionCheck::new(if_ver, with_ver);
+    }
+    Ok(action)
+}
+
+/// Whether `name` is a member the version extension adds to commands naming one session.
+fn is_version_member(name: &str) -> bool {
+    matches!(name, "ifVer" | "withVer")
+}
+
+/// An `owner` (docs/PROTOCOL.md E11): a string (else 41) of 1 to 256 bytes (else 42).
+fn owner_size(owner: &str) -> Result<&str, Status> {
+    if (1..=MAX_OWNER_BYTES).contains(&owner.len()) {
+        Ok(owner)
+    } else {
+        Err(Status::ValueSize)
+    }
+}
+
+/// `SH_OWNER_LIST`, `SH_OWNER_END`: `owner` string, required, 1 to 256 bytes.
+fn owner_command<'j>(
+    body: &'j Json<'j>,
+    cmd: fn(Cow<'j, str>) -> Command<'j>,
+) -> Result<Action<'j>, Status> {
+    let owner = owner_size(string(required(body, "owner", Ty::String)?))?;
+    Ok(engine_with(
+        cmd(Cow::Borrowed(owner)),
+        KeyNames::None,
+        Some(owner),
+    ))
 }
 
 /// The generic pass and command checks of one command (§6.4), in the protocol's order.
@@ -220,11 +272,11 @@ fn validate<'j>(
         Kind::KvClearSet => engine(Command::KvClearSet(entries(body, scratch)?)),
         Kind::KvGet => {
             let (keys, names) = key_list(body, false)?;
-            engine_with(Command::KvGet(keys), names, None, None)
+            engine_with(Command::KvGet(keys), names, None)
         }
         Kind::KvContains => {
             let (keys, names) = key_list(body, false)?;
-            engine_with(Command::KvContains(keys), names, None, None)
+            engine_with(Command::KvContains(keys), names, None)
         }
         Kind::KvRmv => engine(Command::KvRmv(key_list(body, true)?.0)),
         Kind::KvCount => engine(Command::KvCount),
@@ -250,9 +302,15 @@ fn validate<'j>(
             let cmd = Command::ShOpen {
                 name: Cow::Borrowed(name),
             };
-            engine_with(cmd, KeyNames::None, None, Some(name))
+            engine_with(cmd, KeyNames::None, Some(name))
         }
-        Kind::ShEnd => engine_with(Command::ShEnd { tkn: t() }, KeyNames::None, t(), None),
+        Kind::ShEnd => versioned(body, || {
+            Ok(engine_with(
+                Command::ShEnd { tkn: t() },
+                KeyNames::None,
+                None,
+            ))
+        })?,
         Kind::ShEndAll => engine(Command::ShEndAll),
         Kind::ShInfoAll => engine(Command::ShInfoAll),
         Kind::ShExists => {
@@ -263,10 +321,23 @@ fn validate<'j>(
             engine(Command::ShExists { tkns })
         }
         Kind::ShInfo => {
-            if object(body).len() != 1 {
+            // The version members do not count towards the one member the body must have.
+            let members = object(body);
+            if members
+                .iter()
+                .filter(|(k, _)| !is_version_member(k))
+                .count()
+                != 1
+            {
                 return Err(Status::CommandSyntax);
             }
-            engine_with(Command::ShInfo { tkn: t() }, KeyNames::None, t(), None)
+            versioned(body, || {
+                Ok(engine_with(
+                    Command::ShInfo { tkn: t() },
+                    KeyNames::None,
+                    None,
+                ))
+            })?
         }
         Kind::ShSave => sh_save(body, persist_enabled)?,
         Kind::ShLoad => Action::Persist(PersistRequest::ShLoad {
@@ -274,38 +345,67 @@ fn validate<'j>(
         }),
         Kind::ShSet | Kind::ShAdd => sh_write(kind, body, scratch)?,
         Kind::ShKeyTtl => {
-            let members = object(required(body, "keys", Ty::Object)?);
-            let keys = key_ttls(members, true)?;
-            engine(Command::ShKeyTtl { tkn: t(), keys })
+            let mut members: &[(Cow<'_, str>, Json<'_>)] = &[];
+            let mut action = versioned(body, || {
+                members = object(required(body, "keys", Ty::Object)?);
+                Ok(engine(Command::ShKeyTtl {
+                    tkn: t(),
+                    keys: Vec::new(),
+                }))
+            })?;
+            if let Action::Engine {
+                cmd: Command::ShKeyTtl { keys, .. },
+                ..
+            } = &mut action
+            {
+                *keys = key_ttls(members, true)?;
+            }
+            action
         }
-        Kind::ShKeyRemaining => {
+        Kind::ShKeyRemaining => versioned(body, || {
             let (keys, names) = key_list(body, false)?;
-            engine_with(
+            Ok(engine_with(
                 Command::ShKeyRemaining { tkn: t(), keys },
                 names,
                 None,
+            ))
+        })?,
+        Kind::ShClearSet => versioned(body, || {
+            Ok(engine(Command::ShClearSet {
+                tkn: t(),
+                keys: entries(body, scratch)?,
+            }))
+        })?,
+        Kind::ShGet => versioned(body, || {
+            let (keys, names) = key_list(body, false)?;
+            Ok(engine_with(Command::ShGet { tkn: t(), keys }, names, None))
+        })?,
+        Kind::ShContains => versioned(body, || {
+            let (keys, names) = key_list(body, false)?;
+            Ok(engine_with(
+                Command::ShContains { tkn: t(), keys },
+                names,
                 None,
-            )
+            ))
+        })?,
+        Kind::ShRmv => {
+            // `keys` empty is a command check: it comes after the whole generic pass.
+            let action = versioned(body, || {
+                Ok(engine(Command::ShRmv {
+                    tkn: t(),
+                    keys: key_list(body, false)?.0,
+                }))
+            })?;
+            if array(required(body, "keys", Ty::Array)?).is_empty() {
+                return Err(Status::ValueSize);
+            }
+            action
         }
-        Kind::ShClearSet => engine(Command::ShClearSet {
-            tkn: t(),
-            keys: entries(body, scratch)?,
-        }),
-        Kind::ShGet => {
-            let (keys, names) = key_list(body, false)?;
-            engine_with(Command::ShGet { tkn: t(), keys }, names, None, None)
-        }
-        Kind::ShContains => {
-            let (keys, names) = key_list(body, false)?;
-            engine_with(Command::ShContains { tkn: t(), keys }, names, None, None)
-        }
-        Kind::ShRmv => engine(Command::ShRmv {
-            tkn: t(),
-            keys: key_list(body, true)?.0,
-        }),
-        Kind::ShCount => engine(Command::ShCount { tkn: t() }),
-        Kind::ShKeys => engine(Command::ShKeys { tkn: t() }),
-        Kind::ShClear => engine(Command::ShClear { tkn: t() }),
+        Kind::ShCount => versioned(body, || Ok(engine(Command::ShCount { tkn: t() })))?,
+        Kind::ShKeys => versioned(body, || Ok(engine(Command::ShKeys { tkn: t() })))?,
+        Kind::ShClear => versioned(body, || Ok(engine(Command::ShClear { tkn: t() })))?,
+        Kind::ShOwnerList => owner_command(body, |owner| Command::ShOwnerList { owner })?,
+        Kind::ShOwnerEnd => owner_command(body, |owner| Command::ShOwnerEnd { owner })?,
         Kind::SvInfo => Action::SvInfo,
         Kind::SvAuth => Action::SvAuth {
             secret: string(required(body, "secret", Ty::String)?),
@@ -313,36 +413,46 @@ fn validate<'j>(
     })
 }
 
-/// `SH_SET` / `SH_ADD`: generic pass (`keys`, then `ttl`, E9), then the `ttl` members in
-/// order: a value not a uint → 41, 0 → 42, a key not in `keys` → 41. Without `ttl`, the
-/// command of the base protocol.
+/// `SH_SET` / `SH_ADD`: generic pass (`ifVer`, `keys`, `ttl`, `withVer`: E9, E10), then the
+/// `ttl` members in order: a value not a uint → 41, 0 → 42, a key not in `keys` → 41. Without
+/// `ttl`, the command of the base protocol.
 fn sh_write<'j>(
     kind: Kind,
     body: &'j Json<'j>,
     scratch: &mut String,
 ) -> Result<Action<'j>, Status> {
-    let keys = entries(body, scratch)?;
-    let tkn = tkn(body);
     let add = kind == Kind::ShAdd;
-    let Some(ttl) = param(body, "ttl", Ty::Object)? else {
-        return Ok(engine(if add {
+    let mut ttl = None;
+    let mut action = versioned(body, || {
+        let keys = entries(body, scratch)?;
+        let tkn = tkn(body);
+        ttl = param(body, "ttl", Ty::Object)?;
+        Ok(engine(if add {
             Command::ShAdd { tkn, keys }
         } else {
             Command::ShSet { tkn, keys }
-        }));
+        }))
+    })?;
+    let Some(ttl) = ttl else {
+        return Ok(action);
     };
     let ttl = key_ttls(object(ttl), false)?;
-    // A set, not a scan per member: both objects may be as large as a message allows.
-    let written: std::collections::HashSet<&str> = keys.iter().map(|(k, _)| &**k).collect();
-    if ttl.iter().any(|(k, _)| !written.contains(&**k)) {
-        return Err(Status::ValueTypeInvalid);
+    if let Action::Engine { cmd, .. } = &mut action {
+        if let Command::ShSet { tkn, keys } | Command::ShAdd { tkn, keys } = cmd {
+            // A set, not a scan per member: both objects may be as large as a message allows.
+            let written: std::collections::HashSet<&str> = keys.iter().map(|(k, _)| &**k).collect();
+            if ttl.iter().any(|(k, _)| !written.contains(&**k)) {
+                return Err(Status::ValueTypeInvalid);
+            }
+            *cmd = Command::ShWriteWithTtl(Box::new(TtlWrite {
+                tkn: *tkn,
+                keys: std::mem::take(keys),
+                ttl,
+                add,
+            }));
+        }
     }
-    Ok(engine(Command::ShWriteWithTtl(Box::new(TtlWrite {
-        tkn,
-        keys,
-        ttl,
-        add,
-    }))))
+    Ok(action)
 }
 
 /// The members of a `ttl` object (`null_removes` false) or of `SH_KEY_TTL`'s `keys` (`null`
@@ -365,11 +475,12 @@ fn key_ttls<'j>(
         .collect()
 }
 
-/// `SH_NEW` (§11.1): generic pass, then the `expiry` members in byte order, then the
-/// shared-name rule.
+/// `SH_NEW` (§11.1): generic pass, then the `expiry` members in byte order, then the `owner`
+/// size, then the shared-name rule.
 fn sh_new<'j>(body: &'j Json<'j>) -> Result<Action<'j>, Status> {
     let expiry = param(body, "expiry", Ty::Object)?;
     let name = param(body, "name", Ty::String)?.map(string);
+    let owner = param(body, "owner", Ty::String)?.map(string);
     let shared = param(body, "shared", Ty::Bool)?
         .and_then(Json::as_bool)
         .unwrap_or(false);
@@ -396,6 +507,7 @@ fn sh_new<'j>(body: &'j Json<'j>) -> Result<Action<'j>, Status> {
             })
         }
     };
+    let owner = owner.map(owner_size).transpose()?;
     if shared {
         match name {
             None => return Err(Status::ParamMissing),
@@ -403,12 +515,20 @@ fn sh_new<'j>(body: &'j Json<'j>) -> Result<Action<'j>, Status> {
             Some(_) => {}
         }
     }
-    let cmd = Command::ShNew {
-        expiry,
-        name: name.map(Cow::Borrowed),
-        shared,
+    let cmd = match owner {
+        None => Command::ShNew {
+            expiry,
+            name: name.map(Cow::Borrowed),
+            shared,
+        },
+        Some(owner) => Command::ShNewOwned(Box::new(OwnedNew {
+            expiry,
+            name: name.map(Cow::Borrowed),
+            shared,
+            owner: owner.into(),
+        })),
     };
-    Ok(engine_with(cmd, KeyNames::None, None, name))
+    Ok(engine_with(cmd, KeyNames::None, name))
 }
 
 /// `SH_SAVE` (§11.9): 14, generic pass (`name`, `tkns`), dataset name, `tkns` empty, items.

@@ -315,6 +315,7 @@ pub fn session(
 <dt>Keys</dt><dd id="session-keys">{keys}</dd>
 <dt>Expires in</dt><dd>{left}</dd>
 <dt>On expiry</dt><dd>{on_expiry}</dd>
+{owner}<dt>Version</dt><dd id="session-version">{version}</dd>
 </dl>
 <nav class="actions">
 <a class="button danger" href="/confirm?action=end&amp;tkn={tkn}">End session…</a>
@@ -326,6 +327,12 @@ pub fn session(
         shared = if s.shared { "yes" } else { "no" },
         keys = s.keys,
         left = remaining(s.deadline_ms, now_ms),
+        owner = s
+            .owner
+            .as_deref()
+            .map(|o| format!("<dt>Owner</dt><dd>{}</dd>\n", esc(o)))
+            .unwrap_or_default(),
+        version = s.version,
     );
     if view.entries.is_empty() {
         main.push_str("<p class=\"empty\">This session holds no keys.</p>\n");

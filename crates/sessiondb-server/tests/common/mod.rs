@@ -208,6 +208,13 @@ pub async fn expect(ws: &mut Ws, request_text: &str, expected: &str) {
     assert_matches(&got, expected, &mut HashMap::new(), request_text);
 }
 
+/// Sends `request` and asserts the reply is exactly `want`, byte for byte (member order
+/// included), for replies whose layout is part of the protocol (a member that must come last).
+pub async fn exact(ws: &mut Ws, request: &str, want: &str) {
+    send(ws, request).await;
+    assert_eq!(recv_text(ws).await, want, "reply to {request}");
+}
+
 /// Sends each message in turn, each flushed on its own (whole messages or raw frames).
 pub async fn send_each(ws: &mut Ws, messages: impl IntoIterator<Item = Message>) {
     for msg in messages {

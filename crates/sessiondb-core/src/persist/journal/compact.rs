@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use super::header::{self, FileKind};
 use super::record::{self, Seed};
 use super::{files, Journal, JournalError};
+use crate::change::Change;
 use crate::clock::Clock;
 use crate::persist::fsutil::fsync_dir;
 use crate::persist::save_load::SAVE_CHUNK;
@@ -128,12 +129,27 @@ fn write_snapshot(
                     tkn,
                     shared: s.shared,
                     name: s.name(),
+                    owner: s.owner(),
+                    ver: s.version(),
+                    ver_shown: s.version_shown(),
                     expiry: s.expiry(),
                     deadline_ms: s.deadline_ms,
                 };
                 record::encode_session(&mut buf, seed, &head, s.data.iter());
                 if let Some(d) = s.data.key_deadlines() {
                     record::encode_key_deadlines(&mut buf, seed, tkn, d.iter());
+                }
+                // Replay counts the segment's changes of this session again on top of the
+                // snapshot, those made before this moment included. A version a client holds
+                // must come back exact, so the segment gets it too, here, in its place among
+                // those changes: replay lands on it after counting them. (A version nobody was
+                // shown is not worth a record per session per compaction.)
+                if s.version_shown() {
+                    store.record(&Change::Version {
+                        tkn,
+                        ver: s.version(),
+                        shown: true,
+                    });
                 }
             });
             // Written outside the lock; the buffer is reused for the next chunk.

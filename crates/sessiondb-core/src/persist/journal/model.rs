@@ -3,7 +3,12 @@
 //!
 //! Replay is idempotent by construction: records set absolute state (a key's value, a deadline,
 //! a whole session), so replaying a segment over a snapshot that already contains some of its
-//! records (compaction snapshots concurrently with new writes) ends in the same state.
+//! records (compaction snapshots concurrently with new writes) ends in the same state. Versions
+//! are the exception: each change of a session's keys counts one, so a change both in the
+//! snapshot and in the segment counts twice. Where that matters, for a version a client was
+//! shown, the compaction also writes the version into the segment at the moment it snapshots the
+//! session, and replay lands on it after counting the changes before it. A version nobody was
+//! shown may come back higher than it was, never lower.
 
 use hashbrown::HashMap;
 use indexmap::IndexMap;
@@ -64,6 +69,13 @@ impl ModelKeys {
         *self = ModelKeys::Small(Vec::new());
     }
 
+    fn is_empty(&self) -> bool {
+        match self {
+            ModelKeys::Small(keys) => keys.is_empty(),
+            ModelKeys::Map(map) => map.is_empty(),
+        }
+    }
+
     fn into_vec(self) -> Vec<(String, Value)> {
         match self {
             ModelKeys::Small(keys) => keys,
@@ -77,18 +89,27 @@ impl ModelKeys {
 struct ModelSession {
     shared: bool,
     name: Option<String>,
+    owner: Option<String>,
     expiry: Expiry,
     deadline_ms: u64,
     keys: ModelKeys,
     /// Deadlines of single keys, as `session::Data` keeps them: only for keys held, dropped when
     /// a key is written again, removed or cleared.
     key_deadlines: HashMap<String, u64>,
+    /// The version, counted as the store counts it: one per change of the keys.
+    ver: u32,
+    ver_shown: bool,
 }
 
 impl ModelSession {
     fn clear_keys(&mut self) {
         self.keys.clear();
         self.key_deadlines.clear();
+    }
+
+    /// Counts one change of the keys.
+    fn changed(&mut self) {
+        self.ver = crate::session::next_version(self.ver);
     }
 }
 
@@ -106,6 +127,7 @@ impl Model {
                 tkn,
                 shared,
                 name,
+                owner,
                 expiry,
                 deadline_ms,
             } => {
@@ -114,12 +136,21 @@ impl Model {
                     ModelSession {
                         shared,
                         name,
+                        owner,
                         expiry,
                         deadline_ms,
                         keys: ModelKeys::Small(Vec::new()),
                         key_deadlines: HashMap::new(),
+                        ver: 1,
+                        ver_shown: false,
                     },
                 );
+            }
+            Op::Version { tkn, ver, shown } => {
+                if let Some(s) = self.sessions.get_mut(&tkn) {
+                    s.ver = ver;
+                    s.ver_shown = shown;
+                }
             }
             Op::Ended { tkn } | Op::Expired { tkn } => {
                 self.sessions.remove(&tkn);
@@ -131,6 +162,9 @@ impl Model {
             }
             Op::Emptied { tkn, deadline_ms } => {
                 if let Some(s) = self.sessions.get_mut(&tkn) {
+                    if !s.keys.is_empty() {
+                        s.changed();
+                    }
                     s.clear_keys();
                     s.deadline_ms = deadline_ms;
                 }
@@ -150,8 +184,11 @@ impl Model {
                         }
                     }
                     s.keys.extend(entries);
+                    s.changed();
                 }
             }
+            // Not a counted change: a write with `ttl` is counted by its write record, and
+            // `SH_KEY_TTL` journals its version after its deadlines.
             Op::KeyDeadlines { tkn, deadlines } => {
                 if let Some(s) = self.sessions.get_mut(&tkn) {
                     for (k, d) in deadlines {
@@ -168,17 +205,20 @@ impl Model {
                         s.keys.swap_remove(&k);
                         s.key_deadlines.remove(&k);
                     }
+                    s.changed();
                 }
             }
             Op::ShCleared { tkn } => {
                 if let Some(s) = self.sessions.get_mut(&tkn) {
                     s.clear_keys();
+                    s.changed();
                 }
             }
             Op::ShClearSet { tkn, entries } => {
                 if let Some(s) = self.sessions.get_mut(&tkn) {
                     s.clear_keys();
                     s.keys.extend(entries);
+                    s.changed();
                 }
             }
             Op::KvSet { entries } => self.kv.extend(entries),
@@ -204,6 +244,9 @@ impl Model {
                 tkn,
                 shared: s.shared,
                 name: s.name,
+                owner: s.owner,
+                ver: s.ver,
+                ver_shown: s.ver_shown,
                 expiry: s.expiry,
                 deadline_ms: s.deadline_ms,
                 keys: s.keys.into_vec(),

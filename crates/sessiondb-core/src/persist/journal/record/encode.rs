@@ -24,12 +24,14 @@ fn put_change(out: &mut Vec<u8>, change: &Change<'_>) {
             tkn,
             shared,
             name,
+            owner,
             expiry,
             deadline_ms,
         } => {
             out.push(K_CREATED);
-            put_created(out, *tkn, *shared, *name, expiry, *deadline_ms);
+            put_created(out, *tkn, *shared, (*name, *owner), expiry, *deadline_ms);
         }
+        Change::Version { tkn, ver, shown } => put_version(out, *tkn, *ver, *shown),
         Change::SessionEnded { tkn } => tkn_only(out, K_ENDED, *tkn),
         Change::SessionExpired { tkn } => tkn_only(out, K_EXPIRED, *tkn),
         Change::SessionEmptied {
@@ -129,7 +131,7 @@ pub(super) fn put_created(
     out: &mut Vec<u8>,
     tkn: Token,
     shared: bool,
-    name: Option<&str>,
+    (name, owner): (Option<&str>, Option<&str>),
     e: &Expiry,
     deadline_ms: u64,
 ) {
@@ -138,13 +140,21 @@ pub(super) fn put_created(
         | u8::from(e.delete_session) << 1
         | u8::from(e.extend_on_set_add) << 2
         | u8::from(e.extend_on_get) << 3
-        | u8::from(name.is_some()) << 4;
+        | u8::from(name.is_some()) << 4
+        | if owner.is_some() { CREATED_OWNER } else { 0 };
     out.push(flags);
     put_u64(out, e.duration_secs);
     put_u64(out, deadline_ms);
-    if let Some(name) = name {
-        put_str(out, name);
+    for text in [name, owner].into_iter().flatten() {
+        put_str(out, text);
     }
+}
+
+/// A `Version` record's body: the token, the version, whether it was shown.
+pub(super) fn put_version(out: &mut Vec<u8>, tkn: Token, ver: u32, shown: bool) {
+    tkn_only(out, K_VERSION, tkn);
+    out.extend_from_slice(&ver.to_le_bytes());
+    out.push(u8::from(shown));
 }
 
 pub(super) fn put_u64(out: &mut Vec<u8>, v: u64) {
@@ -258,6 +268,7 @@ mod tests {
                 tkn: 5,
                 shared: true,
                 name: Some("n"),
+                owner: None,
                 expiry: exp,
                 deadline_ms: 77
             }),
@@ -265,15 +276,43 @@ mod tests {
                 tkn: 5,
                 shared: true,
                 name: Some("n".into()),
+                owner: None,
                 expiry: exp,
                 deadline_ms: 77
             }
         );
+        for name in [None, Some("n")] {
+            assert_eq!(
+                roundtrip(Change::SessionCreated {
+                    tkn: 6,
+                    shared: false,
+                    name,
+                    owner: Some("alice"),
+                    expiry: exp,
+                    deadline_ms: 78
+                }),
+                Op::Created {
+                    tkn: 6,
+                    shared: false,
+                    name: name.map(str::to_owned),
+                    owner: Some("alice".into()),
+                    expiry: exp,
+                    deadline_ms: 78
+                }
+            );
+        }
+        for (ver, shown) in [(1, false), (u32::MAX, true)] {
+            assert_eq!(
+                roundtrip(Change::Version { tkn: 7, ver, shown }),
+                Op::Version { tkn: 7, ver, shown }
+            );
+        }
         assert_eq!(
             roundtrip(Change::SessionCreated {
                 tkn: 5,
                 shared: false,
                 name: None,
+                owner: None,
                 expiry: Expiry::default(),
                 deadline_ms: u64::MAX
             }),
@@ -281,6 +320,7 @@ mod tests {
                 tkn: 5,
                 shared: false,
                 name: None,
+                owner: None,
                 expiry: Expiry::default(),
                 deadline_ms: u64::MAX
             }

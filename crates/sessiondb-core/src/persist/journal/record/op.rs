@@ -21,6 +21,10 @@ pub(super) const K_KV_CLEARED: u8 = 12;
 pub(super) const K_KV_CLEAR_SET: u8 = 13;
 pub(super) const K_END_ALL: u8 = 14;
 pub(super) const K_KEY_DEADLINES: u8 = 15;
+pub(super) const K_VERSION: u8 = 16;
+
+/// Bit of a `Created` record's flags byte: an owner string follows the name.
+pub(super) const CREATED_OWNER: u8 = 32;
 
 /// A decoded record: an owned copy of one [`Change`].
 #[derive(Debug, Clone, PartialEq)]
@@ -30,9 +34,12 @@ pub enum Op {
         tkn: Token,
         shared: bool,
         name: Option<String>,
+        owner: Option<String>,
         expiry: Expiry,
         deadline_ms: u64,
     },
+    /// See [`Change::Version`].
+    Version { tkn: Token, ver: u32, shown: bool },
     /// See [`Change::SessionEnded`].
     Ended { tkn: Token },
     /// See [`Change::SessionExpired`].
@@ -74,7 +81,7 @@ pub enum Op {
 
 /// True if `kind` is a record kind this reader knows.
 pub(crate) fn is_known_kind(kind: u8) -> bool {
-    (K_CREATED..=K_KEY_DEADLINES).contains(&kind)
+    (K_CREATED..=K_VERSION).contains(&kind)
 }
 
 /// Decodes a record body (kind byte and payload) whose checksum already matched.
@@ -102,6 +109,11 @@ fn decode_op(kind: u8, r: &mut Reader<'_>) -> Option<Op> {
             } else {
                 None
             };
+            let owner = if flags & CREATED_OWNER != 0 {
+                Some(r.string()?)
+            } else {
+                None
+            };
             let expiry = Expiry {
                 duration_secs,
                 delete_session: flags & 2 != 0,
@@ -112,10 +124,20 @@ fn decode_op(kind: u8, r: &mut Reader<'_>) -> Option<Op> {
                 tkn,
                 shared: flags & 1 != 0,
                 name,
+                owner,
                 expiry,
                 deadline_ms,
             }
         }
+        K_VERSION => Op::Version {
+            tkn: r.u64()?,
+            ver: u32::try_from(r.u32()?).ok()?,
+            shown: match r.u8()? {
+                0 => false,
+                1 => true,
+                _ => return None,
+            },
+        },
         K_ENDED => Op::Ended { tkn: r.u64()? },
         K_EXPIRED => Op::Expired { tkn: r.u64()? },
         K_EMPTIED => Op::Emptied {

@@ -1,7 +1,9 @@
 //! The records a compaction snapshot is made of: each session as `Created` then its keys, and
 //! the top-level keys as a `KvClearSet` (then `KvSet`s), each record well under [`super::MAX_RECORD`].
 
-use super::encode::{put_created, put_deadlines, put_entries, put_str, put_u32, tkn_only};
+use super::encode::{
+    put_created, put_deadlines, put_entries, put_str, put_u32, put_version, tkn_only,
+};
 use super::frame::{framed, Seed};
 use super::op::*;
 use crate::command::{Expiry, Token};
@@ -16,6 +18,12 @@ pub struct SessionHead<'a> {
     pub shared: bool,
     /// The name, if any.
     pub name: Option<&'a str>,
+    /// The owner, if any.
+    pub owner: Option<&'a str>,
+    /// The version of its keys.
+    pub ver: u32,
+    /// Whether a client has been shown the version.
+    pub ver_shown: bool,
     /// Expiry settings.
     pub expiry: Expiry,
     /// The deadline, as the store holds it.
@@ -23,7 +31,7 @@ pub struct SessionHead<'a> {
 }
 
 /// Appends the records that recreate one session (a snapshot entry): `Created`, then `ShSet`
-/// when it has keys. `keys` yields `(key, value JSON text)` pairs, as [`crate::session::Data`]
+/// when it has keys, then its `Version` (replaying the `ShSet`s counts versions of their own). `keys` yields `(key, value JSON text)` pairs, as [`crate::session::Data`]
 /// stores them, so a session can be encoded straight from the store under its shard lock.
 pub fn encode_session<'k>(
     out: &mut Vec<u8>,
@@ -37,12 +45,15 @@ pub fn encode_session<'k>(
             out,
             head.tkn,
             head.shared,
-            head.name,
+            (head.name, head.owner),
             &head.expiry,
             head.deadline_ms,
         );
     });
     put_session_keys(out, seed, head.tkn, keys, SNAPSHOT_CHUNK_BYTES);
+    framed(out, seed, |out| {
+        put_version(out, head.tkn, head.ver, head.ver_shown)
+    });
 }
 
 /// A session's keys as `ShSet` records of about `chunk_bytes` each (none for no keys): one
@@ -240,11 +251,18 @@ mod tests {
             name: None,
             expiry,
             deadline_ms: 0,
+            owner: None,
+            ver: 1,
+            ver_shown: false,
         };
         encode_session(&mut buf, S, &head, pairs());
         let ops = records(&buf, S);
         assert!(matches!(ops[0], Op::Created { tkn: 7, .. }), "{ops:?}");
-        assert!(matches!(&ops[1..], [Op::ShSet { entries, .. }] if entries.len() == 10));
+        assert!(matches!(
+            &ops[1..],
+            [Op::ShSet { entries, .. }, Op::Version { tkn: 7, ver: 1, shown: false }]
+                if entries.len() == 10
+        ));
     }
 
     #[test]
@@ -262,6 +280,9 @@ mod tests {
             name: Some("n"),
             expiry: exp,
             deadline_ms: 40,
+            owner: Some("alice"),
+            ver: 5,
+            ver_shown: true,
         };
         encode_session(&mut buf, S, &head, [("k", "1"), ("é\"x", r#"{"a":[2]}"#)]);
         let first = match decode(&buf, S) {
@@ -273,14 +294,16 @@ mod tests {
                         shared: false,
                         name: Some("n".into()),
                         expiry: exp,
-                        deadline_ms: 40
+                        deadline_ms: 40,
+                        owner: Some("alice".into()),
                     }
                 );
                 n
             }
             other => panic!("not a record: {other:?}"),
         };
-        // The keys record is byte for byte what journaling the same `ShKeysSet` writes.
+        // The keys record is byte for byte what journaling the same `ShKeysSet` writes; the
+        // version follows, as the store's own `Version` change would write it.
         let v = |s: &str| Value::from_json_unchecked(s);
         let entries = [
             (Cow::Borrowed("k"), v("1")),
@@ -295,6 +318,15 @@ mod tests {
             &mut expected,
             S,
         );
+        encode(
+            &Change::Version {
+                tkn: 7,
+                ver: 5,
+                shown: true,
+            },
+            &mut expected,
+            S,
+        );
         assert_eq!(&buf[first..], &expected[..]);
 
         // Without keys there is no `ShSet` record at all.
@@ -305,11 +337,18 @@ mod tests {
             name: None,
             expiry: Expiry::default(),
             deadline_ms: u64::MAX,
+            owner: None,
+            ver: 1,
+            ver_shown: false,
         };
         encode_session(&mut bare, S, &head, []);
         match decode(&bare, S) {
             Frame::Record(op, n) => {
-                assert_eq!(n, bare.len());
+                assert!(matches!(
+                    decode(&bare[n..], S),
+                    Frame::Record(Op::Version { tkn: 8, ver: 1, shown: false }, m)
+                        if n + m == bare.len()
+                ));
                 assert_eq!(
                     op,
                     Op::Created {
@@ -317,7 +356,8 @@ mod tests {
                         shared: true,
                         name: None,
                         expiry: Expiry::default(),
-                        deadline_ms: u64::MAX
+                        deadline_ms: u64::MAX,
+                        owner: None,
                     }
                 );
             }
