@@ -4,8 +4,8 @@
 #
 # Builds `sessiondb` and the benchmark (crates/tower-sessions-bench, a workspace of its own so
 # that fred stays out of the main build), installs redis-server from Debian when missing, starts
-# `sessiondb --no-persist` and `redis-server` on loopback ports pinned to DB_CPU, and runs the
-# benchmark pinned to APP_CPU: it serves the same app once per store and drives both with the
+# `sessiondb --no-persist --no-probe-guard` (the app's misses are its own traffic) and
+# `redis-server` on loopback ports pinned to DB_CPU, and runs the benchmark pinned to APP_CPU: it serves the same app once per store and drives both with the
 # same load driver (USERS keep-alive HTTP connections, each its own logged-in user), stores
 # interleaved round by round, and prints a markdown table of medians. Everything it starts is
 # stopped on exit.
@@ -84,7 +84,7 @@ if ! command -v redis-server >/dev/null; then
 fi
 
 # ---- servers ------------------------------------------------------------------------------------
-taskset -c "$DB_CPU" "target/$PROFILE/sessiondb" --ip 127.0.0.1 --port "$SDB_PORT" --no-persist \
+taskset -c "$DB_CPU" "target/$PROFILE/sessiondb" --ip 127.0.0.1 --port "$SDB_PORT" --no-persist --no-probe-guard \
     --log-level warn >"$OUT/sessiondb.log" 2>&1 &
 PIDS+=($!)
 taskset -c "$DB_CPU" redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save '' \

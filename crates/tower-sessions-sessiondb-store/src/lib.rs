@@ -26,16 +26,15 @@
 //! |---|---|
 //! | `create` | `SH_NEW` shared + `SH_ADD` the record; `SessionNewFail` (103) → new id, again |
 //! | `save` | `SH_INFO` + `SH_SET` the record; a session that is gone stays gone |
-//! | `load` | placeholder `SH_NEW` + `SH_GET` of `data` and `expiresAt`; no record → `None` |
-//! | `delete` | placeholder `SH_NEW` + `SH_END` |
+//! | `load` | `SH_GET` of `data` and `expiresAt`; no session or no record → `None` |
+//! | `delete` | `SH_END`; a session that is gone is not an error |
 //!
-//! The placeholder is a shared `SH_NEW` of the record's name, expiring after one second: it
-//! fails with 103 and changes nothing when the session exists, and otherwise makes sure the
-//! command after it names a live session. The server counts each request naming a token that
-//! is no live session as a probe for tokens, and slows, then closes, a connection that makes more
-//! than about one a second; all of an app's users share the store's connection, and
-//! tower-sessions deletes a fresh random id at every login (`Session::cycle_id`) and loads the id
-//! of every returning expired cookie, so without it an app would be throttled by its own traffic.
+//! All of an app's users share the store's connection, and tower-sessions deletes a fresh random
+//! id at every login (`Session::cycle_id`) and loads the id of every returning expired cookie:
+//! each names no live session, which the server's brute-force guard counts against a connection
+//! (docs/PROTOCOL.md E2). Authenticate (`ws://any:SECRET@host:port` with `--auth-secret`), since
+//! an authenticated connection is never counted, or run the server with `--no-probe-guard` on a
+//! trusted network.
 //!
 //! ## Expiry
 //!

@@ -107,22 +107,6 @@ impl SessiondbStore {
             .map_err(|_| Error::Backend("sessiondb: a reply is missing".into()))
     }
 
-    /// An `SH_NEW` sent before a command on a session that may not exist, so that the command
-    /// always finds one: the server counts every request naming a token that is no live session
-    /// as a probe for tokens, and slows, then closes, a connection that makes many. All of an
-    /// app's users share the store's connection, and tower-sessions deletes a fresh random id at
-    /// every login (`Session::cycle_id`) and loads the id of every returning expired cookie, so
-    /// without this an app would be throttled by its own traffic. When the session exists the
-    /// `SH_NEW` fails with 103 and changes nothing; otherwise it leaves an empty session that
-    /// deletes itself within a second.
-    fn placeholder(&self, id: &Id) -> Value {
-        json!({"SH_NEW": {
-            "name": session_name(&self.namespace, id),
-            "shared": true,
-            "expiry": {"duration": 1, "deleteSession": true},
-        }})
-    }
-
     /// The `SH_NEW` that creates the session of `id`, expiring in `secs` seconds.
     fn sh_new(&self, id: &Id, secs: u64, extend: bool) -> Value {
         json!({"SH_NEW": {
@@ -136,14 +120,6 @@ impl SessiondbStore {
             },
         }})
     }
-}
-
-/// Accepts the reply to [`SessiondbStore::placeholder`]: created, or the session exists.
-fn allow_taken(reply: Reply) -> Result<()> {
-    if reply.status() == Status::SESSION_NEW_FAIL {
-        return Ok(());
-    }
-    ok(reply).map(drop)
 }
 
 /// A client failure as tower-sessions' backend error, naming what failed and the status.
@@ -229,10 +205,6 @@ impl SessionStore for SessiondbStore {
         }
         let info = ok(info)?;
         ok(set)?;
-        if info.get("keyCnt").and_then(Value::as_u64) == Some(0) {
-            // A load's placeholder, not a record deleted or expired meanwhile: it stays gone.
-            return self.delete(&record.id).await;
-        }
         let Plan::Recreate { extend } = plan(armed(&info), secs) else {
             return Ok(());
         };
@@ -258,9 +230,12 @@ impl SessionStore for SessiondbStore {
     /// The record of `id`, or `None` when its session does not exist or its date has passed.
     async fn load(&self, id: &Id) -> Result<Option<Record>> {
         let tkn = self.token(id);
-        let get = json!({"SH_GET": {"tkn": tkn, "keys": [DATA, EXPIRES_AT]}});
-        let [placeholder, get] = self.pipeline([self.placeholder(id), get]).await?;
-        allow_taken(placeholder)?;
+        let [get] = self
+            .pipeline([json!({"SH_GET": {"tkn": tkn, "keys": [DATA, EXPIRES_AT]}})])
+            .await?;
+        if get.status() == Status::SESSION_NOT_EXIST {
+            return Ok(None);
+        }
         let mut body = ok(get)?;
         let keys = match body.remove("keys") {
             Some(Value::Object(keys)) => keys,
@@ -273,9 +248,12 @@ impl SessionStore for SessiondbStore {
 
     /// Ends the session of `id`; a session that no longer exists is not an error.
     async fn delete(&self, id: &Id) -> Result<()> {
-        let end = json!({"SH_END": {"tkn": self.token(id)}});
-        let [placeholder, end] = self.pipeline([self.placeholder(id), end]).await?;
-        allow_taken(placeholder)?;
+        let [end] = self
+            .pipeline([json!({"SH_END": {"tkn": self.token(id)}})])
+            .await?;
+        if end.status() == Status::SESSION_NOT_EXIST {
+            return Ok(());
+        }
         ok(end).map(drop)
     }
 }
