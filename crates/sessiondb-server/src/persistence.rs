@@ -114,9 +114,12 @@ impl Durability {
             // that one write takes them all (as Redis writes its AOF buffer once per event-loop
             // turn) instead of one write per connection's batch.
             tokio::task::yield_now().await;
-            // A failure has already been reported to `Events::fatal`, which ends the process
-            // before this reply (or any later one) can leave.
-            let _ = journal.write_recorded();
+            if journal.write_recorded().is_err() {
+                // The records this reply acknowledges are not in the file, so it must never
+                // leave. The failure is reported to `Events::fatal`, which ends the process;
+                // returning here instead let a reply out before the exit.
+                std::future::pending::<()>().await;
+            }
             return;
         }
         if journal.durable_seq() >= target {
